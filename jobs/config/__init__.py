@@ -1,0 +1,1 @@
+"""Declarations users edit (environments; job definitions later), loaded into validated models."""

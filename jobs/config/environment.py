@@ -1,0 +1,97 @@
+"""The environment model: one YAML file per environment under `environments/`."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from jobs import paths
+from jobs.config.aws import AwsSettings
+from jobs.config.azure import AzureSettings
+from jobs.config.base import Declaration
+from jobs.config.data import DataSettings
+from jobs.errors import ConfigError
+from jobs.yamlio import load_model
+
+ENV_NAME = r"^[a-z][a-z0-9-]{1,15}$"
+TAG_KEY = re.compile(r"^[A-Za-z0-9 _.:/=+\-@]{1,128}$")
+
+
+class Environment(Declaration):
+    name: str = Field(pattern=ENV_NAME)
+    """The environment's name; must equal the file name (`environments/<name>.yaml`)."""
+
+    description: str = ""
+    """What this environment is for, shown by `ftops env show`."""
+
+    emulated: bool = False
+    """True for `local`: every endpoint points at the emulators that `ftops local up` starts on loopback."""
+
+    owner: str = Field(min_length=1)
+    """The team that owns this environment; applied as the `owner` tag everywhere."""
+
+    tags: dict[str, str] = {}
+    """Tags applied to every resource and job of this environment (cost allocation)."""
+
+    aws: AwsSettings | None = None
+    """AWS settings; omit to run this environment on Azure only."""
+
+    azure: AzureSettings | None = None
+    """Azure settings; omit to run this environment on AWS only."""
+
+    data: DataSettings = DataSettings()
+    """Settings of the data stage (splits, upload locations, price overrides)."""
+
+    @field_validator("name")
+    @classmethod
+    def check_name_matches_file(cls, name: str, info: ValidationInfo) -> str:
+        source = (info.context or {}).get("source")
+        if source is not None and Path(source).stem != name:
+            raise ValueError(f"name {name!r} differs from the file name {Path(source).name!r}; make them equal")
+        return name
+
+    @field_validator("tags")
+    @classmethod
+    def check_tags(cls, tags: dict[str, str]) -> dict[str, str]:
+        for key, value in tags.items():
+            if not TAG_KEY.match(key) or len(value) > 256:
+                raise ValueError(f"tag {key!r} is not a valid cloud tag (keys 1-128 of letters, digits, spaces, _.:/=+-@)")
+        return tags
+
+    @property
+    def all_tags(self) -> dict[str, str]:
+        """The tags every resource gets: the declared ones plus who manages it, where and for whom."""
+        return {**self.tags, "managed-by": "ftops", "environment": self.name, "owner": self.owner}
+
+    def require_aws(self) -> AwsSettings:
+        if self.aws is None or not self.aws.enabled:
+            raise ConfigError("this environment has no AWS settings", source=environment_file(self.name),
+                              field="aws", hint="add an aws: block or use an environment that has one")
+        return self.aws
+
+    def require_azure(self) -> AzureSettings:
+        if self.azure is None or not self.azure.enabled:
+            raise ConfigError("this environment has no Azure settings", source=environment_file(self.name),
+                              field="azure", hint="add an azure: block or use an environment that has one")
+        return self.azure
+
+
+def environment_file(name: str) -> Path:
+    return paths.environments_dir() / f"{name}.yaml"
+
+
+def environment_names() -> list[str]:
+    return sorted(path.stem for path in paths.environments_dir().glob("*.yaml"))
+
+
+@cache
+def load_environment(name: str) -> Environment:
+    path = environment_file(name)
+    if not re.match(ENV_NAME, name) or not path.is_file():
+        known = ", ".join(environment_names()) or "none"
+        raise ConfigError(f"unknown environment {name!r}", source=path,
+                          hint=f"known environments: {known}; add environments/{name}.yaml to create it")
+    return load_model(path, Environment)

@@ -1,0 +1,1 @@
+"""The local emulators: moto server (AWS), Azurite (Blob Storage) and the ftops Azure emulator."""

@@ -1,0 +1,242 @@
+"""Start, stop and find the local emulators. Used by `ftops local` and by the test fixtures.
+
+Each emulator is a background process on a free loopback port; `ftops local up` records pid, port and
+endpoint in `.ftops/local.json` so that every later command (and `local down`) finds them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import orjson
+
+from jobs import paths
+from jobs.errors import FtopsError
+from jobs.fsutil import atomic_write
+
+# Azurite's development account: a public, documented constant that only works against the emulator.
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+@dataclass(frozen=True)
+class EmulatorSpec:
+    name: str
+    purpose: str
+    command: Callable[[int, Path | None], list[str]]
+    endpoint: Callable[[int], str]
+    """The URL clients use. AWS uses `localhost` (not 127.0.0.1): the CDK CLI misparses the IP form."""
+
+
+@dataclass
+class RunningEmulator:
+    name: str
+    pid: int
+    port: int
+    endpoint: str
+    log: str
+
+
+def _node_bin(tool: str) -> str:
+    path = paths.project_root() / "node_modules" / ".bin" / tool
+    if not path.exists():
+        raise FtopsError(f"{tool} is not installed", source=path, hint="run `npm ci` in the project root (make does it)")
+    return str(path)
+
+
+def _moto(port: int, _data: Path | None) -> list[str]:
+    return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+
+
+def _azurite(port: int, data: Path | None) -> list[str]:
+    storage = ["--location", str(data)] if data else ["--inMemoryPersistence"]
+    return [_node_bin("azurite-blob"), "--blobHost", "127.0.0.1", "--blobPort", str(port), *storage,
+            "--skipApiVersionCheck", "--disableTelemetry", "--silent", "--loose"]
+
+
+EMULATORS: dict[str, EmulatorSpec] = {
+    "moto": EmulatorSpec("moto", "AWS (S3, KMS, IAM, SSM, SageMaker, CloudFormation)", _moto,
+                         lambda port: f"http://localhost:{port}"),
+    "azurite": EmulatorSpec("azurite", "Azure Blob Storage", _azurite,
+                            lambda port: f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"),
+}
+
+
+def register(spec: EmulatorSpec) -> None:
+    """Add an emulator (the Azure ARM / OpenAI emulator registers itself here)."""
+    EMULATORS[spec.name] = spec
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def answers(port: int, timeout: float = 1.0) -> bool:
+    """True once anything speaks HTTP on the port (any status code counts)."""
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=timeout)
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def start(name: str, *, port: int | None = None, data_dir: Path | None = None, log_dir: Path,
+          wait_s: float = 60.0) -> RunningEmulator:
+    """Start one emulator in its own session (it outlives the CLI) and wait until it answers."""
+    spec = EMULATORS[name]
+    port = port or free_port()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    if data_dir:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(spec.command(port, data_dir), stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True, env=_child_env())
+    deadline = time.monotonic() + wait_s
+    while not answers(port):
+        if proc.poll() is not None:
+            raise FtopsError(f"the {name} emulator exited with code {proc.returncode}", source=log_path,
+                             hint="read its log")
+        if time.monotonic() > deadline:
+            stop_pid(proc.pid)
+            raise FtopsError(f"the {name} emulator did not answer within {wait_s:.0f}s", source=log_path,
+                             hint="read its log")
+        time.sleep(0.1)
+    return RunningEmulator(name, proc.pid, port, spec.endpoint(port), str(log_path))
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    # moto must never try real credentials or endpoints.
+    env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"})
+    env.pop("AWS_ENDPOINT_URL", None)
+    return env
+
+
+def stop_pid(pid: int, grace_s: float = 5.0) -> None:
+    """SIGTERM the emulator's process group, then SIGKILL what is left after the grace period."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while _alive(pid) and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+# --- the recorded state of `ftops local up` -------------------------------------------------------
+
+def state_file() -> Path:
+    return paths.state_dir() / "local.json"
+
+
+def read_state() -> dict[str, RunningEmulator]:
+    path = state_file()
+    if not path.exists():
+        return {}
+    try:
+        raw = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError:
+        raise FtopsError("the emulator state file is corrupt", source=path,
+                         hint="run `ftops local down` then `ftops local up`") from None
+    return {name: RunningEmulator(**entry) for name, entry in raw.items()}
+
+
+def write_state(state: dict[str, RunningEmulator]) -> None:
+    atomic_write(state_file(), orjson.dumps({k: asdict(v) for k, v in state.items()}, option=orjson.OPT_INDENT_2))
+
+
+def status() -> dict[str, dict]:
+    """Each known emulator: running or not, and where."""
+    state = read_state()
+    report = {}
+    for name, spec in EMULATORS.items():
+        entry = state.get(name)
+        up = bool(entry and _alive(entry.pid) and answers(entry.port))
+        report[name] = {"purpose": spec.purpose, "running": up,
+                        "endpoint": entry.endpoint if entry else None, "pid": entry.pid if entry else None,
+                        "port": entry.port if entry else None, "log": entry.log if entry else None}
+    return report
+
+
+def up(names: list[str] | None = None, on_started: Callable[[RunningEmulator], None] | None = None) -> dict[str, RunningEmulator]:
+    """Start every emulator that is not already running; keep the ones that are. Persistent data in .ftops/."""
+    state = read_state()
+    root = paths.state_dir()
+    for name in names or list(EMULATORS):
+        current = state.get(name)
+        if current and _alive(current.pid) and answers(current.port):
+            continue
+        # Reuse the recorded port so endpoints stay stable across restarts when it is still free.
+        port = current.port if current and not answers(current.port) else None
+        state[name] = start(name, port=port, data_dir=root / "data" / name, log_dir=root / "logs")
+        write_state(state)
+        if on_started:
+            on_started(state[name])
+    return state
+
+
+def down() -> list[str]:
+    state = read_state()
+    stopped = []
+    for name, entry in state.items():
+        if _alive(entry.pid):
+            stop_pid(entry.pid)
+            stopped.append(name)
+    state_file().unlink(missing_ok=True)
+    return stopped
+
+
+def endpoint(name: str) -> str:
+    """The endpoint of a running emulator, for the `local` environment's clients."""
+    override = os.environ.get(f"FTOPS_{name.upper()}_ENDPOINT")
+    if override:
+        return override
+    entry = read_state().get(name)
+    if entry is None or not _alive(entry.pid):
+        raise FtopsError(f"the {name} emulator is not running", source=state_file(),
+                         hint="run `ftops local up` first")
+    return entry.endpoint
+
+
+@contextlib.contextmanager
+def running(name: str, data_dir: Path | None = None, log_dir: Path | None = None) -> Iterator[RunningEmulator]:
+    """Start an emulator for the duration of a block (test fixtures, benchmarks)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix=f"ftops-{name}-") as tmp:
+        emu = start(name, data_dir=data_dir, log_dir=log_dir or Path(tmp))
+        try:
+            yield emu
+        finally:
+            stop_pid(emu.pid)

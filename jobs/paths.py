@@ -1,0 +1,47 @@
+"""Where things live. Everything resolves from the project root (the fork), never from the working directory."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+
+from jobs.errors import FtopsError
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+@cache
+def project_root() -> Path:
+    """The fork's root: `FTOPS_ROOT` if set, else the directory that holds the `jobs` package.
+
+    ftops is installed editable from the fork (`make` does this), so the package's parent is the repo.
+    """
+    override = os.environ.get("FTOPS_ROOT")
+    root = Path(override).resolve() if override else _PACKAGE_DIR.parent
+    if not (root / "environments").is_dir():
+        raise FtopsError(
+            f"no environments/ directory under {root}",
+            hint="run ftops from an editable install of your fork, or set FTOPS_ROOT to the fork's root",
+        )
+    return root
+
+
+def environments_dir() -> Path:
+    return project_root() / "environments"
+
+
+def templates_dir() -> Path:
+    return project_root() / "templates"
+
+
+def state_dir() -> Path:
+    """The ignored `.ftops/` directory: emulator state, caches, resolved infrastructure outputs."""
+    path = Path(os.environ.get("FTOPS_STATE_DIR") or project_root() / ".ftops")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_file(name: str) -> Path:
+    """Versioned reference data shipped with the code (prices, model/region tables)."""
+    return _PACKAGE_DIR / "reference" / name
