@@ -1,0 +1,109 @@
+"""Resolved infrastructure values: what rendering reads instead of calling the clouds.
+
+`ftops infra outputs --env ENV` turns the CDK outputs file / the Azure apply outputs into
+`environments/resolved/<env>.<cloud>.json` (committed, so a pull request renders offline and deterministically).
+Before anything is deployed, the values are derived from the environment file with the same naming rules
+the stacks use, so `local` renders out of the box.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from jobs import paths
+from jobs.config.environment import Environment
+from jobs.errors import ConfigError
+
+
+class ResolvedAws(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    account: str
+    region: str
+    datasets_bucket: str
+    output_bucket: str
+    checkpoints_bucket: str
+    kms_key_arn: str
+    """Key ARN once deployed; before that the alias ARN (SageMaker accepts both)."""
+    execution_role_arn: str
+    pipeline_role_arn: str
+    training_defaults_parameter: str
+    log_group_name: str
+    notifications_topic_arn: str
+    subnet_ids: list[str] = []
+    security_group_ids: list[str] = []
+    source: str = "derived"
+    """`derived` (from the environment file) or `deployed` (from stack outputs)."""
+
+
+class ResolvedAzure(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    subscription_id: str
+    resource_group: str
+    location: str
+    openai_account: str
+    openai_endpoint: str
+    openai_account_id: str
+    storage_account: str
+    storage_account_id: str
+    container_url: str
+    source: str = "derived"
+
+
+def resolved_file(env_name: str, cloud: str) -> Path:
+    return paths.environments_dir() / "resolved" / f"{env_name}.{cloud}.json"
+
+
+def derive_aws(env: Environment) -> ResolvedAws:
+    """The names the CDK stacks give their resources (they set them explicitly, from the same rules)."""
+    aws = env.require_aws()
+    arn = f"arn:aws:{{svc}}:{aws.region}:{aws.account}"
+    prefix = f"{aws.resource_prefix}-{env.name}"
+    return ResolvedAws(
+        account=aws.account, region=aws.region,
+        datasets_bucket=aws.bucket_name(env.name, "datasets"),
+        output_bucket=aws.bucket_name(env.name, "artifacts"),
+        checkpoints_bucket=aws.bucket_name(env.name, "checkpoints"),
+        kms_key_arn=arn.format(svc="kms") + f":alias/{prefix}",
+        execution_role_arn=f"arn:aws:iam::{aws.account}:role/{prefix}-sagemaker-execution",
+        pipeline_role_arn=f"arn:aws:iam::{aws.account}:role/{prefix}-pipeline",
+        training_defaults_parameter=f"/{aws.resource_prefix}/{env.name}/training-defaults",
+        log_group_name=f"/{aws.resource_prefix}/{env.name}/training",
+        notifications_topic_arn=arn.format(svc="sns") + f":{prefix}-training-events",
+    )
+
+
+def derive_azure(env: Environment) -> ResolvedAzure:
+    azure = env.require_azure()
+    account = f"{azure.resource_group.removesuffix('-rg')}-openai"
+    rg_id = f"/subscriptions/{azure.subscription_id}/resourceGroups/{azure.resource_group}"
+    return ResolvedAzure(
+        subscription_id=azure.subscription_id, resource_group=azure.resource_group, location=azure.location,
+        openai_account=account, openai_endpoint=f"https://{account}.openai.azure.com/",
+        openai_account_id=f"{rg_id}/providers/Microsoft.CognitiveServices/accounts/{account}",
+        storage_account=azure.storage_account,
+        storage_account_id=f"{rg_id}/providers/Microsoft.Storage/storageAccounts/{azure.storage_account}",
+        container_url=f"https://{azure.storage_account}.blob.core.windows.net/{env.data.blob_container}",
+    )
+
+
+def _load(env: Environment, cloud: str, model: type[BaseModel]):
+    path = resolved_file(env.name, cloud)
+    if not path.exists():
+        return None
+    try:
+        return model.model_validate_json(path.read_bytes())
+    except ValueError as exc:
+        raise ConfigError(f"invalid resolved values: {str(exc).splitlines()[0]}", source=path,
+                          hint=f"re-run `ftops infra outputs --env {env.name} --cloud {cloud}`") from None
+
+
+def resolved_aws(env: Environment) -> ResolvedAws:
+    return _load(env, "aws", ResolvedAws) or derive_aws(env)
+
+
+def resolved_azure(env: Environment) -> ResolvedAzure:
+    return _load(env, "azure", ResolvedAzure) or derive_azure(env)
