@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 
 from jobs import __version__
-from jobs.cli import data, env, local
+from jobs.cli import data, env, infra, local
 from jobs.cli.output import err_console
 from jobs.errors import FtopsError
 
@@ -23,6 +23,7 @@ app = typer.Typer(
 app.add_typer(data.app, name="data")
 app.add_typer(env.app, name="env")
 app.add_typer(local.app, name="local")
+app.add_typer(infra.app, name="infra")
 
 
 def _version(value: bool) -> None:

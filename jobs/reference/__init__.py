@@ -1,0 +1,58 @@
+"""Versioned reference data shipped with ftops (each file names its source and the date it was read)."""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import cache
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from jobs import paths
+from jobs.errors import ConfigError
+
+TrainingType = Literal["Standard", "GlobalStandard", "Developer"]
+
+
+class FineTunableModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base: str
+    version: str
+    tokenizer: str
+    max_example_tokens: int
+    methods: list[str]
+    training_types: dict[TrainingType, list[str]]
+
+    def regions(self, training_type: TrainingType) -> list[str]:
+        return self.training_types.get(training_type, [])
+
+
+class AzureModelCatalog(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str
+    retrieved: date
+    min_training_examples: int
+    max_file_bytes: int
+    suffix_max_length: int
+    models: dict[str, FineTunableModel]
+
+    def find(self, name: str, version: str | None = None) -> tuple[str, FineTunableModel] | None:
+        """Look a model up by `name-version` id, or by base name and version."""
+        if name in self.models:
+            return name, self.models[name]
+        for key, model in self.models.items():
+            if model.base == name and (version is None or model.version == version):
+                return key, model
+        return None
+
+
+@cache
+def azure_models() -> AzureModelCatalog:
+    path = paths.data_file("models.yaml")
+    try:
+        return AzureModelCatalog.model_validate(yaml.safe_load(path.read_text()))
+    except ValueError as exc:
+        raise ConfigError(f"invalid reference data: {exc}", source=path) from None
