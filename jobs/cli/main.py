@@ -8,7 +8,10 @@ import typer
 from rich.markup import escape
 
 from jobs import __version__
-from jobs.cli import data, env, infra, local
+from jobs.cli import data, env, infra, infra_azure, local, run_local  # noqa: F401 (infra_azure adds commands to infra)
+from jobs.cli import render
+from jobs.cli import apply as apply_cli, deploy as deploy_cli, jobs as jobs_cli, pipeline as pipeline_cli
+from jobs.cli import eval as eval_cli
 from jobs.cli.output import err_console
 from jobs.errors import FtopsError
 
@@ -24,6 +27,16 @@ app.add_typer(data.app, name="data")
 app.add_typer(env.app, name="env")
 app.add_typer(local.app, name="local")
 app.add_typer(infra.app, name="infra")
+app.command("run-local")(run_local.run_local)
+app.command("render")(render.render)
+app.command("diff")(render.diff)
+app.command("schema")(render.schema)
+apply_cli.register(app)
+app.add_typer(jobs_cli.app, name="jobs")
+deploy_cli.register(app)
+app.add_typer(pipeline_cli.app, name="pipeline")
+app.command("eval")(eval_cli.eval_job)
+app.command("promote")(eval_cli.promote)
 
 
 def _version(value: bool) -> None:

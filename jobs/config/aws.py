@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+import ipaddress
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from jobs.config.base import Declaration
 
 AWS_REGION = r"^[a-z]{2}(-gov)?-[a-z]+-\d$"
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# The values CloudWatch Logs accepts for RetentionInDays.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+                      2922, 3288, 3653)
+
+
+@cache
+def sagemaker_training_instance_types() -> frozenset[str]:
+    """SageMaker's TrainingInstanceType enum from botocore's bundled service model (offline, current with boto3)."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return frozenset(model.shape_for("TrainingInstanceType").enum)
 
 
 class TrainingDefaults(Declaration):
@@ -38,12 +56,70 @@ class TrainingDefaults(Declaration):
     profiler: bool = False
     """Emit ProfilerConfig system monitoring and the profiler report rule."""
 
+    @field_validator("allowed_instance_types")
+    @classmethod
+    def check_instance_types_exist(cls, types: list[str]) -> list[str]:
+        known = sagemaker_training_instance_types()
+        for name in types:
+            if name not in known:
+                raise ValueError(f"{name!r} is not a SageMaker training instance type "
+                                 "(see the TrainingInstanceType list in the SageMaker API reference)")
+        if len(set(types)) != len(types):
+            raise ValueError("allowed_instance_types lists an instance type twice")
+        return types
+
     @model_validator(mode="after")
     def check_wait_covers_runtime(self) -> "TrainingDefaults":
         if self.spot and self.max_wait_s < self.max_runtime_s:
             raise ValueError(f"max_wait_s ({self.max_wait_s}) must be >= max_runtime_s ({self.max_runtime_s}) "
                              "when spot is on; raise max_wait_s")
         return self
+
+
+class VpcSettings(Declaration):
+    """A VPC for training jobs: private isolated subnets, S3 gateway and interface endpoints, one security group."""
+
+    enabled: bool = False
+    """Create the VPC and run training jobs in it (required in production environments)."""
+
+    cidr: str = "10.64.0.0/16"
+    """The VPC's IPv4 range; subnets are carved from it per availability zone."""
+
+    max_azs: int = Field(2, ge=1, le=6)
+    """How many availability zones get a private isolated subnet."""
+
+    interface_endpoints: list[str] = Field(
+        default=["sagemaker.api", "sts", "logs", "ecr.api", "ecr.dkr", "kms"],
+        json_schema_extra={"items": {"pattern": r"^[a-z0-9-]+(\.[a-z0-9-]+)*$"}})
+    """Interface endpoints (service names after `com.amazonaws.<region>.`) jobs reach without internet; S3 is always a gateway endpoint."""
+
+    @field_validator("cidr")
+    @classmethod
+    def check_cidr(cls, cidr: str) -> str:
+        try:
+            net = ipaddress.IPv4Network(cidr)
+        except ValueError:
+            raise ValueError(f"{cidr!r} is not an IPv4 CIDR such as 10.64.0.0/16") from None
+        if not 16 <= net.prefixlen <= 24:
+            raise ValueError(f"the VPC range must be between /16 and /24, got /{net.prefixlen}")
+        return cidr
+
+
+class BudgetSettings(Declaration):
+    """An AWS Budgets cost budget for the environment's account, alerting the SNS topic and the emails."""
+
+    monthly_limit_usd: float = Field(1000.0, gt=0)
+    """The monthly cost budget in US dollars."""
+
+    alert_thresholds_percent: list[int] = Field(default=[50, 80, 100], min_length=1, max_length=4)
+    """Actual-spend alerts at these percentages of the limit (plus a forecast alert at 100%)."""
+
+    @field_validator("alert_thresholds_percent")
+    @classmethod
+    def check_thresholds(cls, values: list[int]) -> list[int]:
+        if any(not 1 <= v <= 1000 for v in values) or len(set(values)) != len(values):
+            raise ValueError("thresholds must be distinct percentages between 1 and 1000, e.g. [50, 80, 100]")
+        return sorted(values)
 
 
 class AwsSettings(Declaration):
@@ -59,8 +135,97 @@ class AwsSettings(Declaration):
     resource_prefix: str = Field("ftops", pattern=r"^[a-z][a-z0-9-]{1,20}$")
     """Prefix for bucket and resource names; bucket names are `<prefix>-<env>-<purpose>-<account>-<region>`."""
 
-    training: TrainingDefaults = TrainingDefaults()
+    production: bool = False
+    """Production guard rails (always on for the environment named `prod`): VPC, network isolation, inter-container encryption, retained data."""
+
+    synthesizer: Literal["default", "bootstrapless"] = "default"
+    """CDK synthesizer: `default` needs `cdk bootstrap`; `bootstrapless` (no assets, no bootstrap version check) is for the emulator."""
+
+    removal_policy: Literal["retain", "destroy"] = Field("retain", validate_default=True)
+    """What `cdk destroy` does to buckets, key and logs: `retain` keeps data (required in production), `destroy` is for dev and local."""
+
+    training: TrainingDefaults = Field(default_factory=TrainingDefaults, validate_default=True)
     """Defaults and limits for SageMaker training jobs in this environment."""
+
+    vpc: VpcSettings = Field(default_factory=VpcSettings, validate_default=True)
+    """The training VPC; on in production environments."""
+
+    training_image_repositories: list[str] = Field(
+        default=["763104351884/huggingface-pytorch-training"],
+        json_schema_extra={"items": {"pattern": r"^\d{12}/[a-z0-9][a-z0-9._/-]*$"}})
+    """ECR repositories (`<account>/<name>`) the execution role may pull training images from; the default is AWS's Hugging Face DLC."""
+
+    checkpoint_expiry_days: int = Field(30, ge=1, le=3650)
+    """Checkpoints older than this are deleted by the checkpoints bucket's lifecycle rule."""
+
+    noncurrent_version_expiry_days: int = Field(90, ge=1, le=3650)
+    """Overwritten or deleted versions in the versioned datasets and artifacts buckets are kept this long."""
+
+    log_retention_days: int = 90
+    """Retention of the training log group (a value CloudWatch Logs accepts, e.g. 30, 90, 365)."""
+
+    notification_emails: list[str] = Field(default=[], max_length=10, json_schema_extra={"items": {"pattern": EMAIL}})
+    """Addresses subscribed to training-job events and budget alerts (each confirms by email)."""
+
+    budget: BudgetSettings = BudgetSettings()
+    """The monthly cost budget and its alert thresholds."""
+
+    @staticmethod
+    def _is_production(info: ValidationInfo) -> bool:
+        source = (info.context or {}).get("source")
+        return bool(info.data.get("production")) or (source is not None and Path(source).stem == "prod")
+
+    @field_validator("removal_policy")
+    @classmethod
+    def check_production_retains(cls, policy: str, info: ValidationInfo) -> str:
+        if policy != "retain" and cls._is_production(info):
+            raise ValueError("production environments must keep their data; set removal_policy: retain")
+        return policy
+
+    @field_validator("training")
+    @classmethod
+    def check_production_training(cls, training: TrainingDefaults, info: ValidationInfo) -> TrainingDefaults:
+        if cls._is_production(info):
+            missing = [flag for flag in ("network_isolation", "inter_container_encryption") if not getattr(training, flag)]
+            if missing:
+                raise ValueError(f"production environments need {' and '.join(f'{m}: true' for m in missing)}")
+        elif not training.spot:
+            raise ValueError("spot: false is only allowed in production environments; keep spot: true")
+        return training
+
+    @field_validator("vpc")
+    @classmethod
+    def check_production_vpc(cls, vpc: VpcSettings, info: ValidationInfo) -> VpcSettings:
+        if not vpc.enabled and cls._is_production(info):
+            raise ValueError("production environments run training in a VPC; set vpc.enabled: true")
+        return vpc
+
+    @field_validator("training_image_repositories")
+    @classmethod
+    def check_repositories(cls, repos: list[str]) -> list[str]:
+        import re
+
+        for repo in repos:
+            if not re.match(r"^\d{12}/[a-z0-9][a-z0-9._/-]*$", repo):
+                raise ValueError(f"{repo!r} is not <12-digit account>/<repository name>")
+        return repos
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def check_retention(cls, days: int) -> int:
+        if days not in LOG_RETENTION_DAYS:
+            raise ValueError(f"{days} is not a CloudWatch Logs retention; use one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        return days
+
+    @field_validator("notification_emails")
+    @classmethod
+    def check_emails(cls, emails: list[str]) -> list[str]:
+        import re
+
+        for email in emails:
+            if not re.match(EMAIL, email):
+                raise ValueError(f"{email!r} is not an email address")
+        return emails
 
     def bucket_name(self, env_name: str, purpose: str) -> str:
         """Deterministic bucket names, so that rendering and upload agree with the deployed stacks."""

@@ -13,6 +13,7 @@ from jobs.config.aws import AwsSettings
 from jobs.config.azure import AzureSettings
 from jobs.config.base import Declaration
 from jobs.config.data import DataSettings
+from jobs.config.policy import PolicySettings
 from jobs.errors import ConfigError
 from jobs.yamlio import load_model
 
@@ -44,6 +45,9 @@ class Environment(Declaration):
 
     data: DataSettings = DataSettings()
     """Settings of the data stage (splits, upload locations, price overrides)."""
+
+    policy: PolicySettings = PolicySettings()
+    """Policy every job must pass before it is rendered (spot, cost ceiling, required tags, limits)."""
 
     @field_validator("name")
     @classmethod

@@ -78,11 +78,11 @@ def derive_aws(env: Environment) -> ResolvedAws:
 
 def derive_azure(env: Environment) -> ResolvedAzure:
     azure = env.require_azure()
-    account = f"{azure.resource_group.removesuffix('-rg')}-openai"
+    account = azure.openai_account_name
     rg_id = f"/subscriptions/{azure.subscription_id}/resourceGroups/{azure.resource_group}"
     return ResolvedAzure(
         subscription_id=azure.subscription_id, resource_group=azure.resource_group, location=azure.location,
-        openai_account=account, openai_endpoint=f"https://{account}.openai.azure.com/",
+        openai_account=account, openai_endpoint=f"https://{azure.openai_subdomain}.openai.azure.com/",
         openai_account_id=f"{rg_id}/providers/Microsoft.CognitiveServices/accounts/{account}",
         storage_account=azure.storage_account,
         storage_account_id=f"{rg_id}/providers/Microsoft.Storage/storageAccounts/{azure.storage_account}",

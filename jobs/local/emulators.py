@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -65,11 +66,19 @@ def _azurite(port: int, data: Path | None) -> list[str]:
             "--skipApiVersionCheck", "--disableTelemetry", "--silent", "--loose"]
 
 
+def _azure(port: int, data: Path | None) -> list[str]:
+    # Without a data dir (tests) the state goes to a throwaway directory beside the log.
+    state = data or Path(tempfile.mkdtemp(prefix="ftops-azure-"))
+    return [sys.executable, "-m", "jobs.local.azure_emulator", "--port", str(port), "--state-dir", str(state)]
+
+
 EMULATORS: dict[str, EmulatorSpec] = {
     "moto": EmulatorSpec("moto", "AWS (S3, KMS, IAM, SSM, SageMaker, CloudFormation)", _moto,
                          lambda port: f"http://localhost:{port}"),
     "azurite": EmulatorSpec("azurite", "Azure Blob Storage", _azurite,
                             lambda port: f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"),
+    "azure": EmulatorSpec("azure", "Azure Resource Manager and Azure OpenAI (ftops' own emulator)", _azure,
+                          lambda port: f"http://127.0.0.1:{port}"),
 }
 
 

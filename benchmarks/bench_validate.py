@@ -1,0 +1,222 @@
+"""Benchmark `ftops data validate` against the straightforward approach and the tokenizer-only bound.
+
+    python benchmarks/bench_validate.py                 # 200 MB synthetic chat dataset (about a minute on 2 cores)
+    python benchmarks/bench_validate.py --size-mb 1024  # the full figure
+
+One run measures, on the same generated file:
+- ftops: `validate_file` (streaming, byte-range chunks on every core);
+- straightforward: every line in memory, `json.loads` a line at a time, tiktoken per message, one process;
+- bound: only encoding the message contents (already extracted, untimed), spread over all cores.
+Each runs in its own process; peak memory is sampled from that process tree (PSS summed over the tree, so pages
+shared after fork count once; RSS of the main process too). Timings exclude interpreter start and tokenizer
+load for all three. Token totals of ftops and the straightforward approach must be equal. Prints a table and
+writes benchmarks/results/validate.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+
+def generate(path: Path, size_mb: int, seed: int = 7) -> int:
+    """A synthetic chat dataset of about `size_mb` MB: unique system/user/assistant texts of mixed lengths."""
+    import orjson
+
+    rng = random.Random(seed)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    vocab = ["".join(rng.choices(letters, k=rng.randint(2, 10))) for _ in range(8000)]
+    vocab += ["the", "and", "VPN", "password", "laptop", "printer", "Wi-Fi", "ticket", "1.", "2.", "3.", "\n", "é", "ü"]
+    target = size_mb * 1_000_000
+    written = 0
+    examples = 0
+    with open(path, "wb") as handle:
+        while written < target:
+            def text(low: int, high: int) -> str:
+                return " ".join(rng.choices(vocab, k=rng.randint(low, high)))
+
+            messages = [{"role": "system", "content": text(10, 40)}, {"role": "user", "content": text(10, 120)},
+                        {"role": "assistant", "content": text(40, 500)}]
+            if examples % 5 == 0:
+                messages += [{"role": "user", "content": text(5, 60)}, {"role": "assistant", "content": text(20, 300)}]
+            line = orjson.dumps({"messages": messages}) + b"\n"
+            handle.write(line)
+            written += len(line)
+            examples += 1
+    return examples
+
+
+# --- the three approaches (each runs in a child process: `bench_validate.py --run NAME FILE`) ----------------
+
+def run_ftops(path: Path, workers: int | None) -> dict:
+    from jobs.data.tokens import resolve
+    from jobs.data.validate import validate_file
+
+    counter, limits = resolve("gpt-4o-mini", None)
+    start = time.perf_counter()
+    report = validate_file(path, "chat", counter, limits, workers=workers)
+    elapsed = time.perf_counter() - start
+    return {"seconds": elapsed, "tokens": sum(report.totals), "examples": report.valid_examples,
+            "errors": sum(report.error_counts.values())}
+
+
+def run_straightforward(path: Path, workers: int | None) -> dict:
+    import tiktoken
+
+    from jobs.data import tokenizer_files
+
+    tokenizer_files.ensure()
+    encoding = tiktoken.get_encoding("o200k_base")
+    start = time.perf_counter()
+    with open(path, encoding="utf-8") as handle:
+        lines = handle.readlines()
+    total = 0
+    examples = []
+    for line in lines:
+        example = json.loads(line)
+        examples.append(example)
+        total += 3
+        for message in example["messages"]:
+            total += 3 + len(encoding.encode_ordinary(message["role"])) + len(encoding.encode_ordinary(message["content"]))
+    elapsed = time.perf_counter() - start
+    return {"seconds": elapsed, "tokens": total, "examples": len(examples)}
+
+
+_SHARES: list[list[str]] = []
+
+
+def _encode_share(index: int) -> int:
+    import tiktoken
+
+    encode = tiktoken.get_encoding("o200k_base").encode_ordinary
+    return sum(len(encode(text)) for text in _SHARES[index])
+
+
+def run_bound(path: Path, workers: int | None) -> dict:
+    import multiprocessing
+
+    import orjson
+    import tiktoken
+
+    from jobs.data import tokenizer_files
+    from jobs.data.validate import workers_available
+
+    tokenizer_files.ensure()
+    tiktoken.get_encoding("o200k_base")  # loaded before fork: every worker inherits it
+    workers = workers or workers_available()
+    contents = [m["content"] for line in open(path, "rb") for m in orjson.loads(line)["messages"]]
+    size = len(contents)
+    _SHARES.extend(contents[i * size // workers:(i + 1) * size // workers] for i in range(workers))
+    del contents
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        pool.map(abs, range(workers))  # workers are up before the clock starts
+        start = time.perf_counter()
+        tokens = sum(pool.map(_encode_share, range(workers)))
+        elapsed = time.perf_counter() - start
+    return {"seconds": elapsed, "content_tokens": tokens}
+
+
+RUNNERS = {"ftops": run_ftops, "straightforward": run_straightforward, "bound": run_bound}
+
+
+def measure(name: str, path: Path, workers: int | None) -> dict:
+    """Run one approach in a child process while sampling its memory."""
+    import psutil
+
+    command = [sys.executable, __file__, "--run", name, str(path)] + (["--workers", str(workers)] if workers else [])
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    peak = {"tree_pss": 0, "main_rss": 0}
+    done = threading.Event()
+
+    def sample() -> None:
+        parent = psutil.Process(child.pid)
+        while not done.is_set():
+            try:
+                processes = [parent, *parent.children(recursive=True)]
+                total = 0
+                for process in processes:
+                    try:
+                        info = process.memory_full_info()
+                        total += getattr(info, "pss", info.rss)
+                    except (psutil.NoSuchProcess, psutil.AccessDenied):
+                        pass
+                peak["tree_pss"] = max(peak["tree_pss"], total)
+                peak["main_rss"] = max(peak["main_rss"], parent.memory_info().rss)
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output, _ = child.communicate()
+    done.set()
+    sampler.join()
+    if child.returncode != 0:
+        raise SystemExit(f"{name} failed with exit code {child.returncode}")
+    result = json.loads(output)
+    result["peak_mb"] = round(peak["tree_pss"] / 2**20, 1)
+    result["main_rss_mb"] = round(peak["main_rss"] / 2**20, 1)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size-mb", type=int, default=200, help="size of the generated dataset (default 200)")
+    parser.add_argument("--workers", type=int, default=None, help="processes for ftops and the bound (default: all cores)")
+    parser.add_argument("--file", type=Path, help="benchmark this chat JSONL instead of generating one")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "validate.json")
+    parser.add_argument("--run", nargs=2, metavar=("APPROACH", "FILE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.run:
+        print(json.dumps(RUNNERS[args.run[0]](Path(args.run[1]), args.workers)))
+        return
+
+    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(ROOT / ".ftops" / "tiktoken"))
+    with tempfile.TemporaryDirectory(dir=ROOT / ".ftops" if (ROOT / ".ftops").is_dir() else None) as tmp:
+        path = args.file or Path(tmp) / "bench.jsonl"
+        if not args.file:
+            print(f"generating {args.size_mb} MB of chat examples...", file=sys.stderr)
+            generate(path, args.size_mb)
+        size = path.stat().st_size
+        results = {}
+        for name in ("ftops", "straightforward", "bound"):
+            print(f"running {name}...", file=sys.stderr)
+            results[name] = measure(name, path, args.workers)
+            results[name]["mb_per_s"] = round(size / 1e6 / results[name]["seconds"], 2)
+
+    from jobs.data.validate import workers_available
+
+    equal = results["ftops"]["tokens"] == results["straightforward"]["tokens"]
+    summary = {
+        "bytes": size, "cores": args.workers or workers_available(), "approaches": results,
+        "tokens_equal": equal,
+        "bound_over_ftops": round(results["bound"]["mb_per_s"] / results["ftops"]["mb_per_s"], 3),
+        "goal": "ftops within 1.2x of the bound; ftops peak under 300 MB at 1 GB",
+    }
+    print(f"\n{size / 1e6:.0f} MB, {summary['cores']} cores")
+    print(f"{'approach':<16}{'MB/s':>8}{'seconds':>10}{'peak MB':>10}{'main RSS MB':>13}  tokens")
+    for name, row in results.items():
+        tokens = row.get("tokens", row.get("content_tokens"))
+        print(f"{name:<16}{row['mb_per_s']:>8}{row['seconds']:>10.1f}{row['peak_mb']:>10}{row['main_rss_mb']:>13}  {tokens:,}"
+              + ("  (contents only)" if name == "bound" else ""))
+    print(f"bound / ftops throughput: {summary['bound_over_ftops']}x (goal <= 1.2); token totals equal: {equal}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(summary, indent=2) + "\n")
+    if not equal:
+        raise SystemExit("token totals differ between ftops and the straightforward approach")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""The SageMaker execution role: what a training job may touch, and nothing more.
+
+Reads the dataset prefix and the training source archives; writes output, TensorBoard and checkpoints; uses the
+environment key, its log streams and metrics, pulls the configured training images, and manages ENIs only when
+jobs run in the VPC.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from infra.aws.naming import Names
+
+SAGEMAKER_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+"""Where SageMaker writes training job logs (fixed by the service)."""
+
+
+class ExecutionRole(Construct):
+    def __init__(self, scope: Construct, id: str, *, names: Names, key: kms.IKey, dataset_prefix: str,
+                 checkpoint_prefix: str, image_repositories: list[str], vpc_arns: dict[str, list[str]] | None) -> None:
+        super().__init__(scope, id)
+        self.role = iam.Role(
+            self, "Role", role_name=names.execution_role,
+            description=f"ftops {names.env}: assumed by SageMaker training and tuning jobs",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com",
+                                            conditions={"StringEquals": {"aws:SourceAccount": names.account}}),
+        )
+        s3 = names.s3_arn
+        statements = [
+            iam.PolicyStatement(sid="ListDatasetPrefix", actions=["s3:ListBucket"], resources=[s3(names.datasets_bucket)],
+                                conditions={"StringLike": {"s3:prefix": [f"{dataset_prefix}*"]}}),
+            iam.PolicyStatement(sid="ReadDatasets", actions=["s3:GetObject"],
+                                resources=[s3(names.datasets_bucket, f"{dataset_prefix}*")]),
+            iam.PolicyStatement(sid="ReadTrainingSource", actions=["s3:GetObject"],
+                                resources=[s3(names.artifacts_bucket, "source/*")]),
+            iam.PolicyStatement(sid="WriteOutputAndTensorBoard",
+                                actions=["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+                                resources=[s3(names.artifacts_bucket, "output/*"),
+                                           s3(names.artifacts_bucket, "tensorboard/*")]),
+            iam.PolicyStatement(sid="ListCheckpointPrefix", actions=["s3:ListBucket"],
+                                resources=[s3(names.checkpoints_bucket)],
+                                conditions={"StringLike": {"s3:prefix": [f"{checkpoint_prefix}*"]}}),
+            iam.PolicyStatement(sid="ReadWriteCheckpoints",
+                                actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload",
+                                         "s3:ListMultipartUploadParts"],
+                                resources=[s3(names.checkpoints_bucket, f"{checkpoint_prefix}*")]),
+            iam.PolicyStatement(sid="UseEnvironmentKey",
+                                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                                resources=[key.key_arn]),
+            # Encrypted training volumes: SageMaker creates a grant on the key for the job's EBS volumes.
+            iam.PolicyStatement(sid="GrantKeyToVolumes", actions=["kms:CreateGrant"], resources=[key.key_arn],
+                                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}}),
+            iam.PolicyStatement(sid="WriteJobLogs",
+                                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+                                         "logs:DescribeLogStreams"],
+                                resources=[names.arn("logs", f"log-group:{SAGEMAKER_LOG_GROUP}:*"),
+                                           f"{names.log_group_arn}:*"]),
+            # PutMetricData has no resource-level permissions; the namespace condition is the scope.
+            iam.PolicyStatement(sid="PutJobMetrics", actions=["cloudwatch:PutMetricData"], resources=["*"],
+                                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}),
+            # GetAuthorizationToken is account-wide by design (no resource-level permissions).
+            iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+            iam.PolicyStatement(sid="PullTrainingImages",
+                                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+                                         "ecr:BatchCheckLayerAvailability"],
+                                resources=[self.repository_arn(names, repo) for repo in image_repositories]),
+        ]
+        if vpc_arns is not None:
+            statements += [
+                # Describe calls have no resource-level permissions.
+                iam.PolicyStatement(sid="DescribeNetwork",
+                                    actions=["ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeSubnets",
+                                             "ec2:DescribeSecurityGroups", "ec2:DescribeDhcpOptions"],
+                                    resources=["*"]),
+                iam.PolicyStatement(sid="JobNetworkInterfaces",
+                                    actions=["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
+                                             "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission"],
+                                    resources=[names.arn("ec2", "network-interface/*"),
+                                               *vpc_arns["subnets"], *vpc_arns["security_groups"]]),
+            ]
+        for statement in statements:
+            self.role.add_to_principal_policy(statement)
+
+    @staticmethod
+    def repository_arn(names: Names, repo: str) -> str:
+        account, name = repo.split("/", 1)
+        return f"arn:{names.partition}:ecr:{names.region}:{account}:repository/{name}"

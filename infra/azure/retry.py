@@ -1,0 +1,120 @@
+"""The boundary with the SDKs: transient failures are retried, everything else becomes one CloudError line.
+
+Retried with exponential backoff (honouring `Retry-After` / `retry-after-ms`): 429 throttling, 5xx, transport
+errors, and the 409s ARM answers while a resource is still provisioning (e.g. AccountProvisioningStateInvalid).
+A failure names the resource and ARM's error code and message.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from jobs.errors import CloudError
+
+T = TypeVar("T")
+
+RETRYABLE_CONFLICTS = {"AccountProvisioningStateInvalid", "DeploymentProvisioningStateInvalid",
+                       "StorageAccountOperationInProgress", "AnotherOperationInProgress", "OperationNotAllowed",
+                       "ResourceGroupBeingDeleted", "Conflict", "RequestConflict"}
+HINTS = {
+    "CustomDomainInUse": "set azure.openai.custom_subdomain to a globally unique name in the environment file",
+    "StorageAccountAlreadyTaken": "storage account names are global; choose another azure.storage_account",
+    "AuthorizationFailed": "the identity lacks permission on this scope; grant it Contributor and "
+                           "User Access Administrator on the resource group (or Owner)",
+    "InsufficientQuota": "lower the deployment capacity or request quota for the model in this region",
+    "DeploymentModelNotSupported": "pick a model and version that `ftops infra plan` lists for the region",
+    "FlagMustBeSetForRestore": "a soft-deleted account holds the name; apply restores it, or purge it first",
+    "LocationNotAvailableForResourceType": "choose an azure.location where Azure OpenAI is offered",
+}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 8
+    """Tries after the first one."""
+    base_s: float = 1.0
+    cap_s: float = 60.0
+    max_retry_after_s: float = 300.0
+    """A longer Retry-After is not waited on: the error is reported instead."""
+    sleep: Callable[[float], None] = time.sleep
+
+
+def arm_error(exc: BaseException) -> tuple[str, str]:
+    """ARM's (code, message) from an azure.core error; the body's `error` wins over the HTTP reason."""
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None)
+    message = getattr(error, "message", None)
+    response = getattr(exc, "response", None)
+    if not code and response is not None:
+        try:
+            body = response.json() or {}
+            code, message = body.get("error", {}).get("code"), body.get("error", {}).get("message")
+        except Exception:  # noqa: BLE001 - a body that is not JSON leaves the HTTP reason
+            pass
+    if not code:
+        code = str(getattr(response, "status_code", "") or type(exc).__name__)
+    if not message:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    # azure.core prefixes "(Code) " to its messages; keep ARM's text only.
+    return code, message.removeprefix(f"({code}) ").splitlines()[0]
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    for name, scale in (("retry-after-ms", 1000.0), ("x-ms-retry-after-ms", 1000.0), ("Retry-After", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return float(value) / scale
+        except ValueError:
+            parsed = email.utils.parsedate_to_datetime(value) if scale == 1.0 else None
+            if parsed is not None:
+                return max(0.0, parsed.timestamp() - time.time())
+    return None
+
+
+def _retryable(exc: BaseException) -> bool:
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+
+    if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
+        return True
+    if not isinstance(exc, HttpResponseError) or exc.response is None:
+        return False
+    status = exc.status_code or 0
+    if status == 429 or status in (500, 502, 503, 504):
+        return True
+    return status == 409 and arm_error(exc)[0] in RETRYABLE_CONFLICTS
+
+
+def call(what: str, fn: Callable[[], T], policy: RetryPolicy = RetryPolicy(),
+         on_retry: Callable[[str, float], None] | None = None) -> T:
+    """Run `fn` (one SDK call, LROs waited on inside it); `what` names the action and resource for errors."""
+    from azure.core.exceptions import AzureError, ClientAuthenticationError
+
+    attempt = 0
+    while True:
+        try:
+            return fn()
+        except ClientAuthenticationError as exc:
+            raise CloudError(f"{what}: Azure authentication failed: {str(exc).splitlines()[0]}",
+                             hint="`az login` on a laptop; workload identity (OIDC) in pipelines") from None
+        except AzureError as exc:
+            if _retryable(exc) and attempt < policy.attempts:
+                backoff = min(policy.cap_s, policy.base_s * 2 ** attempt) * (0.5 + random.random() / 2)
+                wait = _retry_after(exc)
+                wait = backoff if wait is None else wait
+                if wait <= policy.max_retry_after_s:
+                    if on_retry:
+                        on_retry(f"{what}: {arm_error(exc)[0]}, retrying in {wait:.1f}s", wait)
+                    policy.sleep(wait)
+                    attempt += 1
+                    continue
+            code, message = arm_error(exc)
+            raise CloudError(f"{what} failed: {code}: {message}", hint=HINTS.get(code)) from None

@@ -1,0 +1,184 @@
+"""The ledger: idempotency key -> provider job id, kept in the environment's own cloud storage.
+
+One object per key. Creating it is a conditional write (S3 `If-None-Match: *`, Blob `If-None-Match: *`), so of
+two appliers racing for a key exactly one wins the claim; every later change is conditional on the ETag the
+writer last saw (`If-Match`), so a stale claim is taken over by exactly one rerun. The pipeline runner keeps
+no local state: a fresh runner, a retried pipeline and a concurrent pipeline all read the same ledger.
+
+An entry moves claimed -> submitted (or claimed -> failed, which a rerun may claim again).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+EntryState = Literal["claimed", "submitted", "failed"]
+DEFAULT_LEASE_S = 900.0
+
+
+@dataclass
+class LedgerEntry:
+    key: str
+    job_name: str
+    provider: str
+    state: EntryState
+    run_id: str
+    host: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)
+    updated_at: float = field(default_factory=time.time)
+    job_id: str | None = None
+    error: str | None = None
+    etag: str | None = None
+    """The version this entry was read or written at (not stored in the object)."""
+
+    def to_bytes(self) -> bytes:
+        data = asdict(self)
+        data.pop("etag")
+        return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, etag: str | None) -> LedgerEntry:
+        data: dict[str, Any] = orjson.loads(raw)
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known}, etag=etag)
+
+    def is_stale(self, lease_s: float = DEFAULT_LEASE_S, now: float | None = None) -> bool:
+        """A claim whose owner is gone: a dead process on this host, or silent for longer than the lease."""
+        if self.state != "claimed":
+            return self.state == "failed"
+        if self.host == socket.gethostname() and not _pid_alive(self.pid):
+            return True
+        return (now or time.time()) - self.updated_at > lease_s
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Ledger(ABC):
+    location: str
+    """Where the entries live, for messages (an s3:// or https:// URL prefix)."""
+
+    @abstractmethod
+    def get(self, key: str) -> LedgerEntry | None: ...
+
+    @abstractmethod
+    def create(self, entry: LedgerEntry) -> LedgerEntry | None:
+        """Write `entry` only if no entry exists for its key; None when another writer got there first."""
+
+    @abstractmethod
+    def replace(self, entry: LedgerEntry, etag: str) -> LedgerEntry | None:
+        """Overwrite only if the stored entry still has `etag`; None when it changed meanwhile."""
+
+    @abstractmethod
+    def keys(self) -> list[str]: ...
+
+
+class S3Ledger(Ledger):
+    def __init__(self, client: Any, bucket: str, prefix: str) -> None:
+        self.client, self.bucket, self.prefix = client, bucket, prefix
+        self.location = f"s3://{bucket}/{prefix}"
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}{key}.json"
+
+    @staticmethod
+    def _precondition_failed(exc: Exception) -> bool:
+        response = getattr(exc, "response", {}) or {}
+        code = response.get("Error", {}).get("Code")
+        # 409 ConditionalRequestConflict: a concurrent conditional write to the same key is in flight.
+        return code in {"PreconditionFailed", "ConditionalRequestConflict"} or \
+            response.get("ResponseMetadata", {}).get("HTTPStatusCode") in {409, 412}
+
+    def get(self, key: str) -> LedgerEntry | None:
+        try:
+            got = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except self.client.exceptions.NoSuchKey:
+            return None
+        return LedgerEntry.from_bytes(got["Body"].read(), got["ETag"])
+
+    def create(self, entry: LedgerEntry) -> LedgerEntry | None:
+        try:
+            put = self.client.put_object(Bucket=self.bucket, Key=self._key(entry.key), Body=entry.to_bytes(),
+                                         ContentType="application/json", IfNoneMatch="*")
+        except Exception as exc:
+            if self._precondition_failed(exc):
+                return None
+            raise
+        entry.etag = put["ETag"]
+        return entry
+
+    def replace(self, entry: LedgerEntry, etag: str) -> LedgerEntry | None:
+        try:
+            put = self.client.put_object(Bucket=self.bucket, Key=self._key(entry.key), Body=entry.to_bytes(),
+                                         ContentType="application/json", IfMatch=etag)
+        except Exception as exc:
+            if self._precondition_failed(exc) or getattr(exc, "response", {}).get("Error", {}).get("Code") == "NoSuchKey":
+                return None
+            raise
+        entry.etag = put["ETag"]
+        return entry
+
+    def keys(self) -> list[str]:
+        found = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
+            found += [obj["Key"][len(self.prefix):].removesuffix(".json") for obj in page.get("Contents", [])]
+        return found
+
+
+class BlobLedger(Ledger):
+    def __init__(self, container: Any, prefix: str) -> None:
+        self.container, self.prefix = container, prefix
+        self.location = f"{container.url}/{prefix}"
+
+    def _name(self, key: str) -> str:
+        return f"{self.prefix}{key}.json"
+
+    def get(self, key: str) -> LedgerEntry | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            download = self.container.download_blob(self._name(key))
+        except ResourceNotFoundError:
+            return None
+        return LedgerEntry.from_bytes(download.readall(), download.properties.etag)
+
+    def create(self, entry: LedgerEntry) -> LedgerEntry | None:
+        from azure.core.exceptions import ResourceExistsError
+
+        try:
+            # overwrite=False sends If-None-Match: *.
+            result = self.container.get_blob_client(self._name(entry.key)).upload_blob(entry.to_bytes(), overwrite=False)
+        except ResourceExistsError:
+            return None
+        entry.etag = result["etag"]
+        return entry
+
+    def replace(self, entry: LedgerEntry, etag: str) -> LedgerEntry | None:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+        try:
+            result = self.container.get_blob_client(self._name(entry.key)).upload_blob(
+                entry.to_bytes(), overwrite=True, etag=etag, match_condition=MatchConditions.IfNotModified)
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return None
+        entry.etag = result["etag"]
+        return entry
+
+    def keys(self) -> list[str]:
+        return [blob.name[len(self.prefix):].removesuffix(".json")
+                for blob in self.container.list_blobs(name_starts_with=self.prefix)]

@@ -1,0 +1,62 @@
+"""From what a user types (`ftops jobs status faq-local-1a2b3c4d`) to a provider and its job id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from jobs import paths, providers
+from jobs.apply.rendered import RenderedJob, load_rendered
+from jobs.config.environment import Environment
+from jobs.errors import ConfigError, FtopsError
+
+
+@dataclass
+class JobRef:
+    provider: str
+    job_id: str
+    rendered: RenderedJob | None = None
+
+    @property
+    def label(self) -> str:
+        return self.rendered.name if self.rendered else self.job_id
+
+
+def default_dir() -> Path:
+    return paths.project_root() / "rendered"
+
+
+def rendered_jobs(env: Environment, directory: Path | None) -> list[RenderedJob]:
+    try:
+        return load_rendered(directory or default_dir(), env.name)
+    except ConfigError:
+        if directory is not None:
+            raise
+        return []
+
+
+def resolve(env: Environment, ref: str, directory: Path | None = None) -> JobRef:
+    """A rendered job name (looked up in the ledger), an Azure job id (`ftjob-...`), or a SageMaker job name."""
+    for job in rendered_jobs(env, directory):
+        if ref in {job.name, job.idempotency_key}:
+            entry = providers.get(job.provider).ledger(env).get(job.idempotency_key)
+            if entry is None or entry.state != "submitted" or not entry.job_id:
+                raise FtopsError(f"job {job.name} has not been submitted in {env.name}",
+                                 hint=f"run `ftops apply --env {env.name}` first")
+            return JobRef(job.provider, entry.job_id, job)
+    if ref.startswith("ftjob-"):
+        return JobRef("azure-openai", ref)
+    if env.aws is None:
+        raise FtopsError(f"no rendered job or Azure job id {ref!r} in {env.name}",
+                         hint="`ftops jobs list` shows the jobs")
+    return JobRef("sagemaker", ref)
+
+
+def submitted(env: Environment, directory: Path | None) -> list[JobRef]:
+    """Every rendered job of `env` that the ledger says was submitted."""
+    refs = []
+    for job in rendered_jobs(env, directory):
+        entry = providers.get(job.provider).ledger(env).get(job.idempotency_key)
+        if entry and entry.state == "submitted" and entry.job_id:
+            refs.append(JobRef(job.provider, entry.job_id, job))
+    return refs

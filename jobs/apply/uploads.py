@@ -1,0 +1,69 @@
+"""Uploads apply does before a submit: the dataset (through the data stage) and the training source archive.
+
+Both are content-addressed, so an upload that already happened is a cheap existence check.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from pathlib import Path
+from typing import Any
+
+from jobs.config.environment import Environment
+from jobs.errors import FtopsError
+
+
+def upload_dataset(env: Environment, manifest_dir: Path, clouds: list[str]) -> Any:
+    """The data stage's content-addressed upload (`ftops data upload`); a no-op for what is already there."""
+    for module_name in ("jobs.data.upload", "jobs.data"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        upload = getattr(module, "upload_dataset", None)
+        if upload is not None:
+            return upload(env, manifest_dir, clouds)
+    raise FtopsError("the data stage's upload is not installed (jobs.data.upload.upload_dataset)",
+                     hint="upload the dataset with `ftops data upload` first, or update ftops")
+
+
+_ENSURED: set[tuple[str, str]] = set()
+_ENSURE_LOCK = threading.Lock()
+
+
+def ensure_bucket(s3: Any, bucket: str, env: Environment) -> None:
+    """Emulated environments have no CDK-made buckets until `infra apply`; create them there only."""
+    endpoint = s3.meta.endpoint_url
+    if not env.emulated:
+        return
+    with _ENSURE_LOCK:
+        if (endpoint, bucket) in _ENSURED:
+            return
+        try:
+            s3.head_bucket(Bucket=bucket)
+        except Exception:
+            try:
+                s3.create_bucket(Bucket=bucket)
+            except Exception as exc:  # another process created it meanwhile
+                if "BucketAlready" not in type(exc).__name__ and "BucketAlready" not in str(exc):
+                    raise
+        _ENSURED.add((endpoint, bucket))
+
+
+def put_if_absent(s3: Any, bucket: str, key: str, data: bytes) -> bool:
+    """Upload `data` unless the object exists; True when it uploaded. Content addresses never change.
+    Encryption comes from the bucket's default (the environment's KMS key), set by the stack."""
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+        return False
+    except Exception as exc:
+        if getattr(exc, "response", {}).get("Error", {}).get("Code") not in {"404", "NoSuchKey", "NotFound"}:
+            raise
+    try:
+        s3.put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
+    except Exception as exc:
+        if getattr(exc, "response", {}).get("Error", {}).get("Code") != "PreconditionFailed":
+            raise
+        return False
+    return True

@@ -1,0 +1,101 @@
+"""`ftops plan` and `ftops apply`: what the GitOps pipeline runs after a merge (top-level commands)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console
+
+DirArgument = typer.Argument(None, help="The rendered tree (`ftops render --out`); default: rendered/.")
+JobsOption = typer.Option(None, "--job", "-j", help="Only these rendered jobs (repeatable).")
+STYLE = {"create": "green", "created": "green", "would-create": "green", "adopted": "cyan", "submitted": "dim",
+         "already-submitted": "dim", "in-progress": "yellow", "conflict": "red", "failed": "bold red"}
+
+
+def _load(env_name: str, directory: Path | None, only: list[str] | None):
+    from jobs.apply.lookup import default_dir
+    from jobs.apply.rendered import load_rendered
+    from jobs.config.environment import load_environment
+
+    env = load_environment(env_name)
+    return env, load_rendered(directory or default_dir(), env.name, only)
+
+
+def plan(
+    directory: Path | None = DirArgument,
+    env: str = EnvOption,
+    job: list[str] | None = JobsOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Compare the rendered jobs with the cloud: create / already submitted / in progress / conflict per job."""
+    from jobs.apply import engine
+
+    environment, jobs = _load(env, directory, job)
+    with err_console.status(f"reading the ledger and the cloud for {len(jobs)} jobs..."):
+        items = engine.plan(environment, jobs)
+    counts = {a: sum(i.action == a for i in items) for a in ("create", "submitted", "in-progress", "conflict")}
+
+    def human(_):
+        table = Table("job", "provider", "action", "job id / detail")
+        for item in items:
+            table.add_row(item.job, item.provider, f"[{STYLE[item.action]}]{item.action}[/]",
+                          escape(" ".join(filter(None, [item.job_id, item.detail]))))
+        console.print(table)
+        console.print(f"Plan for {env}: {counts['create']} to create, {counts['submitted']} already submitted, "
+                      f"{counts['in-progress']} in progress elsewhere, {counts['conflict']} in conflict.")
+
+    emit({"environment": env, "summary": counts, "jobs": engine.as_json(items)}, as_json, human)
+    if counts["conflict"]:
+        raise typer.Exit(1)
+
+
+def apply(
+    directory: Path | None = DirArgument,
+    env: str = EnvOption,
+    job: list[str] | None = JobsOption,
+    concurrency: int = typer.Option(8, "--concurrency", "-c", min=1, max=64, help="Jobs submitted in parallel."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Upload and check everything, but submit nothing."),
+    local_runner: bool = typer.Option(True, "--local-runner/--no-local-runner",
+                                      help="Emulated environments: really run SageMaker jobs on this machine "
+                                           "(moto alone completes them at once without training)."),
+    lease: float = typer.Option(900.0, "--lease", min=1, help="Seconds after which another applier's silent "
+                                                              "claim on a job counts as abandoned."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Submit every rendered job that is not yet submitted: exactly once per idempotency key, even when
+    applies run at the same time. Exit 1 if any job failed; a rerun finishes the rest."""
+    from jobs.apply import engine
+    from jobs.cli.output import progress
+
+    environment, jobs = _load(env, directory, job)
+    options = engine.ApplyOptions(concurrency=concurrency, dry_run=dry_run, lease_s=lease,
+                                  extra={"local_runner": local_runner})
+    with progress(disable=as_json) as bar:
+        task = bar.add_task(f"applying {len(jobs)} jobs to {env}", total=len(jobs))
+        items = engine.apply(environment, jobs, options, on_done=lambda _: bar.advance(task))
+    counts = engine.summary(items)
+
+    def human(_):
+        table = Table("job", "provider", "result", "job id / detail")
+        for item in items:
+            table.add_row(item.job, item.provider, f"[{STYLE[item.result]}]{item.result}[/]",
+                          escape(" ".join(filter(None, [item.job_id, item.detail]))))
+        console.print(table)
+        console.print(f"Apply to {env}" + (" (dry run)" if dry_run else "") + ": " +
+                      ", ".join(f"{n} {r}" for r, n in sorted(counts.items())))
+        if counts.get("failed"):
+            err_console.print("[bold red]Some jobs failed[/]: fix what the detail says, then rerun "
+                              "`ftops apply`; submitted jobs are not submitted again.")
+
+    emit({"environment": env, "dry_run": dry_run, "summary": counts, "jobs": engine.as_json(items)}, as_json, human)
+    if counts.get("failed") or counts.get("conflict"):
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("plan")(plan)
+    app.command("apply")(apply)

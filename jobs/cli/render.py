@@ -1,0 +1,106 @@
+"""`ftops render`, `ftops diff`, `ftops schema`: job definitions -> per-environment job specs, for review."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from jobs import paths
+from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console
+from jobs.config.environment import load_environment
+
+JobOption = typer.Option(None, "--job", "-j", help="Render one definition (its name or path); default: all.")
+
+
+def _default_out() -> Path:
+    return paths.project_root() / "rendered"
+
+
+def render(
+    env: str = EnvOption,
+    job: str | None = JobOption,
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output directory (default: rendered/ in the project)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Render job definitions into ready-to-run specs under OUT/ENV/<job-name>/ (all-or-nothing)."""
+    from jobs.render.engine import render_environment, select_definitions, write_tree
+
+    environment = load_environment(env)
+    rendered = render_environment(environment, job)
+    target = (out or _default_out()).resolve()
+    written = write_tree(rendered, target, env, only=select_definitions(job) if job else None)
+    rows = [{"name": r.name, "job": r.index["job"], "provider": r.index["provider"],
+             "definition": r.index["definition"], "targets": r.index["targets"],
+             "estimated_cost_usd": r.index["estimated_cost_usd"], "directory": str(written / r.name)}
+            for r in rendered]
+
+    def human(rows: list[dict]) -> None:
+        table = Table("job name", "provider", "files", "est. cost", title=f"rendered for {env} into {written}")
+        for row in rows:
+            cost = "-" if row["estimated_cost_usd"] is None else f"${row['estimated_cost_usd']:,.2f}"
+            table.add_row(row["name"], row["provider"], ", ".join(sorted(row["targets"].values())), cost)
+        err_console.print(table)
+
+    emit({"environment": env, "out": str(written), "jobs": rows}, as_json, lambda data: human(data["jobs"]))
+
+
+def diff(
+    env: str = EnvOption,
+    against: Path = typer.Option(..., "--against", help="A rendered tree (the --out of an earlier render)."),
+    against_env: str | None = typer.Option(None, "--against-env",
+                                           help="Compare with AGAINST/<this env> instead of AGAINST/<ENV>."),
+    job: str | None = JobOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Show what re-rendering ENV would change in a committed rendered tree; exit 1 when they differ."""
+    from jobs.render.diff import diff_jobs, read_tree
+    from jobs.render.engine import _relpath, render_environment, select_definitions
+
+    environment = load_environment(env)
+    rendered = render_environment(environment, job)
+    other = against_env or env
+    old_dir = against.resolve() / other
+    definitions = {_relpath(p) for p in select_definitions(job)} if job else None
+    changes = diff_jobs(read_tree(old_dir), rendered, f"{other}", f"{env}", definitions)
+    payload = {"environment": env, "against": str(old_dir), "identical": not changes,
+               "changes": [{"kind": c.kind, "job": c.job, "definition": c.definition, "old_name": c.old_name,
+                            "new_name": c.new_name, "files": c.files, "diff": c.diff} for c in changes]}
+
+    def human(data: dict) -> None:
+        if data["identical"]:
+            err_console.print(f"no changes: {data['against']} is what ENV {env} renders")
+            return
+        for change in data["changes"]:
+            err_console.print(f"[bold]{change['kind']}[/]: {change['job']} ({change['old_name'] or '-'} -> "
+                              f"{change['new_name'] or '-'})", soft_wrap=True)
+            sys.stdout.write(change["diff"])
+        sys.stdout.flush()
+
+    emit(payload, as_json, human)
+    if changes:
+        raise typer.Exit(1)
+
+
+def schema(
+    out: Path | None = typer.Option(None, "--out", "-o", help="Directory for the schemas (default: schemas/)."),
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if the committed schemas are stale."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Write JSON Schemas for job definitions and environment files (editors complete and check with them)."""
+    from jobs.render import schemas
+
+    directory = (out or schemas.schemas_dir()).resolve()
+    if check:
+        stale = schemas.stale(directory)
+        emit({"directory": str(directory), "stale": stale}, as_json,
+             lambda d: err_console.print(f"stale: {', '.join(d['stale'])} (run `ftops schema`)" if d["stale"]
+                                         else f"schemas in {d['directory']} are current"))
+        if stale:
+            raise typer.Exit(1)
+        return
+    written = schemas.write(directory)
+    emit({"directory": str(directory), "files": [str(p) for p in written]}, as_json,
+         lambda d: console.print("\n".join(d["files"])))

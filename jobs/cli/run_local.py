@@ -1,0 +1,72 @@
+"""`ftops run-local JOB.json`: run a rendered SageMaker training job on this machine, without Docker."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console
+from jobs.errors import FtopsError
+
+
+def _load_request(path: Path) -> dict:
+    if not path.is_file():
+        raise FtopsError("no such file", source=path, hint="pass a rendered sagemaker.json (ftops render writes it)")
+    try:
+        request = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise FtopsError(f"not valid JSON: {exc.msg}", source=path, line=exc.lineno) from None
+    if not isinstance(request, dict):
+        raise FtopsError("expected a JSON object (the create_training_job request)", source=path)
+    return request
+
+
+def _human(result: dict) -> None:
+    from rich.table import Table
+
+    summary = result.get("summary") or {}
+    table = Table(title=f"{result['job_name']}: {result['status']}", show_header=False)
+    rows = [
+        ("steps", summary.get("global_step")),
+        ("train loss (first -> last)", f"{summary.get('first_train_loss')} -> {summary.get('final_train_loss')}"),
+        ("best eval loss", summary.get("best_eval_loss")),
+        ("tokens/s", round(summary["tokens_per_second"]) if summary.get("tokens_per_second") else None),
+        ("processes", result["processes"]),
+        ("spot interruptions simulated", result["interruptions"]),
+        ("model artifacts", result["model_artifacts"]),
+        ("metrics", result["metrics_uri"]),
+        ("checkpoints", result["checkpoint_uri"]),
+        ("local log", f"{result['run_dir']}/train.log"),
+    ]
+    for name, value in rows:
+        if value is not None:
+            table.add_row(name, str(value))
+    console.print(table)
+
+
+def run_local(
+    job: Path = typer.Argument(..., help="A rendered SageMaker request (sagemaker.json: create_training_job kwargs)."),
+    env: str = EnvOption,
+    max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Stop after N optimizer steps (smoke test)."),
+    subset: int | None = typer.Option(None, "--subset", min=1, help="Use only the first N examples of each channel."),
+    interrupt_at: int | None = typer.Option(None, "--interrupt-at", min=1, metavar="STEP",
+                                            help="Simulate a spot interruption at STEP, then resume from S3."),
+    nproc: int | None = typer.Option(None, "--nproc", min=1,
+                                     help="Worker processes (torchrun); default: the request's InstanceCount."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not stream the training log to stderr."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Run a rendered SageMaker training job locally: channels from S3, SM_* layout, checkpoints, model.tar.gz."""
+    from jobs.config.environment import load_environment
+    from jobs.runlocal import run_training_job
+
+    request = _load_request(job)
+    environment = load_environment(env)
+    echo = None if quiet else (lambda line: err_console.print(line, markup=False, highlight=False, soft_wrap=True))
+    result = run_training_job(request, environment, max_steps=max_steps, subset=subset, interrupt_at=interrupt_at,
+                              nproc=nproc, echo=echo)
+    payload = result.to_dict()
+    payload.pop("metrics")  # the series lives at metrics_uri; keep the document small
+    emit(payload, as_json, _human)

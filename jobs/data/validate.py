@@ -1,0 +1,448 @@
+"""The streaming validator: byte-range chunks of the file, checked and tokenized on every core, merged in order.
+
+Memory stays flat with file size: a worker holds one chunk (a few MB), the parent keeps per-example integers
+(token counts for the distributions) and a 16-byte digest per valid example for duplicate detection, and at
+most `max_reported` errors and warnings (every one is still counted by code).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import multiprocessing
+import os
+from array import array
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from jobs.data.formats import FORMATS, Analysis, analyze, detect
+from jobs.data.formats import canonical as canonical_example
+from jobs.data.manifest import DatasetFormat
+from jobs.data.tokens import ModelLimits, TokenCounter
+from jobs.errors import FtopsError
+
+BOM = b"\xef\xbb\xbf"
+BLOCK = 4 << 20
+MAX_LINE_BYTES = 32 << 20
+"""Longer lines are reported, not parsed: a garbage file without newlines must not be read into memory whole."""
+NEAR_LIMIT = 0.9
+TOO_LONG = object()
+DETECT_LINES = 1000
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a worker needs besides its byte range (inherited on fork, pickled otherwise)."""
+
+    format: DatasetFormat
+    limits: ModelLimits
+    max_length: int | None
+    """Training truncation length (e.g. SageMaker SFT max_length, or an encoder's 512)."""
+    max_reported: int
+
+
+@dataclass
+class Issue:
+    line: int
+    code: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "code": self.code, "message": self.message}
+
+
+@dataclass
+class ChunkResult:
+    """One chunk's findings; lines are relative to the chunk (0-based) until merged."""
+
+    lines: int = 0
+    errors: list[tuple[int, str, str]] = field(default_factory=list)
+    warnings: list[tuple[int, str, str]] = field(default_factory=list)
+    error_counts: Counter = field(default_factory=Counter)
+    warning_counts: Counter = field(default_factory=Counter)
+    examples: int = 0
+    valid_lines: array = field(default_factory=lambda: array("q"))
+    digests: list[bytes] = field(default_factory=list)
+    totals: array = field(default_factory=lambda: array("q"))
+    trained: array = field(default_factory=lambda: array("q"))
+    messages: array = field(default_factory=lambda: array("q"))
+    labels: Counter = field(default_factory=Counter)
+    extra_keys: set[str] = field(default_factory=set)
+
+    def error(self, line: int, code: str, message: str, cap: int) -> None:
+        self.error_counts[code] += 1
+        if len(self.errors) < cap:
+            self.errors.append((line, code, message))
+
+    def warning(self, line: int, code: str, message: str, cap: int) -> None:
+        self.warning_counts[code] += 1
+        if len(self.warnings) < cap:
+            self.warnings.append((line, code, message))
+
+
+def digest(obj: dict, fmt: DatasetFormat, raw: bytes) -> bytes:
+    """16-byte blake2b of the normalised example (the format's keys, cleaned strings, sorted keys), so that
+    reordered keys or stray whitespace still match, and validate and `prepare --dedupe` agree."""
+    try:
+        canonical = orjson.dumps(canonical_example(obj, fmt), option=orjson.OPT_SORT_KEYS)
+    except (orjson.JSONEncodeError, RecursionError):
+        canonical = raw  # nesting deeper than orjson writes: compare the raw bytes instead
+    return hashlib.blake2b(canonical, digest_size=16).digest()
+
+
+def parse_line(line: bytes) -> tuple[Any, tuple[str, str] | None]:
+    """(object, None) or (None, (code, message)) for one line without its newline."""
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return None, ("E_NOT_UTF8", f"byte 0x{line[bad.start]:02x} at column {bad.start + 1} is not UTF-8; "
+                                        "re-save the file as UTF-8")
+        reason = str(exc).split(": line 1 column")[0]
+        return None, ("E_INVALID_JSON", f"not valid JSON ({reason}); write each example as one complete JSON "
+                                        "object on one line")
+    if not isinstance(obj, dict):
+        kind = {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
+            type(obj), "null")
+        return None, ("E_NOT_OBJECT", f"the line is {kind}, not a JSON object; each line must be one example object")
+    return obj, None
+
+
+def iter_lines(handle: IO[bytes], start: int, end: int) -> Iterator[bytes | object]:
+    """The lines in [start, end) without their line ends; TOO_LONG stands in for a line over MAX_LINE_BYTES."""
+    handle.seek(start)
+    remaining = end - start
+    tail = b""
+    skipping = False
+    first = start == 0
+    while remaining > 0:
+        block = handle.read(min(BLOCK, remaining))
+        if not block:
+            break
+        remaining -= len(block)
+        if first:
+            block = block.removeprefix(BOM)
+            first = False
+        parts = block.split(b"\n")
+        if skipping:
+            if len(parts) == 1:
+                continue
+            skipping = False
+            parts[0] = b""
+            tail = parts.pop()
+            yield from (p.removesuffix(b"\r") for p in parts[1:])
+        else:
+            parts[0] = tail + parts[0]
+            tail = parts.pop()
+            for part in parts:
+                yield part.removesuffix(b"\r")
+        if len(tail) > MAX_LINE_BYTES:
+            yield TOO_LONG
+            tail = b""
+            skipping = True
+    if tail and not skipping:
+        yield tail.removesuffix(b"\r")
+
+
+_worker: tuple[Path, Settings, TokenCounter] | None = None
+
+
+def _init_worker(path: Path, settings: Settings, counter: TokenCounter) -> None:
+    global _worker
+    _worker = (path, settings, counter)
+
+
+def _run_chunk(bounds: tuple[int, int]) -> ChunkResult:
+    assert _worker is not None
+    path, settings, counter = _worker
+    with open(path, "rb") as handle:
+        return check_chunk(handle, bounds[0], bounds[1], settings, counter)
+
+
+def check_chunk(handle: IO[bytes], start: int, end: int, settings: Settings, counter: TokenCounter) -> ChunkResult:
+    result = ChunkResult()
+    cap = settings.max_reported
+    batch: list[tuple[int, Analysis]] = []
+    for index, line in enumerate(iter_lines(handle, start, end)):
+        result.lines = index + 1
+        if line is TOO_LONG:
+            result.examples += 1
+            result.error(index, "E_LINE_TOO_LONG", f"the line is over {MAX_LINE_BYTES >> 20} MiB; split it into "
+                                                   "examples of one line each (is the file JSONL?)", cap)
+            continue
+        if not line.strip():
+            result.warning(index, "W_BLANK_LINE", "blank line; remove it (prepare does)", cap)
+            continue
+        result.examples += 1
+        obj, problem = parse_line(line)
+        if problem:
+            result.error(index, *problem, cap)
+            continue
+        analysis = analyze(obj, settings.format)
+        for code, message in analysis.errors:
+            result.error(index, code, message, cap)
+        for code, message in analysis.warnings:
+            if code == "W_EXTRA_KEY":  # reported once per key and file, not on every line
+                if message in result.extra_keys:
+                    continue
+                result.extra_keys.add(message)
+            result.warning(index, code, message, cap)
+        if analysis.errors:
+            continue
+        result.valid_lines.append(index)
+        result.digests.append(digest(obj, settings.format, line))
+        if analysis.label is not None:
+            result.labels[analysis.label] += 1
+        batch.append((index, analysis))
+    if batch:
+        _count(batch, result, settings, counter)
+    return result
+
+
+def _count(batch: list[tuple[int, Analysis]], result: ChunkResult, settings: Settings, counter: TokenCounter) -> None:
+    cap = settings.max_reported
+    limit = settings.limits.max_example_tokens
+    max_length = settings.max_length
+    keep = array("q")
+    kept_digests = []
+    counts = counter.count([analysis for _, analysis in batch])
+    for position, ((index, analysis), (total, trained)) in enumerate(zip(batch, counts)):
+        if limit is not None and total > limit:
+            result.error(index, "E_TOO_MANY_TOKENS", f"{total} tokens, over the model's limit of {limit} per "
+                                                     "example; shorten it or split the conversation", cap)
+            continue
+        if limit is not None and total >= NEAR_LIMIT * limit:
+            result.warning(index, "W_NEAR_LIMIT", f"{total} tokens, {total / limit:.0%} of the {limit}-token limit",
+                           cap)
+        if max_length is not None and total > max_length:
+            if settings.format == "classification":
+                result.warning(index, "W_TEXT_TRUNCATED", f"{total} tokens; the model reads only the first "
+                                                          f"{max_length}", cap)
+            elif trained:
+                result.warning(index, "W_ASSISTANT_TRUNCATED", f"{total} tokens, over the training max length of "
+                                                               f"{max_length}: the end of the assistant answer is cut; "
+                                                               "shorten the example or raise max_length", cap)
+        keep.append(index)
+        kept_digests.append(result.digests[position])
+        result.totals.append(total)
+        result.trained.append(trained)
+        result.messages.append(analysis.messages)
+    result.valid_lines = keep
+    result.digests = kept_digests
+
+
+def sniff_format(path: Path) -> DatasetFormat:
+    """The format of the first parseable object line (within the first lines); E_UNKNOWN_FORMAT otherwise."""
+    with open(path, "rb") as handle:
+        for number, line in enumerate(iter_lines(handle, 0, os.path.getsize(path)), start=1):
+            if number > DETECT_LINES:
+                break
+            if line is TOO_LONG or not line.strip():
+                continue
+            obj, problem = parse_line(line)
+            if problem:
+                continue
+            found = detect(obj)
+            if found:
+                return found
+    raise FtopsError("cannot tell the format: no line among the first ones is a chat (messages), preference "
+                     "(input/preferred_output), completion (prompt/completion) or classification (text/label) "
+                     "example", source=path, line=1, field="E_UNKNOWN_FORMAT",
+                     hint=f"pass --format {'|'.join(FORMATS)} to see the errors per line")
+
+
+def chunk_bounds(path: Path, size: int, target: int) -> list[tuple[int, int]]:
+    """Split [0, size) into ranges of about `target` bytes, each ending just after a newline."""
+    starts = [0]
+    with open(path, "rb") as handle:
+        position = target
+        while position < size:
+            handle.seek(position)
+            while True:
+                block = handle.read(1 << 20)
+                if not block:
+                    position = size
+                    break
+                newline = block.find(b"\n")
+                if newline >= 0:
+                    position += newline + 1
+                    break
+                position += len(block)
+            if position >= size:
+                break
+            starts.append(position)
+            position += target
+    return list(zip(starts, starts[1:] + [size]))
+
+
+def workers_available() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def check_file(path: Path, settings: Settings, counter: TokenCounter, workers: int | None = None,
+               chunk_bytes: int | None = None) -> Iterator[tuple[int, ChunkResult]]:
+    """Yield (bytes done, result) per chunk, in file order, from a pool of processes when it pays off."""
+    size = os.path.getsize(path)
+    workers = workers or workers_available()
+    # A few chunks per worker keeps every core busy to the end; 1-8 MiB keeps each worker's memory small.
+    target = chunk_bytes or max(1 << 20, min(8 << 20, size // (workers * 4) + 1))
+    bounds = chunk_bounds(path, size, target)
+    if workers == 1 or len(bounds) == 1 or "fork" not in multiprocessing.get_all_start_methods():
+        with open(path, "rb") as handle:
+            for start, end in bounds:
+                yield end, check_chunk(handle, start, end, settings, counter)
+        return
+    # fork: workers inherit the loaded tokenizer instead of loading it again.
+    context = multiprocessing.get_context("fork")
+    with context.Pool(min(workers, len(bounds)), initializer=_init_worker, initargs=(path, settings, counter)) as pool:
+        for (start, end), result in zip(bounds, pool.imap(_run_chunk, bounds)):
+            yield end, result
+
+
+def distribution(values: array) -> dict[str, float | int]:
+    """min/mean/p50/p95/max (nearest-rank percentiles); zeros for an empty set."""
+    if not values:
+        return {"min": 0, "mean": 0, "p50": 0, "p95": 0, "max": 0}
+    ordered = sorted(values)
+    count = len(ordered)
+
+    def rank(q: float) -> int:
+        return ordered[max(0, math.ceil(q * count) - 1)]
+
+    return {"min": ordered[0], "mean": round(sum(ordered) / count, 1), "p50": rank(0.50), "p95": rank(0.95),
+            "max": ordered[-1]}
+
+
+@dataclass
+class ValidationReport:
+    file: str
+    format: DatasetFormat
+    model: str | None
+    tokenizer: str
+    bytes: int
+    examples: int = 0
+    """Non-blank lines."""
+    valid_examples: int = 0
+    errors: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
+    error_counts: Counter = field(default_factory=Counter)
+    warning_counts: Counter = field(default_factory=Counter)
+    totals: array = field(default_factory=lambda: array("q"))
+    trained: array = field(default_factory=lambda: array("q"))
+    messages: array = field(default_factory=lambda: array("q"))
+    labels: Counter = field(default_factory=Counter)
+
+    @property
+    def ok(self) -> bool:
+        return not self.error_counts
+
+    def as_dict(self) -> dict[str, Any]:
+        """The `--json` document: examples, errors, warnings, tokens (with distributions), and the rest."""
+        payload: dict[str, Any] = {
+            "file": self.file, "format": self.format, "model": self.model, "tokenizer": self.tokenizer,
+            "bytes": self.bytes, "examples": self.examples, "valid_examples": self.valid_examples,
+            "errors": [issue.as_dict() for issue in self.errors],
+            "warnings": [issue.as_dict() for issue in self.warnings],
+            "error_counts": dict(sorted(self.error_counts.items())),
+            "warning_counts": dict(sorted(self.warning_counts.items())),
+            "tokens": {"total": sum(self.totals), "assistant": sum(self.trained),
+                       "per_example": distribution(self.totals),
+                       "assistant_per_example": distribution(self.trained)},
+            "messages_per_example": distribution(self.messages),
+        }
+        if self.format == "classification":
+            payload["labels"] = dict(sorted(self.labels.items()))
+        return payload
+
+
+def validate_file(path: Path, fmt: DatasetFormat | None, counter: TokenCounter, limits: ModelLimits, *,
+                  max_length: int | None = None, max_reported: int = 100, workers: int | None = None,
+                  chunk_bytes: int | None = None, on_progress: Any = None) -> ValidationReport:
+    """Validate a JSONL file; every line number in the report is 1-based and exact."""
+    if not path.is_file():
+        raise FtopsError("no such file", source=path, hint="pass the path of a JSONL dataset")
+    fmt = fmt or sniff_format(path)
+    if max_length is None:
+        max_length = counter.model_max_length or (512 if fmt == "classification" else None)
+    settings = Settings(fmt, limits, max_length, max_reported)
+    size = path.stat().st_size
+    report = ValidationReport(path.name, fmt, limits.model, counter.name, size)
+    first_seen: dict[bytes, int] = {}
+    extra_keys: set[str] = set()
+    base = 0
+    for done, chunk in check_file(path, settings, counter, workers, chunk_bytes):
+        _merge(report, chunk, base, first_seen, max_reported, extra_keys)
+        base += chunk.lines
+        if on_progress:
+            on_progress(done, size)
+    _file_checks(report, limits, max_reported)
+    report.errors.sort(key=lambda issue: issue.line)
+    report.warnings.sort(key=lambda issue: issue.line)
+    return report
+
+
+def _merge(report: ValidationReport, chunk: ChunkResult, base: int, first_seen: dict[bytes, int], cap: int,
+           extra_keys: set[str]) -> None:
+    report.examples += chunk.examples
+    report.error_counts.update(chunk.error_counts)
+    report.warning_counts.update(chunk.warning_counts)
+    report.errors.extend(Issue(base + line + 1, code, message)
+                         for line, code, message in chunk.errors[:max(0, cap - len(report.errors))])
+    warnings = []
+    for line, code, message in chunk.warnings:
+        if code == "W_EXTRA_KEY":
+            if message in extra_keys:
+                report.warning_counts[code] -= 1
+                continue
+            extra_keys.add(message)
+        warnings.append(Issue(base + line + 1, code, message))
+    for line, key in zip(chunk.valid_lines, chunk.digests):
+        number = base + line + 1
+        first = first_seen.setdefault(key, number)
+        if first != number:
+            report.warning_counts["W_DUPLICATE"] += 1
+            warnings.append(Issue(number, "W_DUPLICATE", f"repeats line {first} (after normalising whitespace and "
+                                                         "Unicode); remove it or run prepare with --dedupe"))
+    warnings.sort(key=lambda issue: issue.line)
+    report.warnings.extend(warnings[:max(0, cap - len(report.warnings))])
+    report.valid_examples += len(chunk.valid_lines)
+    report.totals.extend(chunk.totals)
+    report.trained.extend(chunk.trained)
+    report.messages.extend(chunk.messages)
+    report.labels.update(chunk.labels)
+
+
+def _file_checks(report: ValidationReport, limits: ModelLimits, cap: int) -> None:
+    def error(code: str, message: str) -> None:
+        report.error_counts[code] += 1
+        if len(report.errors) < cap + 2:  # file-level errors are always shown
+            report.errors.append(Issue(0, code, message))
+
+    if limits.max_file_bytes is not None and report.bytes > limits.max_file_bytes:
+        error("E_FILE_TOO_LARGE", f"the file is {report.bytes / 2**20:.1f} MiB, over the provider's "
+                                  f"{limits.max_file_bytes / 2**20:.0f} MiB per file; split it or trim examples")
+    if limits.min_training_examples is not None and report.valid_examples < limits.min_training_examples:
+        error("E_TOO_FEW_EXAMPLES", f"{report.valid_examples} valid examples, fewer than the provider's minimum of "
+                                    f"{limits.min_training_examples}; add examples")
+    if report.format == "classification" and report.labels:
+        counts = sorted(report.labels.values())
+        if counts[-1] > 10 * counts[0]:
+            report.warning_counts["W_CLASS_IMBALANCE"] += 1
+            report.warnings.append(Issue(0, "W_CLASS_IMBALANCE", f"largest class has {counts[-1]} examples, smallest "
+                                                                 f"{counts[0]}; collect more of the rare ones or "
+                                                                 "weight the loss"))
+        for label, count in sorted(report.labels.items()):
+            if count < 3:
+                report.warning_counts["W_RARE_LABEL"] += 1
+                report.warnings.append(Issue(0, "W_RARE_LABEL", f"label {label!r} has only {count} example(s); "
+                                                                "it cannot appear in every split"))

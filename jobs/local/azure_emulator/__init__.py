@@ -1,0 +1,13 @@
+"""The ftops Azure emulator: ARM (management plane) now, the Azure OpenAI data plane as a second Blueprint.
+
+Run it with `python -m jobs.local.azure_emulator --port P --state-dir D` (what `ftops local up` does), or
+build it in-process with `create_app(state_dir)`. Pieces, each reusable by a new Blueprint:
+
+- `store.Store`: one JSON document per namespace under the state dir, mutated inside `transaction()` under a
+  lock and written atomically, so a restart keeps the state. A Blueprint gets its own namespace with
+  `store.get_store("openai")`; large payloads (uploaded files) go under `store.blob_dir("openai")`.
+- `faults`: rules posted to `/_emulator/faults` apply to every route of every Blueprint (a `before_request`
+  hook on the app): error status + ARM error body + Retry-After, a delay, or a long-running operation that
+  ends Failed (`faults.pending_operation_failure()` hands the injected error to the code creating it).
+- `arm.error(status, code, message)`: the `{"error": {"code", "message"}}` body Azure's SDKs parse.
+"""

@@ -1,0 +1,577 @@
+"""The Azure OpenAI data plane, as the openai SDK's `AzureOpenAI` client calls it.
+
+Files (upload, processing status, content), fine-tuning jobs (validation as Azure does it, then
+validating_files -> queued -> running -> succeeded/failed over a configurable time, with events, checkpoints
+and a base64 `results.csv`), cancel, list with pagination, and chat completions on a deployed fine-tuned model.
+
+Nothing runs in the background: a job's state is computed from its creation time whenever it is read, so an
+emulator restarted mid-job carries on where it was. Every route is served both at `/openai/...` (the default
+account) and `/accounts/<account>/openai/...` (an endpoint per account, so the region checks know where
+they are). Fault injection comes from the app-wide hook in `faults`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+import re
+import time
+import uuid
+from typing import Any
+
+import orjson
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from jobs.local.azure_emulator import faults
+from jobs.local.azure_emulator.store import get_store
+from jobs.reference import azure_models
+
+bp = Blueprint("openai", __name__)
+
+NS = "openai"
+SUFFIX = re.compile(r"^[A-Za-z0-9_.-]{1,18}$")
+DEFAULTS = {"job_duration_s": 6.0, "file_processing_s": 0.3}
+"""Seconds a fine-tuning job takes end to end, and a file takes to process (overridable at run time)."""
+PHASES = (("validating_files", 0.1), ("queued", 0.1), ("running", 0.8))
+
+
+def _route(rule: str, **options: Any):
+    """Register a view at `/openai<rule>` and `/accounts/<account>/openai<rule>`."""
+    def decorator(view):
+        bp.add_url_rule(f"/openai{rule}", view_func=view, **options)
+        bp.add_url_rule(f"/accounts/<account>/openai{rule}", endpoint=f"{view.__name__}_account",
+                        view_func=view, **options)
+        return view
+    return decorator
+
+
+def _error(status: int, code: str, message: str, param: str | None = None) -> Response:
+    response = jsonify({"error": {"code": code, "message": message, "param": param, "type": "invalid_request_error"}})
+    response.status_code = status
+    return response
+
+
+def _settings() -> dict[str, float]:
+    stored = get_store(NS).snapshot().get("settings", {})
+    configured = {k: current_app.config.get(f"FTOPS_OPENAI_{k.upper()}") for k in DEFAULTS}
+    return {k: stored.get(k, configured[k] if configured[k] is not None else v) for k, v in DEFAULTS.items()}
+
+
+def _blob(file_id: str):
+    return get_store(NS).blob_dir() / file_id
+
+
+# --- accounts and deployments, read from the ARM side's store ------------------------------------
+
+def _walk(node: Any):
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def _arm() -> dict[str, Any]:
+    try:
+        return get_store("arm").snapshot()
+    except Exception:
+        return {}
+
+
+def _account_location(account: str | None) -> str | None:
+    """The account's region, from the ARM store; the only OpenAI account when the endpoint names none."""
+    accounts = [n for n in _walk(_arm()) if n.get("kind") == "OpenAI" and "location" in n and "name" in n]
+    if account:
+        accounts = [a for a in accounts if a["name"] == account]
+    return accounts[0]["location"] if len(accounts) == 1 or (account and accounts) else None
+
+
+def _deployment_model(deployment: str) -> str | None:
+    for node in _walk(_arm()):
+        model = (node.get("properties") or {}).get("model") if isinstance(node.get("properties"), dict) else None
+        if node.get("name") == deployment and isinstance(model, dict) and model.get("name"):
+            return model["name"]
+    return None
+
+
+# --- files -----------------------------------------------------------------------------------------
+
+def _parse_examples(raw: bytes) -> tuple[list[dict], str | None]:
+    """The examples of a chat or preference JSONL file, or the first reason Azure would reject it."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return [], "the file is not UTF-8"
+    examples = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            example = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return [], f"line {number} is not valid JSON"
+        if not isinstance(example, dict) or not ("messages" in example or "input" in example):
+            return [], f"line {number} has neither `messages` nor `input`"
+        examples.append(example)
+    return examples, None
+
+
+def _file_view(record: dict[str, Any]) -> dict[str, Any]:
+    view = {k: v for k, v in record.items() if not k.startswith("_")}
+    if view["status"] == "pending" and time.time() >= record["_ready_at"]:
+        view["status"] = record["_final_status"]
+        if record.get("_error"):
+            view["status_details"] = record["_error"]
+    return view
+
+
+@_route("/files", methods=["POST"])
+def upload_file(account: str | None = None):
+    upload = request.files.get("file")
+    purpose = request.form.get("purpose")
+    if upload is None:
+        return _error(400, "invalidPayload", "a multipart `file` part is required", "file")
+    if purpose not in {"fine-tune", "assistants", "batch"}:
+        return _error(400, "invalidPayload", f"purpose {purpose!r} is not supported; use fine-tune", "purpose")
+    raw = upload.read()
+    limit = azure_models().max_file_bytes
+    if len(raw) > limit:
+        return _error(413, "fileTooLarge", f"files above {limit} bytes go through blob import, not the Files API")
+    examples, problem = _parse_examples(raw) if purpose == "fine-tune" else ([], None)
+    file_id = f"file-{uuid.uuid4().hex}"
+    _blob(file_id).write_bytes(raw)
+    now = int(time.time())
+    record = {"id": file_id, "object": "file", "bytes": len(raw), "created_at": now, "filename": upload.filename,
+              "purpose": purpose, "status": "pending", "status_details": None,
+              "_ready_at": time.time() + _settings()["file_processing_s"], "_examples": len(examples),
+              "_final_status": "error" if problem else "processed", "_error": problem}
+    with get_store(NS).transaction() as data:
+        data.setdefault("files", {})[file_id] = record
+    return jsonify(_file_view(record)), 201
+
+
+@_route("/files", methods=["GET"])
+def list_files(account: str | None = None):
+    files = get_store(NS).snapshot().get("files", {})
+    purpose = request.args.get("purpose")
+    items = [_file_view(r) for r in files.values() if not purpose or r["purpose"] == purpose]
+    return jsonify({"object": "list", "data": sorted(items, key=lambda f: f["created_at"], reverse=True)})
+
+
+@_route("/files/<file_id>", methods=["GET"])
+def get_file(file_id: str, account: str | None = None):
+    record = get_store(NS).snapshot().get("files", {}).get(file_id)
+    if record is None:
+        return _error(404, "fileNotFound", f"file {file_id} does not exist")
+    return jsonify(_file_view(record))
+
+
+@_route("/files/<file_id>", methods=["DELETE"])
+def delete_file(file_id: str, account: str | None = None):
+    with get_store(NS).transaction() as data:
+        if data.get("files", {}).pop(file_id, None) is None:
+            return _error(404, "fileNotFound", f"file {file_id} does not exist")
+    _blob(file_id).unlink(missing_ok=True)
+    return jsonify({"id": file_id, "object": "file", "deleted": True})
+
+
+@_route("/files/<file_id>/content", methods=["GET"])
+def file_content(file_id: str, account: str | None = None):
+    if file_id not in get_store(NS).snapshot().get("files", {}):
+        return _error(404, "fileNotFound", f"file {file_id} does not exist")
+    return Response(_blob(file_id).read_bytes(), mimetype="application/octet-stream")
+
+
+# --- fine-tuning jobs ------------------------------------------------------------------------------
+
+def _training_type(body: dict[str, Any]) -> str:
+    return body.get("trainingType") or body.get("training_type") or "Standard"
+
+
+def _method(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    method = body.get("method") or {}
+    kind = method.get("type", "supervised")
+    hyper = (method.get(kind) or {}).get("hyperparameters") or body.get("hyperparameters") or {}
+    return kind, hyper
+
+
+def _validate(body: dict[str, Any], account: str | None, files: dict[str, Any]) -> Response | None:
+    """What Azure checks before it accepts a fine-tuning job."""
+    catalog = azure_models()
+    model_name = body.get("model")
+    if not model_name:
+        return _error(400, "invalidPayload", "`model` is required", "model")
+    found = catalog.find(model_name)
+    if found is None:
+        return _error(400, "invalidPayload", f"the model {model_name!r} is not fine-tunable", "model")
+    _, model = found
+    training_type = _training_type(body)
+    location = _account_location(account)
+    if training_type not in {"Standard", "GlobalStandard", "Developer"}:
+        return _error(400, "invalidPayload", f"trainingType {training_type!r} is not one of Standard, "
+                      "GlobalStandard, Developer", "trainingType")
+    if location and location not in model.regions(training_type):
+        return _error(400, "invalidPayload", f"{model_name} cannot be fine-tuned with {training_type} training in "
+                      f"{location}; regions: {', '.join(model.regions(training_type)) or 'none'}", "model")
+    kind, hyper = _method(body)
+    if kind not in model.methods:
+        return _error(400, "invalidPayload", f"method {kind!r} is not supported for {model_name}", "method")
+    suffix = body.get("suffix")
+    if suffix is not None and not SUFFIX.match(str(suffix)):
+        return _error(400, "invalidPayload", f"suffix must be 1-{catalog.suffix_max_length} letters, digits, "
+                      "'-', '_' or '.'", "suffix")
+    for field in ("training_file", "validation_file"):
+        file_id = body.get(field)
+        if file_id is None and field == "validation_file":
+            continue
+        record = files.get(file_id or "")
+        if record is None:
+            return _error(400, "invalidPayload", f"{field} {file_id!r} does not exist", field)
+        view = _file_view(record)
+        if view["purpose"] != "fine-tune":
+            return _error(400, "invalidPayload", f"{field} {file_id} was not uploaded for fine-tune", field)
+        if view["status"] != "processed":
+            return _error(400, "invalidPayload", f"{field} {file_id} is {view['status']}, not processed"
+                          + (f": {record['_error']}" if record.get("_error") else ""), field)
+    examples = files[body["training_file"]]["_examples"]
+    if examples < catalog.min_training_examples:
+        return _error(400, "invalidPayload", f"the training file has {examples} examples; at least "
+                      f"{catalog.min_training_examples} are required", "training_file")
+    n_epochs = hyper.get("n_epochs", "auto")
+    if n_epochs != "auto" and not (isinstance(n_epochs, int) and 1 <= n_epochs <= 50):
+        return _error(400, "invalidPayload", "n_epochs must be 1-50 or auto", "hyperparameters.n_epochs")
+    return None
+
+
+def _curve(job: dict[str, Any], files: dict[str, Any]) -> list[dict[str, float]]:
+    """Plausible per-step losses, derived from the data: its size sets the steps, its hash the noise, and
+    more epochs than the data supports make the validation loss turn up (overfitting)."""
+    train = files[job["training_file"]]
+    examples = max(1, train["_examples"])
+    seed = int(hashlib.sha256(f"{job['training_file']}:{train['bytes']}:{job.get('seed')}".encode()).hexdigest()[:8], 16)
+    _, hyper = _method(job["request"])
+    epochs = hyper.get("n_epochs", "auto")
+    epochs = 3 if epochs == "auto" else int(epochs)
+    batch = hyper.get("batch_size", "auto")
+    batch = max(1, math.ceil(examples * 0.002)) if batch == "auto" else int(batch)
+    per_epoch = max(1, math.ceil(examples / batch))
+    total = per_epoch * epochs
+    start = 2.2 + (seed % 50) / 100
+    floor = 0.35 + (seed % 17) / 100
+    rows = []
+    for step in range(1, total + 1):
+        progress = step / total
+        epoch = step / per_epoch
+        noise = (((seed * step * 2654435761) >> 7) % 1000) / 1000 - 0.5
+        train_loss = floor + (start - floor) * math.exp(-4.5 * progress) * (1 - 0.15 * (epoch - 1) / epochs) \
+            + 0.04 * noise
+        # Past ~2 epochs the model memorises: validation loss rises again, more so on small data.
+        memorise = max(0.0, epoch - 2.0) * 0.12 * (1 + 50 / examples)
+        valid_loss = floor + 0.08 + (start - floor) * math.exp(-4.0 * progress) + memorise + 0.02 * noise
+        rows.append({"step": step, "epoch": round(epoch, 4), "train_loss": round(max(0.01, train_loss), 5),
+                     "train_mean_token_accuracy": round(min(0.99, 1.05 - train_loss / start * 0.7), 5),
+                     "valid_loss": round(max(0.01, valid_loss), 5),
+                     "valid_mean_token_accuracy": round(min(0.99, 1.02 - valid_loss / start * 0.7), 5)})
+    for row in rows:
+        row["full_valid_loss"] = row["valid_loss"] if row["epoch"] == int(row["epoch"]) else None
+        row["full_valid_mean_token_accuracy"] = row["valid_mean_token_accuracy"] if row["full_valid_loss"] else None
+    job["_per_epoch"], job["_epochs"] = per_epoch, epochs
+    return rows
+
+
+def _results_csv(rows: list[dict[str, Any]]) -> bytes:
+    columns = ["step", "train_loss", "train_mean_token_accuracy", "valid_loss", "valid_mean_token_accuracy",
+               "full_valid_loss", "full_valid_mean_token_accuracy"]
+    lines = [",".join(columns)] + [",".join("" if row.get(c) is None else str(row[c]) for c in columns) for row in rows]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _status_at(job: dict[str, Any], now: float) -> tuple[str, float]:
+    """The job's status at `now` and its training progress (0-1)."""
+    if job.get("_final"):
+        return job["_final"], 1.0
+    elapsed = now - job["created_at_f"]
+    duration = job["_duration_s"]
+    edge = 0.0
+    for name, share in PHASES:
+        if elapsed < edge + share * duration:
+            progress = (elapsed - edge) / (share * duration) if name == "running" else 0.0
+            return name, progress
+        edge += share * duration
+    return ("failed" if job.get("_fail") else "succeeded"), 1.0
+
+
+def _advance(job: dict[str, Any], files: dict[str, Any], data: dict[str, Any], now: float) -> None:
+    """Settle a job that has reached its end: fine-tuned model, checkpoints and the results file."""
+    status, _ = _status_at(job, now)
+    if job.get("_final") or status not in {"succeeded", "failed"}:
+        return
+    job["_final"] = status
+    job["finished_at"] = int(job["created_at_f"] + job["_duration_s"])
+    if status == "failed":
+        job["error"] = job["_fail"]
+        return
+    rows = _curve(job, files)
+    job["fine_tuned_model"] = f"{job['model']}.ft-{job['id'].removeprefix('ftjob-')}" + (
+        f"-{job['suffix']}" if job.get("suffix") else "")
+    results_id = f"file-{uuid.uuid4().hex}"
+    content = base64.b64encode(_results_csv(rows))  # Azure returns this file base64-encoded
+    _blob(results_id).write_bytes(content)
+    data.setdefault("files", {})[results_id] = {
+        "id": results_id, "object": "file", "bytes": len(content), "created_at": job["finished_at"],
+        "filename": "results.csv", "purpose": "fine-tune-results", "status": "processed", "status_details": None,
+        "_ready_at": 0, "_examples": 0, "_final_status": "processed", "_error": None}
+    job["result_files"] = [results_id]
+    job["trained_tokens"] = files[job["training_file"]]["bytes"] // 4 * job["_epochs"]
+    per_epoch = job["_per_epoch"]
+    job["_checkpoints"] = [
+        {"id": "ftchkpt-" + hashlib.sha256(f"{job['id']}:{e}".encode()).hexdigest()[:24],
+         "object": "fine_tuning.job.checkpoint", "created_at": job["finished_at"],
+         "fine_tuned_model_checkpoint": f"{job['fine_tuned_model']}:ckpt-step-{e * per_epoch}",
+         "fine_tuning_job_id": job["id"], "step_number": e * per_epoch,
+         "metrics": {k: rows[e * per_epoch - 1][k] for k in ("train_loss", "valid_loss", "full_valid_loss")}}
+        for e in range(max(1, job["_epochs"] - 2), job["_epochs"] + 1)]  # Azure keeps the last three epochs
+
+
+def _job_view(job: dict[str, Any], now: float) -> dict[str, Any]:
+    view = {k: v for k, v in job.items() if not k.startswith("_") and k not in {"request", "created_at_f"}}
+    status, _ = _status_at(job, now)
+    view["status"] = status
+    if status not in {"succeeded", "failed", "cancelled"}:
+        view["estimated_finish"] = int(job["created_at_f"] + job["_duration_s"])
+    return view
+
+
+def _settle_all(data: dict[str, Any]) -> None:
+    now = time.time()
+    for job in data.get("jobs", {}).values():
+        _advance(job, data.get("files", {}), data, now)
+
+
+@_route("/fine_tuning/jobs", methods=["POST"])
+def create_job(account: str | None = None):
+    body = request.get_json(force=True, silent=True)
+    if not isinstance(body, dict):
+        return _error(400, "invalidPayload", "the body must be a JSON object")
+    failure = faults.pending_operation_failure()
+    with get_store(NS).transaction() as data:
+        files = data.setdefault("files", {})
+        problem = _validate(body, account, files)
+        if problem is not None:
+            return problem
+        now = time.time()
+        job_id = f"ftjob-{uuid.uuid4().hex}"
+        kind, hyper = _method(body)
+        job = {"id": job_id, "object": "fine_tuning.job", "model": body["model"], "created_at": int(now),
+               "created_at_f": now, "finished_at": None, "fine_tuned_model": None, "organization_id": "org-emulator",
+               "result_files": [], "status": "pending", "training_file": body["training_file"],
+               "validation_file": body.get("validation_file"), "hyperparameters": {
+                   "n_epochs": hyper.get("n_epochs", "auto"), "batch_size": hyper.get("batch_size", "auto"),
+                   "learning_rate_multiplier": hyper.get("learning_rate_multiplier", "auto")},
+               "method": {"type": kind, kind: {"hyperparameters": hyper}}, "seed": body.get("seed", 0),
+               "suffix": body.get("suffix"), "metadata": body.get("metadata"), "trained_tokens": None,
+               "error": None, "integrations": None, "trainingType": _training_type(body), "account": account,
+               "request": body, "_duration_s": _settings()["job_duration_s"],
+               "_fail": {"code": failure["code"], "message": failure["message"], "param": None} if failure else None}
+        data.setdefault("jobs", {})[job_id] = job
+    return jsonify(_job_view(job, now)), 201
+
+
+def _job_or_404(data: dict[str, Any], job_id: str):
+    job = data.get("jobs", {}).get(job_id)
+    if job is None:
+        return None, _error(404, "jobNotFound", f"fine-tuning job {job_id} does not exist")
+    return job, None
+
+
+@_route("/fine_tuning/jobs", methods=["GET"])
+def list_jobs(account: str | None = None):
+    with get_store(NS).transaction() as data:
+        _settle_all(data)
+    now = time.time()
+    jobs = sorted(get_store(NS).snapshot().get("jobs", {}).values(), key=lambda j: (j["created_at_f"], j["id"]),
+                  reverse=True)
+    after = request.args.get("after")
+    if after:
+        ids = [j["id"] for j in jobs]
+        jobs = jobs[ids.index(after) + 1:] if after in ids else []
+    limit = max(1, min(int(request.args.get("limit", 20)), 100))
+    page = jobs[:limit]
+    return jsonify({"object": "list", "data": [_job_view(j, now) for j in page], "has_more": len(jobs) > limit})
+
+
+@_route("/fine_tuning/jobs/<job_id>", methods=["GET"])
+def get_job(job_id: str, account: str | None = None):
+    with get_store(NS).transaction() as data:
+        job, missing = _job_or_404(data, job_id)
+        if missing:
+            return missing
+        _advance(job, data.get("files", {}), data, time.time())
+    return jsonify(_job_view(job, time.time()))
+
+
+@_route("/fine_tuning/jobs/<job_id>/cancel", methods=["POST"])
+def cancel_job(job_id: str, account: str | None = None):
+    with get_store(NS).transaction() as data:
+        job, missing = _job_or_404(data, job_id)
+        if missing:
+            return missing
+        now = time.time()
+        _advance(job, data.get("files", {}), data, now)
+        status, _ = _status_at(job, now)
+        if status in {"succeeded", "failed", "cancelled"}:
+            return _error(400, "jobNotCancellable", f"job {job_id} is already {status}")
+        job["_final"], job["finished_at"] = "cancelled", int(now)
+    return jsonify(_job_view(job, now))
+
+
+@_route("/fine_tuning/jobs/<job_id>", methods=["DELETE"])
+def delete_job(job_id: str, account: str | None = None):
+    with get_store(NS).transaction() as data:
+        if data.get("jobs", {}).pop(job_id, None) is None:
+            return _error(404, "jobNotFound", f"fine-tuning job {job_id} does not exist")
+    return "", 204
+
+
+def _events(job: dict[str, Any], files: dict[str, Any], now: float) -> list[dict[str, Any]]:
+    """Oldest first: status changes, then per-step metrics up to the current progress."""
+    start = job["created_at_f"]
+    duration = job["_duration_s"]
+    events, edge = [], start
+    status, progress = _status_at(job, now)
+    for name, share in PHASES:
+        if edge > now or (job.get("_final") == "cancelled" and edge > job["finished_at"]):
+            break
+        events.append({"created_at": int(edge), "level": "info", "message": f"Job entered status {name}",
+                       "type": "message", "data": None})
+        edge += share * duration
+    if status in {"running", "succeeded", "failed"} or job.get("_final") == "succeeded":
+        rows = _curve(dict(job), files)
+        shown = len(rows) if status == "succeeded" else int(len(rows) * progress)
+        run_start = start + 0.2 * duration
+        for row in rows[:shown]:
+            at = run_start + 0.8 * duration * row["step"] / len(rows)
+            events.append({"created_at": int(at), "level": "info", "type": "metrics",
+                           "message": f"Step {row['step']}/{len(rows)}: training loss={row['train_loss']:.4f}, "
+                                      f"validation loss={row['valid_loss']:.4f}",
+                           "data": {"step": row["step"], "train_loss": row["train_loss"],
+                                    "valid_loss": row["valid_loss"], "total_steps": len(rows)}})
+    final = job.get("_final")
+    if final:
+        message = {"succeeded": "The job has successfully completed", "cancelled": "The job was cancelled",
+                   "failed": f"The job failed: {(job.get('error') or {}).get('message', '')}"}[final]
+        events.append({"created_at": job["finished_at"], "level": "error" if final == "failed" else "info",
+                       "message": message, "type": "message", "data": None})
+    for number, event in enumerate(events):
+        event.update(id=f"ftevent-{job['id'][6:18]}{number:06d}", object="fine_tuning.job.event")
+    return events
+
+
+@_route("/fine_tuning/jobs/<job_id>/events", methods=["GET"])
+def job_events(job_id: str, account: str | None = None):
+    with get_store(NS).transaction() as data:
+        job, missing = _job_or_404(data, job_id)
+        if missing:
+            return missing
+        _advance(job, data.get("files", {}), data, time.time())
+    events = list(reversed(_events(job, data.get("files", {}), time.time())))  # newest first, as the API does
+    after = request.args.get("after")
+    if after:
+        ids = [e["id"] for e in events]
+        events = events[ids.index(after) + 1:] if after in ids else []
+    limit = max(1, min(int(request.args.get("limit", 20)), 1000))
+    return jsonify({"object": "list", "data": events[:limit], "has_more": len(events) > limit})
+
+
+@_route("/fine_tuning/jobs/<job_id>/checkpoints", methods=["GET"])
+def job_checkpoints(job_id: str, account: str | None = None):
+    with get_store(NS).transaction() as data:
+        job, missing = _job_or_404(data, job_id)
+        if missing:
+            return missing
+        _advance(job, data.get("files", {}), data, time.time())
+    checkpoints = list(reversed(job.get("_checkpoints", [])))
+    return jsonify({"object": "list", "data": checkpoints, "has_more": False,
+                    "first_id": checkpoints[0]["id"] if checkpoints else None,
+                    "last_id": checkpoints[-1]["id"] if checkpoints else None})
+
+
+@bp.post("/_emulator/openai/settings")
+def set_settings():
+    """Tests and the benchmark change job and file timing here (kept across restarts)."""
+    body = request.get_json(force=True, silent=True) or {}
+    unknown = set(body) - set(DEFAULTS)
+    if unknown:
+        return _error(400, "invalidSetting", f"unknown settings {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    with get_store(NS).transaction() as data:
+        data.setdefault("settings", {}).update({k: float(v) for k, v in body.items()})
+    return jsonify(_settings())
+
+
+# --- chat completions on a deployment --------------------------------------------------------------
+
+def _last_user(messages: list[dict[str, Any]]) -> str:
+    for message in reversed(messages or []):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+            return str(content or "")
+    return ""
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text.lower()))
+
+
+def _answer(model: str, prompt: str, data: dict[str, Any]) -> str:
+    """Deterministic: the training example whose user turn is closest to the prompt (exact match first)."""
+    job = next((j for j in data.get("jobs", {}).values()
+                if j.get("fine_tuned_model") and model.split(":ckpt-")[0] == j["fine_tuned_model"]), None)
+    if job is None:
+        return f"[{model}] {prompt}"
+    raw = _blob(job["training_file"]).read_bytes()
+    examples, _ = _parse_examples(raw)
+    best, best_score = None, -1.0
+    asked = _words(prompt)
+    for example in examples:
+        messages = example.get("messages") or example.get("input", {}).get("messages", [])
+        reply = next((m.get("content") for m in messages if m.get("role") == "assistant"), None)
+        if reply is None and isinstance(example.get("preferred_output"), list):
+            reply = example["preferred_output"][0].get("content")
+        question = _last_user(messages)
+        if reply is None:
+            continue
+        if question.strip() == prompt.strip():
+            return str(reply)
+        union = asked | _words(question)
+        score = len(asked & _words(question)) / len(union) if union else 0.0
+        if score > best_score:
+            best, best_score = str(reply), score
+    return best if best is not None else ""
+
+
+@_route("/deployments/<deployment>/chat/completions", methods=["POST"])
+def chat_completions(deployment: str, account: str | None = None):
+    body = request.get_json(force=True, silent=True) or {}
+    data = get_store(NS).snapshot()
+    model = _deployment_model(deployment)
+    if model is None:
+        return _error(404, "DeploymentNotFound", f"the API deployment {deployment} does not exist; deploy it with "
+                      "`ftops deploy` (an inactive fine-tuned deployment is deleted after 15 days)")
+    prompt = _last_user(body.get("messages", []))
+    answer = _answer(model, prompt, data)
+    prompt_tokens = sum(len(str(m.get("content", "")).split()) + 4 for m in body.get("messages", []))
+    completion_tokens = len(answer.split())
+    digest = hashlib.sha256(f"{model}:{prompt}".encode()).hexdigest()[:24]
+    return jsonify({
+        "id": f"chatcmpl-{digest}", "object": "chat.completion", "created": int(time.time()), "model": model,
+        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                     "message": {"role": "assistant", "content": answer, "refusal": None}}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens},
+        "system_fingerprint": None,
+    })

@@ -1,0 +1,1 @@
+"""`ftops pipeline render`: the GitOps workflow (GitHub Actions) that reviews renders and applies them."""

@@ -1,0 +1,49 @@
+"""Fill the GitHub Actions workflow template from the environments (order, roles, regions, subscriptions)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jobs import paths
+from jobs.config.environment import environment_names, load_environment
+from jobs.config.resolved import resolved_aws
+from jobs.errors import ConfigError
+from jobs.render.templating import fill_template
+
+TEMPLATE = "pipeline/github-actions.yml.j2"
+DEFAULT_ORDER = ("dev", "staging", "prod")
+WATCHED = ["definitions/**", "datasets/**", "environments/**", "templates/**", "jobs/**", "constraints.txt"]
+
+
+def default_output() -> Path:
+    return paths.project_root() / ".github" / "workflows" / "ftops.yml"
+
+
+def _environment(name: str) -> dict[str, Any]:
+    env = load_environment(name)
+    if env.emulated:
+        raise ConfigError(f"{name} is emulated; a pipeline applies to real clouds", field="--env",
+                          hint="list real environments, e.g. dev staging prod")
+    values: dict[str, Any] = {"name": name, "aws_role": None, "aws_region": None, "azure_subscription": None}
+    if env.aws and env.aws.enabled:
+        values.update(aws_role=resolved_aws(env).pipeline_role_arn, aws_region=env.aws.region)
+    if env.azure and env.azure.enabled:
+        values["azure_subscription"] = env.azure.subscription_id
+    return values
+
+
+def render_workflow(order: list[str] | None = None, *, branch: str = "main", python_version: str = "3.12",
+                    data_glob: str = "datasets/**/*.jsonl", render_dir: str = "rendered",
+                    concurrency: int = 8) -> str:
+    names = order or [n for n in DEFAULT_ORDER if n in environment_names()]
+    if not names:
+        raise ConfigError("no environments to apply", hint="pass --env dev --env staging --env prod")
+    return fill_template(TEMPLATE, environments=[_environment(n) for n in names], branch=branch,
+                         python_version=python_version, data_glob=data_glob, render_dir=render_dir,
+                         concurrency=concurrency, watched=WATCHED, gh=github_expression)
+
+
+def github_expression(expression: str) -> str:
+    """`${{ expression }}`: GitHub's expression syntax would otherwise clash with Jinja's."""
+    return "${{ " + expression + " }}"

@@ -1,0 +1,377 @@
+"""Azure OpenAI: fine-tuning jobs through the data plane (openai SDK), deployments through ARM."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import inspect
+import io
+import threading
+import time
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from jobs import clients
+from jobs.apply import uploads as upload_steps
+from jobs.apply.ledger import BlobLedger
+from jobs.config.resolved import resolved_azure
+from jobs.errors import CloudError, ConfigError
+from jobs.local import emulators
+from jobs.providers import register
+from jobs.providers.base import JobEvent, JobStatus, Metrics, Provider, Submission
+
+if TYPE_CHECKING:
+    from jobs.apply.rendered import RenderedJob
+    from jobs.config.environment import Environment
+
+# The classic data-plane API with fine-tuning `method` and `trainingType` (the v1 API lacks the training type).
+API_VERSION = "2025-04-01-preview"
+KEY_FIELD = "ftops_idempotency_key"
+LEDGER_PREFIX = "ftops-ledger/"
+PLACEHOLDER = "ftops-file:"
+STATES = {"validating_files": "pending", "queued": "pending", "pending": "pending", "running": "running",
+          "succeeded": "succeeded", "failed": "failed", "cancelled": "cancelled"}
+FILE_WAIT_S = 600.0
+HOSTING_NOTICE = ("a fine-tuned deployment is billed per hour while it exists, even when idle, and Azure deletes "
+                  "one that has had no traffic for 15 days; `ftops undeploy` removes it")
+COLUMNS = {"step": "step", "train_loss": "train_loss", "valid_loss": "valid_loss",
+           "full_valid_loss": "full_valid_loss", "train_mean_token_accuracy": "train_accuracy",
+           "valid_mean_token_accuracy": "valid_accuracy"}
+
+
+def endpoint(env: Environment) -> str:
+    """The account's data-plane endpoint: the emulator's per-account path locally, the account's host in Azure."""
+    resolved = resolved_azure(env)
+    if env.emulated:
+        return f"{emulators.endpoint('azure').rstrip('/')}/accounts/{resolved.openai_account}"
+    return resolved.openai_endpoint
+
+
+@lru_cache(maxsize=16)
+def _client(env_name: str, url: str):
+    import openai
+    from azure.identity import get_bearer_token_provider
+
+    from jobs.config.environment import load_environment
+
+    env = load_environment(env_name)
+    token = get_bearer_token_provider(clients.azure_credential(env), "https://cognitiveservices.azure.com/.default")
+    # Our own retry policy (jobs.apply.retry) honours Retry-After across every call; the SDK's would stack on it.
+    return openai.AzureOpenAI(azure_endpoint=url, api_version=API_VERSION, azure_ad_token_provider=token,
+                              max_retries=0, timeout=120)
+
+
+def client(env: Environment):
+    return _client(env.name, endpoint(env))
+
+
+@lru_cache(maxsize=16)
+def _mgmt(env_name: str, base_url: str | None):
+    from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
+
+    from jobs.config.environment import load_environment
+
+    env = load_environment(env_name)
+    kwargs: dict[str, Any] = {"base_url": base_url} if base_url else {}
+    return CognitiveServicesManagementClient(clients.azure_credential(env), env.require_azure().subscription_id,
+                                             **kwargs)
+
+
+def mgmt(env: Environment):
+    return _mgmt(env.name, emulators.endpoint("azure") if env.emulated else None)
+
+
+def _lro_kwargs(env: Environment) -> dict[str, Any]:
+    # The emulator speaks plain HTTP on loopback and answers at once.
+    return {"enforce_https": False, "polling_interval": 0} if env.emulated else {}
+
+
+def _iso(stamp: int | None) -> str | None:
+    return datetime.fromtimestamp(stamp, timezone.utc).isoformat() if stamp else None
+
+
+def _substitute(value: Any, files: dict[str, str]) -> Any:
+    if isinstance(value, str) and value.startswith(PLACEHOLDER):
+        return files[value.removeprefix(PLACEHOLDER)]
+    if isinstance(value, dict):
+        return {k: _substitute(v, files) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, files) for v in value]
+    return value
+
+
+def _placeholders(value: Any) -> set[str]:
+    if isinstance(value, str) and value.startswith(PLACEHOLDER):
+        return {value.removeprefix(PLACEHOLDER)}
+    if isinstance(value, dict):
+        return set().union(*(_placeholders(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_placeholders(v) for v in value)) if value else set()
+    return set()
+
+
+def decode_results(raw: bytes) -> str:
+    """results.csv as text; Azure sometimes returns it base64-encoded."""
+    text = raw.decode("utf-8-sig", errors="replace").strip()
+    if not text or text.startswith("step") or "," in text.splitlines()[0]:
+        return text
+    try:
+        return base64.b64decode(text, validate=True).decode("utf-8-sig")
+    except (binascii.Error, ValueError):
+        return text
+
+
+def parse_results(text: str) -> list[dict[str, float]]:
+    rows = []
+    for record in csv.DictReader(io.StringIO(text)):
+        row: dict[str, float] = {}
+        for column, name in COLUMNS.items():
+            value = (record.get(column) or "").strip()
+            if value:
+                try:
+                    row[name] = float(value)
+                except ValueError:
+                    continue
+        if "step" in row:
+            row["step"] = int(row["step"])
+            rows.append(row)
+    return rows
+
+
+@register
+class AzureOpenAI(Provider):
+    name = "azure-openai"
+    target = "azure-openai"
+
+    def ledger(self, env: Environment) -> BlobLedger:
+        container = clients.blob_service(env).get_container_client(env.data.blob_container)
+        if env.emulated:
+            _ensure_container(container)
+        return BlobLedger(container, f"{LEDGER_PREFIX}{env.name}/")
+
+    # --- submit ---------------------------------------------------------------------------------
+
+    def prepare(self, env: Environment, job: RenderedJob, *, uploads: Any, dry_run: bool = False) -> dict[str, Any]:
+        from jobs.apply import retry
+        from jobs.data.manifest import read_manifest
+
+        body = job.load_target(self.target)
+        manifest_dir = job.manifest_dir()
+        manifest = read_manifest(manifest_dir)
+        uploads.once(f"dataset:azure:{manifest_dir}", lambda: upload_steps.upload_dataset(env, manifest_dir, ["azure"]))
+        files = {}
+        for split in sorted(_placeholders(body)):
+            if split not in manifest.files:
+                raise ConfigError(f"the dataset has no {split} split", source=job.target_path(self.target),
+                                  field=f"{PLACEHOLDER}{split}", hint="prepare the dataset with that split")
+            entry = manifest.files[split]
+            path = manifest_dir / entry.path
+            filename = f"ftops-{entry.sha256[:16]}-{split}.jsonl"
+            files[split] = uploads.once(f"azure-file:{env.name}:{filename}", lambda p=path, n=filename: retry.call(
+                lambda: self._file_id(env, uploads, p, n)))
+        request = _substitute(body, files)
+        if not any(job.idempotency_key in str(v) for v in (request.get("metadata") or {}).values()) and \
+                job.idempotency_key[:8] not in str(request.get("suffix") or ""):
+            request["metadata"] = {**(request.get("metadata") or {}), KEY_FIELD: job.idempotency_key}
+        return request
+
+    def _file_id(self, env: Environment, uploads: Any, path, filename: str) -> str:
+        """The processed Files-API id for this content: found by its content-addressed name, else uploaded."""
+        listing = uploads.once(f"azure-files:{env.name}", lambda: {
+            f.filename: f for f in client(env).files.list(purpose="fine-tune") if f.status != "error"})
+        found = listing.get(filename)
+        if found is None:
+            with open(path, "rb") as handle:
+                found = client(env).files.create(file=(filename, handle), purpose="fine-tune")
+        deadline = time.monotonic() + FILE_WAIT_S
+        while found.status not in {"processed", "error"}:
+            if time.monotonic() > deadline:
+                raise CloudError(f"file {found.id} ({filename}) is still {found.status} after {FILE_WAIT_S:.0f}s",
+                                 hint="rerun apply later; the upload is kept")
+            time.sleep(0.2)
+            found = client(env).files.retrieve(found.id)
+        if found.status == "error":
+            raise CloudError(f"Azure OpenAI refused {filename}: {found.status_details}", source=str(path),
+                             hint="run `ftops data validate` on the dataset")
+        return found.id
+
+    def submit(self, env: Environment, job: RenderedJob, request: dict[str, Any], *,
+               options: dict[str, Any] | None = None) -> Submission:
+        from openai.resources.fine_tuning.jobs import Jobs
+
+        known = set(inspect.signature(Jobs.create).parameters) - {"self", "extra_headers", "extra_query",
+                                                                 "extra_body", "timeout"}
+        params = {k: v for k, v in request.items() if k in known}
+        extra = {k: v for k, v in request.items() if k not in known}
+        try:
+            created = client(env).fine_tuning.jobs.create(**params, extra_body=extra or None)
+        except Exception as exc:
+            status = getattr(exc, "status_code", None)
+            if status is not None and 400 <= status < 500 and status not in (408, 409, 429):
+                raise CloudError(f"Azure OpenAI refused the job: {_message(exc)}", source=job.target_path(self.target),
+                                 hint="fix the job definition and re-render") from None
+            raise
+        return Submission(created.id)
+
+    def _key_of(self, found: Any) -> str | None:
+        return (found.metadata or {}).get(KEY_FIELD) if found.metadata else None
+
+    def existing(self, env: Environment, jobs: list[RenderedJob]) -> dict[str, tuple[str, str | None]]:
+        wanted = {job.idempotency_key: job.name for job in jobs}
+        found: dict[str, tuple[str, str | None]] = {}
+        for remote in client(env).fine_tuning.jobs.list(limit=100):
+            values = {str(v) for v in (remote.metadata or {}).values()}
+            for key in values & set(wanted):
+                if remote.status != "failed" and wanted[key] not in found:  # a failed job may be submitted again
+                    found[wanted[key]] = (remote.id, key)
+        return found
+
+    def find(self, env: Environment, job: RenderedJob) -> tuple[str, str | None] | None:
+        return self.existing(env, [job]).get(job.name)
+
+    # --- watch ----------------------------------------------------------------------------------
+
+    def describe(self, env: Environment, job_id: str) -> JobStatus:
+        try:
+            job = client(env).fine_tuning.jobs.retrieve(job_id)
+        except Exception as exc:
+            if getattr(exc, "status_code", None) == 404:
+                raise CloudError(f"no Azure OpenAI fine-tuning job {job_id!r}", field="job",
+                                 hint="`ftops jobs list` shows the jobs of this environment") from None
+            raise
+        status = JobStatus(
+            provider=self.name, job_id=job.id, state=STATES.get(job.status, "pending"), provider_status=job.status,
+            idempotency_key=(job.metadata or {}).get(KEY_FIELD) if job.metadata else None,
+            failure_reason=(f"{job.error.code}: {job.error.message}" if job.error and job.error.message else None),
+            created_at=_iso(job.created_at), finished_at=_iso(job.finished_at), model=job.fine_tuned_model)
+        if status.state in {"running", "succeeded"}:
+            for event in client(env).fine_tuning.jobs.list_events(job_id, limit=20):
+                data = getattr(event, "data", None) or {}
+                if isinstance(data, dict) and "step" in data:
+                    status.step = int(data["step"])
+                    status.metrics = {k: float(v) for k, v in data.items()
+                                      if k in {"train_loss", "valid_loss"} and v is not None}
+                    status.secondary_status = f"step {data['step']}/{data.get('total_steps', '?')}"
+                    break
+        return status
+
+    def list(self, env: Environment, limit: int = 50) -> list[JobStatus]:
+        out = []
+        for job in client(env).fine_tuning.jobs.list(limit=min(limit, 100)):
+            out.append(JobStatus(provider=self.name, job_id=job.id, state=STATES.get(job.status, "pending"),
+                                 provider_status=job.status, created_at=_iso(job.created_at),
+                                 finished_at=_iso(job.finished_at), model=job.fine_tuned_model,
+                                 idempotency_key=(job.metadata or {}).get(KEY_FIELD) if job.metadata else None))
+            if len(out) >= limit:
+                break
+        return out
+
+    def cancel(self, env: Environment, job_id: str) -> JobStatus:
+        try:
+            client(env).fine_tuning.jobs.cancel(job_id)
+        except Exception as exc:
+            if getattr(exc, "status_code", None) in (400, 404):
+                raise CloudError(f"cannot cancel {job_id}: {_message(exc)}", field="job") from None
+            raise
+        return self.describe(env, job_id)
+
+    def events(self, env: Environment, job_id: str, limit: int = 100) -> list[JobEvent]:
+        page = client(env).fine_tuning.jobs.list_events(job_id, limit=limit)
+        return [JobEvent(_iso(e.created_at) or "", e.message, e.level) for e in reversed(page.data)]
+
+    # --- results --------------------------------------------------------------------------------
+
+    def metrics(self, env: Environment, job_id: str) -> Metrics:
+        api = client(env)
+        job = api.fine_tuning.jobs.retrieve(job_id)
+        if not job.result_files:
+            raise CloudError(f"job {job_id} has no results file yet (status {job.status})", field="job",
+                             hint="wait until it succeeds: `ftops jobs wait`")
+        raw = api.files.content(job.result_files[0]).read()
+        rows = parse_results(decode_results(raw))
+        checkpoints = [{"id": c.id, "step": c.step_number, "model": c.fine_tuned_model_checkpoint,
+                        **{k: v for k, v in (c.metrics.model_dump() if c.metrics else {}).items() if v is not None}}
+                       for c in api.fine_tuning.jobs.checkpoints.list(job_id)]
+        return Metrics(rows=rows, source=f"{job.result_files[0]} (results.csv)", checkpoints=checkpoints)
+
+    # --- deploy ---------------------------------------------------------------------------------
+
+    def deployment_settings(self, job: RenderedJob) -> dict[str, Any]:
+        settings: dict[str, Any] = {}
+        if "azure-openai-deployment" in job.targets:
+            settings = job.load_target("azure-openai-deployment")
+        sku = settings.get("sku") if isinstance(settings.get("sku"), dict) else {}
+        fallback = (job.deployment or {}).get("azure", job.deployment or {})
+        return {"name": settings.get("name") or settings.get("deployment_name") or job.name,
+                "sku": sku.get("name") or settings.get("sku_name") or fallback.get("sku") or "Standard",
+                "capacity": int(sku.get("capacity") or settings.get("capacity") or fallback.get("capacity") or 1)}
+
+    def deploy(self, env: Environment, job: RenderedJob, status: JobStatus, *,
+               checkpoint: str | None = None) -> dict[str, Any]:
+        from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
+
+        if status.state != "succeeded" or not status.model:
+            raise CloudError(f"job {status.job_id} has no fine-tuned model to deploy (state {status.state})",
+                             field="job", hint="wait until it succeeds: `ftops jobs wait`")
+        model = status.model
+        if checkpoint:
+            known = {c.id: c.fine_tuned_model_checkpoint
+                     for c in client(env).fine_tuning.jobs.checkpoints.list(status.job_id)}
+            if checkpoint not in known:
+                raise ConfigError(f"job {status.job_id} has no checkpoint {checkpoint}", field="--checkpoint",
+                                  hint=f"deployable checkpoints: {', '.join(known) or 'none'}")
+            model = known[checkpoint]
+        settings = self.deployment_settings(job)
+        resolved = resolved_azure(env)
+        deployment = Deployment(sku=Sku(name=settings["sku"], capacity=settings["capacity"]),
+                                properties=DeploymentProperties(model=DeploymentModel(format="OpenAI", name=model,
+                                                                                      version="1")),
+                                tags={**env.all_tags, "ftops-idempotency-key": job.idempotency_key})
+        result = mgmt(env).deployments.begin_create_or_update(
+            resolved.resource_group, resolved.openai_account, settings["name"], deployment, **_lro_kwargs(env)).result()
+        return {"provider": self.name, "deployment": settings["name"], "account": resolved.openai_account,
+                "model": model, "sku": settings["sku"], "capacity": settings["capacity"],
+                "state": getattr(result.properties, "provisioning_state", None), "endpoint": endpoint(env),
+                "notes": [HOSTING_NOTICE]}
+
+    def undeploy(self, env: Environment, job: RenderedJob) -> dict[str, Any]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        settings = self.deployment_settings(job)
+        resolved = resolved_azure(env)
+        try:
+            mgmt(env).deployments.begin_delete(resolved.resource_group, resolved.openai_account, settings["name"],
+                                               **_lro_kwargs(env)).result()
+            removed = ["deployment"]
+        except ResourceNotFoundError:
+            removed = []
+        return {"provider": self.name, "deployment": settings["name"], "removed": removed}
+
+
+def _message(exc: BaseException) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+    return str(exc).splitlines()[0]
+
+
+_CONTAINERS: set[str] = set()
+_CONTAINERS_LOCK = threading.Lock()
+
+
+def _ensure_container(container: Any) -> None:
+    """Emulated environments only: the Azure provisioning creates the container everywhere else."""
+    from azure.core.exceptions import ResourceExistsError
+
+    with _CONTAINERS_LOCK:
+        if container.url in _CONTAINERS:
+            return
+        try:
+            container.create_container()
+        except ResourceExistsError:
+            pass
+        _CONTAINERS.add(container.url)

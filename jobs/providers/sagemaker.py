@@ -1,0 +1,350 @@
+"""SageMaker: training jobs from rendered `create_training_job` requests; endpoints from their artifacts."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from jobs import clients
+from jobs.apply import uploads as upload_steps
+from jobs.apply.ledger import S3Ledger
+from jobs.config.resolved import resolved_aws
+from jobs.errors import CloudError, ConfigError
+from jobs.providers import register
+from jobs.providers.base import JobEvent, JobStatus, Metrics, Provider, Submission
+from jobs.training import metrics as metric_lines
+
+if TYPE_CHECKING:
+    from jobs.apply.rendered import RenderedJob
+    from jobs.config.environment import Environment
+
+KEY_TAG = "ftops:idempotency-key"
+LEDGER_PREFIX = "ftops-ledger/"
+STATES = {"InProgress": "running", "Completed": "succeeded", "Failed": "failed", "Stopping": "running",
+          "Stopped": "cancelled"}
+# Hugging Face inference DLC (sagemaker-core's offline image table); deployment settings may override it.
+HF_INFERENCE = {"version": "4.49.0", "base_framework_version": "pytorch2.6.0", "py_version": "py312"}
+# Our metric names -> the columns `ftops jobs results` writes.
+SERIES = {"train_loss": "train_loss", "eval_loss": "valid_loss", "eval_accuracy": "valid_accuracy", "epoch": "epoch",
+          "learning_rate": "learning_rate"}
+
+
+@lru_cache(maxsize=32)
+def _client(env_name: str, endpoint: str | None, service: str):
+    from jobs.config.environment import load_environment
+
+    return clients.aws_client(load_environment(env_name), service)
+
+
+def client(env: Environment, service: str = "sagemaker"):
+    """boto3 clients are thread-safe and slow to build: one per environment, endpoint and service."""
+    return _client(env.name, clients.aws_endpoint(env), service)
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _submit_directory(request: dict[str, Any]) -> str | None:
+    value = (request.get("HyperParameters") or {}).get("sagemaker_submit_directory")
+    # Script-mode hyperparameters are JSON-encoded strings in some renderings.
+    return value.strip('"') if value else None
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+@register
+class SageMaker(Provider):
+    name = "sagemaker"
+    target = "sagemaker"
+
+    def ledger(self, env: Environment) -> S3Ledger:
+        bucket = resolved_aws(env).output_bucket
+        s3 = client(env, "s3")
+        upload_steps.ensure_bucket(s3, bucket, env)
+        return S3Ledger(s3, bucket, f"{LEDGER_PREFIX}{env.name}/")
+
+    # --- submit ---------------------------------------------------------------------------------
+
+    def prepare(self, env: Environment, job: RenderedJob, *, uploads: Any, dry_run: bool = False) -> dict[str, Any]:
+        request = job.load_target(self.target)
+        s3 = client(env, "s3")
+        manifest_dir = job.manifest_dir()
+        uploads.once(f"dataset:aws:{manifest_dir}", lambda: upload_steps.upload_dataset(env, manifest_dir, ["aws"]))
+        source = _submit_directory(request)
+        if source:
+            uploads.once(f"source:{source}", lambda: self._upload_source(env, s3, job, source))
+        return request
+
+    def _upload_source(self, env: Environment, s3: Any, job: RenderedJob, uri: str) -> bool:
+        from jobs.training.archive import source_archive
+
+        archive = source_archive()
+        bucket, key = _split_s3(uri)
+        if archive.sha256 not in key:
+            raise ConfigError(f"rendered with training source {key.split('/')[-2][:12]}, but the code here is "
+                              f"{archive.sha256[:12]}", source=job.target_path(self.target),
+                              field="HyperParameters.sagemaker_submit_directory",
+                              hint="re-run `ftops render` from this commit")
+        upload_steps.ensure_bucket(s3, bucket, env)
+        return upload_steps.put_if_absent(s3, bucket, key, archive.data)
+
+    def submit(self, env: Environment, job: RenderedJob, request: dict[str, Any], *,
+               options: dict[str, Any] | None = None) -> Submission:
+        sm = client(env)
+        name = request["TrainingJobName"]
+        hit = self.find(env, job)
+        if hit:  # real SageMaker refuses a second job with the same name; moto does not, so look first
+            return Submission(hit[0], adopted=True)
+        try:
+            sm.create_training_job(**request)
+        except sm.exceptions.ResourceInUse:
+            return Submission(name, adopted=True)
+        if env.emulated and (options or {}).get("local_runner", True):
+            # moto completes jobs at once without running anything; the local runner really trains, and
+            # writes model.tar.gz and the metric series where SageMaker would.
+            from jobs.runlocal.runner import run_training_job
+
+            run_training_job(request, env)
+        return Submission(name)
+
+    def find(self, env: Environment, job: RenderedJob) -> tuple[str, str | None] | None:
+        sm = client(env)
+        name = job.load_target(self.target)["TrainingJobName"]
+        try:
+            described = sm.describe_training_job(TrainingJobName=name)
+        except Exception as exc:
+            if "ValidationException" in str(exc) or "not found" in str(exc).lower() or \
+                    "does not exist" in str(exc).lower():
+                return None
+            raise
+        tags = sm.list_tags(ResourceArn=described["TrainingJobArn"]).get("Tags", [])
+        key = next((tag["Value"] for tag in tags if tag["Key"] == KEY_TAG), None)
+        return name, key
+
+    # --- watch ----------------------------------------------------------------------------------
+
+    def describe(self, env: Environment, job_id: str) -> JobStatus:
+        sm = client(env)
+        try:
+            job = sm.describe_training_job(TrainingJobName=job_id)
+        except Exception as exc:
+            raise CloudError(f"no SageMaker training job {job_id!r}", field="job",
+                             hint="`ftops jobs list` shows the jobs of this environment") from exc
+        final = {m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList", [])}
+        latest = {SERIES.get(k, k): v for k, v in final.items() if k in SERIES or k.endswith("loss")}
+        status = JobStatus(
+            provider=self.name, job_id=job_id, state=STATES.get(job["TrainingJobStatus"], "pending"),
+            provider_status=job["TrainingJobStatus"], name=job_id, secondary_status=job.get("SecondaryStatus"),
+            failure_reason=job.get("FailureReason"), created_at=_iso(job.get("CreationTime")),
+            finished_at=_iso(job.get("TrainingEndTime")), metrics=latest,
+            model=job.get("ModelArtifacts", {}).get("S3ModelArtifacts"),
+            training_seconds=job.get("TrainingTimeInSeconds"), billable_seconds=job.get("BillableTimeInSeconds"),
+            spot=bool(job.get("EnableManagedSpotTraining")),
+        )
+        if status.secondary_status in {"Starting", "Pending", "Downloading"} and status.state == "running":
+            status.state = "pending"
+        if "epoch" in final:
+            status.epoch = final["epoch"]
+        return status
+
+    def list(self, env: Environment, limit: int = 50) -> list[JobStatus]:
+        sm = client(env)
+        out = []
+        for page in sm.get_paginator("list_training_jobs").paginate(SortBy="CreationTime", SortOrder="Descending"):
+            for summary in page["TrainingJobSummaries"]:
+                out.append(JobStatus(provider=self.name, job_id=summary["TrainingJobName"],
+                                     name=summary["TrainingJobName"],
+                                     state=STATES.get(summary["TrainingJobStatus"], "pending"),
+                                     provider_status=summary["TrainingJobStatus"],
+                                     created_at=_iso(summary.get("CreationTime")),
+                                     finished_at=_iso(summary.get("TrainingEndTime"))))
+                if len(out) >= limit:
+                    return out
+        return out
+
+    def cancel(self, env: Environment, job_id: str) -> JobStatus:
+        sm = client(env)
+        try:
+            sm.stop_training_job(TrainingJobName=job_id)
+        except Exception as exc:
+            if "not been implemented" in str(exc):
+                raise CloudError("the AWS emulator (moto) does not implement StopTrainingJob", field="job",
+                                 hint="cancel works against real SageMaker; local jobs complete at once") from None
+            raise
+        return self.describe(env, job_id)
+
+    def events(self, env: Environment, job_id: str, limit: int = 100) -> list[JobEvent]:
+        job = client(env).describe_training_job(TrainingJobName=job_id)
+        events = [JobEvent(_iso(t.get("StartTime")) or "", f"{t['Status']}: {t.get('StatusMessage', '')}".strip(": "))
+                  for t in job.get("SecondaryStatusTransitions", [])]
+        if job.get("FailureReason"):
+            events.append(JobEvent(_iso(job.get("TrainingEndTime")) or "", job["FailureReason"], "error"))
+        return events[-limit:]
+
+    # --- results --------------------------------------------------------------------------------
+
+    def metrics(self, env: Environment, job_id: str) -> Metrics:
+        job = client(env).describe_training_job(TrainingJobName=job_id)
+        rows, source = self._metrics_file(env, job)
+        if not rows:
+            rows, source = self._cloudwatch(env, job)
+        if not rows:
+            final = {m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList", [])}
+            row = {SERIES[k]: v for k, v in final.items() if k in SERIES}
+            rows, source = ([{"step": 0, **row}] if row else []), "FinalMetricDataList"
+        return Metrics(rows=rows, source=source)
+
+    def _metrics_file(self, env: Environment, job: dict[str, Any]) -> tuple[list[dict[str, float]], str]:
+        """The metrics JSONL the training script (and the local runner) writes beside the model."""
+        s3 = client(env, "s3")
+        bucket, prefix = _split_s3(job["OutputDataConfig"]["S3OutputPath"].rstrip("/") + f"/{job['TrainingJobName']}/")
+        try:
+            listing = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+        except Exception:
+            return [], ""
+        files = [obj["Key"] for obj in listing if obj["Key"].endswith(".jsonl") and "metric" in obj["Key"]]
+        if not files:
+            return [], ""
+        body = s3.get_object(Bucket=bucket, Key=files[0])["Body"].read().decode()
+        return _rows_from_jsonl(body), f"s3://{bucket}/{files[0]}"
+
+    def _cloudwatch(self, env: Environment, job: dict[str, Any]) -> tuple[list[dict[str, float]], str]:
+        """The series SageMaker extracts with the job's MetricDefinitions (namespace /aws/sagemaker/TrainingJobs)."""
+        names = [d["Name"] for d in job["AlgorithmSpecification"].get("MetricDefinitions", []) if d["Name"] in SERIES]
+        if not names or not job.get("TrainingStartTime"):
+            return [], ""
+        cw = client(env, "cloudwatch")
+        end = job.get("TrainingEndTime") or datetime.now(job["TrainingStartTime"].tzinfo)
+        queries = [{"Id": f"m{i}", "Label": name, "MetricStat": {
+            "Metric": {"Namespace": "/aws/sagemaker/TrainingJobs", "MetricName": name,
+                       "Dimensions": [{"Name": "Host", "Value": f"{job['TrainingJobName']}/algo-1"}]},
+            "Period": 60, "Stat": "Average"}} for i, name in enumerate(names)]
+        try:
+            data = cw.get_metric_data(MetricDataQueries=queries, StartTime=job["TrainingStartTime"], EndTime=end,
+                                      ScanBy="TimestampAscending")
+        except Exception:
+            return [], ""
+        by_time: dict[Any, dict[str, float]] = {}
+        for result in data.get("MetricDataResults", []):
+            for stamp, value in zip(result["Timestamps"], result["Values"]):
+                by_time.setdefault(stamp, {})[SERIES[result["Label"]]] = value
+        rows = [{"step": i, **by_time[t]} for i, t in enumerate(sorted(by_time))]
+        return rows, "CloudWatch /aws/sagemaker/TrainingJobs"
+
+    # --- deploy ---------------------------------------------------------------------------------
+
+    def deploy(self, env: Environment, job: RenderedJob, status: JobStatus, *,
+               checkpoint: str | None = None) -> dict[str, Any]:
+        if status.state != "succeeded" or not status.model:
+            raise CloudError(f"job {status.job_id} has no model to deploy (state {status.state})", field="job",
+                             hint="wait until it succeeds: `ftops jobs wait`")
+        settings = job.deployment or {}
+        aws = resolved_aws(env)
+        sm = client(env)
+        names = endpoint_names(status.job_id)
+        model_data = checkpoint or status.model
+        container = {"Image": settings.get("image") or inference_image(aws.region, settings.get("instance_type")),
+                     "ModelDataUrl": model_data,
+                     "Environment": {"HF_TASK": "text-generation", "SAGEMAKER_CONTAINER_LOG_LEVEL": "20"}}
+        model_args: dict[str, Any] = {"ModelName": names["model"], "PrimaryContainer": container,
+                                      "ExecutionRoleArn": aws.execution_role_arn,
+                                      "Tags": _tags(env, job)}
+        if aws.subnet_ids:
+            model_args["VpcConfig"] = {"Subnets": aws.subnet_ids, "SecurityGroupIds": aws.security_group_ids}
+            model_args["EnableNetworkIsolation"] = True
+        variant: dict[str, Any] = {"VariantName": "AllTraffic", "ModelName": names["model"]}
+        config_args: dict[str, Any] = {"EndpointConfigName": names["config"], "Tags": _tags(env, job)}
+        if settings.get("serverless"):
+            serverless = settings["serverless"] if isinstance(settings["serverless"], dict) else {}
+            variant["ServerlessConfig"] = {"MemorySizeInMB": int(serverless.get("memory_mb", 6144)),
+                                           "MaxConcurrency": int(serverless.get("max_concurrency", 5))}
+        else:
+            variant.update(InstanceType=settings.get("instance_type", "ml.g5.xlarge"),
+                           InitialInstanceCount=int(settings.get("instance_count", 1)))
+            config_args["KmsKeyId"] = aws.kms_key_arn  # serverless variants do not take a volume key
+        config_args["ProductionVariants"] = [variant]
+        created = []
+        if not _exists(lambda: sm.describe_model(ModelName=names["model"])):
+            sm.create_model(**model_args)
+            created.append("model")
+        if not _exists(lambda: sm.describe_endpoint_config(EndpointConfigName=names["config"])):
+            sm.create_endpoint_config(**config_args)
+            created.append("endpoint-config")
+        if _exists(lambda: sm.describe_endpoint(EndpointName=names["endpoint"])):
+            sm.update_endpoint(EndpointName=names["endpoint"], EndpointConfigName=names["config"])
+        else:
+            sm.create_endpoint(EndpointName=names["endpoint"], EndpointConfigName=names["config"], Tags=_tags(env, job))
+            created.append("endpoint")
+        endpoint = sm.describe_endpoint(EndpointName=names["endpoint"])
+        return {"provider": self.name, "endpoint": names["endpoint"], "endpoint_arn": endpoint["EndpointArn"],
+                "status": endpoint.get("EndpointStatus"), "model": names["model"], "config": names["config"],
+                "model_data": model_data, "image": container["Image"], "created": created,
+                "serverless": bool(settings.get("serverless")),
+                "notes": ["an instance-backed endpoint is billed per instance-hour until `ftops undeploy`"]}
+
+    def undeploy(self, env: Environment, job: RenderedJob) -> dict[str, Any]:
+        sm = client(env)
+        job_name = job.load_target(self.target)["TrainingJobName"]
+        names = endpoint_names(job_name)
+        removed = []
+        for kind, call in (("endpoint", lambda: sm.delete_endpoint(EndpointName=names["endpoint"])),
+                           ("endpoint-config", lambda: sm.delete_endpoint_config(EndpointConfigName=names["config"])),
+                           ("model", lambda: sm.delete_model(ModelName=names["model"]))):
+            try:
+                call()
+                removed.append(kind)
+            except Exception as exc:
+                if "Could not find" not in str(exc) and "does not exist" not in str(exc) and \
+                        "ValidationException" not in str(exc):
+                    raise
+        return {"provider": self.name, "endpoint": names["endpoint"], "removed": removed}
+
+
+def endpoint_names(job_name: str) -> dict[str, str]:
+    base = job_name[:59].rstrip("-")
+    return {"model": base, "config": f"{base}-cfg", "endpoint": base}
+
+
+def inference_image(region: str, instance_type: str | None) -> str:
+    from sagemaker.core import image_uris
+
+    return image_uris.retrieve(framework="huggingface", region=region, image_scope="inference",
+                               instance_type=instance_type or "ml.g5.xlarge", **HF_INFERENCE)
+
+
+def _tags(env: Environment, job: RenderedJob) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in {**env.all_tags, KEY_TAG: job.idempotency_key}.items()]
+
+
+def _exists(call) -> bool:
+    try:
+        call()
+        return True
+    except Exception as exc:
+        if "Could not find" in str(exc) or "does not exist" in str(exc) or "ValidationException" in str(exc):
+            return False
+        raise
+
+
+def _rows_from_jsonl(body: str) -> list[dict[str, float]]:
+    """Rows from JSON lines or `ftops-metrics` lines; `eval_loss` becomes `valid_loss`."""
+    rows: dict[int, dict[str, float]] = {}
+    for line in body.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        values = metric_lines.parse_line(line) if line.startswith(metric_lines.PREFIX) else json.loads(line)
+        if not values or "step" not in values:
+            continue
+        step = int(values["step"])
+        row = rows.setdefault(step, {"step": step})
+        for key, value in values.items():
+            if key in SERIES and isinstance(value, (int, float)):
+                row[SERIES[key]] = float(value)
+    return [rows[step] for step in sorted(rows)]

@@ -1,0 +1,196 @@
+"""The values templates receive, computed from the job, the environment and its resolved infrastructure.
+
+Only resolved values are read (`jobs.config.resolved`): rendering never calls a cloud. Names that depend on
+the rendered content (job name, idempotency key, tuning name, Azure suffix) are placeholders here; the engine
+hashes the rendered content and substitutes them (they are plain [a-z0-9-] tokens, safe in JSON and YAML).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from jobs import paths
+from jobs.config.environment import Environment
+from jobs.config.job import JobDefinition
+from jobs.config.resolved import resolved_aws, resolved_azure
+from jobs.data.manifest import Manifest, read_manifest
+from jobs.errors import ConfigError
+from jobs.render.definitions import JobVariant
+from jobs.render.images import profiler_rule_image_uri, training_image_uri
+from jobs.training.archive import source_archive
+from jobs.training.metrics import metric_definitions
+
+NAME = "ftops0job0name0placeholder"
+KEY = "ftops0idempotency0key0placeholder"
+TUNING_NAME = "ftops0tuning0name0placeholder"
+SUFFIX = "ftops0suffix0placeholder"
+PLACEHOLDERS = (NAME, KEY, TUNING_NAME, SUFFIX)
+
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
+TENSORBOARD_LOCAL_PATH = "/opt/ml/output/tensorboard"
+DATASET_FORMATS = {"supervised": ("chat", "completion"), "dpo": ("preference",), "classification": ("classification",)}
+SCRIPT_METHOD = {"supervised": "sft", "dpo": "dpo", "classification": "classification"}
+# The fine-tuning API's spelling of the training types (sent as `trainingType` in the body).
+AZURE_TRAINING_TYPE = {"Standard": "standard", "GlobalStandard": "globalstandard", "Developer": "developertier"}
+AZURE_FILE_PLACEHOLDER = "ftops-file:{split}"
+AZURE_MODEL_PLACEHOLDER = "ftops-model:fine-tuned"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    manifest: Manifest
+    relpath: str
+
+
+def load_dataset(variant: JobVariant) -> Dataset:
+    path = paths.project_root() / variant.definition.dataset
+    try:
+        manifest = read_manifest(path)
+    except ConfigError as err:
+        raise variant.error(f"dataset {variant.definition.dataset}: {err.message}", "dataset", err.hint) from None
+    if "train" not in manifest.files:
+        raise variant.error("the dataset has no train split", "dataset", "re-run `ftops data prepare`")
+    expected = DATASET_FORMATS[variant.definition.method]
+    if manifest.format not in expected:
+        raise variant.error(f"method {variant.definition.method} needs a {' or '.join(expected)} dataset; "
+                            f"{variant.definition.dataset} is {manifest.format}", "method",
+                            "prepare a dataset of the right format or change the method")
+    return Dataset(manifest, variant.definition.dataset)
+
+
+def _hp_str(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def script_hyperparameters(job: JobDefinition) -> dict[str, str]:
+    """The training script's `--name value` arguments (strings, as SageMaker requires)."""
+    hp = job.hyperparameters
+    values: dict[str, Any] = {
+        "method": SCRIPT_METHOD[job.method], "peft": job.peft, "epochs": hp.epochs,
+        "per_device_batch_size": hp.batch_size or 4,
+        "learning_rate": hp.learning_rate or (2e-5 if job.peft == "full" else 2e-4),
+        "seed": hp.seed, "max_length": hp.max_length, "packing": hp.packing, "save_steps": hp.save_steps,
+        "eval_steps": hp.eval_steps, "early_stopping_patience": hp.early_stopping_patience,
+        "gradient_checkpointing": hp.gradient_checkpointing, "warmup_ratio": hp.warmup_ratio,
+        "weight_decay": hp.weight_decay,
+    }
+    if job.peft != "full":
+        values |= {"lora_r": hp.lora_r, "lora_alpha": hp.lora_alpha, "lora_dropout": hp.lora_dropout}
+    if job.method == "dpo" and hp.beta is not None:
+        values["beta"] = hp.beta
+    return {key: _hp_str(value) for key, value in values.items()}
+
+
+def _tags(variant: JobVariant, env: Environment, dataset: Dataset) -> dict[str, str]:
+    job = variant.definition
+    return {**env.all_tags, **job.tags, "owner": job.owner, "ftops:definition": variant.relpath,
+            "ftops:job": variant.name, "ftops:dataset-id": dataset.manifest.dataset_id,
+            "ftops:idempotency-key": KEY}
+
+
+def sagemaker_context(variant: JobVariant, env: Environment, dataset: Dataset) -> dict[str, Any]:
+    job, aws = variant.definition, env.require_aws()
+    res, defaults = resolved_aws(env), aws.training
+    spot = defaults.spot if job.compute.spot is None else job.compute.spot
+    max_runtime = job.compute.max_runtime_s or defaults.max_runtime_s
+    data_prefix = f"s3://{res.datasets_bucket}/{env.data.s3_prefix}{dataset.manifest.dataset_id}"
+    channels = [{"name": split, "uri": f"{data_prefix}/{split}/", "content_type": "application/jsonlines"}
+                for split in ("train", "validation") if split in dataset.manifest.files]
+    model_uri = job.base_model.s3_uri or ""
+    if not model_uri.startswith("s3://"):
+        model_uri = f"s3://{res.output_bucket}/{model_uri}"
+    channels.append({"name": "model", "uri": model_uri, "content_type": "application/x-directory"})
+    archive = source_archive()
+    source_uri = f"s3://{res.output_bucket}/{archive.s3_key()}"
+    hyperparameters = script_hyperparameters(job)
+    hyperparameters |= {"sagemaker_program": "train.py", "sagemaker_submit_directory": source_uri}
+    tags = _tags(variant, env, dataset)
+    tags["ftops:base-model"] = job.base_model.hf_model_id or f"jumpstart:{job.base_model.jumpstart_id}"
+    tuning = job.sweep.tuning if job.sweep and job.sweep.tuning else None
+    ranges: dict[str, list[dict[str, Any]]] = {"Continuous": [], "Integer": [], "Categorical": []}
+    if tuning:
+        for name, rng in sorted(tuning.ranges.items()):
+            hyperparameters.pop(name, None)
+            entry: dict[str, Any] = {"name": name}
+            if rng.kind == "Categorical":
+                entry["values"] = [_hp_str(v) for v in rng.values or []]
+            else:
+                as_int = rng.kind == "Integer"
+                entry |= {"min": _hp_str(int(rng.min) if as_int else rng.min),
+                          "max": _hp_str(int(rng.max) if as_int else rng.max), "scaling": rng.scaling}
+            ranges[rng.kind].append(entry)
+    run_name = TUNING_NAME if tuning else NAME
+    return {
+        "job_name": NAME,
+        "tuning_name": TUNING_NAME,
+        "image_uri": job.compute.image_uri or training_image_uri(aws.region, job.compute.instance_type),
+        "role_arn": res.execution_role_arn,
+        "kms_key_arn": res.kms_key_arn,
+        "region": aws.region,
+        "channels": channels,
+        "hyperparameters": dict(sorted(hyperparameters.items())),
+        "output_path": f"s3://{res.output_bucket}/training-output/",
+        "instance_type": job.compute.instance_type,
+        "instance_count": job.compute.instance_count,
+        "volume_size_gb": job.compute.volume_size_gb,
+        "max_runtime_s": max_runtime,
+        "spot": spot,
+        "max_wait_s": (job.compute.max_wait_s or defaults.max_wait_s) if spot else None,
+        # Tuning jobs: SageMaker appends each training job's name under this prefix.
+        "checkpoint_uri": f"s3://{res.checkpoints_bucket}/{defaults.checkpoint_prefix}{run_name}/",
+        "checkpoint_local_path": CHECKPOINT_LOCAL_PATH,
+        "vpc": {"subnets": res.subnet_ids, "security_group_ids": res.security_group_ids}
+        if res.subnet_ids and res.security_group_ids else None,
+        "network_isolation": defaults.network_isolation,
+        "inter_container_encryption": defaults.inter_container_encryption,
+        "environment": {**job.compute.environment, **OFFLINE_ENV},
+        "max_retry_attempts": job.compute.max_retry_attempts,
+        "metric_definitions": metric_definitions(),
+        "tensorboard_uri": f"s3://{res.output_bucket}/tensorboard/{run_name}/",
+        "tensorboard_local_path": TENSORBOARD_LOCAL_PATH,
+        "profiler": {"s3_uri": f"s3://{res.output_bucket}/profiler/", "interval_ms": 500,
+                     "rule_image": profiler_rule_image_uri(aws.region)} if defaults.profiler else None,
+        "tags": [{"key": k, "value": v} for k, v in sorted(tags.items())],
+        "labels": {"ftops.dev/environment": env.name, "ftops.dev/job": variant.name},
+        "tuning": {"strategy": tuning.strategy, "metric": tuning.objective.metric, "goal": tuning.objective.goal,
+                   "max_jobs": tuning.max_jobs, "max_parallel_jobs": tuning.max_parallel_jobs,
+                   "early_stopping": tuning.early_stopping, "ranges": ranges} if tuning else None,
+        "source_archive": {"sha256": archive.sha256, "s3_uri": source_uri},
+    }
+
+
+def azure_context(variant: JobVariant, env: Environment, dataset: Dataset) -> dict[str, Any]:
+    job, res = variant.definition, resolved_azure(env)
+    hp = job.hyperparameters
+    hyperparameters: dict[str, Any] = {"n_epochs": hp.epochs}
+    if hp.batch_size is not None:
+        hyperparameters["batch_size"] = hp.batch_size
+    if hp.learning_rate_multiplier is not None:
+        hyperparameters["learning_rate_multiplier"] = hp.learning_rate_multiplier
+    if job.method == "dpo" and hp.beta is not None:
+        hyperparameters["beta"] = hp.beta
+    tags = _tags(variant, env, dataset)
+    return {
+        "job_name": NAME,
+        "model": job.base_model.azure_id,
+        "training_file": AZURE_FILE_PLACEHOLDER.format(split="train"),
+        "validation_file": AZURE_FILE_PLACEHOLDER.format(split="validation")
+        if "validation" in dataset.manifest.files else None,
+        "suffix": SUFFIX,
+        "seed": hp.seed,
+        "method": job.method,
+        "hyperparameters": hyperparameters,
+        "training_type": AZURE_TRAINING_TYPE[job.azure.training_type],
+        # The fine-tuning API allows 16 metadata pairs of 64/512 characters: only the identifying ones.
+        "metadata": {"ftops-idempotency-key": KEY, "ftops-job": variant.name, "ftops-environment": env.name,
+                     "ftops-dataset-id": dataset.manifest.dataset_id},
+        "deployment": {"name": NAME, "sku": job.deployment.azure.sku, "capacity": job.deployment.azure.capacity,
+                       "model": AZURE_MODEL_PLACEHOLDER},
+        "account": {"name": res.openai_account, "id": res.openai_account_id, "resource_group": res.resource_group,
+                    "subscription_id": res.subscription_id, "endpoint": res.openai_endpoint},
+        "tags": dict(sorted(tags.items())),
+    }

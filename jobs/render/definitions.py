@@ -1,0 +1,141 @@
+"""Job definition files -> the jobs to render for one environment (overrides applied, grid sweeps expanded).
+
+Errors name the place the user has to edit: a bad value that came from `overrides.<env>` points at that
+override's line, a bad grid value at `sweep.grid.<key>`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from jobs import paths
+from jobs.config.job import JobDefinition
+from jobs.errors import ConfigError
+from jobs.yamlio import Loc, line_for, load_yaml
+
+
+def definitions_dir() -> Path:
+    return paths.project_root() / "definitions"
+
+
+def definition_files() -> list[Path]:
+    return sorted(definitions_dir().glob("*.yaml"))
+
+
+def find_definition(name: str) -> Path:
+    """A definition by job name, or by path (relative to the project root or absolute)."""
+    for candidate in (definitions_dir() / f"{name}.yaml", Path(name), paths.project_root() / name):
+        if candidate.suffix == ".yaml" and candidate.is_file():
+            return candidate.resolve()
+    known = ", ".join(p.stem for p in definition_files()) or "none"
+    raise ConfigError(f"no job definition {name!r}", source=definitions_dir(),
+                      hint=f"known jobs: {known}; add definitions/{name}.yaml")
+
+
+def deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _leaves(data: dict[str, Any], prefix: Loc = ()) -> set[Loc]:
+    out: set[Loc] = set()
+    for key, value in data.items():
+        loc = (*prefix, key)
+        out.add(loc)
+        if isinstance(value, dict):
+            out |= _leaves(value, loc)
+    return out
+
+
+@dataclass(frozen=True)
+class JobVariant:
+    """One job to render: the definition as it applies to `env`, and where its values came from."""
+
+    definition: JobDefinition
+    path: Path
+    env: str
+    name: str
+    """The definition name, or `<name>-g<N>` for a grid trial."""
+    trial: dict[str, Any] = field(default_factory=dict)
+    overridden: frozenset[Loc] = frozenset()
+    lines: dict[Loc, int] = field(default_factory=dict, repr=False)
+
+    def where(self, dotted: str) -> tuple[str, int | None]:
+        """The field name to show the user for `dotted`, and its line (override > grid > definition)."""
+        loc: Loc = tuple(dotted.split("."))
+        for end in range(len(loc), 0, -1):
+            if loc[:end] in self.overridden:
+                over = ("overrides", self.env, *loc)
+                return ".".join(map(str, over)), line_for(over, self.lines)
+        if len(loc) > 1 and loc[0] == "hyperparameters" and loc[1] in self.trial:
+            grid = ("sweep", "grid", loc[1])
+            return ".".join(grid), line_for(grid, self.lines)
+        return dotted, line_for(loc, self.lines)
+
+    def error(self, message: str, dotted: str, hint: str | None = None) -> ConfigError:
+        """A policy or rendering error naming this job's file, the field and the environment."""
+        name, line = self.where(dotted)
+        return ConfigError(f"{message} [environment {self.env}]", source=self.relpath, line=line, field=name, hint=hint)
+
+    @property
+    def relpath(self) -> str:
+        try:
+            return str(self.path.relative_to(paths.project_root()))
+        except ValueError:
+            return str(self.path)
+
+
+def _validate(data: dict[str, Any], path: Path, lines: dict[Loc, int], remap) -> JobDefinition:
+    try:
+        return JobDefinition.model_validate(data, context={"source": path})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        shown = remap(loc)
+        message = first["msg"].removeprefix("Value error, ")
+        more = len(exc.errors()) - 1
+        if more:
+            message += f" (+{more} more)"
+        hint = {"extra_forbidden": "remove the key, or check its spelling against schemas/job.schema.json",
+                "missing": "add the field"}.get(first["type"])
+        raise ConfigError(message, source=path, line=line_for(shown, lines),
+                          field=".".join(map(str, shown)) or None, hint=hint) from None
+
+
+def load_variants(path: Path, env: str) -> list[JobVariant]:
+    """The jobs `path` defines for `env`: one, or one per grid combination (a tuning sweep stays one job)."""
+    data, lines = load_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping at the top level", source=path, line=1)
+    base = _validate(data, path, lines, lambda loc: loc)
+    changes = base.overrides.get(env, {})
+    overridden = frozenset(_leaves(changes))
+    merged_data = deep_merge(data, changes) if changes else data
+
+    def from_override(loc: Loc) -> Loc:
+        return ("overrides", env, *loc) if any(loc[:n] in overridden for n in range(1, len(loc) + 1)) else loc
+
+    merged = _validate(merged_data, path, lines, from_override) if changes else base
+    grid = merged.sweep.grid if merged.sweep and merged.sweep.grid else None
+    if not grid:
+        return [JobVariant(merged, path, env, merged.name, {}, overridden, lines)]
+    keys = sorted(grid)
+    variants = []
+    for index, combo in enumerate(itertools.product(*(grid[k] for k in keys))):
+        trial = dict(zip(keys, combo))
+        trial_data = deep_merge(merged_data, {"hyperparameters": trial})
+        definition = _validate(trial_data, path, lines,
+                               lambda loc: ("sweep", "grid", loc[1]) if loc[:1] == ("hyperparameters",)
+                               and len(loc) > 1 and loc[1] in trial else from_override(loc))
+        variants.append(JobVariant(definition, path, env, f"{merged.name}-g{index}", trial, overridden, lines))
+    return variants

@@ -1,0 +1,226 @@
+"""Render jobs for an environment: templates -> canonical bytes -> content-hash names -> checks -> files.
+
+Names: `<job>-<env>-<hash8>`, where the hash is the idempotency key: sha256 of every target's rendered content
+(with the name-dependent fields as placeholders). Same inputs, same bytes, same name; any change, a new name
+(SageMaker job names are unique and immutable). Writing is all-or-nothing: everything renders and passes the
+checks in memory, is written into a temporary directory beside the output, then moved into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from jobs import paths
+from jobs.config.environment import Environment
+from jobs.errors import ConfigError, FtopsError
+from jobs.fsutil import atomic_write
+from jobs.render import context as ctx
+from jobs.render import policy
+from jobs.render.cost import estimate_job_cost
+from jobs.render.definitions import JobVariant, definition_files, find_definition, load_variants
+from jobs.render.secrets import find_secret
+from jobs.render.templating import fill_template
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+INDEX = "job.json"
+# target -> (template, file). A SageMaker job renders `sagemaker` or, for a tuning sweep, `sagemaker-tuning`.
+TARGETS: dict[str, tuple[str, str]] = {
+    "sagemaker": ("sagemaker/training-job.json.j2", "sagemaker.json"),
+    "sagemaker-tuning": ("sagemaker-tuning/tuning-job.json.j2", "sagemaker-tuning.json"),
+    "ack": ("ack/training-job.yaml.j2", "ack.yaml"),
+    "ack-tuning": ("ack/tuning-job.yaml.j2", "ack.yaml"),
+    "azure-openai": ("azure-openai/fine-tuning-job.json.j2", "azure-openai.json"),
+    "azure-openai-deployment": ("azure-openai/deployment.json.j2", "azure-openai-deployment.json"),
+    "aso": ("azure-openai/aso-deployment.yaml.j2", "aso.yaml"),
+}
+_TOKEN = re.compile(r"^[a-z0-9-]+$")
+
+
+@dataclass
+class RenderedJob:
+    """One rendered job: its name, the files of its directory (job.json included) and the parsed requests."""
+
+    name: str
+    variant: JobVariant
+    files: dict[str, bytes]
+    documents: dict[str, Any] = field(repr=False)
+    index: dict[str, Any] = field(repr=False)
+
+
+def _dump_json(data: Any) -> bytes:
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+
+
+def _targets(variant: JobVariant) -> list[str]:
+    job = variant.definition
+    if job.provider == "azure-openai":
+        return ["azure-openai", "azure-openai-deployment", "aso"]
+    return ["sagemaker-tuning", "ack-tuning"] if job.is_tuning else ["sagemaker", "ack"]
+
+
+def _canonical(target: str, text: str, variant: JobVariant) -> bytes:
+    """JSON targets: parsed and re-dumped with sorted keys. YAML targets: checked to parse, kept as written."""
+    template = TARGETS[target][0]
+    try:
+        if TARGETS[target][1].endswith(".json"):
+            return _dump_json(orjson.loads(text))
+        # Macros leave blank lines where they end; they mean nothing in these documents.
+        text = "\n".join(line for line in text.splitlines() if line.strip()) + "\n"
+        yaml.load(text, Loader=_Loader)
+        return text.encode()
+    except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
+        raise FtopsError(f"template {template} produced invalid output for {variant.name}: {str(exc).splitlines()[0]}",
+                         source=paths.templates_dir() / template, hint="fix the template") from None
+
+
+def _names(variant: JobVariant, env: Environment, key: str) -> dict[str, str]:
+    short = key[:8]
+    name = f"{variant.name}-{env.name}-{short}"
+    # Tuning job names allow 32 characters; keep the hash, trim the readable part.
+    tuning = f"{variant.name[:22 - len(env.name)].rstrip('-')}-{env.name}-{short}"
+    base = variant.definition.azure.suffix or variant.definition.name[:9].rstrip("-")
+    return {ctx.NAME: name, ctx.KEY: key, ctx.TUNING_NAME: tuning, ctx.SUFFIX: f"{base}-{short}"}
+
+
+def _substitute(data: bytes, names: dict[str, str]) -> bytes:
+    for placeholder, value in names.items():
+        if not _TOKEN.match(value):  # only plain tokens may be substituted into JSON/YAML text
+            raise FtopsError(f"unsafe generated name {value!r}")
+        data = data.replace(placeholder.encode(), value.encode())
+    return data
+
+
+def render_variant(variant: JobVariant, env: Environment) -> RenderedJob:
+    job = variant.definition
+    found = find_secret(job.model_dump(mode="json", exclude={"overrides"}))
+    if found:
+        raise variant.error(f"looks like a secret: {found[1]}", found[0],
+                            "never put secrets in job definitions; jobs use their execution role / managed identity")
+    dataset = ctx.load_dataset(variant)
+    policy.check_definition(variant, env)
+    cost = estimate_job_cost(variant, env, dataset.manifest)
+    policy.check_cost(variant, env, cost)
+    values = (ctx.azure_context if job.provider == "azure-openai" else ctx.sagemaker_context)(variant, env, dataset)
+    key_name = "a" if job.provider == "azure-openai" else "s"
+    targets = _targets(variant)
+    raw = {t: _canonical(t, fill_template(TARGETS[t][0], **{key_name: values}), variant) for t in targets}
+    digest = hashlib.sha256()
+    for target in targets:
+        digest.update(f"{TARGETS[target][1]}\n".encode())
+        digest.update(raw[target])
+    key = digest.hexdigest()
+    names = _names(variant, env, key)
+    files = {TARGETS[t][1]: _substitute(raw[t], names) for t in targets}
+    documents = {name: orjson.loads(data) if name.endswith(".json") else yaml.load(data, Loader=_Loader)
+                 for name, data in files.items()}
+    for name, document in documents.items():
+        found = find_secret(document)
+        if found:
+            raise variant.error(f"rendered {name} would carry a secret at {found[0]}: {found[1]}", "compute.environment",
+                                "remove it from the definition or the template")
+    if job.provider == "sagemaker":
+        request_file = "sagemaker-tuning.json" if job.is_tuning else "sagemaker.json"
+        policy.check_sagemaker_request(variant, documents[request_file], tuning=job.is_tuning)
+    else:
+        policy.check_azure_body(variant, documents["azure-openai.json"])
+    name = names[ctx.NAME]
+    index = {
+        "name": name,
+        "job": variant.name,
+        "definition": variant.relpath,
+        "provider": job.provider,
+        "environment": env.name,
+        "idempotency_key": key,
+        "dataset_manifest": dataset.relpath,
+        "dataset_id": dataset.manifest.dataset_id,
+        "targets": {("ack" if t.startswith("ack") else t): TARGETS[t][1] for t in targets},
+        "trial": variant.trial,
+        "estimated_cost_usd": None if cost is None else round(cost, 2),
+    }
+    if job.provider == "sagemaker":
+        index["source_archive"] = values["source_archive"]
+        if job.is_tuning:
+            index["tuning_job_name"] = names[ctx.TUNING_NAME]
+    files[INDEX] = _dump_json(index)
+    return RenderedJob(name, variant, files, documents, index)
+
+
+def select_definitions(job: str | None) -> list[Path]:
+    if job:
+        return [find_definition(job)]
+    files = definition_files()
+    if not files:
+        raise ConfigError("no job definitions", source=paths.project_root() / "definitions",
+                          hint="add definitions/<name>.yaml (see the README, section 3)")
+    return files
+
+
+def render_environment(env: Environment, job: str | None = None) -> list[RenderedJob]:
+    """Render every job (or one definition's jobs) for `env`, in memory; raises on the first violation."""
+    rendered: list[RenderedJob] = []
+    for path in select_definitions(job):
+        for variant in load_variants(path, env.name):
+            rendered.append(render_variant(variant, env))
+    names = [r.name for r in rendered]
+    if len(set(names)) != len(names):
+        raise ConfigError("two definitions render to the same job name", source=paths.project_root() / "definitions",
+                          hint="give each definition its own name")
+    return sorted(rendered, key=lambda r: r.name)
+
+
+def write_tree(rendered: list[RenderedJob], out: Path, env_name: str, *, only: list[Path] | None = None) -> Path:
+    """Write `out/<env>/<job>/...` atomically: build it beside the target, then swap it in.
+
+    Rendering everything replaces `out/<env>` (stale job directories vanish with the swap). Rendering one
+    definition (`only`) replaces only the directories that definition owned.
+    """
+    target = out / env_name
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{env_name}.", suffix=".rendering", dir=out))
+    try:
+        keep_from_old: list[Path] = []
+        if only is not None and target.is_dir():
+            owned = {_relpath(p) for p in only}
+            for old in sorted(target.iterdir()):
+                if old.is_dir() and _owner(old) not in owned:
+                    keep_from_old.append(old)
+        for old in keep_from_old:
+            shutil.copytree(old, staging / old.name)
+        for job in rendered:
+            for name, data in job.files.items():
+                atomic_write(staging / job.name / name, data)
+        backup = None
+        if target.exists():
+            backup = out / f".{env_name}.{os.getpid()}.old"
+            os.replace(target, backup)
+        os.replace(staging, target)
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _relpath(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(paths.project_root()))
+    except ValueError:
+        return str(path)
+
+
+def _owner(job_dir: Path) -> str | None:
+    try:
+        return orjson.loads((job_dir / INDEX).read_bytes()).get("definition")
+    except (FileNotFoundError, orjson.JSONDecodeError):
+        return None

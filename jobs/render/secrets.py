@@ -1,0 +1,57 @@
+"""Secrets never reach a rendered file: values that look like keys, tokens, passwords or connection strings
+are rejected with the field named. Jobs authenticate with roles and managed identities, never with values.
+
+Two rules: a secret-looking *name* with a value (HF_TOKEN, DB_PASSWORD, api_key, ...), and a secret-looking
+*value* anywhere (AWS access keys, PEM keys, provider tokens, JWTs, connection strings, URLs with passwords).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+SECRET_NAME = re.compile(
+    r"(?i)(^|[_.:-])(pass(word|wd)?|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|"
+    r"client[_-]?secret|credentials?|connection[_-]?string|conn[_-]?str|sas|auth)($|[_.:-])")
+SECRET_VALUE = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in {
+    "aws_access_key_id": r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b",
+    "private_key": r"-----BEGIN [A-Z ]*PRIVATE KEY-----",
+    "github_token": r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{30,})",
+    "openai_key": r"\bsk-(?:proj-|svcacct-)?[A-Za-z0-9_-]{20,}",
+    "huggingface_token": r"\bhf_[A-Za-z0-9]{30,}",
+    "slack_token": r"\bxox[abprs]-[A-Za-z0-9-]{10,}",
+    "google_api_key": r"\bAIza[0-9A-Za-z_-]{35}",
+    "jwt": r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.",
+    "connection_string": r"(?i:AccountKey|SharedAccessKey|SharedAccessSignature|Password|Pwd)\s*=\s*[^;\s]+",
+    "sas_signature": r"[?&](?i:sig)=[A-Za-z0-9%+/=]{20,}",
+    "url_credentials": r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@",
+    "azure_storage_key": r"[A-Za-z0-9+/]{86}==",
+}.items()))
+
+
+def find_secret(data: Any, path: str = "") -> tuple[str, str] | None:
+    """The first (dotted path, reason) that looks like a secret in `data`, or None."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            where = f"{path}.{key}" if path else str(key)
+            if (isinstance(value, str) and value and isinstance(key, str) and SECRET_NAME.search(key)
+                    and not key.startswith("ftops")):
+                return where, f"{key!r} names a secret"
+            found = find_secret(value, where)
+            if found:
+                return found
+        # Tag lists and env lists carry the name in a sibling field ({"Key": "DB_PASSWORD", "Value": ...}).
+        name = data.get("Key", data.get("key", data.get("Name", data.get("name"))))
+        value = data.get("Value", data.get("value"))
+        if isinstance(name, str) and isinstance(value, str) and value and SECRET_NAME.search(name):
+            return f"{path}[{name}]", f"{name!r} names a secret"
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            found = find_secret(item, f"{path}[{index}]")
+            if found:
+                return found
+    elif isinstance(data, str):
+        match = SECRET_VALUE.search(data)
+        if match:
+            return path, f"the value looks like a {match.lastgroup.replace('_', ' ')}"
+    return None

@@ -1,0 +1,67 @@
+"""The one Jinja environment and `fill_template`. Values reach templates only through serialisation filters.
+
+Templates lay out structure; every value goes through `json` (JSON and YAML scalars/flow) or `yaml` (block
+YAML), so quoting and escaping are never hand-made. StrictUndefined turns a missing value into an error
+instead of an empty string in a job spec.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import jinja2
+import orjson
+import yaml
+
+from jobs import paths
+from jobs.errors import FtopsError
+
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def to_json(value: Any) -> str:
+    """A JSON literal; also a valid YAML flow scalar, so YAML templates use it for single values."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def to_yaml(value: Any, indent: int = 0) -> str:
+    """Block YAML for a mapping or list, starting on a new line and indented by `indent` spaces.
+
+    Written after a key (`key:{{ v | yaml(4) }}`); scalars and empty collections stay on the key's line.
+    """
+    if not isinstance(value, (dict, list)) or not value:
+        return " " + to_json(value)
+    text = yaml.dump(value, Dumper=_Dumper, default_flow_style=False, sort_keys=True, allow_unicode=True, width=10_000)
+    pad = " " * indent
+    return "".join("\n" + pad + line for line in text.rstrip("\n").split("\n"))
+
+
+@cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(paths.templates_dir()),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["json"] = to_json
+    env.filters["yaml"] = to_yaml
+    return env
+
+
+def fill_template(name: str, **context: Any) -> str:
+    """Render `templates/<name>` with `context`; a missing value or a broken template is an FtopsError."""
+    try:
+        return environment().get_template(name).render(**context)
+    except jinja2.TemplateNotFound:
+        raise FtopsError(f"template {name} not found", source=paths.templates_dir() / name,
+                         hint="restore it from git; templates/ ships with the fork") from None
+    except jinja2.UndefinedError as exc:
+        raise FtopsError(f"template uses an undefined value: {exc.message}", source=paths.templates_dir() / name,
+                         hint="fix the template or the value it expects") from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise FtopsError(f"template syntax error: {exc.message}", source=paths.templates_dir() / name,
+                         line=exc.lineno, hint="fix the Jinja syntax") from None

@@ -1,0 +1,357 @@
+"""Run a rendered SageMaker CreateTrainingJob request locally, the way the container would run it.
+
+The request is exactly the boto3 `create_training_job` kwargs that `ftops render` writes (`sagemaker.json`).
+We build SageMaker's `/opt/ml` layout in a work directory, download the channels and the source archive from
+S3 (moto in `local`), restore checkpoints from CheckpointConfig.S3Uri, run the entry point with the `SM_*`
+variables and the hyperparameters as arguments (torchrun for several instances), mirror checkpoints to S3
+while it runs, and upload `model.tar.gz` where SageMaker would:
+
+    <S3OutputPath>/<TrainingJobName>/output/model.tar.gz
+    <S3OutputPath>/<TrainingJobName>/output/output.tar.gz        (SM_OUTPUT_DATA_DIR)
+    <S3OutputPath>/<TrainingJobName>/output/ftops-metrics.jsonl  (one JSON object per metric line)
+
+`interrupt_at` simulates a spot interruption: SIGTERM at that step, a final checkpoint sync, a fresh
+checkpoint directory restored from S3, and a second run that resumes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from jobs import paths
+from jobs.config.environment import Environment
+from jobs.errors import FtopsError
+from jobs.fsutil import atomic_write
+from jobs.runlocal import s3io
+from jobs.training.metrics import parse_line
+
+METRICS_FILE = "ftops-metrics.jsonl"
+SUMMARY_FILE = "ftops-summary.json"
+SYNC_INTERVAL_S = 2.0
+
+
+@dataclass
+class RunResult:
+    job_name: str
+    status: str
+    """Completed or Failed (as DescribeTrainingJob would say)."""
+    exit_code: int
+    model_artifacts: str | None
+    """S3 URI of model.tar.gz (SageMaker's ModelArtifacts.S3ModelArtifacts)."""
+    metrics_uri: str | None
+    """S3 URI of the metric series (JSONL: {"step": N, "train_loss": ..., ...} per metric line)."""
+    checkpoint_uri: str | None
+    metrics: list[dict[str, float]] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+    """The script's ftops-summary.json (steps, losses, tokens/s, peak memory, best checkpoint)."""
+    interruptions: int = 0
+    processes: int = 1
+    run_dir: str = ""
+    """Local copy of the log, metrics and summary: `.ftops/runs/<job>/`."""
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _require(request: dict, *keys: str):
+    value = request
+    for i, key in enumerate(keys):
+        if not isinstance(value, dict) or key not in value:
+            raise FtopsError("missing from the training job request", field=".".join(keys[:i + 1]),
+                             hint="pass a rendered sagemaker.json (ftops render writes it)")
+        value = value[key]
+    return value
+
+
+def _unquote(value: str) -> str:
+    value = str(value)
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
+
+
+@dataclass
+class _Layout:
+    root: Path
+
+    def __post_init__(self) -> None:
+        ml = self.root / "opt" / "ml"
+        self.ml = ml
+        self.input_data = ml / "input" / "data"
+        self.config = ml / "input" / "config"
+        self.code = ml / "code"
+        self.model = ml / "model"
+        self.checkpoints = ml / "checkpoints"
+        self.output = ml / "output"
+        self.output_data = ml / "output" / "data"
+        self.tensorboard = ml / "output" / "tensorboard"
+        for path in (self.input_data, self.config, self.code, self.model, self.checkpoints, self.output_data,
+                     self.tensorboard):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+def _channels(request: dict) -> dict[str, str]:
+    out = {}
+    for i, channel in enumerate(_require(request, "InputDataConfig")):
+        name = channel.get("ChannelName")
+        source = channel.get("DataSource", {}).get("S3DataSource", {})
+        if not name or "S3Uri" not in source:
+            raise FtopsError("each channel needs ChannelName and DataSource.S3DataSource.S3Uri",
+                             field=f"InputDataConfig[{i}]")
+        if source.get("S3DataType", "S3Prefix") != "S3Prefix":
+            raise FtopsError(f"S3DataType {source['S3DataType']!r} is not supported locally (use S3Prefix)",
+                             field=f"InputDataConfig[{i}].DataSource.S3DataSource.S3DataType")
+        out[name] = source["S3Uri"]
+    return out
+
+
+def _script_args(hyperparameters: dict[str, str], max_steps: int | None) -> list[str]:
+    args: list[str] = []
+    values = {k: _unquote(v) for k, v in hyperparameters.items()}
+    if max_steps is not None:
+        values["max_steps"] = str(max_steps)
+    for name, value in values.items():
+        args += [f"--{name}", value]
+    return args
+
+
+def _processes(request: dict, nproc: int | None) -> int:
+    if nproc is not None:
+        return max(1, nproc)
+    # One process per instance here: each simulated instance is one CPU worker (GPUs: one per device there).
+    return max(1, int(request.get("ResourceConfig", {}).get("InstanceCount", 1)))
+
+
+def _environment(request: dict, layout: _Layout, channels: list[str], hyperparameters: dict, hosts: int,
+                 subset: int | None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({str(k): str(v) for k, v in (request.get("Environment") or {}).items()})
+    env.update({
+        "SM_MODEL_DIR": str(layout.model), "SM_OUTPUT_DATA_DIR": str(layout.output_data),
+        "SM_OUTPUT_DIR": str(layout.output), "SM_INPUT_DIR": str(layout.ml / "input"),
+        "SM_INPUT_CONFIG_DIR": str(layout.config), "SM_CHANNELS": json.dumps(channels),
+        "SM_HPS": json.dumps(hyperparameters), "SM_HOSTS": json.dumps([f"algo-{i + 1}" for i in range(hosts)]),
+        "SM_CURRENT_HOST": "algo-1", "SM_NUM_GPUS": "0", "SM_NUM_CPUS": str(os.cpu_count() or 1),
+        "SM_TRAINING_ENV": json.dumps({"job_name": request["TrainingJobName"]}),
+        "SM_MODULE_DIR": str(layout.code),
+        "FTOPS_CHECKPOINT_DIR": str(layout.checkpoints), "FTOPS_TENSORBOARD_DIR": str(layout.tensorboard),
+        "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+        "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "1" if hosts > 1 else str(os.cpu_count() or 1)),
+    })
+    for name in channels:
+        env[f"SM_CHANNEL_{name.upper()}"] = str(layout.input_data / name)
+    if subset is not None:
+        env["FTOPS_SUBSET"] = str(subset)
+    else:
+        env.pop("FTOPS_SUBSET", None)
+    return env
+
+
+def _write_config(layout: _Layout, request: dict, hosts: int) -> None:
+    hyperparameters = request.get("HyperParameters", {})
+    atomic_write(layout.config / "hyperparameters.json", json.dumps(hyperparameters, indent=2))
+    atomic_write(layout.config / "resourceconfig.json", json.dumps({
+        "current_host": "algo-1", "hosts": [f"algo-{i + 1}" for i in range(hosts)],
+        "current_instance_type": request.get("ResourceConfig", {}).get("InstanceType", "local"),
+        "network_interface_name": "lo"}, indent=2))
+    atomic_write(layout.config / "inputdataconfig.json", json.dumps(
+        {c["ChannelName"]: {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated"}
+         for c in request.get("InputDataConfig", [])}, indent=2))
+
+
+def _unpack_source(s3, uri: str, code: Path) -> None:
+    bucket, key = s3io.split_uri(uri, field="HyperParameters.sagemaker_submit_directory")
+    buffer = io.BytesIO()
+    s3io._call("downloading", uri, s3.download_fileobj, bucket, key, buffer)
+    buffer.seek(0)
+    try:
+        with tarfile.open(fileobj=buffer, mode="r:gz") as tar:
+            tar.extractall(code, filter="data")  # refuses absolute paths, .. and device files
+    except (tarfile.TarError, OSError) as exc:
+        raise FtopsError(f"cannot unpack the source archive {uri}: {exc}",
+                         field="HyperParameters.sagemaker_submit_directory") from None
+
+
+def _tar_dir(source: Path, target: Path) -> Path:
+    with tarfile.open(target, "w:gz") as tar:
+        for path in sorted(source.rglob("*")):
+            if path.is_file():
+                tar.add(path, arcname=path.relative_to(source).as_posix())
+    return target
+
+
+class _CheckpointSync:
+    """Mirrors the checkpoint directory to S3 every few seconds while the script runs, like SageMaker."""
+
+    def __init__(self, s3, local: Path, uri: str | None, kms_key: str | None) -> None:
+        self.s3, self.local, self.uri, self.kms_key = s3, local, uri, kms_key
+        self.known: dict[str, tuple[int, int]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: Exception | None = None
+
+    def sync(self) -> None:
+        if self.uri:
+            self.known = s3io.sync_up(self.s3, self.local, self.uri, self.kms_key, self.known)
+
+    def __enter__(self) -> "_CheckpointSync":
+        if self.uri:
+            self._thread = threading.Thread(target=self._loop, daemon=True, name="checkpoint-sync")
+            self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.wait(SYNC_INTERVAL_S):
+            try:
+                self.sync()
+            except Exception as exc:  # reported after the run; the final sync retries
+                self.error = exc
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+        self.sync()  # the final state, as SageMaker uploads after the container exits
+
+
+def _run_once(command: list[str], env: dict[str, str], cwd: Path, log, interrupt_at: int | None,
+              metrics: list[dict], echo: Callable[[str], None] | None) -> tuple[int, bool]:
+    """Run the script; returns (exit code, whether we sent SIGTERM)."""
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, bufsize=1, start_new_session=True)
+    interrupted = False
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            if echo:
+                echo(line.rstrip("\n"))
+            parsed = parse_line(line.strip())
+            if parsed is None:
+                continue
+            step = int(parsed.pop("step", 0))
+            metrics.append({"step": step, **parsed})
+            if interrupt_at is not None and not interrupted and step >= interrupt_at:
+                interrupted = True
+                # What a spot reclaim does: SIGTERM to the container's processes, then up to 120 s.
+                os.killpg(proc.pid, signal.SIGTERM)
+        return proc.wait(timeout=120 if interrupted else None), interrupted
+    except BaseException:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        raise
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    text = path.read_text(errors="replace").splitlines()[-lines:]
+    errors = [line for line in text if line.startswith(("error:", "Error", "RuntimeError", "ValueError"))
+              or "Error:" in line]
+    return (errors[-1] if errors else (text[-1] if text else "no output")).strip()
+
+
+def run_training_job(request: dict, env: Environment, *, max_steps: int | None = None, subset: int | None = None,
+                     interrupt_at: int | None = None, nproc: int | None = None,
+                     echo: Callable[[str], None] | None = None, keep: bool = False) -> RunResult:
+    """Run `request` (create_training_job kwargs) locally against `env`'s S3; raise FtopsError on failure."""
+    from jobs.clients import aws_client
+
+    started = time.time()
+    job = _require(request, "TrainingJobName")
+    hyperparameters = dict(_require(request, "HyperParameters"))
+    program = _unquote(_require(request, "HyperParameters", "sagemaker_program"))
+    source_uri = _unquote(_require(request, "HyperParameters", "sagemaker_submit_directory"))
+    output_uri = s3io.join(_require(request, "OutputDataConfig", "S3OutputPath"), job, "output")
+    kms_key = request.get("OutputDataConfig", {}).get("KmsKeyId") or None
+    checkpoint_uri = (request.get("CheckpointConfig") or {}).get("S3Uri")
+    tensorboard_uri = (request.get("TensorBoardOutputConfig") or {}).get("S3OutputPath")
+    channels = _channels(request)
+    processes = _processes(request, nproc)
+    hosts = max(1, int(request.get("ResourceConfig", {}).get("InstanceCount", 1)))
+    s3 = aws_client(env, "s3")
+
+    run_dir = paths.state_dir() / "runs" / job
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    layout = _Layout(run_dir / "work")
+    _write_config(layout, request, hosts)
+    for name, uri in channels.items():
+        if s3io.download_prefix(s3, uri, layout.input_data / name) == 0:
+            raise FtopsError(f"channel {name!r}: nothing under {uri}", field="InputDataConfig",
+                             hint="upload the data first (`ftops data upload`) or fix the S3Uri")
+    _unpack_source(s3, source_uri, layout.code)
+    if not (layout.code / program).is_file():
+        raise FtopsError(f"the source archive has no {program}", field="HyperParameters.sagemaker_program")
+    if checkpoint_uri:  # a (re)started SageMaker job first restores what the checkpoint prefix holds
+        s3io.download_prefix(s3, checkpoint_uri, layout.checkpoints)
+
+    script = [str(layout.code / program), *_script_args(hyperparameters, max_steps)]
+    if processes > 1:
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
+                   "--nproc_per_node", str(processes), *script]
+    else:
+        command = [sys.executable, *script]
+    environ = _environment(request, layout, list(channels), hyperparameters, hosts, subset)
+
+    metrics: list[dict] = []
+    interruptions = 0
+    log_path = run_dir / "train.log"
+    with open(log_path, "w", encoding="utf-8") as log:
+        while True:
+            with _CheckpointSync(s3, layout.checkpoints, checkpoint_uri, kms_key) as syncer:
+                code, interrupted = _run_once(command, environ, layout.code, log,
+                                              interrupt_at if interruptions == 0 else None, metrics, echo)
+            if syncer.error is not None and code == 0:
+                raise FtopsError(f"checkpoint sync to {checkpoint_uri} failed: {syncer.error}")
+            if not interrupted:  # after a reclaim SageMaker restarts whatever the exit code (torchrun exits 1)
+                break
+            interruptions += 1
+            log.write(f"ftops run-local: simulated spot interruption {interruptions}; restarting\n")
+            if echo:
+                echo("ftops run-local: simulated spot interruption; restarting from the S3 checkpoints")
+            # A new instance: empty disk, checkpoints restored from S3, same paths.
+            shutil.rmtree(layout.checkpoints)
+            layout.checkpoints.mkdir()
+            if checkpoint_uri:
+                s3io.download_prefix(s3, checkpoint_uri, layout.checkpoints)
+
+    atomic_write(run_dir / METRICS_FILE, "".join(json.dumps(m) + "\n" for m in metrics))
+    summary_path = layout.model / SUMMARY_FILE
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    if summary:
+        atomic_write(run_dir / SUMMARY_FILE, json.dumps(summary, indent=2))
+    result = RunResult(job_name=job, status="Completed" if code == 0 else "Failed", exit_code=code,
+                       model_artifacts=None, metrics_uri=None, checkpoint_uri=checkpoint_uri, metrics=metrics,
+                       summary=summary, interruptions=interruptions, processes=processes, run_dir=str(run_dir))
+    if code != 0:
+        raise FtopsError(f"training job {job} failed (exit {code}): {_tail(log_path)}", source=log_path,
+                         hint="the full log is at this path; fix the cause and run again")
+
+    model_tar = _tar_dir(layout.model, run_dir / "model.tar.gz")
+    result.model_artifacts = s3io.join(output_uri, "model.tar.gz")
+    s3io.upload_file(s3, model_tar, result.model_artifacts, kms_key)
+    s3io.upload_file(s3, _tar_dir(layout.output_data, run_dir / "output.tar.gz"),
+                     s3io.join(output_uri, "output.tar.gz"), kms_key)
+    result.metrics_uri = s3io.join(output_uri, METRICS_FILE)
+    s3io.upload_file(s3, run_dir / METRICS_FILE, result.metrics_uri, kms_key)
+    if tensorboard_uri:
+        s3io.sync_up(s3, layout.tensorboard, s3io.join(tensorboard_uri, job, "tensorboard-output"), kms_key, delete=False)
+    if not keep:
+        shutil.rmtree(layout.root)
+        model_tar.unlink()
+        (run_dir / "output.tar.gz").unlink()
+    result.seconds = time.time() - started
+    atomic_write(run_dir / "result.json", json.dumps(result.to_dict(), indent=2, default=str))
+    return result

@@ -1,0 +1,172 @@
+"""`ftops data upload` against moto server and Azurite: content-addressed, idempotent, resumable, verified."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from jobs.clients import aws_client, blob_service
+from jobs.config.environment import load_environment
+from jobs.config.resolved import resolved_aws
+from jobs.data import upload as upload_module
+from jobs.data.manifest import read_manifest
+from jobs.data.prepare import prepare
+from jobs.data.tokens import resolve
+from jobs.data.upload import Tuning, upload_dataset
+from jobs.errors import CloudError, FtopsError
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+PREPARED = ROOT / "datasets" / "it-helpdesk" / "prepared"
+SMALL_PARTS = Tuning(threshold=5 << 20, part_size=5 << 20, concurrency=4)
+
+
+@pytest.fixture
+def clouds(aws_local, blob_local):
+    return load_environment("local")
+
+
+@pytest.fixture(scope="module")
+def big_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """About 13 MB of train data: three 5 MiB parts on S3, three blocks on Azure."""
+    directory = tmp_path_factory.mktemp("big")
+    rng = hashlib.sha256(b"seed")
+    rows = []
+    for i in range(2600):
+        rng.update(str(i).encode())
+        rows.append(json.dumps({"messages": [{"role": "user", "content": f"q{i} " + rng.hexdigest() * 70},
+                                             {"role": "assistant", "content": "ok"}]}))
+    source = directory / "in.jsonl"
+    source.write_text("\n".join(rows) + "\n")
+    counter, limits = resolve(None, None)
+    prepare(source, directory / "out", counter, limits, split=(0.98, 0.01, 0.01))
+    return directory / "out"
+
+
+def test_upload_twice_transfers_nothing_the_second_time(ftops, clouds, tmp_path: Path) -> None:
+    directory = tmp_path / "prepared"
+    shutil.copytree(PREPARED, directory)
+    first = json.loads(ftops("data", "upload", directory, "--json").stdout)
+    assert first["transferred"] > 0
+    assert {(o["cloud"], o["name"], o["status"]) for o in first["objects"]} >= {
+        ("aws", "train", "uploaded"), ("azure", "manifest", "uploaded")}
+    second = ftops("data", "upload", directory, "--json")
+    assert second.exit_code == 0
+    data = json.loads(second.stdout)
+    assert data["transferred"] == 0 and {o["status"] for o in data["objects"]} == {"skipped"}
+
+    manifest = read_manifest(directory)
+    env = load_environment("local")
+    s3 = aws_client(env, "s3")
+    body = s3.get_object(Bucket=resolved_aws(env).datasets_bucket,
+                         Key=manifest.s3_key(env.data.s3_prefix, "train"))["Body"].read()
+    assert body == (directory / "train.jsonl").read_bytes()
+    blob = blob_service(env).get_blob_client(env.data.blob_container, manifest.blob_name("test"))
+    assert blob.download_blob().readall() == (directory / "test.jsonl").read_bytes()
+    assert blob.get_blob_properties().metadata["sha256"] == manifest.files["test"].sha256
+
+
+def test_multipart_upload_resumes_after_an_interruption(clouds, big_dataset: Path, monkeypatch) -> None:
+    env = load_environment("local")
+    real_read = upload_module.read_range
+    calls = {"n": 0}
+
+    def flaky(path, offset, length):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise ConnectionResetError("network dropped")
+        return real_read(path, offset, length)
+
+    monkeypatch.setattr(upload_module, "read_range", flaky)
+    serial = Tuning(threshold=SMALL_PARTS.threshold, part_size=SMALL_PARTS.part_size, concurrency=1)
+    with pytest.raises(ConnectionResetError):
+        upload_dataset(env, big_dataset, ["aws"], tuning=serial)
+    manifest = read_manifest(big_dataset)
+    bucket = resolved_aws(env).datasets_bucket
+    key = manifest.s3_key(env.data.s3_prefix, "train")
+    s3 = aws_client(env, "s3")
+    assert s3.list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount", 0) == 0  # nothing half-written is visible
+
+    monkeypatch.setattr(upload_module, "read_range", real_read)
+    report = upload_dataset(env, big_dataset, ["aws"], tuning=SMALL_PARTS)
+    train = next(o for o in report.objects if o.name == "train")
+    size = manifest.files["train"].bytes
+    assert train.status == "resumed" and 0 < train.transferred < size
+    stored = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert hashlib.sha256(stored).hexdigest() == manifest.files["train"].sha256
+
+
+def test_azure_blocks_resume_and_commit_once(clouds, big_dataset: Path, monkeypatch) -> None:
+    env = load_environment("local")
+    real_read = upload_module.read_range
+    calls = {"n": 0}
+
+    def flaky(path, offset, length):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise ConnectionResetError("network dropped")
+        return real_read(path, offset, length)
+
+    monkeypatch.setattr(upload_module, "read_range", flaky)
+    serial = Tuning(threshold=SMALL_PARTS.threshold, part_size=SMALL_PARTS.part_size, concurrency=1)
+    with pytest.raises(ConnectionResetError):
+        upload_dataset(env, big_dataset, ["azure"], tuning=serial)
+    manifest = read_manifest(big_dataset)
+    blob = blob_service(env).get_blob_client(env.data.blob_container, manifest.blob_name("train"))
+    assert not blob.exists()  # staged blocks are invisible until the commit
+
+    monkeypatch.setattr(upload_module, "read_range", real_read)
+    report = upload_dataset(env, big_dataset, ["azure"], tuning=SMALL_PARTS)
+    train = next(o for o in report.objects if o.name == "train")
+    assert train.status == "resumed" and 0 < train.transferred < manifest.files["train"].bytes
+    assert hashlib.sha256(blob.download_blob().readall()).hexdigest() == manifest.files["train"].sha256
+
+
+def test_an_edited_prepared_file_is_refused(clouds, tmp_path: Path) -> None:
+    directory = tmp_path / "prepared"
+    shutil.copytree(PREPARED, directory)
+    with (directory / "train.jsonl").open("a") as handle:
+        handle.write("{}\n")
+    with pytest.raises(FtopsError, match="changed since prepare"):
+        upload_dataset("local", directory)
+
+
+def test_a_corrupted_object_is_replaced(clouds, tmp_path: Path) -> None:
+    env = load_environment("local")
+    directory = tmp_path / "prepared"
+    shutil.copytree(PREPARED, directory)
+    upload_dataset(env, directory, ["aws"])
+    manifest = read_manifest(directory)
+    bucket, key = resolved_aws(env).datasets_bucket, manifest.s3_key(env.data.s3_prefix, "validation")
+    s3 = aws_client(env, "s3")
+    s3.put_object(Bucket=bucket, Key=key, Body=b"garbage", Metadata={"sha256": "0" * 64})
+    report = upload_dataset(env, directory, ["aws"])
+    assert next(o for o in report.objects if o.name == "validation").status == "uploaded"
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == (directory / "validation.jsonl").read_bytes()
+
+
+def test_real_environment_without_bucket_is_a_clear_error(aws_local, monkeypatch) -> None:
+    """A non-emulated environment never creates buckets: it says the infrastructure must be deployed."""
+    env = load_environment("local").model_copy(update={"emulated": False})
+    monkeypatch.setattr(upload_module.S3Target, "__init__", _s3_init_for(aws_local.endpoint))
+    target = upload_module.S3Target(env, read_manifest(PREPARED))
+    with pytest.raises(CloudError, match="does not exist.*deploy"):
+        target.ensure_location()
+
+
+def _s3_init_for(endpoint: str):
+    def init(self, env, manifest):
+        import boto3
+
+        self.env, self.manifest = env, manifest
+        self.bucket, self.prefix = "ftops-never-created-bucket", "datasets/"
+        self.s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                               aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
+                               aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"])
+    return init

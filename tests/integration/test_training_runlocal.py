@@ -1,0 +1,142 @@
+"""`ftops run-local` and `run_training_job` against moto: channels, source archive, checkpoints, artifacts."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from jobs.clients import aws_client
+from jobs.config.environment import load_environment
+from jobs.config.resolved import derive_aws
+from jobs.errors import FtopsError
+from jobs.runlocal import run_training_job
+from jobs.training.archive import source_archive
+from jobs.training.metrics import metric_definitions
+from tests.fixtures import tiny_model
+
+pytestmark = pytest.mark.integration
+
+FAST = {"method": "sft", "peft": "lora", "epochs": "1", "per_device_batch_size": "4", "learning_rate": "0.003",
+        "max_length": "128", "logging_steps": "1", "save_steps": "2", "eval_steps": "2", "packing": "true"}
+
+
+def _upload_dir(s3, bucket: str, prefix: str, directory: Path) -> str:
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            s3.put_object(Bucket=bucket, Key=f"{prefix}/{path.relative_to(directory).as_posix()}",
+                          Body=path.read_bytes())
+    return f"s3://{bucket}/{prefix}"
+
+
+def build_request(tmp_path: Path, model_dir: Path, job: str, hyperparameters: dict[str, str], *,
+                  train_rows: list[dict], validation_rows: list[dict] | None = None,
+                  instance_count: int = 1) -> dict:
+    """Upload data, model and source like apply does; return the create_training_job kwargs render writes."""
+    env = load_environment("local")
+    names = derive_aws(env)
+    s3 = aws_client(env, "s3")
+    for bucket in (names.datasets_bucket, names.output_bucket, names.checkpoints_bucket):
+        s3.create_bucket(Bucket=bucket)
+    data = tmp_path / "data"
+    tiny_model.write_jsonl(data / "train" / "train.jsonl", train_rows)
+    channels = {"train": _upload_dir(s3, names.datasets_bucket, f"{job}/train", data / "train"),
+                "model": _upload_dir(s3, names.datasets_bucket, f"models/{job}", model_dir)}
+    if validation_rows is not None:
+        tiny_model.write_jsonl(data / "validation" / "validation.jsonl", validation_rows)
+        channels["validation"] = _upload_dir(s3, names.datasets_bucket, f"{job}/validation", data / "validation")
+    archive = source_archive()
+    s3.put_object(Bucket=names.output_bucket, Key=archive.s3_key(), Body=archive.data)
+    return {
+        "TrainingJobName": job,
+        "RoleArn": names.execution_role_arn,
+        "AlgorithmSpecification": {"TrainingImage": "local", "TrainingInputMode": "File",
+                                   "MetricDefinitions": metric_definitions()},
+        "HyperParameters": {**hyperparameters, "sagemaker_program": "train.py",
+                            "sagemaker_submit_directory": f"s3://{names.output_bucket}/{archive.s3_key()}"},
+        "InputDataConfig": [{"ChannelName": name, "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}}}
+            for name, uri in channels.items()],
+        "OutputDataConfig": {"S3OutputPath": f"s3://{names.output_bucket}/jobs"},
+        "ResourceConfig": {"InstanceType": "ml.g5.xlarge", "InstanceCount": instance_count, "VolumeSizeInGB": 50},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200},
+        "EnableManagedSpotTraining": True,
+        "CheckpointConfig": {"S3Uri": f"s3://{names.checkpoints_bucket}/checkpoints/{job}",
+                             "LocalPath": "/opt/ml/checkpoints"},
+        "Environment": {"FTOPS_JOB": job},
+    }
+
+
+def _keys(prefix_uri: str) -> list[str]:
+    s3 = aws_client(load_environment("local"), "s3")
+    bucket, _, prefix = prefix_uri.removeprefix("s3://").partition("/")
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+def _read(uri: str) -> bytes:
+    s3 = aws_client(load_environment("local"), "s3")
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+@pytest.mark.slow
+def test_run_local_uploads_model_metrics_and_checkpoints(aws_local, tiny_causal_lm, tmp_path):
+    request = build_request(tmp_path, tiny_causal_lm, "rl-artifacts", FAST, train_rows=tiny_model.chat_rows(48),
+                            validation_rows=tiny_model.chat_rows(8, seed=3))
+    result = run_training_job(request, load_environment("local"), max_steps=4)
+
+    assert result.status == "Completed"
+    assert result.model_artifacts == f"{request['OutputDataConfig']['S3OutputPath']}/rl-artifacts/output/model.tar.gz"
+    with tarfile.open(fileobj=io.BytesIO(_read(result.model_artifacts))) as tar:
+        names = set(tar.getnames())
+    assert {"adapter_model.safetensors", "adapter_config.json", "tokenizer.json", "ftops-summary.json"} <= names
+    series = [json.loads(line) for line in _read(result.metrics_uri).decode().splitlines()]
+    assert [row["step"] for row in series if "train_loss" in row] == [1, 2, 3, 4]
+    assert any("eval_loss" in row for row in series)
+    checkpoints = _keys(request["CheckpointConfig"]["S3Uri"])
+    assert any(key.endswith("checkpoint-4/ftops-complete.json") for key in checkpoints)
+    assert result.summary["global_step"] == 4
+
+
+@pytest.mark.slow
+def test_interrupt_at_resumes_from_s3_checkpoint(aws_local, tiny_causal_lm, tmp_path):
+    request = build_request(tmp_path, tiny_causal_lm, "rl-spot", FAST, train_rows=tiny_model.chat_rows(48))
+    result = run_training_job(request, load_environment("local"), max_steps=6, interrupt_at=3)
+
+    assert result.interruptions == 1
+    assert result.summary["resumed_from"] in ("checkpoint-2", "checkpoint-4")  # SIGTERM saves at its step
+    assert result.summary["global_step"] == 6
+    steps = [row["step"] for row in result.metrics if "train_loss" in row]
+    assert steps[-1] == 6 and 3 in steps
+
+
+def test_missing_channel_data_is_one_clear_error(aws_local, tiny_causal_lm, tmp_path):
+    request = build_request(tmp_path, tiny_causal_lm, "rl-missing", FAST, train_rows=tiny_model.chat_rows(4))
+    request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] += "-nothing-here"
+    with pytest.raises(FtopsError, match="channel 'train': nothing under"):
+        run_training_job(request, load_environment("local"), max_steps=1)
+
+
+@pytest.mark.slow
+def test_cli_run_local_json(aws_local, tiny_causal_lm, tmp_path, ftops):
+    request = build_request(tmp_path, tiny_causal_lm, "rl-cli", {**FAST, "max_steps": "2"},
+                            train_rows=tiny_model.chat_rows(16))
+    job_file = tmp_path / "sagemaker.json"
+    job_file.write_text(json.dumps(request))
+    out = ftops("run-local", job_file, "--subset", "8", "--quiet", "--json")
+    assert out.exit_code == 0, out.stderr
+    payload = json.loads(out.stdout)
+    assert payload["status"] == "Completed" and payload["summary"]["global_step"] == 2
+    assert payload["summary"]["train_examples"] == 8
+
+
+def test_cli_run_local_rejects_bad_json(tmp_path, ftops):
+    job_file = tmp_path / "sagemaker.json"
+    job_file.write_text('{"TrainingJobName": "x",\n  oops}')
+    out = ftops("run-local", job_file)
+    assert out.exit_code == 1
+    assert "sagemaker.json:2" in out.stderr and "not valid JSON" in out.stderr

@@ -1,0 +1,224 @@
+"""`ftops render` / `ftops diff`: determinism, names, policy, secrets, sweeps, all-or-nothing writes."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from jobs.config.environment import load_environment
+from jobs.errors import ConfigError
+from jobs.render.engine import render_environment
+from tests.unit.test_render_project import project  # noqa: F401  (fixture)
+
+SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+SM, AZ = "helpdesk-qwen-lora", "helpdesk-gpt41mini"
+
+
+def render(env: str, job: str | None = None):
+    return render_environment(load_environment(env), job)
+
+
+def tree(directory):
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_render_writes_the_layout_apply_reads(project, ftops, tmp_path):
+    result = ftops("render", "--env", "local", "--out", tmp_path / "out", "--json")
+    assert result.exit_code == 0, result.stderr
+    jobs = {row["job"]: row for row in json.loads(result.stdout)["jobs"]}
+    sm_dir = tmp_path / "out" / "local" / jobs[SM]["name"]
+    assert sorted(p.name for p in sm_dir.iterdir()) == ["ack.yaml", "job.json", "sagemaker.json"]
+    index = json.loads((sm_dir / "job.json").read_text())
+    request = json.loads((sm_dir / "sagemaker.json").read_text())
+    assert index["name"] == request["TrainingJobName"] == sm_dir.name
+    assert index["targets"] == {"sagemaker": "sagemaker.json", "ack": "ack.yaml"}
+    assert index["definition"] == f"definitions/{SM}.yaml" and index["environment"] == "local"
+    assert index["dataset_manifest"] == "datasets/it-helpdesk/prepared/manifest.json"
+    assert {"Key": "ftops:idempotency-key", "Value": index["idempotency_key"]} in request["Tags"]
+    assert sm_dir.name == f"{SM}-local-{index['idempotency_key'][:8]}" and SAGEMAKER_NAME.match(sm_dir.name)
+    az_dir = tmp_path / "out" / "local" / jobs[AZ]["name"]
+    assert sorted(p.name for p in az_dir.iterdir()) == ["aso.yaml", "azure-openai-deployment.json",
+                                                        "azure-openai.json", "job.json"]
+    body = json.loads((az_dir / "azure-openai.json").read_text())
+    assert body["training_file"] == "ftops-file:train" and body["validation_file"] == "ftops-file:validation"
+    assert body["suffix"].endswith(json.loads((az_dir / "job.json").read_text())["idempotency_key"][:8])
+    assert len(body["suffix"]) <= 18
+
+
+def test_rendering_twice_is_byte_identical_and_a_change_renames_only_that_job(project, ftops, tmp_path):
+    for out in ("a", "b"):
+        assert ftops("render", "--env", "prod", "--out", tmp_path / out).exit_code == 0
+    first = tree(tmp_path / "a")
+    assert first == tree(tmp_path / "b")
+    assert all(b'"created' not in data and b"timestamp" not in data for data in first.values())
+
+    project.edit_definition(SM, hyperparameters__learning_rate=0.0001)
+    assert ftops("render", "--env", "prod", "--out", tmp_path / "a").exit_code == 0
+    after = tree(tmp_path / "a")
+    old_dirs = {k.split("/")[1] for k in first}
+    new_dirs = {k.split("/")[1] for k in after}
+    assert {d for d in old_dirs if d.startswith(AZ)} == {d for d in new_dirs if d.startswith(AZ)}
+    assert {d for d in old_dirs if d.startswith(SM)} != {d for d in new_dirs if d.startswith(SM)}
+    assert len(new_dirs) == 2  # the stale directory of the changed job is gone
+
+
+def test_prod_override_runs_on_demand_and_other_environments_use_spot(project):
+    local = next(r for r in render("local") if r.index["job"] == SM).documents["sagemaker.json"]
+    prod = next(r for r in render("prod") if r.index["job"] == SM).documents["sagemaker.json"]
+    assert local["EnableManagedSpotTraining"] is True and "CheckpointConfig" in local
+    assert local["StoppingCondition"]["MaxWaitTimeInSeconds"] >= local["StoppingCondition"]["MaxRuntimeInSeconds"]
+    assert prod["EnableManagedSpotTraining"] is False and "MaxWaitTimeInSeconds" not in prod["StoppingCondition"]
+    assert prod["HyperParameters"]["epochs"] == "4" and local["HyperParameters"]["epochs"] == "3"
+
+
+def _error(env: str, job: str | None = None) -> ConfigError:
+    with pytest.raises(ConfigError) as err:
+        render(env, job)
+    return err.value
+
+
+def test_policy_violation_names_file_field_environment_and_writes_nothing(project, ftops, tmp_path):
+    assert ftops("render", "--env", "local", "--out", tmp_path / "out").exit_code == 0
+    before = tree(tmp_path / "out")
+    project.edit_definition(SM, compute__instance_type="ml.p5.48xlarge")
+    result = ftops("render", "--env", "local", "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert f"definitions/{SM}.yaml:" in result.stderr and "compute.instance_type" in result.stderr
+    assert "[environment local]" in result.stderr and "use one of" in result.stderr
+    assert tree(tmp_path / "out") == before
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+
+
+def test_spot_is_required_outside_prod_and_the_error_points_at_the_override(project):
+    data = project.definition(SM)
+    data["overrides"]["staging"] = {"compute": {"spot": False}}
+    path = project.write_definition(data)
+    err = _error("staging", SM)
+    assert err.field == "overrides.staging.compute.spot" and "spot" in err.message
+    line = path.read_text().splitlines()[err.line - 1]
+    assert line.strip().startswith("spot:")
+    render("prod", SM)  # prod's own override (on-demand) is allowed there
+
+
+def test_max_wait_below_runtime_is_refused_for_spot_jobs(project):
+    project.edit_definition(SM, compute__max_wait_s=3600)
+    err = _error("local", SM)
+    assert err.field == "compute.max_wait_s" and "below max runtime" in err.message
+
+
+def test_required_tags_and_instance_count_and_azure_rules(project):
+    data = project.definition(SM)
+    del data["tags"]["project"]
+    project.write_definition(data)
+    err = _error("dev", SM)
+    assert err.field == "tags" and "'project'" in err.message and "[environment dev]" in err.message
+
+    project.edit_definition(AZ, base_model__azure_model="gpt-3")
+    err = _error("local", AZ)
+    assert err.field == "base_model.azure_model" and "cannot be fine-tuned" in err.message
+
+    project.edit_definition(AZ, base_model__azure_model="gpt-4.1-mini", overrides={"prod": {"azure": {"training_type": "Developer"}}})
+    err = _error("prod", AZ)
+    assert err.field == "overrides.prod.azure.training_type" and "not allowed" in err.message
+
+    project.edit_environment("dev", "location: swedencentral", "location: westeurope")
+    err = _error("dev", AZ)
+    assert err.field == "azure.training_type" and "westeurope" in err.message
+
+
+def test_method_must_match_the_dataset_format(project):
+    project.edit_definition(AZ, method="dpo")
+    err = _error("local", AZ)
+    assert err.field == "method" and "preference" in err.message
+
+
+def test_cost_ceiling_uses_the_estimate(project, monkeypatch):
+    monkeypatch.setattr("jobs.render.engine.estimate_job_cost", lambda variant, env, manifest: 75.0)
+    err = _error("local", SM)  # local's ceiling is $50
+    assert "estimated cost $75.00" in err.message and "[environment local]" in err.message
+    assert render("dev", SM)[0].index["estimated_cost_usd"] == 75.0  # dev allows $200
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("compute__environment", {"HF_TOKEN": "hf_abcdefghijklmnopqrstuvwxyz0123456789"}),
+    ("compute__environment", {"WANDB_MODE": "postgres://admin:hunter2@db.internal:5432/x"}),
+    ("tags", {"project": "it-helpdesk", "note": "AKIAABCDEFGHIJKLMNOP"}),
+    ("description", "DefaultEndpointsProtocol=https;AccountName=x;AccountKey=abc123=="),
+])
+def test_secrets_are_rejected_with_the_field_named(project, field, value):
+    project.edit_definition(SM, **{field: value})
+    err = _error("local", SM)
+    assert "secret" in err.message and err.field.startswith(field.replace("__", "."))
+
+
+def test_grid_sweep_expands_into_named_jobs(project):
+    project.edit_definition(SM, sweep={"grid": {"learning_rate": [0.0001, 0.0002], "lora_r": [8, 16]}})
+    rendered = [r for r in render("local") if r.index["definition"].endswith(f"{SM}.yaml")]
+    assert sorted(r.index["job"] for r in rendered) == [f"{SM}-g{i}" for i in range(4)]
+    combos = {(r.documents["sagemaker.json"]["HyperParameters"]["learning_rate"],
+               r.documents["sagemaker.json"]["HyperParameters"]["lora_r"]) for r in rendered}
+    assert combos == {("0.0001", "8"), ("0.0001", "16"), ("0.0002", "8"), ("0.0002", "16")}
+    assert all(SAGEMAKER_NAME.match(r.name) for r in rendered)
+
+
+def test_bad_grid_value_points_at_the_grid(project):
+    project.edit_definition(SM, sweep={"grid": {"lora_dropout": [0.1, 1.5]}})
+    err = _error("local", SM)
+    assert err.field == "sweep.grid.lora_dropout"
+
+
+def test_tuning_sweep_carries_spot_and_checkpoints_into_the_training_definition(project):
+    project.edit_definition(SM, sweep={"tuning": {"objective": {"metric": "eval_loss"}, "max_jobs": 6,
+                                                  "ranges": {"learning_rate": {"min": 0.00005, "max": 0.0005,
+                                                                               "scaling": "Logarithmic"},
+                                                             "lora_r": {"values": [8, 16, 32]}}}})
+    job = render("local", SM)[0]
+    assert job.index["targets"] == {"sagemaker-tuning": "sagemaker-tuning.json", "ack": "ack.yaml"}
+    request = job.documents["sagemaker-tuning.json"]
+    definition = request["TrainingJobDefinition"]
+    assert definition["EnableManagedSpotTraining"] is True and definition["CheckpointConfig"]["S3Uri"]
+    assert definition["StoppingCondition"]["MaxWaitTimeInSeconds"] >= definition["StoppingCondition"]["MaxRuntimeInSeconds"]
+    assert "learning_rate" not in definition["StaticHyperParameters"]
+    assert len(request["HyperParameterTuningJobName"]) <= 32
+    ranges = request["HyperParameterTuningJobConfig"]["ParameterRanges"]
+    assert ranges["CategoricalParameterRanges"] == [{"Name": "lora_r", "Values": ["8", "16", "32"]}]
+    assert job.documents["ack.yaml"]["kind"] == "HyperParameterTuningJob"
+
+
+def test_definition_errors_name_file_line_and_field(project):
+    path = project.write_definition(project.definition(SM) | {"epochz": 3})
+    err = _error("local", SM)
+    assert err.field == "epochz" and str(err.source) == str(path)
+    assert path.read_text().splitlines()[err.line - 1].startswith("epochz:")
+    data = project.definition(SM)
+    data.pop("epochz")
+    data["base_model"] = {"hf_model_id": "Qwen/Qwen2.5-0.5B-Instruct"}
+    project.write_definition(data)
+    err = _error("local", SM)
+    assert "s3_uri" in err.message
+
+
+def test_diff_shows_the_changed_field_and_exits_1(project, ftops, tmp_path):
+    assert ftops("render", "--env", "local", "--out", tmp_path / "out").exit_code == 0
+    same = ftops("diff", "--env", "local", "--against", tmp_path / "out")
+    assert same.exit_code == 0
+    project.edit_definition(SM, hyperparameters__epochs=5)
+    changed = ftops("diff", "--env", "local", "--against", tmp_path / "out")
+    assert changed.exit_code == 1
+    assert '-    "epochs": "3",' in changed.stdout and '+    "epochs": "5",' in changed.stdout
+    assert AZ not in changed.stdout  # only the changed job shows
+    across = ftops("diff", "--env", "prod", "--against", tmp_path / "out", "--against-env", "local", "--json")
+    assert across.exit_code == 1
+    kinds = {c["job"]: c["kind"] for c in json.loads(across.stdout)["changes"]}
+    assert kinds == {SM: "changed", AZ: "changed"}
+
+
+def test_render_one_job_keeps_the_others(project, ftops, tmp_path):
+    assert ftops("render", "--env", "local", "--out", tmp_path / "out").exit_code == 0
+    before = {p.name for p in (tmp_path / "out" / "local").iterdir()}
+    project.edit_definition(SM, hyperparameters__epochs=5)
+    assert ftops("render", "--env", "local", "--job", SM, "--out", tmp_path / "out").exit_code == 0
+    after = {p.name for p in (tmp_path / "out" / "local").iterdir()}
+    assert len(after) == 2 and {n for n in before if n.startswith(AZ)} <= after and before != after
