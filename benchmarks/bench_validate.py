@@ -31,14 +31,27 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 
+WORDS = """
+the of and to a in is you that it for on are with as be this was have or at not your from by can an but all they
+we more one will if about which when there so what out up use into has time only new some could these two may then
+first any like now my such make over our even most after also did many before must through back where much go well
+way down should because each just those people how too little state good very make world still own see men work long
+get here between both life being under never day same another know while last might us great old year off come since
+against go came right used take three password reset laptop printer network VPN account access ticket portal office
+install update restart settings device certificate screen keyboard battery monitor email mailbox folder drive share
+team lead approve request open choose select click sign login error code connect wifi server support helpdesk answer
+question please thanks help issue problem fix step check again first second third then finally contact desk phone
+security phishing report link attachment suspicious message calendar meeting room camera microphone headset dock
+"""
+
+
 def generate(path: Path, size_mb: int, seed: int = 7) -> int:
     """A synthetic chat dataset of about `size_mb` MB: unique system/user/assistant texts of mixed lengths."""
     import orjson
 
     rng = random.Random(seed)
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    vocab = ["".join(rng.choices(letters, k=rng.randint(2, 10))) for _ in range(8000)]
-    vocab += ["the", "and", "VPN", "password", "laptop", "printer", "Wi-Fi", "ticket", "1.", "2.", "3.", "\n", "é", "ü"]
+    # English-like text (real tokenizer behaviour: about 4-5 bytes per token), some numbers and accents.
+    vocab = WORDS.split() + [str(n) for n in range(200)] + ["1.", "2.", "3.", "\n", "café", "Zürich", "naïve", "(see", "below)"]
     target = size_mb * 1_000_000
     written = 0
     examples = 0

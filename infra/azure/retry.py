@@ -37,6 +37,8 @@ HINTS = {
 class RetryPolicy:
     attempts: int = 8
     """Tries after the first one."""
+    transport_attempts: int = 3
+    """Tries after the first one when the endpoint cannot be reached at all."""
     base_s: float = 1.0
     cap_s: float = 60.0
     max_retry_after_s: float = 300.0
@@ -90,13 +92,15 @@ def _retryable(exc: BaseException) -> bool:
     status = exc.status_code or 0
     if status == 429 or status in (500, 502, 503, 504):
         return True
-    return status == 409 and arm_error(exc)[0] in RETRYABLE_CONFLICTS
+    code = arm_error(exc)[0]
+    # A principal created moments ago may not have replicated to ARM yet.
+    return (status == 409 and code in RETRYABLE_CONFLICTS) or (status == 400 and code == "PrincipalNotFound")
 
 
 def call(what: str, fn: Callable[[], T], policy: RetryPolicy = RetryPolicy(),
          on_retry: Callable[[str, float], None] | None = None) -> T:
     """Run `fn` (one SDK call, LROs waited on inside it); `what` names the action and resource for errors."""
-    from azure.core.exceptions import AzureError, ClientAuthenticationError
+    from azure.core.exceptions import AzureError, ClientAuthenticationError, ServiceRequestError
 
     attempt = 0
     while True:
@@ -106,7 +110,9 @@ def call(what: str, fn: Callable[[], T], policy: RetryPolicy = RetryPolicy(),
             raise CloudError(f"{what}: Azure authentication failed: {str(exc).splitlines()[0]}",
                              hint="`az login` on a laptop; workload identity (OIDC) in pipelines") from None
         except AzureError as exc:
-            if _retryable(exc) and attempt < policy.attempts:
+            # An unreachable endpoint gets a few quick tries only: waiting minutes on a dead emulator helps nobody.
+            limit = policy.transport_attempts if isinstance(exc, ServiceRequestError) else policy.attempts
+            if _retryable(exc) and attempt < limit:
                 backoff = min(policy.cap_s, policy.base_s * 2 ** attempt) * (0.5 + random.random() / 2)
                 wait = _retry_after(exc)
                 wait = backoff if wait is None else wait

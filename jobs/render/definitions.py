@@ -11,12 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from jobs import paths
 from jobs.config.job import JobDefinition
 from jobs.errors import ConfigError
-from jobs.yamlio import Loc, line_for, load_yaml
+from jobs.render.secrets import find_secret
+from jobs.yamlio import Loc, _construct, line_for, load_yaml
+
+_CLoader = getattr(yaml, "CSafeLoader", None)
 
 
 def definitions_dir() -> Path:
@@ -112,11 +116,52 @@ def _validate(data: dict[str, Any], path: Path, lines: dict[Loc, int], remap) ->
                           field=".".join(map(str, shown)) or None, hint=hint) from None
 
 
-def load_variants(path: Path, env: str) -> list[JobVariant]:
-    """The jobs `path` defines for `env`: one, or one per grid combination (a tuning sweep stays one job)."""
-    data, lines = load_yaml(path)
+_parsed: dict[Path, tuple[tuple[int, int], dict[str, Any], dict[Loc, int]]] = {}
+
+
+def _read(path: Path) -> tuple[dict[str, Any], dict[Loc, int]]:
+    """Parse a definition once per content (render reads each file for every environment), with line marks.
+
+    Uses libyaml's parser when present (the pure-Python one dominates render time) and the same key-path
+    construction as `jobs.yamlio`, so duplicate keys and line numbers behave identically.
+    """
+    stat = path.stat()
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    cached = _parsed.get(path)
+    if cached and cached[0] == stamp:
+        return cached[1], cached[2]
+    data: Any
+    if _CLoader is None:
+        data, lines = load_yaml(path)
+    else:
+        try:
+            loader = _CLoader(path.read_text(encoding="utf-8-sig"))
+            try:
+                node = loader.get_single_node()
+                lines = {}
+                data = _construct(node, loader, (), lines, path) if node is not None else {}
+            finally:
+                loader.dispose()
+        except (yaml.YAMLError, UnicodeDecodeError):
+            data, lines = load_yaml(path)  # the slow path words the error with file and line
     if not isinstance(data, dict):
         raise ConfigError("expected a mapping at the top level", source=path, line=1)
+    found = find_secret(data)
+    if found:
+        raise ConfigError(f"looks like a secret: {found[1]}", source=path, line=line_for(_loc(found[0]), lines),
+                          field=found[0], hint="never put secrets in job definitions; jobs authenticate with "
+                          "their execution role / managed identity")
+    _parsed[path] = (stamp, data, lines)
+    return data, lines
+
+
+def _loc(dotted: str) -> Loc:
+    return tuple(dotted.replace("[", ".").replace("]", "").split("."))
+
+
+def load_variants(path: Path, env: str) -> list[JobVariant]:
+    """The jobs `path` defines for `env`: one, or one per grid combination (a tuning sweep stays one job)."""
+    data, lines = _read(path)
     base = _validate(data, path, lines, lambda loc: loc)
     changes = base.overrides.get(env, {})
     overridden = frozenset(_leaves(changes))

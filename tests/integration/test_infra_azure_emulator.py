@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -148,13 +147,16 @@ def test_plan_apply_plan_change_apply_destroy(ftops, fork, azure_local):
     assert ftops("infra", "apply", "--cloud", "azure", "--env", "cycle", "--yes").exit_code == 0
 
 
-def test_throttling_is_retried_honouring_retry_after(ftops, fork, azure_local):
+def test_throttling_and_server_errors_are_retried_honouring_retry_after(ftops, fork, azure_local):
     write_env(fork, "throttled")
     faults(azure_local.endpoint, {"method": "PUT", "path": "storageAccounts/ftopsthrottleddata$", "status": 429,
-                                  "code": "TooManyRequests", "retry_after": 1, "times": 2})
+                                  "code": "TooManyRequests", "retry_after": 1, "times": 2},
+           {"method": "PUT", "path": "containers/training-data$", "status": 500, "code": "InternalServerError",
+            "retry_after": 0, "times": 1})
     result = ftops("infra", "apply", "--cloud", "azure", "--env", "throttled", "--yes")
     assert result.exit_code == 0, result.stderr
     assert result.stderr.count("TooManyRequests, retrying in 1.0s") == 2
+    assert "create container ftopsthrottleddata/training-data: InternalServerError, retrying" in result.stderr
     assert not plan_json(ftops, "throttled")["has_changes"]
 
 

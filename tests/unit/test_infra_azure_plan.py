@@ -155,3 +155,21 @@ def test_cli_aws_on_azure_commands_points_to_the_cdk(ftops):
     result = ftops("infra", "plan", "--cloud", "aws", "--env", "local")
     assert result.exit_code == 2
     assert "ftops infra deploy" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_plan_without_the_emulator_says_to_start_it(ftops, monkeypatch):
+    monkeypatch.delenv("FTOPS_AZURE_ENDPOINT", raising=False)
+    result = ftops("infra", "plan", "--cloud", "azure", "--env", "local")
+    assert result.exit_code == 1
+    assert "the azure emulator is not running" in result.stderr and "ftops local up" in result.stderr
+
+
+def test_plain_http_is_allowed_for_loopback_only(monkeypatch):
+    from infra.azure.clients import AzureClients
+
+    env = load_environment("local")
+    monkeypatch.setenv("FTOPS_AZURE_ENDPOINT", "http://arm.example.com")
+    with pytest.raises(CloudError, match="plain HTTP and not loopback"):
+        AzureClients.for_env(env)
+    monkeypatch.setenv("FTOPS_AZURE_ENDPOINT", "http://127.0.0.1:9")
+    assert AzureClients.for_env(env).endpoint == "http://127.0.0.1:9"

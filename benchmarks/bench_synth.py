@@ -1,0 +1,85 @@
+"""Synth time of every environment's stack versus a minimal one-bucket CDK app, synthesized the same way.
+
+Both run as `python <app>` subprocesses (what `cdk synth` runs) with the same feature flags and jsii cache, so
+the minimal app measures the floor (Python + jsii start-up + aws-cdk-lib load). Goal: all environments <= 1.5x.
+Run: .venv/bin/python benchmarks/bench_synth.py [--runs N]. Writes benchmarks/results/synth.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GOAL = 1.5
+
+MINIMAL_APP = """
+import json, sys
+from aws_cdk import App, Stack, aws_s3 as s3
+context = json.load(open(sys.argv[1])).get("context", {})
+app = App(context=context)
+stack = Stack(app, "minimal")
+s3.Bucket(stack, "Bucket")
+app.synth()
+"""
+
+
+def timed(command: list[str], outdir: Path) -> float:
+    env = {**os.environ, "CDK_OUTDIR": str(outdir)}
+    env.setdefault("JSII_RUNTIME_PACKAGE_CACHE_ROOT", str(ROOT / ".ftops" / "jsii-cache"))
+    env.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    env.pop("CDK_CONTEXT_JSON", None)
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"synth failed: {' '.join(command)}\n{result.stderr[-2000:]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ftops-bench-synth-") as tmp:
+        tmp_path = Path(tmp)
+        minimal = tmp_path / "minimal_app.py"
+        minimal.write_text(MINIMAL_APP)
+        commands = {"all_environments": [sys.executable, str(ROOT / "app.py")],
+                    "minimal_one_bucket": [sys.executable, str(minimal), str(ROOT / "cdk.json")]}
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for name, command in commands.items():  # warm-up: fills the jsii package cache
+            timed(command, tmp_path / f"warm-{name}")
+        for i in range(args.runs):  # interleaved, so machine noise hits both alike
+            for name, command in commands.items():
+                times[name].append(timed(command, tmp_path / f"{name}-{i}"))
+        stacks = len(list((tmp_path / "all_environments-0").glob("*.template.json")))
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    ratio = medians["all_environments"] / medians["minimal_one_bucket"]
+    report = {
+        "benchmark": "synth", "runs": args.runs, "stacks": stacks,
+        "seconds": {name: [round(v, 3) for v in values] for name, values in times.items()},
+        "median_s": {name: round(v, 3) for name, v in medians.items()},
+        "ratio": round(ratio, 3), "goal": GOAL, "met": ratio <= GOAL,
+        "machine": f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "jsii_cache": os.environ.get("JSII_RUNTIME_PACKAGE_CACHE_ROOT", str(ROOT / ".ftops" / "jsii-cache")),
+    }
+    out = ROOT / "benchmarks" / "results" / "synth.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"synth, median of {args.runs}: all {stacks} environments {medians['all_environments']:.2f}s, "
+          f"minimal one-bucket app {medians['minimal_one_bucket']:.2f}s -> {ratio:.2f}x (goal <= {GOAL}x) "
+          f"{'met' if ratio <= GOAL else 'NOT met'}")
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
