@@ -117,7 +117,7 @@ def main() -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "note": "ftops timing covers loading + validating every definition, overrides, policy and cost checks, "
                 "context building, Jinja, canonical JSON, YAML parsing, secret scan, hashing and request limits; "
-                "bare Jinja renders the same templates from precomputed values. Writing (fsync per file) is separate.",
+                "bare Jinja renders the same templates from precomputed values. Writing the tree (staging dir + swap) is timed separately.",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -42,7 +42,10 @@ def build_app(envs: list[Environment], outdir: Path | None = None, context: dict
     from infra.aws.nag import acknowledge
     from infra.aws.stacks import PlatformStack
 
-    app = App(outdir=str(outdir) if outdir else None, context={**feature_flags(), **(context or {})})
+    # The built-in CloudFormation schema validation takes ~10 s for four stacks on two cores; cfn-lint checks
+    # every template in the test suite instead (tests/unit/test_infra_aws_templates.py).
+    app = App(outdir=str(outdir) if outdir else None, context={**feature_flags(), **(context or {})},
+              builtin_cloud_formation_validation=False)
     for env in envs:
         acknowledge(PlatformStack(app, env=env))
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))

@@ -109,7 +109,7 @@ def _parse_split(value: str | None) -> tuple[float, float, float] | None:
 
 
 def _split_table(manifest: dict, title: str) -> Table:
-    table = Table("split", "examples", "tokens", "assistant tokens", "max tokens", "bytes", "sha256", title=title,
+    table = Table("split", "examples", "tokens", "trained", "max/ex.", "bytes", "sha256", title=title,
                   title_justify="left")
     for name, entry in manifest["files"].items():
         table.add_row(name, str(entry["examples"]), f"{entry['tokens']:,}", f"{entry['assistant_tokens']:,}",
@@ -263,6 +263,7 @@ def upload(
             table.add_row(obj["cloud"], obj["name"], f"{obj['bytes']:,}", f"[{style}]{obj['status']}[/]",
                           f"{obj['transferred']:,}", obj["url"])
         console.print(table)
-        console.print(f"transferred {data['transferred']:,} bytes; every object verified by sha256")
+        console.print(f"transferred {data['transferred']:,} bytes; uploaded objects were read back and verified "
+                      "by sha256, skipped ones already held the same sha256")
 
     emit({**report.model_dump(mode="json"), "transferred": report.transferred}, as_json, human)

@@ -38,7 +38,11 @@ def render(
             for r in rendered]
 
     def human(rows: list[dict]) -> None:
-        table = Table("job name", "provider", "files", "est. cost", title=f"rendered for {env} into {written}")
+        table = Table(title=f"rendered for {env} into {written}")
+        table.add_column("job name", no_wrap=True)
+        table.add_column("provider", no_wrap=True)
+        table.add_column("files")
+        table.add_column("est. cost", justify="right", no_wrap=True)
         for row in rows:
             cost = "-" if row["estimated_cost_usd"] is None else f"${row['estimated_cost_usd']:,.2f}"
             table.add_row(row["name"], row["provider"], ", ".join(sorted(row["targets"].values())), cost)

@@ -191,7 +191,7 @@ def _azure(manifest: Manifest, prices: PriceFile, model: str | None, epochs: int
     cost = round(billed / 1_000_000 * per_million, 2)
     return Estimate(provider="azure-openai", model=key, dataset_id=manifest.dataset_id, train_examples=train.examples,
                     train_tokens=tokens, epochs=chosen,
-                    epochs_source="given" if epochs else f"auto ({train.examples} examples; OpenAI/Azure default rule)",
+                    epochs_source="given" if epochs else f"auto: the default rule for {train.examples} examples",
                     billed_tokens=billed, price_per_1m_tokens=round(per_million, 4), training_type=training_type,
                     cost_usd=cost, currency=prices.currency, price_source=prices.azure_openai.source,
                     prices_retrieved=prices.retrieved, overridden=overridden)
@@ -219,7 +219,7 @@ def _sagemaker(manifest: Manifest, prices: PriceFile, model: str | None, epochs:
     spot_cost = round(hours * instance.spot_per_hour, 2)
     return Estimate(provider="sagemaker", model=model, dataset_id=manifest.dataset_id, train_examples=train.examples,
                     train_tokens=train.tokens, epochs=chosen,
-                    epochs_source="given" if epochs else "default (jobs/reference/prices.yaml sagemaker.default_epochs)",
+                    epochs_source="given" if epochs else "default: prices.yaml sagemaker.default_epochs",
                     instance_type=instance_type, tokens_per_second=instance.tokens_per_second,
                     hours=round(hours, 3), on_demand_usd=on_demand, spot_usd=spot_cost, spot=spot,
                     cost_usd=spot_cost if spot else on_demand, currency=prices.currency,

@@ -11,6 +11,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from jobs.data.manifest import DatasetFormat
 
 FORMATS: tuple[DatasetFormat, ...] = ("chat", "preference", "completion", "classification")
@@ -167,8 +169,6 @@ def _tools(obj: dict, result: Analysis, where: str) -> None:
         if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
             result.errors.append(("E_BAD_TOOL_CALL", f"`{where}{key}` must be a list of tool definition objects"))
             continue
-        import orjson
-
         # Tool definitions reach the model as text; count them as their compact JSON.
         result.add(orjson.dumps(value).decode(), REPEATED)
     if "parallel_tool_calls" in obj and not isinstance(obj["parallel_tool_calls"], bool):
@@ -376,6 +376,7 @@ def _type(value: Any) -> str:
 
 # --- normalisation (prepare cleans with it; validate hashes normalised examples to find duplicates) ---
 
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00a0\u2007\u202f]")
 _ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
 _ODD_SPACES = re.compile("[\u00a0\u2007\u202f]")
 _BLANK_RUNS = re.compile(r"\n{3,}")
@@ -388,10 +389,8 @@ def clean_text(text: str) -> str:
     if not text.isascii():
         text = unicodedata.normalize("NFC", text)
         # search first: substituting (or str.translate) on every non-ASCII string costs as much as tokenizing it
-        if _ZERO_WIDTH.search(text):
-            text = _ZERO_WIDTH.sub("", text)
-        if _ODD_SPACES.search(text):
-            text = _ODD_SPACES.sub(" ", text)
+        if _INVISIBLE.search(text):
+            text = _ODD_SPACES.sub(" ", _ZERO_WIDTH.sub("", text))
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if " \n" in text or "\t\n" in text:

@@ -23,12 +23,11 @@ import yaml
 from jobs import paths
 from jobs.config.environment import Environment
 from jobs.errors import ConfigError, FtopsError
-from jobs.fsutil import atomic_write
 from jobs.render import context as ctx
 from jobs.render import policy
 from jobs.render.cost import estimate_job_cost
 from jobs.render.definitions import JobVariant, definition_files, find_definition, load_variants
-from jobs.render.secrets import find_secret
+from jobs.render.secrets import find_secret, rendered_secret
 from jobs.render.templating import fill_template
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -133,7 +132,7 @@ def render_variant(variant: JobVariant, env: Environment) -> RenderedJob:
     for name in files:
         if not name.endswith(".json"):
             continue  # YAML targets carry the same values as the JSON ones, rendered from the same context
-        found = find_secret(documents[name], text=files[name])
+        found = rendered_secret(documents[name], files[name])
         if found:
             raise variant.error(f"rendered {name} would carry a secret at {found[0]}: {found[1]}", "compute.environment",
                                 "remove it from the definition or the template")
@@ -176,6 +175,12 @@ def select_definitions(job: str | None) -> list[Path]:
 
 def render_environment(env: Environment, job: str | None = None) -> list[RenderedJob]:
     """Render every job (or one definition's jobs) for `env`, in memory; raises on the first violation."""
+    found = find_secret(env.tags)
+    if found:
+        from jobs.config.environment import environment_file
+
+        raise ConfigError(f"looks like a secret: {found[1]}", source=environment_file(env.name),
+                          field=f"tags.{found[0]}", hint="tags are visible to everyone; remove the secret")
     rendered: list[RenderedJob] = []
     for path in select_definitions(job):
         for variant in load_variants(path, env.name):
@@ -205,9 +210,11 @@ def write_tree(rendered: list[RenderedJob], out: Path, env_name: str, *, only: l
                     keep_from_old.append(old)
         for old in keep_from_old:
             shutil.copytree(old, staging / old.name)
+        # The staging directory is the atomic unit (swapped in whole), so files inside need no rename each.
         for job in rendered:
+            (staging / job.name).mkdir()
             for name, data in job.files.items():
-                atomic_write(staging / job.name / name, data)
+                (staging / job.name / name).write_bytes(data)
         backup = None
         if target.exists():
             backup = out / f".{env_name}.{os.getpid()}.old"

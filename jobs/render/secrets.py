@@ -29,19 +29,30 @@ SECRET_VALUE = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in
 }.items()))
 
 
-# The name rule over serialised JSON: a quoted name with a secret word between separators.
-_NAME_IN_TEXT = re.compile(SECRET_NAME.pattern.replace("(^|[_.:-])", '(["_.:-])').replace("($|[_.:-])", '(["_.:-])'))
+# Substrings every SECRET_VALUE pattern needs: a clean document is cleared with `in` checks alone (Python's
+# regex engine is slow on large texts with this many alternatives).
+_TRIGGERS = ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "PRIVATE KEY", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
+             "github_pat_", "hf_", "xox", "AIza", "eyJ", "@", "==")
+_OPENAI_START = re.compile(r"(?<![\w-])sk-")  # "sk-" alone is in every "helpdesk-..." name
+_TRIGGERS_LOWER = ("accountkey", "sharedaccess", "password", "pwd", "sig=")
 
 
-def find_secret(data: Any, path: str = "", *, text: bytes | None = None) -> tuple[str, str] | None:
-    """The first (dotted path, reason) that looks like a secret in `data`, or None.
+def rendered_secret(data: Any, text: bytes) -> tuple[str, str] | None:
+    """Secret-looking values in a rendered document (`text` is its serialised form).
 
-    `text`, the serialised `data`, lets a clean document skip the walk: two regex passes instead.
+    Names are checked where they are written (definition files and environment tags, by `find_secret`);
+    here every value is checked again, so nothing from any source reaches a rendered file.
     """
-    if text is not None:
-        decoded = text.decode()
-        if not SECRET_VALUE.search(decoded) and not _NAME_IN_TEXT.search(decoded):
-            return None
+    decoded = text.decode()
+    lowered = decoded.lower()
+    if (not any(t in decoded for t in _TRIGGERS) and not any(t in lowered for t in _TRIGGERS_LOWER)
+            and not ("sk-" in decoded and _OPENAI_START.search(decoded))):
+        return None
+    return find_secret(data)
+
+
+def find_secret(data: Any, path: str = "") -> tuple[str, str] | None:
+    """The first (dotted path, reason) that looks like a secret in `data` (names and values), or None."""
     if isinstance(data, dict):
         for key, value in data.items():
             where = f"{path}.{key}" if path else str(key)

@@ -235,3 +235,66 @@ def test_a_line_too_long_is_reported_and_later_line_numbers_stay_exact(tmp_path:
     report = validate_file(path, "chat", counter, limits, workers=1)
     assert [(i.line, i.code) for i in report.errors if i.line] == [(2, "E_LINE_TOO_LONG"), (4, "E_EMPTY_MESSAGES")]
     assert report.valid_examples == 2
+
+
+def test_classification_texts_over_the_max_length_warn(ftops, tmp_path: Path) -> None:
+    rows = [{"text": f"printer {i} is jammed", "label": "hardware" if i % 2 else "network"} for i in range(12)]
+    rows.append({"text": "word " * 600, "label": "network"})
+    path = tmp_path / "tickets.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    exit_code, report = run_json(ftops, path)
+    assert exit_code == 0
+    assert (13, "W_TEXT_TRUNCATED") in codes_at(report, "warnings")
+    assert report["labels"] == {"hardware": 6, "network": 7}
+
+
+@pytest.fixture(scope="module")
+def hf_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny word-level tokenizer trained offline and saved as a Hugging Face tokenizer directory."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.train_from_iterator(["how do I reset my password", "open the portal"],
+                                  trainers.WordLevelTrainer(special_tokens=["[UNK]"]))
+    directory = tmp_path_factory.mktemp("tokenizer")
+    PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", model_max_length=64).save_pretrained(directory)
+    return directory
+
+
+def test_a_local_hugging_face_tokenizer_counts_tokens(ftops, tmp_path: Path, hf_tokenizer: Path) -> None:
+    rows = [{"messages": [{"role": "user", "content": "how do I reset my password"},
+                          {"role": "assistant", "content": "open the portal " * (1 if i else 30)}]} for i in range(10)]
+    path = tmp_path / "hf.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    exit_code, report = run_json(ftops, path, "--tokenizer", hf_tokenizer)
+    assert exit_code == 0, report["errors"]
+    assert report["tokenizer"] == f"hf:{hf_tokenizer.name}" and report["model"] is None
+    # No chat template: the documented rule over word tokens (role words are unknown: one token each).
+    per_example = 3 + (3 + 1 + 6) + (3 + 1 + 3)
+    assert report["tokens"]["per_example"]["min"] == per_example
+    assert (1, "W_ASSISTANT_TRUNCATED") in codes_at(report, "warnings")  # 64 = the tokenizer's model_max_length
+
+
+def test_tool_calls_tools_names_weights_and_image_parts_are_accepted(ftops, tmp_path: Path) -> None:
+    example = {
+        "tools": [{"type": "function", "function": {"name": "lookup_ticket", "parameters": {"type": "object"}}}],
+        "messages": [
+            {"role": "system", "content": "You are the helpdesk."},
+            {"role": "user", "name": "ana", "content": [{"type": "text", "text": "What does this error mean?"},
+                                                        {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]},
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "lookup_ticket", "arguments": "{\"id\": 7}"}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "ticket 7: VPN error 809"},
+            {"role": "assistant", "content": "Error 809 means the network blocks the VPN.", "weight": 0},
+            {"role": "assistant", "content": "Switch GlobalProtect to SSL (443).", "weight": 1},
+        ]}
+    path = tmp_path / "tools.jsonl"
+    path.write_text((json.dumps(example) + "\n") * 10)
+    exit_code, report = run_json(ftops, path)
+    assert exit_code == 0, report["errors"]
+    encoding = tiktoken.get_encoding("o200k_base")
+    trained = len(encoding.encode_ordinary("lookup_ticket")) + len(encoding.encode_ordinary("{\"id\": 7}")) \
+        + len(encoding.encode_ordinary("Switch GlobalProtect to SSL (443)."))
+    assert report["tokens"]["assistant_per_example"]["max"] == trained  # weight 0 answers are not trained on
