@@ -119,7 +119,7 @@ def make_plan(job: str, env: Environment, *, fine_tuned: str | None = None, base
                 fine_tuned = f"sagemaker:{endpoint_names(rendered_name)['endpoint']}"
     if base is None:
         if definition.provider == "azure-openai":
-            base = f"azure:{definition.base_model.azure_model}"
+            base = f"azure:{_declared_deployment(env, definition.base_model.azure_model, definition.base_model.version)}"
         elif env.emulated and definition.base_model.s3_uri:
             uri = definition.base_model.s3_uri
             if not uri.startswith("s3://"):
@@ -130,9 +130,23 @@ def make_plan(job: str, env: Environment, *, fine_tuned: str | None = None, base
         else:
             raise ConfigError("no base model endpoint to compare with", source=path, field="base_model",
                               hint="deploy the base model and pass --base sagemaker:ENDPOINT")
-    judge_spec = f"azure:{config.judge.model}" if config.judge else None
+    judge_spec = f"azure:{_declared_deployment(env, config.judge.model)}" if config.judge else None
     return EvalPlan(variant.name, env, path, config, examples, manifest.dataset_id, fine_tuned, base, judge_spec,
                     out_dir or default_out_dir(env, variant.name), rendered_name, notes)
+
+
+def _declared_deployment(env: Environment, model: str | None, version: str | None = None) -> str:
+    """The deployment the environment declares for `model` (by deployment name, or by model and version);
+    the model's own name when none is declared."""
+    openai = getattr(env.azure, "openai", None) if env.azure else None
+    declared = list(getattr(openai, "deployments", []) or [])
+    for deployment in declared:
+        if deployment.name == model:
+            return deployment.name
+    for deployment in declared:
+        if deployment.model == model and (version is None or deployment.version == version):
+            return deployment.name
+    return str(model)
 
 
 def find_loss_plot(plan: EvalPlan) -> Path | None:

@@ -116,10 +116,27 @@ def _validate(data: dict[str, Any], path: Path, lines: dict[Loc, int], remap) ->
                           field=".".join(map(str, shown)) or None, hint=hint) from None
 
 
-_parsed: dict[Path, tuple[tuple[int, int], dict[str, Any], dict[Loc, int]]] = {}
+@dataclass
+class _Parsed:
+    """One definition file's content, line marks and validated models (reused across environments)."""
+
+    stamp: tuple[int, int]
+    data: dict[str, Any]
+    lines: dict[Loc, int]
+    # Validated JobDefinitions by (environment with overrides or None, grid trial index or None). Models are
+    # frozen, and validation depends only on the data and the file name, so one result serves every render.
+    models: dict[tuple[str | None, int | None], JobDefinition] = field(default_factory=dict)
 
 
-def _read(path: Path) -> tuple[dict[str, Any], dict[Loc, int]]:
+_parsed: dict[Path, _Parsed] = {}
+
+
+def clear_cache() -> None:
+    """Forget parsed and validated definitions (a long-lived process, or a benchmark's cold run)."""
+    _parsed.clear()
+
+
+def _read(path: Path) -> _Parsed:
     """Parse a definition once per content (render reads each file for every environment), with line marks.
 
     Uses libyaml's parser when present (the pure-Python one dominates render time) and the same key-path
@@ -128,8 +145,8 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[Loc, int]]:
     stat = path.stat()
     stamp = (stat.st_mtime_ns, stat.st_size)
     cached = _parsed.get(path)
-    if cached and cached[0] == stamp:
-        return cached[1], cached[2]
+    if cached and cached.stamp == stamp:
+        return cached
     data: Any
     if _CLoader is None:
         data, lines = load_yaml(path)
@@ -151,26 +168,36 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[Loc, int]]:
         raise ConfigError(f"looks like a secret: {found[1]}", source=path, line=line_for(_loc(found[0]), lines),
                           field=found[0], hint="never put secrets in job definitions; jobs authenticate with "
                           "their execution role / managed identity")
-    _parsed[path] = (stamp, data, lines)
-    return data, lines
+    parsed = _parsed[path] = _Parsed(stamp, data, lines)
+    return parsed
 
 
 def _loc(dotted: str) -> Loc:
     return tuple(dotted.replace("[", ".").replace("]", "").split("."))
 
 
+def _model(parsed: _Parsed, key: tuple[str | None, int | None], data: dict[str, Any], path: Path, remap) -> JobDefinition:
+    model = parsed.models.get(key)
+    if model is None:
+        model = parsed.models[key] = _validate(data, path, parsed.lines, remap)
+    return model
+
+
 def load_variants(path: Path, env: str) -> list[JobVariant]:
     """The jobs `path` defines for `env`: one, or one per grid combination (a tuning sweep stays one job)."""
-    data, lines = _read(path)
-    base = _validate(data, path, lines, lambda loc: loc)
+    parsed = _read(path)
+    data, lines = parsed.data, parsed.lines
+    base = _model(parsed, (None, None), data, path, lambda loc: loc)
     changes = base.overrides.get(env, {})
     overridden = frozenset(_leaves(changes))
     merged_data = deep_merge(data, changes) if changes else data
+    # Without overrides every environment sees the same data, so validated models are shared between them.
+    scope = env if changes else None
 
     def from_override(loc: Loc) -> Loc:
         return ("overrides", env, *loc) if any(loc[:n] in overridden for n in range(1, len(loc) + 1)) else loc
 
-    merged = _validate(merged_data, path, lines, from_override) if changes else base
+    merged = _model(parsed, (env, None), merged_data, path, from_override) if changes else base
     grid = merged.sweep.grid if merged.sweep and merged.sweep.grid else None
     if not grid:
         return [JobVariant(merged, path, env, merged.name, {}, overridden, lines)]
@@ -179,8 +206,8 @@ def load_variants(path: Path, env: str) -> list[JobVariant]:
     for index, combo in enumerate(itertools.product(*(grid[k] for k in keys))):
         trial = dict(zip(keys, combo))
         trial_data = deep_merge(merged_data, {"hyperparameters": trial})
-        definition = _validate(trial_data, path, lines,
-                               lambda loc: ("sweep", "grid", loc[1]) if loc[:1] == ("hyperparameters",)
-                               and len(loc) > 1 and loc[1] in trial else from_override(loc))
+        definition = _model(parsed, (scope, index), trial_data, path,
+                            lambda loc: ("sweep", "grid", loc[1]) if loc[:1] == ("hyperparameters",)
+                            and len(loc) > 1 and loc[1] in trial else from_override(loc))
         variants.append(JobVariant(definition, path, env, f"{merged.name}-g{index}", trial, overridden, lines))
     return variants

@@ -157,8 +157,14 @@ def upload_file(account: str | None = None):
 def list_files(account: str | None = None):
     files = get_store(NS).snapshot().get("files", {})
     purpose = request.args.get("purpose")
-    items = [_file_view(r) for r in files.values() if not purpose or r["purpose"] == purpose]
-    return jsonify({"object": "list", "data": sorted(items, key=lambda f: f["created_at"], reverse=True)})
+    items = sorted((_file_view(r) for r in files.values() if not purpose or r["purpose"] == purpose),
+                   key=lambda f: (f["created_at"], f["id"]), reverse=True)
+    after = request.args.get("after")
+    if after:
+        ids = [f["id"] for f in items]
+        items = items[ids.index(after) + 1:] if after in ids else []
+    limit = max(1, min(int(request.args.get("limit", 10000)), 10000))
+    return jsonify({"object": "list", "data": items[:limit], "has_more": len(items) > limit})
 
 
 @_route("/files/<file_id>", methods=["GET"])
