@@ -2,6 +2,7 @@
 
 `ftops infra outputs --env ENV` turns the CDK outputs file / the Azure apply outputs into
 `environments/resolved/<env>.<cloud>.json` (committed, so a pull request renders offline and deterministically).
+Emulated environments keep theirs in `.ftops/resolved/`: emulator ids are per machine and never committed.
 Before anything is deployed, the values are derived from the environment file with the same naming rules
 the stacks use, so `local` renders out of the box.
 """
@@ -54,7 +55,10 @@ class ResolvedAzure(BaseModel):
 
 
 def resolved_file(env_name: str, cloud: str) -> Path:
-    return paths.environments_dir() / "resolved" / f"{env_name}.{cloud}.json"
+    from jobs.config.environment import load_environment
+
+    base = paths.state_dir() if load_environment(env_name).emulated else paths.environments_dir()
+    return base / "resolved" / f"{env_name}.{cloud}.json"
 
 
 def derive_aws(env: Environment) -> ResolvedAws:

@@ -244,7 +244,7 @@ class SageMaker(Provider):
         if status.state != "succeeded" or not status.model:
             raise CloudError(f"job {status.job_id} has no model to deploy (state {status.state})", field="job",
                              hint="wait until it succeeds: `ftops jobs wait`")
-        settings = job.deployment or {}
+        settings = deployment_settings(job, env)
         aws = resolved_aws(env)
         sm = client(env)
         names = endpoint_names(status.job_id)
@@ -304,6 +304,23 @@ class SageMaker(Provider):
                         "ValidationException" not in str(exc):
                     raise
         return {"provider": self.name, "endpoint": names["endpoint"], "removed": removed}
+
+
+def deployment_settings(job: RenderedJob, env: Environment) -> dict[str, Any]:
+    """`deployment.sagemaker` of the job definition (with the environment's override), unless job.json has it."""
+    if job.deployment is not None:
+        return job.deployment.get("sagemaker", job.deployment)
+    from jobs import paths
+    from jobs.config.job import JobDefinition
+    from jobs.yamlio import load_model
+
+    path = paths.project_root() / job.definition
+    if not job.definition or not path.is_file():
+        return {}
+    definition = load_model(path, JobDefinition)
+    settings = definition.deployment.sagemaker.model_dump()
+    override = (definition.overrides.get(env.name, {}).get("deployment") or {}).get("sagemaker") or {}
+    return {**settings, **override}
 
 
 def endpoint_names(job_name: str) -> dict[str, str]:

@@ -8,12 +8,13 @@ hashes the rendered content and substitutes them (they are plain [a-z0-9-] token
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from jobs import paths
 from jobs.config.environment import Environment
 from jobs.config.job import JobDefinition
-from jobs.config.resolved import resolved_aws, resolved_azure
+from jobs.config.resolved import ResolvedAws, ResolvedAzure, resolved_aws, resolved_azure
 from jobs.data.manifest import Manifest, read_manifest
 from jobs.errors import ConfigError
 from jobs.render.definitions import JobVariant
@@ -43,13 +44,23 @@ class Dataset:
     manifest: Manifest
     relpath: str
 
+    @cached_property
+    def dataset_id(self) -> str:
+        """The manifest's content address (a sha256 each time it is asked; templates and tags ask often)."""
+        return self.manifest.dataset_id
 
-def load_dataset(variant: JobVariant) -> Dataset:
-    path = paths.project_root() / variant.definition.dataset
-    try:
-        manifest = read_manifest(path)
-    except ConfigError as err:
-        raise variant.error(f"dataset {variant.definition.dataset}: {err.message}", "dataset", err.hint) from None
+
+def load_dataset(variant: JobVariant, manifests: dict[str, Manifest] | None = None) -> Dataset:
+    """The variant's dataset; `manifests` (by relative path) lets one render read each manifest once."""
+    relpath = variant.definition.dataset
+    manifest = manifests.get(relpath) if manifests is not None else None
+    if manifest is None:
+        try:
+            manifest = read_manifest(paths.project_root() / relpath)
+        except ConfigError as err:
+            raise variant.error(f"dataset {relpath}: {err.message}", "dataset", err.hint) from None
+        if manifests is not None:
+            manifests[relpath] = manifest
     if "train" not in manifest.files:
         raise variant.error("the dataset has no train split", "dataset", "re-run `ftops data prepare`")
     expected = DATASET_FORMATS[variant.definition.method]
@@ -57,7 +68,7 @@ def load_dataset(variant: JobVariant) -> Dataset:
         raise variant.error(f"method {variant.definition.method} needs a {' or '.join(expected)} dataset; "
                             f"{variant.definition.dataset} is {manifest.format}", "method",
                             "prepare a dataset of the right format or change the method")
-    return Dataset(manifest, variant.definition.dataset)
+    return Dataset(manifest, relpath)
 
 
 def _hp_str(value: Any) -> str:
@@ -88,16 +99,18 @@ def script_hyperparameters(job: JobDefinition) -> dict[str, str]:
 def _tags(variant: JobVariant, env: Environment, dataset: Dataset) -> dict[str, str]:
     job = variant.definition
     return {**env.all_tags, **job.tags, "owner": job.owner, "ftops:definition": variant.relpath,
-            "ftops:job": variant.name, "ftops:dataset-id": dataset.manifest.dataset_id,
+            "ftops:job": variant.name, "ftops:dataset-id": dataset.dataset_id,
             "ftops:idempotency-key": KEY}
 
 
-def sagemaker_context(variant: JobVariant, env: Environment, dataset: Dataset) -> dict[str, Any]:
+def sagemaker_context(variant: JobVariant, env: Environment, dataset: Dataset,
+                      res: ResolvedAws | None = None) -> dict[str, Any]:
+    """`res`: the environment's resolved values when the caller already read them (one read per render)."""
     job, aws = variant.definition, env.require_aws()
-    res, defaults = resolved_aws(env), aws.training
+    res, defaults = res if res is not None else resolved_aws(env), aws.training
     spot = defaults.spot if job.compute.spot is None else job.compute.spot
     max_runtime = job.compute.max_runtime_s or defaults.max_runtime_s
-    data_prefix = f"s3://{res.datasets_bucket}/{env.data.s3_prefix}{dataset.manifest.dataset_id}"
+    data_prefix = f"s3://{res.datasets_bucket}/{env.data.s3_prefix}{dataset.dataset_id}"
     channels = [{"name": split, "uri": f"{data_prefix}/{split}/", "content_type": "application/jsonlines"}
                 for split in ("train", "validation") if split in dataset.manifest.files]
     model_uri = job.base_model.s3_uri or ""
@@ -163,8 +176,9 @@ def sagemaker_context(variant: JobVariant, env: Environment, dataset: Dataset) -
     }
 
 
-def azure_context(variant: JobVariant, env: Environment, dataset: Dataset) -> dict[str, Any]:
-    job, res = variant.definition, resolved_azure(env)
+def azure_context(variant: JobVariant, env: Environment, dataset: Dataset,
+                  res: ResolvedAzure | None = None) -> dict[str, Any]:
+    job, res = variant.definition, res if res is not None else resolved_azure(env)
     hp = job.hyperparameters
     hyperparameters: dict[str, Any] = {"n_epochs": hp.epochs}
     if hp.batch_size is not None:
@@ -187,7 +201,7 @@ def azure_context(variant: JobVariant, env: Environment, dataset: Dataset) -> di
         "training_type": AZURE_TRAINING_TYPE[job.azure.training_type],
         # The fine-tuning API allows 16 metadata pairs of 64/512 characters: only the identifying ones.
         "metadata": {"ftops-idempotency-key": KEY, "ftops-job": variant.name, "ftops-environment": env.name,
-                     "ftops-dataset-id": dataset.manifest.dataset_id},
+                     "ftops-dataset-id": dataset.dataset_id},
         "deployment": {"name": NAME, "sku": job.deployment.azure.sku, "capacity": job.deployment.azure.capacity,
                        "model": AZURE_MODEL_PLACEHOLDER},
         "account": {"name": res.openai_account, "id": res.openai_account_id, "resource_group": res.resource_group,

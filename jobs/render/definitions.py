@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,7 @@ class JobVariant:
         name, line = self.where(dotted)
         return ConfigError(f"{message} [environment {self.env}]", source=self.relpath, line=line, field=name, hint=hint)
 
-    @property
+    @cached_property  # asked for several times per job; the project root does not move during a render
     def relpath(self) -> str:
         try:
             return str(self.path.relative_to(paths.project_root()))
@@ -176,7 +177,8 @@ def _loc(dotted: str) -> Loc:
     return tuple(dotted.replace("[", ".").replace("]", "").split("."))
 
 
-def _model(parsed: _Parsed, key: tuple[str | None, int | None], data: dict[str, Any], path: Path, remap) -> JobDefinition:
+def _model(parsed: _Parsed, key: tuple[str | None, int | None], data: dict[str, Any], path: Path,
+           remap) -> JobDefinition:
     model = parsed.models.get(key)
     if model is None:
         model = parsed.models[key] = _validate(data, path, parsed.lines, remap)

@@ -22,9 +22,12 @@ import yaml
 
 from jobs import paths
 from jobs.config.environment import Environment
+from jobs.config.resolved import resolved_aws, resolved_azure
+from jobs.data.manifest import Manifest
 from jobs.errors import ConfigError, FtopsError
 from jobs.render import context as ctx
 from jobs.render import policy
+from jobs.render.cost import Memo as CostMemo
 from jobs.render.cost import estimate_job_cost
 from jobs.render.definitions import JobVariant, definition_files, find_definition, load_variants
 from jobs.render.secrets import find_secret, rendered_secret
@@ -111,13 +114,30 @@ def _substitute(data: bytes, names: dict[str, str]) -> bytes:
     return data
 
 
-def render_variant(variant: JobVariant, env: Environment) -> RenderedJob:
+@dataclass
+class RenderRun:
+    """What every job rendered for one environment shares: read or computed once per `render_environment`."""
+
+    env: Environment
+    manifests: dict[str, Manifest] = field(default_factory=dict)
+    costs: CostMemo = field(default_factory=dict)
+    _resolved: dict[str, Any] = field(default_factory=dict)
+
+    def resolved(self, provider: str) -> Any:
+        if provider not in self._resolved:
+            self._resolved[provider] = (resolved_azure if provider == "azure-openai" else resolved_aws)(self.env)
+        return self._resolved[provider]
+
+
+def render_variant(variant: JobVariant, env: Environment, run: RenderRun | None = None) -> RenderedJob:
     job = variant.definition
-    dataset = ctx.load_dataset(variant)
+    run = run if run is not None and run.env is env else RenderRun(env)
+    dataset = ctx.load_dataset(variant, run.manifests)
     policy.check_definition(variant, env)
-    cost = estimate_job_cost(variant, env, dataset.manifest)
+    cost = estimate_job_cost(variant, env, dataset.manifest, run.costs)
     policy.check_cost(variant, env, cost)
-    values = (ctx.azure_context if job.provider == "azure-openai" else ctx.sagemaker_context)(variant, env, dataset)
+    context = ctx.azure_context if job.provider == "azure-openai" else ctx.sagemaker_context
+    values = context(variant, env, dataset, run.resolved(job.provider))
     key_name = "a" if job.provider == "azure-openai" else "s"
     targets = _targets(variant)
     raw = {t: _canonical(t, fill_template(TARGETS[t][0], **{key_name: values}), variant) for t in targets}
@@ -150,7 +170,7 @@ def render_variant(variant: JobVariant, env: Environment) -> RenderedJob:
         "environment": env.name,
         "idempotency_key": key,
         "dataset_manifest": dataset.relpath,
-        "dataset_id": dataset.manifest.dataset_id,
+        "dataset_id": dataset.dataset_id,
         "targets": {("ack" if t.startswith("ack") else t): TARGETS[t][1] for t in targets},
         "trial": variant.trial,
         "estimated_cost_usd": None if cost is None else round(cost, 2),
@@ -182,9 +202,10 @@ def render_environment(env: Environment, job: str | None = None) -> list[Rendere
         raise ConfigError(f"looks like a secret: {found[1]}", source=environment_file(env.name),
                           field=f"tags.{found[0]}", hint="tags are visible to everyone; remove the secret")
     rendered: list[RenderedJob] = []
+    run = RenderRun(env)
     for path in select_definitions(job):
         for variant in load_variants(path, env.name):
-            rendered.append(render_variant(variant, env))
+            rendered.append(render_variant(variant, env, run))
     names = [r.name for r in rendered]
     if len(set(names)) != len(names):
         raise ConfigError("two definitions render to the same job name", source=paths.project_root() / "definitions",

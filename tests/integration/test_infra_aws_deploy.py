@@ -67,7 +67,7 @@ def test_deploy_local_to_moto_then_diff_and_destroy(fork, moto, ftops, isolated_
 
     # What rendering will read: the deployed values, equal to the derived names except the key's ARN.
     resolved = ResolvedAws.model_validate_json(resolved_file("local", "aws").read_text())
-    assert resolved_file("local", "aws").is_relative_to(fork)
+    assert resolved_file("local", "aws").is_relative_to(isolated_state), "emulated values stay out of the checkout"
     assert resolved.source == "deployed" and json.loads(result.stdout)["resolved"] == resolved.model_dump(mode="json")
     assert resolved.model_dump(exclude={"kms_key_arn", "source"}) == derived.model_dump(exclude={"kms_key_arn", "source"})
 

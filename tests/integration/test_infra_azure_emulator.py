@@ -16,6 +16,7 @@ import pytest
 
 from jobs import paths
 from jobs.config.environment import load_environment
+from jobs.config.resolved import resolved_file
 from jobs.local import emulators
 
 pytestmark = pytest.mark.integration
@@ -102,7 +103,7 @@ def test_plan_apply_plan_change_apply_destroy(ftops, fork, azure_local):
 
     applied = ftops("infra", "apply", "--cloud", "azure", "--env", "cycle", "--yes", "--json")
     assert applied.exit_code == 0, applied.stderr
-    resolved = json.loads((fork / "environments" / "resolved" / "cycle.azure.json").read_text())
+    resolved = json.loads(resolved_file("cycle", "azure").read_text())
     assert resolved["source"] == "deployed"
     assert resolved["openai_endpoint"] == "https://ftops-cycle-openai.openai.azure.com/"
     assert resolved["container_url"] == "https://ftopscycledata.blob.core.windows.net/training-data"

@@ -73,6 +73,11 @@ def local(aws_local, blob_local, azure_local, tmp_path):
     index = json.loads((root / ENV / "faq-az-overfit" / "job.json").read_text())
     index["targets"]["azure-openai-deployment"] = "azure-openai-deployment.json"
     (root / ENV / "faq-az-overfit" / "job.json").write_text(json.dumps(index))
+    for job_dir in root.joinpath(ENV).glob("faq-sm-*"):
+        # moto's endpoint instance-type list predates ml.g5; serverless is what a small model uses anyway.
+        index = json.loads((job_dir / "job.json").read_text())
+        index["deployment"] = {"sagemaker": {"serverless": {"memory_mb": 6144, "max_concurrency": 2}}}
+        (job_dir / "job.json").write_text(json.dumps(index))
     yield env, root
     for cache in (sagemaker._client, azure_openai._client, azure_openai._mgmt):
         cache.cache_clear()
