@@ -77,6 +77,9 @@ def make_plan(job: str, env: Environment, *, fine_tuned: str | None = None, base
               perturbations: list[str] | None = None) -> EvalPlan:
     from jobs.render.definitions import find_definition, load_variants
 
+    for spec, option in ((fine_tuned, "--fine-tuned"), (base, "--base")):
+        if spec is not None:
+            target_specs.parse_spec(spec, option=option)  # a typo is one line before anything is loaded
     try:
         path = find_definition(job)
     except ConfigError:

@@ -27,8 +27,7 @@ from jobs.data.manifest import Manifest
 from jobs.errors import ConfigError, FtopsError
 from jobs.render import context as ctx
 from jobs.render import policy
-from jobs.render.cost import Memo as CostMemo
-from jobs.render.cost import estimate_job_cost
+from jobs.render.cost import cost_key, estimate_job_cost
 from jobs.render.definitions import JobVariant, definition_files, find_definition, load_variants
 from jobs.render.secrets import find_secret, rendered_secret
 from jobs.render.templating import fill_template
@@ -120,7 +119,7 @@ class RenderRun:
 
     env: Environment
     manifests: dict[str, Manifest] = field(default_factory=dict)
-    costs: CostMemo = field(default_factory=dict)
+    costs: dict[tuple[object, ...], float | None] = field(default_factory=dict)
     _resolved: dict[str, Any] = field(default_factory=dict)
 
     def resolved(self, provider: str) -> Any:
@@ -134,7 +133,11 @@ def render_variant(variant: JobVariant, env: Environment, run: RenderRun | None 
     run = run if run is not None and run.env is env else RenderRun(env)
     dataset = ctx.load_dataset(variant, run.manifests)
     policy.check_definition(variant, env)
-    cost = estimate_job_cost(variant, env, dataset.manifest, run.costs)
+    key = cost_key(variant, env, dataset.relpath)
+    if key in run.costs:
+        cost = run.costs[key]
+    else:  # an estimate that fails raises for this job's own file and line (and ends the render)
+        cost = run.costs[key] = estimate_job_cost(variant, env, dataset.manifest)
     policy.check_cost(variant, env, cost)
     context = ctx.azure_context if job.provider == "azure-openai" else ctx.sagemaker_context
     values = context(variant, env, dataset, run.resolved(job.provider))
