@@ -293,8 +293,16 @@ class PromotionGate(Declaration):
 class Evaluation(Declaration):
     """How `ftops eval` scores the model on the held-out test split, and the promotion gate."""
 
-    metrics: list[Literal["rougeL", "exact_match", "accuracy", "f1", "loss", "perplexity"]] = ["rougeL", "exact_match"]
-    """Built-in metrics to compute."""
+    metrics: list[Literal["rougeL", "exact_match", "token_f1", "f1", "accuracy", "macro_f1", "json_valid",
+                          "json_schema", "loss", "perplexity"]] = ["rougeL", "exact_match"]
+    """Built-in metrics to compute (`f1` is token F1 for generation, macro-F1 for classification; `loss` and
+    `perplexity` come from the training results)."""
+
+    json_schema: str | None = None
+    """For structured outputs: a JSON Schema file (repo-relative) the answers must conform to (`json_schema` metric)."""
+
+    out_of_domain: bool = True
+    """Also ask the shipped out-of-domain questions and report the drop (generation jobs with robustness set)."""
 
     custom_metrics: list[str] = []
     """Python functions `package.module:function` (or dotted) taking (prediction, reference) -> float."""
@@ -302,7 +310,7 @@ class Evaluation(Declaration):
     judge: Judge | None = None
     """Optional LLM judge."""
 
-    robustness: list[Literal["typos", "case", "whitespace", "punctuation", "truncation"]] = []
+    robustness: list[Literal["typos", "case", "whitespace", "punctuation", "truncation", "reorder"]] = []
     """Perturbations of the test inputs to measure robustness."""
 
     gate: PromotionGate = PromotionGate()

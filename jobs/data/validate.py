@@ -33,6 +33,7 @@ MAX_LINE_BYTES = 32 << 20
 NEAR_LIMIT = 0.9
 TOO_LONG = object()
 DETECT_LINES = 1000
+TOKENIZE_BATCH = 512
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ def _run_chunk(bounds: tuple[int, int]) -> ChunkResult:
 def check_chunk(handle: IO[bytes], start: int, end: int, settings: Settings, counter: TokenCounter) -> ChunkResult:
     result = ChunkResult()
     cap = settings.max_reported
-    batch: list[tuple[int, Analysis]] = []
+    batch: list[tuple[int, Analysis, bytes]] = []
     for index, line in enumerate(iter_lines(handle, start, end)):
         result.lines = index + 1
         if line is TOO_LONG:
@@ -196,24 +197,22 @@ def check_chunk(handle: IO[bytes], start: int, end: int, settings: Settings, cou
             result.warning(index, code, message, cap)
         if analysis.errors:
             continue
-        result.valid_lines.append(index)
-        result.digests.append(digest(obj, settings.format, line))
-        if analysis.label is not None:
-            result.labels[analysis.label] += 1
-        batch.append((index, analysis))
+        batch.append((index, analysis, digest(obj, settings.format, line)))
+        if len(batch) >= TOKENIZE_BATCH:  # bounded: parsed examples are freed once counted
+            _count(batch, result, settings, counter)
+            batch = []
     if batch:
         _count(batch, result, settings, counter)
     return result
 
 
-def _count(batch: list[tuple[int, Analysis]], result: ChunkResult, settings: Settings, counter: TokenCounter) -> None:
+def _count(batch: list[tuple[int, Analysis, bytes]], result: ChunkResult, settings: Settings,
+           counter: TokenCounter) -> None:
     cap = settings.max_reported
     limit = settings.limits.max_example_tokens
     max_length = settings.max_length
-    keep = array("q")
-    kept_digests = []
-    counts = counter.count([analysis for _, analysis in batch])
-    for position, ((index, analysis), (total, trained)) in enumerate(zip(batch, counts)):
+    counts = counter.count([analysis for _, analysis, _ in batch])
+    for (index, analysis, key), (total, trained) in zip(batch, counts):
         if limit is not None and total > limit:
             result.error(index, "E_TOO_MANY_TOKENS", f"{total} tokens, over the model's limit of {limit} per "
                                                      "example; shorten it or split the conversation", cap)
@@ -229,13 +228,13 @@ def _count(batch: list[tuple[int, Analysis]], result: ChunkResult, settings: Set
                 result.warning(index, "W_ASSISTANT_TRUNCATED", f"{total} tokens, over the training max length of "
                                                                f"{max_length}: the end of the assistant answer is cut; "
                                                                "shorten the example or raise max_length", cap)
-        keep.append(index)
-        kept_digests.append(result.digests[position])
+        result.valid_lines.append(index)
+        result.digests.append(key)
         result.totals.append(total)
         result.trained.append(trained)
         result.messages.append(analysis.messages)
-    result.valid_lines = keep
-    result.digests = kept_digests
+        if analysis.label is not None:
+            result.labels[analysis.label] += 1
 
 
 def sniff_format(path: Path) -> DatasetFormat:

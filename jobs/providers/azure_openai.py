@@ -341,12 +341,15 @@ class AzureOpenAI(Provider):
 
         settings = self.deployment_settings(job)
         resolved = resolved_azure(env)
+        api = mgmt(env).deployments
         try:
-            mgmt(env).deployments.begin_delete(resolved.resource_group, resolved.openai_account, settings["name"],
-                                               **_lro_kwargs(env)).result()
-            removed = ["deployment"]
+            # ARM answers a delete of a missing deployment with 204 too: look first, so the report is true.
+            api.get(resolved.resource_group, resolved.openai_account, settings["name"], **_lro_kwargs(env))
         except ResourceNotFoundError:
-            removed = []
+            return {"provider": self.name, "deployment": settings["name"], "removed": []}
+        api.begin_delete(resolved.resource_group, resolved.openai_account, settings["name"],
+                         **_lro_kwargs(env)).result()
+        removed = ["deployment"]
         return {"provider": self.name, "deployment": settings["name"], "removed": removed}
 
 

@@ -33,6 +33,11 @@ from jobs.render.secrets import find_secret, rendered_secret
 from jobs.render.templating import fill_template
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_CParser = getattr(yaml, "CParser", None)
+# What only YAML's composer rejects (an undefined alias, a duplicate anchor, a second document) needs an anchor
+# or alias token or a `---`. Such a token never starts right after a letter, digit or dot (those continue a
+# scalar, a tag or an anchor name), so text without this pattern passes composing once it parses.
+_ANCHOR_OR_ALIAS = re.compile(r"[&*](?<![A-Za-z0-9.][&*])")
 INDEX = "job.json"
 # target -> (template, file). A SageMaker job renders `sagemaker` or, for a tuning sweep, `sagemaker-tuning`.
 TARGETS: dict[str, tuple[str, str]] = {
@@ -89,11 +94,24 @@ def _canonical(target: str, text: str, variant: JobVariant) -> bytes:
             return _dump_json(orjson.loads(text))
         # Macros leave blank lines where they end; they mean nothing in these documents.
         text = "\n".join(line for line in text.splitlines() if line.strip()) + "\n"
-        yaml.compose(text, Loader=_Loader)  # well-formed (libyaml); the values are the JSON targets' values
+        _check_yaml(text)  # well-formed (libyaml); the values are the JSON targets' values
         return text.encode()
     except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
         raise FtopsError(f"template {template} produced invalid output for {variant.name}: {str(exc).splitlines()[0]}",
                          source=paths.templates_dir() / template, hint="fix the template") from None
+
+
+def _check_yaml(text: str) -> None:
+    """Raise yaml.YAMLError where `yaml.compose` would, without building the node tree when it cannot matter.
+
+    libyaml's parser alone (no Python objects) is an order of magnitude cheaper than composing; composing is
+    kept for the rare text that could carry a composer-only error.
+    """
+    if _CParser is not None:
+        _CParser(text).raw_parse()
+        if "---" not in text and not _ANCHOR_OR_ALIAS.search(text):
+            return
+    yaml.compose(text, Loader=_Loader)
 
 
 def _names(variant: JobVariant, env: Environment, key: str) -> dict[str, str]:

@@ -72,12 +72,11 @@ def test_training_request_passes_botocore_validation_and_matches_ack(project, sa
 def test_profiler_and_vpc_render_valid_requests(project, sagemaker_model):
     project.edit_environment("local", "  region: us-east-1\n",
                              "  region: us-east-1\n  training:\n    profiler: true\n    network_isolation: true\n")
-    resolved = project.root / "environments" / "resolved"
-    resolved.mkdir()
-    from jobs.config.resolved import derive_aws
+    from jobs.config.resolved import derive_aws, resolved_file
     values = derive_aws(load_environment("local")).model_dump() | {"subnet_ids": ["subnet-0a1b2c3d"],
                                                                    "security_group_ids": ["sg-0a1b2c3d"]}
-    (resolved / "local.aws.json").write_text(json.dumps(values))
+    resolved_file("local", "aws").parent.mkdir(parents=True, exist_ok=True)
+    resolved_file("local", "aws").write_text(json.dumps(values))
     job = render_environment(load_environment("local"), SM)[0]
     request = job.documents["sagemaker.json"]
     _validate(sagemaker_model, "CreateTrainingJob", request)
