@@ -66,7 +66,7 @@ def main() -> None:
             root = Path(tmp) / f"rendered-{tag}"
             for i in range(args.jobs):
                 provider = "azure-openai" if i % 2 else "sagemaker"
-                write_job(root, "local", f"bench-{tag}-{i:03d}", provider, manifest, salt=tag)
+                write_job(root, "local", f"bench-{tag}-{i:03d}", provider, manifest, salt=f"{tag}-{i}")
             return load_rendered(root, "local")
 
         results = {}

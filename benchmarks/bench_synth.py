@@ -2,6 +2,8 @@
 
 Both run as `python <app>` subprocesses (what `cdk synth` runs) with the same feature flags and jsii cache, so
 the minimal app measures the floor (Python + jsii start-up + aws-cdk-lib load). Goal: all environments <= 1.5x.
+Runs alternate (A B B A ...) so drift in machine load hits both alike; the ratio is of wall-clock medians. CPU time
+(user + sys of Python and node) is reported beside it: on a shared machine it moves far less than wall time.
 Run: .venv/bin/python benchmarks/bench_synth.py [--runs N]. Writes benchmarks/results/synth.json.
 """
 
@@ -32,22 +34,25 @@ app.synth()
 """
 
 
-def timed(command: list[str], outdir: Path) -> float:
+def timed(command: list[str], outdir: Path) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (the app and its node child) of one synth."""
     env = {**os.environ, "CDK_OUTDIR": str(outdir)}
     env.setdefault("JSII_RUNTIME_PACKAGE_CACHE_ROOT", str(ROOT / ".ftops" / "jsii-cache"))
     env.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     env.pop("CDK_CONTEXT_JSON", None)
+    before = os.times()
     start = time.perf_counter()
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    after = os.times()
     if result.returncode != 0:
         sys.exit(f"synth failed: {' '.join(command)}\n{result.stderr[-2000:]}")
-    return elapsed
+    return elapsed, (after.children_user - before.children_user) + (after.children_system - before.children_system)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ftops-bench-synth-") as tmp:
         tmp_path = Path(tmp)
@@ -56,19 +61,30 @@ def main() -> None:
         commands = {"all_environments": [sys.executable, str(ROOT / "app.py")],
                     "minimal_one_bucket": [sys.executable, str(minimal), str(ROOT / "cdk.json")]}
         times: dict[str, list[float]] = {name: [] for name in commands}
-        for name, command in commands.items():  # warm-up: fills the jsii package cache
+        cpu: dict[str, list[float]] = {name: [] for name in commands}
+        for name, command in commands.items():  # warm-up: fills the jsii package cache and .pyc files
             timed(command, tmp_path / f"warm-{name}")
-        for i in range(args.runs):  # interleaved, so machine noise hits both alike
-            for name, command in commands.items():
-                times[name].append(timed(command, tmp_path / f"{name}-{i}"))
+        load_before = os.getloadavg()[0]
+        for i in range(args.runs):  # interleaved, order alternating, so machine noise hits both alike
+            for name in (list(commands) if i % 2 == 0 else list(reversed(commands))):
+                wall, cpu_s = timed(commands[name], tmp_path / f"{name}-{i}")
+                times[name].append(wall)
+                cpu[name].append(cpu_s)
+        load_after = os.getloadavg()[0]
         stacks = len(list((tmp_path / "all_environments-0").glob("*.template.json")))
     medians = {name: statistics.median(values) for name, values in times.items()}
+    cpu_medians = {name: statistics.median(values) for name, values in cpu.items()}
     ratio = medians["all_environments"] / medians["minimal_one_bucket"]
+    cpu_ratio = cpu_medians["all_environments"] / cpu_medians["minimal_one_bucket"]
     report = {
         "benchmark": "synth", "runs": args.runs, "stacks": stacks,
         "seconds": {name: [round(v, 3) for v in values] for name, values in times.items()},
         "median_s": {name: round(v, 3) for name, v in medians.items()},
         "ratio": round(ratio, 3), "goal": GOAL, "met": ratio <= GOAL,
+        "cpu_seconds": {name: [round(v, 3) for v in values] for name, values in cpu.items()},
+        "cpu_median_s": {name: round(v, 3) for name, v in cpu_medians.items()},
+        "cpu_ratio": round(cpu_ratio, 3),
+        "load_average_1m": [round(load_before, 2), round(load_after, 2)],
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "jsii_cache": os.environ.get("JSII_RUNTIME_PACKAGE_CACHE_ROOT", str(ROOT / ".ftops" / "jsii-cache")),
     }
@@ -77,7 +93,8 @@ def main() -> None:
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"synth, median of {args.runs}: all {stacks} environments {medians['all_environments']:.2f}s, "
           f"minimal one-bucket app {medians['minimal_one_bucket']:.2f}s -> {ratio:.2f}x (goal <= {GOAL}x) "
-          f"{'met' if ratio <= GOAL else 'NOT met'}")
+          f"{'met' if ratio <= GOAL else 'NOT met'}; CPU {cpu_medians['all_environments']:.2f}s vs "
+          f"{cpu_medians['minimal_one_bucket']:.2f}s -> {cpu_ratio:.2f}x (load {load_before:.1f} -> {load_after:.1f})")
     print(f"wrote {out.relative_to(ROOT)}")
 
 

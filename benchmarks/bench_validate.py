@@ -51,14 +51,15 @@ def generate(path: Path, size_mb: int, seed: int = 7) -> int:
 
     rng = random.Random(seed)
     # English-like text (real tokenizer behaviour: about 4-5 bytes per token), some numbers and accents.
-    vocab = WORDS.split() + [str(n) for n in range(200)] + ["1.", "2.", "3.", "\n", "café", "Zürich", "naïve", "(see", "below)"]
+    vocab = WORDS.split() + [str(n) for n in range(200)] + ["1.", "2.", "3.", "café", "Zürich", "naïve", "(see", "below)"]
     target = size_mb * 1_000_000
     written = 0
     examples = 0
     with open(path, "wb") as handle:
         while written < target:
             def text(low: int, high: int) -> str:
-                return " ".join(rng.choices(vocab, k=rng.randint(low, high)))
+                words = rng.choices(vocab, k=rng.randint(low, high))
+                return "\n".join(" ".join(words[i:i + 16]) for i in range(0, len(words), 16))
 
             messages = [{"role": "system", "content": text(10, 40)}, {"role": "user", "content": text(10, 120)},
                         {"role": "assistant", "content": text(40, 500)}]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -9,7 +11,14 @@ from constructs import Construct
 
 from infra.aws.naming import Names
 
+# Every jsii value fetched from Python is a round trip to node: shared values are fetched once per process.
 ABORT_INCOMPLETE_UPLOADS = Duration.days(7)
+BLOCK_ALL = s3.BlockPublicAccess.BLOCK_ALL
+
+
+@cache
+def days(count: int) -> Duration:
+    return Duration.days(count)
 
 
 class PlatformBuckets(Construct):
@@ -19,13 +28,13 @@ class PlatformBuckets(Construct):
         # S3 server access logging cannot deliver into SSE-KMS buckets, so this one bucket uses SSE-S3.
         self.access_logs = s3.Bucket(
             self, "AccessLogs", bucket_name=names.access_logs_bucket, encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL, enforce_ssl=True, minimum_tls_version=1.2,
+            block_public_access=BLOCK_ALL, enforce_ssl=True, minimum_tls_version=1.2,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED, removal_policy=removal_policy,
-            lifecycle_rules=[s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(365),
+            lifecycle_rules=[s3.LifecycleRule(id="expire-access-logs", expiration=days(365),
                                               abort_incomplete_multipart_upload_after=ABORT_INCOMPLETE_UPLOADS)],
         )
         versioned_rules = [s3.LifecycleRule(
-            id="expire-old-versions", noncurrent_version_expiration=Duration.days(noncurrent_version_expiry_days),
+            id="expire-old-versions", noncurrent_version_expiration=days(noncurrent_version_expiry_days),
             abort_incomplete_multipart_upload_after=ABORT_INCOMPLETE_UPLOADS)]
         self.datasets = self._bucket("Datasets", names.datasets_bucket, key, removal_policy, versioned=True,
                                      rules=versioned_rules)
@@ -35,7 +44,7 @@ class PlatformBuckets(Construct):
         self.checkpoints = self._bucket("Checkpoints", names.checkpoints_bucket, key, removal_policy, versioned=False,
                                         rules=[s3.LifecycleRule(
                                             id="expire-old-checkpoints", prefix=checkpoint_prefix,
-                                            expiration=Duration.days(checkpoint_expiry_days)),
+                                            expiration=days(checkpoint_expiry_days)),
                                                s3.LifecycleRule(id="abort-incomplete-uploads",
                                                                 abort_incomplete_multipart_upload_after=ABORT_INCOMPLETE_UPLOADS)])
 
@@ -43,7 +52,7 @@ class PlatformBuckets(Construct):
                 rules: list[s3.LifecycleRule]) -> s3.Bucket:
         return s3.Bucket(
             self, id, bucket_name=name, encryption=s3.BucketEncryption.KMS, encryption_key=key, bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL, enforce_ssl=True, minimum_tls_version=1.2,
+            block_public_access=BLOCK_ALL, enforce_ssl=True, minimum_tls_version=1.2,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED, versioned=versioned,
             server_access_logs_bucket=self.access_logs, server_access_logs_prefix=f"{id.lower()}/",
             removal_policy=removal_policy, lifecycle_rules=rules,

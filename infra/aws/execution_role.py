@@ -12,6 +12,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from infra.aws.naming import Names
+from infra.aws.role_policy import add_to_default_policy
 
 SAGEMAKER_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 """Where SageMaker writes training job logs (fixed by the service)."""
@@ -28,6 +29,7 @@ class ExecutionRole(Construct):
                                             conditions={"StringEquals": {"aws:SourceAccount": names.account}}),
         )
         s3 = names.s3_arn
+        key_arn = key.key_arn  # one jsii round trip, not one per use
         statements = [
             iam.PolicyStatement(sid="ListDatasetPrefix", actions=["s3:ListBucket"], resources=[s3(names.datasets_bucket)],
                                 conditions={"StringLike": {"s3:prefix": [f"{dataset_prefix}*"]}}),
@@ -48,9 +50,9 @@ class ExecutionRole(Construct):
                                 resources=[s3(names.checkpoints_bucket, f"{checkpoint_prefix}*")]),
             iam.PolicyStatement(sid="UseEnvironmentKey",
                                 actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                                resources=[key.key_arn]),
+                                resources=[key_arn]),
             # Encrypted training volumes: SageMaker creates a grant on the key for the job's EBS volumes.
-            iam.PolicyStatement(sid="GrantKeyToVolumes", actions=["kms:CreateGrant"], resources=[key.key_arn],
+            iam.PolicyStatement(sid="GrantKeyToVolumes", actions=["kms:CreateGrant"], resources=[key_arn],
                                 conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}}),
             iam.PolicyStatement(sid="WriteJobLogs",
                                 actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
@@ -80,8 +82,7 @@ class ExecutionRole(Construct):
                                     resources=[names.arn("ec2", "network-interface/*"),
                                                *vpc_arns["subnets"], *vpc_arns["security_groups"]]),
             ]
-        for statement in statements:
-            self.role.add_to_principal_policy(statement)
+        add_to_default_policy(self.role, statements)
 
     @staticmethod
     def repository_arn(names: Names, repo: str) -> str:

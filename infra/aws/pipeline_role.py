@@ -12,6 +12,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from infra.aws.naming import Names
+from infra.aws.role_policy import add_to_default_policy
 
 
 class PipelineRole(Construct):
@@ -25,7 +26,8 @@ class PipelineRole(Construct):
             description=f"ftops {names.env}: applies rendered SageMaker jobs (GitOps)",
         )
         jobs = [names.arn("sagemaker", "training-job/*"), names.arn("sagemaker", "hyper-parameter-tuning-job/*")]
-        key_arns = [key.key_arn, names.arn("kms", names.key_alias)]
+        key_arn = key.key_arn  # one jsii round trip, not one per use
+        key_arns = [key_arn, names.arn("kms", names.key_alias)]
         create_conditions: dict = {
             "ForAllValues:StringEquals": {"sagemaker:InstanceTypes": allowed_instance_types},
             # Rendering uses the alias ARN until `ftops infra outputs` records the key ARN: accept both.
@@ -52,7 +54,6 @@ class PipelineRole(Construct):
             iam.PolicyStatement(sid="UploadTrainingSource", actions=["s3:PutObject", "s3:GetObject"],
                                 resources=[names.s3_arn(names.artifacts_bucket, "source/*")]),
             iam.PolicyStatement(sid="EncryptTrainingSource", actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                                resources=[key.key_arn]),
+                                resources=[key_arn]),
         ]
-        for statement in statements:
-            self.role.add_to_principal_policy(statement)
+        add_to_default_policy(self.role, statements)

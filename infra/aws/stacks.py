@@ -9,7 +9,6 @@ from infra.aws.buckets import PlatformBuckets
 from infra.aws.execution_role import ExecutionRole
 from infra.aws.kms_key import PlatformKey
 from infra.aws.naming import Names
-from infra.aws.network import TrainingNetwork
 from infra.aws.observability import Observability
 from infra.aws.outputs import NO_ITEMS, output_key
 from infra.aws.pipeline_role import PipelineRole
@@ -42,9 +41,13 @@ class PlatformStack(Stack):
             self, "Buckets", names=names, key=self.key, removal_policy=removal,
             checkpoint_prefix=training.checkpoint_prefix, checkpoint_expiry_days=aws.checkpoint_expiry_days,
             noncurrent_version_expiry_days=aws.noncurrent_version_expiry_days)
-        self.network = (TrainingNetwork(self, "Network", names=names, settings=aws.vpc,
-                                        flow_logs_bucket=self.buckets.access_logs)
-                        if aws.vpc.enabled else None)
+        self.network = None
+        if aws.vpc.enabled:
+            # aws_ec2 is the largest CDK module: imported only when an environment has a VPC.
+            from infra.aws.network import TrainingNetwork
+
+            self.network = TrainingNetwork(self, "Network", names=names, settings=aws.vpc,
+                                           flow_logs_bucket=self.buckets.access_logs)
         self.execution_role = ExecutionRole(
             self, "ExecutionRole", names=names, key=self.key, dataset_prefix=env.data.s3_prefix,
             checkpoint_prefix=training.checkpoint_prefix, image_repositories=aws.training_image_repositories,
@@ -53,11 +56,13 @@ class PlatformStack(Stack):
             self, "PipelineRole", names=names, key=self.key, execution_role=self.execution_role,
             allowed_instance_types=training.allowed_instance_types,
             require_isolation=training.network_isolation and training.inter_container_encryption).role
+        # Tokens fetched once: every attribute read from Python is a jsii round trip.
+        key_arn, execution_role_arn = self.key.key_arn, self.execution_role.role_arn
         subnet_ids = [subnet.subnet_id for subnet in self.network.subnets] if self.network else []
         security_group_ids = [self.network.security_group.security_group_id] if self.network else []
         self.training_defaults = TrainingDefaultsParameter(
-            self, "TrainingDefaults", names=names, defaults=training, kms_key_arn=self.key.key_arn,
-            execution_role_arn=self.execution_role.role_arn, subnet_ids=subnet_ids,
+            self, "TrainingDefaults", names=names, defaults=training, kms_key_arn=key_arn,
+            execution_role_arn=execution_role_arn, subnet_ids=subnet_ids,
             security_group_ids=security_group_ids, tags=env.all_tags).parameter
         self.observability = Observability(
             self, "Observability", names=names, key=self.key, removal_policy=removal,
@@ -66,8 +71,9 @@ class PlatformStack(Stack):
         # moto's CloudFormation mis-reads the tags of KMS keys (expects TagKey/TagValue) and SSM parameters
         # (expects a list), so the emulated environment leaves those two untagged; real environments tag everything.
         untagged = ["AWS::KMS::Key", "AWS::SSM::Parameter"] if env.emulated else []
+        tags = Tags.of(self)
         for key, value in env.all_tags.items():
-            Tags.of(self).add(key, value, exclude_resource_types=untagged)
+            tags.add(key, value, exclude_resource_types=untagged)
 
         # One output per ResolvedAws field: `ftops infra outputs` turns them into the resolved values.
         values = {
@@ -75,8 +81,8 @@ class PlatformStack(Stack):
             "datasets_bucket": self.buckets.datasets.bucket_name,
             "output_bucket": self.buckets.artifacts.bucket_name,
             "checkpoints_bucket": self.buckets.checkpoints.bucket_name,
-            "kms_key_arn": self.key.key_arn,
-            "execution_role_arn": self.execution_role.role_arn,
+            "kms_key_arn": key_arn,
+            "execution_role_arn": execution_role_arn,
             "pipeline_role_arn": self.pipeline_role.role_arn,
             "training_defaults_parameter": self.training_defaults.parameter_name,
             "log_group_name": self.observability.log_group.log_group_name,

@@ -37,8 +37,10 @@ def rendered_jobs(env: Environment, directory: Path | None) -> list[RenderedJob]
 
 def resolve(env: Environment, ref: str, directory: Path | None = None) -> JobRef:
     """A rendered job name (looked up in the ledger), an Azure job id (`ftjob-...`), or a SageMaker job name."""
-    for job in rendered_jobs(env, directory):
-        if ref in {job.name, job.idempotency_key}:
+    candidates = rendered_jobs(env, directory)
+    by_definition = [job for job in candidates if job.job == ref]
+    for job in candidates:
+        if ref in {job.name, job.idempotency_key} or (len(by_definition) == 1 and job is by_definition[0]):
             entry = providers.get(job.provider).ledger(env).get(job.idempotency_key)
             if entry is None or entry.state != "submitted" or not entry.job_id:
                 raise FtopsError(f"job {job.name} has not been submitted in {env.name}",

@@ -20,6 +20,8 @@ class RenderedJob(BaseModel):
 
     name: str = Field(min_length=1)
     """The job's name (its directory name)."""
+    job: str | None = None
+    """The job definition's name (a rendered name adds the environment and a hash)."""
     definition: str = ""
     """The job definition file it was rendered from."""
     provider: str

@@ -344,7 +344,8 @@ class AzureOpenAI(Provider):
         api = mgmt(env).deployments
         try:
             # ARM answers a delete of a missing deployment with 204 too: look first, so the report is true.
-            api.get(resolved.resource_group, resolved.openai_account, settings["name"], **_lro_kwargs(env))
+            api.get(resolved.resource_group, resolved.openai_account, settings["name"],
+                    **({"enforce_https": False} if env.emulated else {}))
         except ResourceNotFoundError:
             return {"provider": self.name, "deployment": settings["name"], "removed": []}
         api.begin_delete(resolved.resource_group, resolved.openai_account, settings["name"],

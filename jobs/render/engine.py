@@ -33,7 +33,7 @@ from jobs.render.secrets import find_secret, rendered_secret
 from jobs.render.templating import fill_template
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_CParser = getattr(yaml, "CParser", None)
+_CParser = getattr(getattr(yaml, "cyaml", None), "CParser", None)  # libyaml's parser, when PyYAML has it
 # What only YAML's composer rejects (an undefined alias, a duplicate anchor, a second document) needs an anchor
 # or alias token or a `---`. Such a token never starts right after a letter, digit or dot (those continue a
 # scalar, a tag or an anchor name), so text without this pattern passes composing once it parses.

@@ -50,7 +50,7 @@ class Job:
         return [sys.executable, str(SCRIPT), *args]
 
     def run(self, args: list[str], nproc: int = 1) -> subprocess.CompletedProcess:
-        return subprocess.run(self.command(args, nproc), env=self.env, capture_output=True, text=True, timeout=300)
+        return subprocess.run(self.command(args, nproc), env=self.env, capture_output=True, text=True, timeout=240)
 
     def start(self, args: list[str]) -> subprocess.Popen:
         return subprocess.Popen(self.command(args), env=self.env, stdout=subprocess.PIPE,

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Stage 40: plan and apply the rendered `local` jobs (exactly once per idempotency key), watch them live,
+# write the loss plot and results, deploy the Azure model on the emulator, and render the GitOps workflow.
+set -euo pipefail
+R="${FTOPS_DEMO_OUT:?}/rendered"
+OUT="$FTOPS_DEMO_OUT/apply"
+mkdir -p "$OUT"
+
+echo "-- plan: what the cloud already has"
+ftops plan "$R" --env local
+echo "-- dry run: uploads the datasets, source archive and Azure files; submits nothing"
+ftops apply "$R" --env local --dry-run --no-local-runner
+# moto completes SageMaker jobs at once; `--local-runner` (the default) would really train on this CPU.
+echo "-- apply"
+ftops apply "$R" --env local --no-local-runner
+echo "-- plan and apply again: nothing left to do, nothing submitted twice"
+ftops plan "$R" --env local
+ftops apply "$R" --env local --no-local-runner --json \
+  | python3 -c 'import json,sys; s=json.load(sys.stdin)["summary"]; assert "created" not in s, s; print("second apply:", s)'
+
+echo "-- wait, with the live progress view"
+ftops jobs wait --env local --dir "$R" --interval 1
+ftops jobs list --env local --limit 5
+
+job=helpdesk-gpt41mini
+echo "-- events, results (CSV, loss plot, overfitting, best checkpoint)"
+ftops jobs events "$job" --env local --dir "$R" --limit 8
+ftops jobs results "$job" --env local --dir "$R" --out "$OUT/results/$job"
+
+echo "-- deploy the fine-tuned Azure model on the emulator"
+ftops deploy "$job" --env local --dir "$R" --json > "$OUT/deploy-$job.json"
+ftops deploy "$job" --env local --dir "$R"
+
+echo "-- the GitOps pipeline (GitHub Actions) for dev -> staging -> prod"
+ftops pipeline render --out "$OUT/github-workflow-ftops.yml"
+
+echo
+echo "artifacts:"
+echo "  loss plot:       $OUT/results/$job/loss.png"
+echo "  metrics CSV:     $OUT/results/$job/metrics.csv"
+echo "  results summary: $OUT/results/$job/summary.json"
+echo "  deployment:      $OUT/deploy-$job.json"
+echo "  workflow:        $OUT/github-workflow-ftops.yml"

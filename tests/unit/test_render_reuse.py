@@ -1,0 +1,93 @@
+"""What rendering reuses between jobs and environments (validated definitions, estimates, a cheaper YAML check)
+must never change an answer: each shortcut is checked against the long way here."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from jobs.config.environment import load_environment
+from jobs.errors import FtopsError
+from jobs.render.cost import estimate_job_cost
+from jobs.render.definitions import load_variants
+from jobs.render.engine import _canonical, _check_yaml, render_environment
+from jobs.data.manifest import read_manifest
+from tests.unit.test_render_project import MANIFEST, project, write_manifest  # noqa: F401  (fixture)
+
+SM, AZ = "helpdesk-qwen-lora", "helpdesk-gpt41mini"
+
+YAML_TEXTS = [
+    "a: 1\n",
+    "",
+    'regex: "ftops-metrics .*\\\\bloss=([0-9]+)"\nb: [x, "y*"]\n',  # '*' inside scalars, as in ack.yaml
+    "a: b*c\nd: e&f\n",
+    "a: &x 1\nb: *x\n",
+    "a: *x\n",  # undefined alias: only the composer sees it
+    "a: &x 1\nb: &x 2\n",  # duplicate anchor
+    "a: 1\n---\nb: 2\n",  # a second document
+    "a: 1\n--- \n",
+    "a: 1\n...\n",
+    "a: [*x]\n",
+    "a: {b: *x}\n",
+    "- *x\n",
+    "a: !!str *x\n",
+    "a: [1, 2\n",  # parse errors
+    "a: 1\n b: 2\n",
+    'a: "x"*b\n',
+    "a: 1\n...\nb: 2\n",
+]
+
+
+@pytest.mark.parametrize("text", YAML_TEXTS)
+def test_yaml_check_fails_exactly_where_composing_fails(text):
+    try:
+        yaml.compose(text, Loader=yaml.CSafeLoader)
+        expected = None
+    except yaml.YAMLError as exc:
+        expected = str(exc)
+    try:
+        _check_yaml(text)
+        got = None
+    except yaml.YAMLError as exc:
+        got = str(exc)
+    assert (got is None) == (expected is None), f"compose: {expected!r}; check: {got!r}"
+
+
+def test_invalid_yaml_from_a_template_is_still_an_error(project):
+    (variant,) = load_variants(project.root / "definitions" / f"{SM}.yaml", "local")
+    with pytest.raises(FtopsError, match="produced invalid output"):
+        _canonical("ack", "spec:\n  a: *undefined\n", variant)
+
+
+def test_an_edited_definition_is_validated_again_in_the_same_process(project):
+    env = load_environment("dev")
+    before = render_environment(env, SM)[0]
+    project.edit_definition(SM, hyperparameters__epochs=12)
+    after = render_environment(env, SM)[0]
+    assert before.documents["sagemaker.json"]["HyperParameters"]["epochs"] == "3"
+    assert after.documents["sagemaker.json"]["HyperParameters"]["epochs"] == "12"
+    project.edit_definition(SM, hyperparameters__epochs="many")
+    with pytest.raises(FtopsError, match="epochs"):
+        render_environment(env, SM)
+
+
+def test_environments_share_a_definition_but_not_its_overrides(project):
+    local = render_environment(load_environment("local"), AZ)[0]
+    prod = render_environment(load_environment("prod"), AZ)[0]
+    again = render_environment(load_environment("local"), AZ)[0]
+    epochs = [job.documents["azure-openai.json"]["method"]["supervised"]["hyperparameters"]["n_epochs"]
+              for job in (local, prod)]
+    assert epochs == [2, 3]  # overrides.prod
+    assert again.files == local.files
+
+
+def test_each_job_gets_its_own_estimate_within_one_render(project):
+    write_manifest((project.root / MANIFEST).parent, train_examples=20_000)  # dollars, not cents, per epoch
+    project.edit_definition(AZ, sweep={"grid": {"epochs": [1, 2, 3]}})
+    env = load_environment("dev")
+    rendered = render_environment(env, AZ)
+    assert len({r.index["estimated_cost_usd"] for r in rendered}) == 3
+    manifest = read_manifest(project.root / MANIFEST)
+    for job in rendered:
+        expected = estimate_job_cost(job.variant, env, manifest)
+        assert job.index["estimated_cost_usd"] == round(expected, 2)
