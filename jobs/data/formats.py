@@ -393,11 +393,12 @@ def clean_text(text: str) -> str:
             text = _ODD_SPACES.sub(" ", _ZERO_WIDTH.sub("", text))
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if " \n" in text or "\t\n" in text:
-        text = "\n".join(line.rstrip() for line in text.split("\n"))
     text = text.strip()
-    if "\n\n\n" in text:
-        text = _BLANK_RUNS.sub("\n\n", text)
+    if "\n" in text:  # one fast scan; most short texts have no line breaks at all
+        if " \n" in text or "\t\n" in text:
+            text = "\n".join(line.rstrip() for line in text.split("\n"))
+        if "\n\n\n" in text:
+            text = _BLANK_RUNS.sub("\n\n", text)
     return text
 
 

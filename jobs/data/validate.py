@@ -11,8 +11,6 @@ import hashlib
 import math
 import multiprocessing
 import os
-import re
-import unicodedata
 from array import array
 from collections import Counter
 from collections.abc import Iterator
@@ -22,7 +20,7 @@ from typing import IO, Any
 
 import orjson
 
-from jobs.data.formats import FORMATS, TOP_KEYS, Analysis, analyze, detect
+from jobs.data.formats import FORMATS, Analysis, analyze, detect
 from jobs.data.formats import canonical as canonical_example
 from jobs.data.manifest import DatasetFormat
 from jobs.data.tokens import ModelLimits, TokenCounter
@@ -88,35 +86,11 @@ class ChunkResult:
             self.warnings.append((line, code, message))
 
 
-# In orjson's compact output (no whitespace outside strings), any string value that `clean_text` would change
-# shows one of these: whitespace next to a quote, an escaped \\r, \\f or \\u, whitespace before a newline, three
-# newlines, Unicode whitespace or an invisible character, or text that is not NFC. Without one the example is
-# already normalised and the (slower) cleaning pass is skipped. Substring tests: a regex alternation costs as
-# much as cleaning.
-_SUSPECT = (b'" ', b' "', b'"\\n', b'"\\t', b'\\n"', b'\\t"', b'\\r', b'\\u', b'\\f', b' \\n', b'\\t\\n',
-            b'\\n\\n\\n')
-_UNICODE_SUSPECT = re.compile("[\x85\u00a0\u1680\u2000-\u200d\u2028\u2029\u202f\u205f\u2060\u3000\ufeff]")
-
-
-def is_normalised(data: bytes) -> bool:
-    """`data` is orjson output; searched as bytes (fast) before any decoding."""
-    if any(suspect in data for suspect in _SUSPECT):
-        return False
-    if data.isascii():
-        return True
-    text = data.decode()
-    return not _UNICODE_SUSPECT.search(text) and unicodedata.is_normalized("NFC", text)
-
-
 def digest(obj: dict, fmt: DatasetFormat, raw: bytes) -> bytes:
     """16-byte blake2b of the normalised example (the format's keys, cleaned strings, sorted keys), so that
     reordered keys or stray whitespace still match, and validate and `prepare --dedupe` agree."""
-    keys = TOP_KEYS[fmt]
     try:
-        canonical = orjson.dumps(obj if all(key in keys for key in obj) else {k: v for k, v in obj.items() if k in keys},
-                                 option=orjson.OPT_SORT_KEYS)
-        if not is_normalised(canonical):
-            canonical = orjson.dumps(canonical_example(obj, fmt), option=orjson.OPT_SORT_KEYS)
+        canonical = orjson.dumps(canonical_example(obj, fmt), option=orjson.OPT_SORT_KEYS)
     except (orjson.JSONEncodeError, RecursionError):
         canonical = raw  # nesting deeper than orjson writes: compare the raw bytes instead
     return hashlib.blake2b(canonical, digest_size=16).digest()

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from jobs import paths
 from jobs.config.job import JobDefinition
 from jobs.errors import ConfigError
-from jobs.render.secrets import find_secret
+from jobs.render.secrets import first_secret
 from jobs.yamlio import Loc, _construct, line_for, load_yaml
 
 _CLoader = getattr(yaml, "CSafeLoader", None)
@@ -164,7 +164,7 @@ def _read(path: Path) -> _Parsed:
             data, lines = load_yaml(path)  # the slow path words the error with file and line
     if not isinstance(data, dict):
         raise ConfigError("expected a mapping at the top level", source=path, line=1)
-    found = find_secret(data)
+    found = first_secret(data)
     if found:
         raise ConfigError(f"looks like a secret: {found[1]}", source=path, line=line_for(_loc(found[0]), lines),
                           field=found[0], hint="never put secrets in job definitions; jobs authenticate with "

@@ -93,7 +93,7 @@ def _canonical(target: str, text: str, variant: JobVariant) -> bytes:
         if TARGETS[target][1].endswith(".json"):
             return _dump_json(orjson.loads(text))
         # Macros leave blank lines where they end; they mean nothing in these documents.
-        text = "\n".join(line for line in text.splitlines() if line.strip()) + "\n"
+        text = "\n".join(filter(str.strip, text.splitlines())) + "\n"
         _check_yaml(text)  # well-formed (libyaml); the values are the JSON targets' values
         return text.encode()
     except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
@@ -123,12 +123,11 @@ def _names(variant: JobVariant, env: Environment, key: str) -> dict[str, str]:
     return {ctx.NAME: name, ctx.KEY: key, ctx.TUNING_NAME: tuning, ctx.SUFFIX: f"{base}-{short}"}
 
 
-def _substitute(data: bytes, names: dict[str, str]) -> bytes:
-    for placeholder, value in names.items():
+def _encoded(names: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    for value in names.values():
         if not _TOKEN.match(value):  # only plain tokens may be substituted into JSON/YAML text
             raise FtopsError(f"unsafe generated name {value!r}")
-        data = data.replace(placeholder.encode(), value.encode())
-    return data
+    return [(placeholder.encode(), value.encode()) for placeholder, value in names.items()]
 
 
 @dataclass
@@ -168,7 +167,13 @@ def render_variant(variant: JobVariant, env: Environment, run: RenderRun | None 
         digest.update(raw[target])
     key = digest.hexdigest()
     names = _names(variant, env, key)
-    files = {TARGETS[t][1]: _substitute(raw[t], names) for t in targets}
+    pairs = _encoded(names)
+    files = {}
+    for target in targets:
+        data = raw[target]
+        for placeholder, value in pairs:
+            data = data.replace(placeholder, value)
+        files[TARGETS[target][1]] = data
     documents = Documents(files)
     for name in files:
         if not name.endswith(".json"):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import orjson
+
 SECRET_NAME = re.compile(
     r"(?i)(^|[_.:-])(pass(word|wd)?|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|"
     r"client[_-]?secret|credentials?|connection[_-]?string|conn[_-]?str|sas|auth)($|[_.:-])")
@@ -30,11 +32,23 @@ SECRET_VALUE = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in
 
 
 # Substrings every SECRET_VALUE pattern needs: a clean document is cleared with `in` checks alone (Python's
-# regex engine is slow on large texts with this many alternatives).
-_TRIGGERS = ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "PRIVATE KEY", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
-             "github_pat_", "hf_", "xox", "AIza", "eyJ", "@", "==")
-_OPENAI_START = re.compile(r"(?<![\w-])sk-")  # "sk-" alone is in every "helpdesk-..." name
-_TRIGGERS_LOWER = ("accountkey", "sharedaccess", "password", "pwd", "sig=")
+# regex engine is slow on large texts with this many alternatives). All ASCII, so they are found in UTF-8 bytes
+# exactly where they are in the decoded text.
+_TRIGGERS = (b"AKIA", b"ASIA", b"AGPA", b"AIDA", b"AROA", b"PRIVATE KEY", b"ghp_", b"gho_", b"ghu_", b"ghs_",
+             b"ghr_", b"github_pat_", b"hf_", b"xox", b"AIza", b"eyJ", b"@", b"==")
+_OPENAI_START = re.compile(r"\bsk-")  # the openai_key pattern's own start ("helpdesk-" has no boundary)
+_TRIGGERS_LOWER = (b"accountkey", b"sharedaccess", b"password", b"pwd", b"sig=")
+
+
+def _may_hold_secret_value(text: bytes) -> bool:
+    """False when no SECRET_VALUE pattern can match anywhere in `text` (UTF-8); True means "look closer"."""
+    if any(t in text for t in _TRIGGERS):
+        return True
+    # bytes.lower() is str.lower() for ASCII; other text is lowered as str (a few non-ASCII letters lower to ASCII).
+    lowered = text.lower() if text.isascii() else text.decode().lower().encode()
+    if any(t in lowered for t in _TRIGGERS_LOWER):
+        return True
+    return b"sk-" in text and _OPENAI_START.search(text.decode()) is not None
 
 
 def rendered_secret(data: Any, text: bytes) -> tuple[str, str] | None:
@@ -43,23 +57,30 @@ def rendered_secret(data: Any, text: bytes) -> tuple[str, str] | None:
     Names are checked where they are written (definition files and environment tags, by `find_secret`);
     here every value is checked again, so nothing from any source reaches a rendered file.
     """
-    decoded = text.decode()
-    lowered = decoded.lower()
-    if (not any(t in decoded for t in _TRIGGERS) and not any(t in lowered for t in _TRIGGERS_LOWER)
-            and not ("sk-" in decoded and _OPENAI_START.search(decoded))):
-        return None
-    return find_secret(data)
+    return find_secret(data) if _may_hold_secret_value(text) else None
 
 
-def find_secret(data: Any, path: str = "") -> tuple[str, str] | None:
-    """The first (dotted path, reason) that looks like a secret in `data` (names and values), or None."""
+def first_secret(data: Any) -> tuple[str, str] | None:
+    """`find_secret(data)`, with the value patterns skipped when the data holds none of their substrings."""
+    try:
+        text = orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)  # every string, unchanged or JSON-escaped
+    except TypeError:  # a value JSON cannot hold (a set, bytes, a huge int): the long way
+        return find_secret(data)
+    return find_secret(data, values=_may_hold_secret_value(text))
+
+
+def find_secret(data: Any, path: str = "", *, values: bool = True) -> tuple[str, str] | None:
+    """The first (dotted path, reason) that looks like a secret in `data` (names and values), or None.
+
+    `values=False` checks names only (for data already known to hold no value pattern's substrings).
+    """
     if isinstance(data, dict):
         for key, value in data.items():
             where = f"{path}.{key}" if path else str(key)
             if (isinstance(value, str) and value and isinstance(key, str) and SECRET_NAME.search(key)
                     and not key.startswith("ftops")):
                 return where, f"{key!r} names a secret"
-            found = find_secret(value, where)
+            found = find_secret(value, where, values=values)
             if found:
                 return found
         # Tag lists and env lists carry the name in a sibling field ({"Key": "DB_PASSWORD", "Value": ...}).
@@ -69,10 +90,10 @@ def find_secret(data: Any, path: str = "") -> tuple[str, str] | None:
             return f"{path}[{name}]", f"{name!r} names a secret"
     elif isinstance(data, list):
         for index, item in enumerate(data):
-            found = find_secret(item, f"{path}[{index}]")
+            found = find_secret(item, f"{path}[{index}]", values=values)
             if found:
                 return found
-    elif isinstance(data, str):
+    elif values and isinstance(data, str):
         match = SECRET_VALUE.search(data)
         if match:
             return path, f"the value looks like a {match.lastgroup.replace('_', ' ')}"

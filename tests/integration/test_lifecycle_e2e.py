@@ -66,7 +66,7 @@ def local(aws_local, blob_local, azure_local, tmp_path):
     # Four epochs on 40 examples: the emulator's curve memorises, so results must flag overfitting.
     write_job(root, ENV, "faq-az-overfit", "azure-openai", manifest, salt=salt, body={
         "model": "gpt-4.1-mini-2025-04-14", "training_file": "ftops-file:train", "validation_file": "ftops-file:validation",
-        "suffix": "overfit", "seed": 1, "trainingType": "Standard",
+        "suffix": "overfit", "seed": 1, "trainingType": "standard",
         "method": {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 6, "batch_size": 4}}}})
     (root / ENV / "faq-az-overfit" / "azure-openai-deployment.json").write_text(
         json.dumps({"name": f"faq-{salt[-6:]}", "sku": {"name": "Standard", "capacity": 2}}))

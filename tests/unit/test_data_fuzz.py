@@ -50,25 +50,3 @@ def test_validator_always_reports(tmp_path: Path, content: list[bytes], fmt: str
     assert report.examples <= len(content)
     assert all(issue.code.startswith("E_") and issue.message for issue in report.errors)
 
-
-texts = st.text(alphabet=st.sampled_from(list("ab \t\n\r\x0b\x0c\x1f\x85\u2028\u3000\u00a0\u200b\u0301e\u00e9\"\\")), max_size=12)
-
-
-@settings(max_examples=300, deadline=None, derandomize=True)
-@given(st.lists(st.tuples(st.sampled_from(["system", "user", "assistant"]), texts), min_size=1, max_size=4),
-       st.booleans())
-def test_fast_duplicate_digest_equals_the_normalised_one(messages: list[tuple[str, str]], extra: bool) -> None:
-    """Skipping the cleaning pass for already-normalised examples must never change the digest."""
-    import hashlib
-
-    import orjson
-
-    from jobs.data.formats import canonical
-    from jobs.data.validate import digest
-
-    example = {"messages": [{"role": role, "content": text} for role, text in messages]}
-    if extra:
-        example["group"] = " x "
-    expected = hashlib.blake2b(orjson.dumps(canonical(example, "chat"), option=orjson.OPT_SORT_KEYS),
-                               digest_size=16).digest()
-    assert digest(example, "chat", b"") == expected

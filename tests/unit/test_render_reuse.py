@@ -3,6 +3,8 @@ must never change an answer: each shortcut is checked against the long way here.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
@@ -11,6 +13,7 @@ from jobs.errors import FtopsError
 from jobs.render.cost import estimate_job_cost
 from jobs.render.definitions import load_variants
 from jobs.render.engine import _canonical, _check_yaml, render_environment
+from jobs.render.secrets import find_secret, first_secret, rendered_secret
 from jobs.data.manifest import read_manifest
 from tests.unit.test_render_project import MANIFEST, project, write_manifest  # noqa: F401  (fixture)
 
@@ -91,3 +94,28 @@ def test_each_job_gets_its_own_estimate_within_one_render(project):
     for job in rendered:
         expected = estimate_job_cost(job.variant, env, manifest)
         assert job.index["estimated_cost_usd"] == round(expected, 2)
+
+
+SECRET_DATA = [
+    {"name": "job", "tags": {"project": "x"}, "compute": {"environment": {"WANDB_MODE": "offline"}}},
+    {"compute": {"environment": {"HF_TOKEN": "abc"}}},  # a secret name
+    {"tags": [{"Key": "DB_PASSWORD", "Value": "x"}]},
+    {"description": "key AKIAABCDEFGHIJKLMNOP"},
+    {"description": "x-sk-abcdefghijklmnopqrstuvwxyz0123"},
+    {"description": "DefaultEndpointsProtocol=https;Account\u212aey=abc123"},  # Kelvin sign K
+    {"description": "postgres://admin:hunter2@db.internal/x"},
+    {"description": "s\u00e9cret-free text with accents \u00e9\u00e8 and helpdesk-sk-like names"},
+    {"items": {1, 2}, "note": "hf_abcdefghijklmnopqrstuvwxyz0123456789"},  # not JSON: the long way
+    {3: "AIzaSyA-abcdefghijklmnopqrstuvwxyz0123456"},
+]
+
+
+@pytest.mark.parametrize("data", SECRET_DATA)
+def test_the_quick_secret_scan_finds_what_the_full_scan_finds(data):
+    assert first_secret(data) == find_secret(data)
+
+
+def test_a_rendered_value_after_a_hyphen_is_still_checked():
+    data = {"Environment": {"X": "run-sk-abcdefghijklmnopqrstuvwxyz0123"}}
+    found = rendered_secret(data, json.dumps(data).encode())
+    assert found is not None and "openai" in found[1]

@@ -50,7 +50,16 @@ class Job:
         return [sys.executable, str(SCRIPT), *args]
 
     def run(self, args: list[str], nproc: int = 1) -> subprocess.CompletedProcess:
-        return subprocess.run(self.command(args, nproc), env=self.env, capture_output=True, text=True, timeout=240)
+        command = self.command(args, nproc)
+        proc = subprocess.Popen(command, env={**self.env, "PYTHONFAULTHANDLER": "1"}, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            stdout, stderr = proc.communicate(timeout=240)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGABRT)  # faulthandler prints every process's stacks: where it hung
+            stdout, stderr = proc.communicate()
+            pytest.fail(f"training did not finish in 240 s:\n{stdout[-2000:]}\n{stderr[-6000:]}")
+        return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
 
     def start(self, args: list[str]) -> subprocess.Popen:
         return subprocess.Popen(self.command(args), env=self.env, stdout=subprocess.PIPE,

@@ -193,8 +193,14 @@ def file_content(file_id: str, account: str | None = None):
 
 # --- fine-tuning jobs ------------------------------------------------------------------------------
 
+# The wire spelling of the training types (what Azure's REST API takes) -> the reference file's names.
+WIRE_TRAINING_TYPES = {"standard": "Standard", "globalstandard": "GlobalStandard", "developertier": "Developer"}
+
+
 def _training_type(body: dict[str, Any]) -> str:
-    return body.get("trainingType") or body.get("training_type") or "Standard"
+    """Azure takes the type in lower case (`globalstandard`); anything else is refused like Azure does."""
+    raw = body.get("trainingType") or body.get("training_type") or "standard"
+    return WIRE_TRAINING_TYPES.get(str(raw).lower(), str(raw))
 
 
 def _method(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -217,8 +223,8 @@ def _validate(body: dict[str, Any], account: str | None, files: dict[str, Any]) 
     training_type = _training_type(body)
     location = _account_location(account)
     if training_type not in {"Standard", "GlobalStandard", "Developer"}:
-        return _error(400, "invalidPayload", f"trainingType {training_type!r} is not one of Standard, "
-                      "GlobalStandard, Developer", "trainingType")
+        return _error(400, "invalidPayload", f"trainingType {training_type!r} is not one of "
+                      f"{', '.join(WIRE_TRAINING_TYPES)}", "trainingType")
     if location and location not in model.regions(training_type):
         return _error(400, "invalidPayload", f"{model_name} cannot be fine-tuned with {training_type} training in "
                       f"{location}; regions: {', '.join(model.regions(training_type)) or 'none'}", "model")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stage 10: the data stage on the sample IT-helpdesk dataset: validate, prepare, estimate, upload (twice).
+# Stage 20: the data stage on the sample IT-helpdesk dataset: validate, prepare, estimate, upload (twice).
 set -euo pipefail
 DATA=datasets/it-helpdesk
 OUT="$FTOPS_DEMO_OUT/it-helpdesk"
