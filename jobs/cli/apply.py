@@ -62,6 +62,9 @@ def apply(
     local_runner: bool = typer.Option(True, "--local-runner/--no-local-runner",
                                       help="Emulated environments: really run SageMaker jobs on this machine "
                                            "(moto alone completes them at once without training)."),
+    local_max_steps: int | None = typer.Option(None, "--local-max-steps", min=1, metavar="N",
+                                               help="With the local runner: stop each SageMaker job after N steps "
+                                                    "(a loss every step, evaluations every N/3) for a quick demo."),
     lease: float = typer.Option(900.0, "--lease", min=1, help="Seconds after which another applier's silent "
                                                               "claim on a job counts as abandoned."),
     as_json: bool = JsonOption,
@@ -73,7 +76,7 @@ def apply(
 
     environment, jobs = _load(env, directory, job)
     options = engine.ApplyOptions(concurrency=concurrency, dry_run=dry_run, lease_s=lease,
-                                  extra={"local_runner": local_runner})
+                                  extra={"local_runner": local_runner, "local_max_steps": local_max_steps})
     with progress(disable=as_json) as bar:
         task = bar.add_task(f"applying {len(jobs)} jobs to {env}", total=len(jobs))
         items = engine.apply(environment, jobs, options, on_done=lambda _: bar.advance(task))

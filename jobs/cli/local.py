@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from jobs.cli.output import JsonOption, console, emit, err_console
+from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console
 from jobs.local import emulators
 
 app = typer.Typer(help="Start, stop and inspect the local emulators (moto, Azurite, the Azure emulator).",
@@ -43,3 +43,31 @@ def status(as_json: bool = JsonOption) -> None:
     emit(report, as_json, _table)
     if not all(row["running"] for row in report.values()):
         raise typer.Exit(1)
+
+
+@app.command("seed-model")
+def seed_model(
+    env: str = EnvOption,
+    job: str | None = typer.Option(None, "--job", "-j", help="Only this SageMaker job definition's base model."),
+    s3_uri: str | None = typer.Option(None, "--s3-uri", help="Seed this S3 prefix instead (a key prefix is taken "
+                                                             "relative to the artifacts bucket, as in definitions)."),
+    force: bool = typer.Option(False, "--force", help="Replace a model that is already there."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Emulated environments only: upload a tiny random-weight stand-in base model (tokenizer trained on the job's
+    data) to each SageMaker definition's base_model.s3_uri, so the local runner can really train."""
+    from jobs.config.environment import load_environment
+    from jobs.runlocal import seed
+
+    environment = load_environment(env)
+    chosen = seed.targets(environment, job, s3_uri)
+    with err_console.status("building the tiny stand-in model...", spinner="dots"):
+        rows = seed.seed(environment, chosen, force=force)
+
+    def human(_):
+        table = Table("job", "base model URI", "result", "files")
+        for row in rows:
+            table.add_row(row.job or "-", row.uri, row.state, str(row.files) if row.files else "-")
+        console.print(table)
+
+    emit({"environment": env, "models": seed.as_json(rows)}, as_json, human)

@@ -1,8 +1,9 @@
 """The streaming validator: byte-range chunks of the file, checked and tokenized on every core, merged in order.
 
-Memory stays flat with file size: a worker holds one chunk (a few MB), the parent keeps per-example integers
-(token counts for the distributions) and a 16-byte digest per valid example for duplicate detection, and at
-most `max_reported` errors and warnings (every one is still counted by code).
+The file is never loaded whole: a worker reads one chunk (at most 8 MiB) and tokenizes 512 examples at a time.
+What grows with the file is only per-example bookkeeping in the parent, about 150 bytes per valid example (token
+counts for the distributions, a 16-byte digest and the first line number for exact duplicate detection), and
+at most `max_reported` errors and warnings (every one is still counted by code).
 """
 
 from __future__ import annotations

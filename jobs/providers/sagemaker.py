@@ -105,12 +105,14 @@ class SageMaker(Provider):
             sm.create_training_job(**request)
         except sm.exceptions.ResourceInUse:
             return Submission(name, adopted=True)
-        if env.emulated and (options or {}).get("local_runner", True):
-            # moto completes jobs at once without running anything; the local runner really trains, and
-            # writes model.tar.gz and the metric series where SageMaker would.
-            from jobs.runlocal.runner import run_training_job
+        options = options or {}
+        if env.emulated and options.get("local_runner", True):
+            # moto completes jobs at once without running anything; the local runner really trains, writes
+            # model.tar.gz and the metric series where SageMaker would, and records the real outcome that
+            # `describe` reports instead of moto's.
+            from jobs.runlocal import record
 
-            run_training_job(request, env)
+            record.run(env, request, max_steps=options.get("local_max_steps"))
         return Submission(name)
 
     def find(self, env: Environment, job: RenderedJob) -> tuple[str, str | None] | None:
@@ -151,7 +153,15 @@ class SageMaker(Provider):
             status.state = "pending"
         if "epoch" in final:
             status.epoch = final["epoch"]
+        if env.emulated:
+            _apply_local_run(status, self._local_run(env, job))
         return status
+
+    def _local_run(self, env: Environment, job: dict[str, Any]) -> dict[str, Any] | None:
+        """The local runner's record of this job (emulated environments), or None if moto alone ran it."""
+        from jobs.runlocal import record
+
+        return record.read(client(env, "s3"), job)
 
     def list(self, env: Environment, limit: int = 50) -> list[JobStatus]:
         sm = client(env)
@@ -164,6 +174,8 @@ class SageMaker(Provider):
                                      provider_status=summary["TrainingJobStatus"],
                                      created_at=_iso(summary.get("CreationTime")),
                                      finished_at=_iso(summary.get("TrainingEndTime"))))
+                if env.emulated:  # summaries lack the output path: describe the (few) local jobs
+                    out[-1] = self.describe(env, summary["TrainingJobName"])
                 if len(out) >= limit:
                     return out
         return out
@@ -185,6 +197,15 @@ class SageMaker(Provider):
                   for t in job.get("SecondaryStatusTransitions", [])]
         if job.get("FailureReason"):
             events.append(JobEvent(_iso(job.get("TrainingEndTime")) or "", job["FailureReason"], "error"))
+        local = self._local_run(env, job) if env.emulated else None
+        if local:
+            events.append(JobEvent(local["started_at"], "local runner: training started"
+                                   + (f" (capped at {local['max_steps']} steps)" if local.get("max_steps") else "")))
+            if local["status"] == "Completed":
+                events.append(JobEvent(local["finished_at"], f"local runner: completed {local.get('steps')} steps in "
+                                                             f"{local.get('training_seconds')} s; log {local.get('log')}"))
+            elif local["status"] == "Failed":
+                events.append(JobEvent(local["finished_at"], f"local runner: {local['failure_reason']}", "error"))
         return events[-limit:]
 
     # --- results --------------------------------------------------------------------------------
@@ -321,6 +342,23 @@ def deployment_settings(job: RenderedJob, env: Environment) -> dict[str, Any]:
     settings = definition.deployment.sagemaker.model_dump()
     override = (definition.overrides.get(env.name, {}).get("deployment") or {}).get("sagemaker") or {}
     return {**settings, **override}
+
+
+def _apply_local_run(status: JobStatus, local: dict[str, Any] | None) -> None:
+    """What the local runner really did replaces moto's instant `Completed`."""
+    if not local:
+        return
+    status.provider_status = local["status"]
+    status.state = STATES.get(local["status"], "pending")
+    status.secondary_status = local.get("secondary_status")
+    status.failure_reason = local.get("failure_reason")
+    status.finished_at = local.get("finished_at")
+    status.model = local.get("model_artifacts")
+    status.training_seconds = status.billable_seconds = local.get("training_seconds")  # no spot discount locally
+    final = local.get("final_metrics") or {}
+    status.metrics = {SERIES.get(k, k): v for k, v in final.items() if k in SERIES and k != "epoch"}
+    status.epoch = final.get("epoch", status.epoch)
+    status.step = local.get("steps", status.step)
 
 
 def endpoint_names(job_name: str) -> dict[str, str]:

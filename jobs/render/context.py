@@ -103,6 +103,12 @@ def _tags(variant: JobVariant, env: Environment, dataset: Dataset) -> dict[str, 
             "ftops:idempotency-key": KEY}
 
 
+def base_model_uri(s3_uri: str | None, output_bucket: str) -> str:
+    """The `model` channel: `base_model.s3_uri` as given, or relative to the environment's artifacts bucket."""
+    uri = s3_uri or ""
+    return uri if uri.startswith("s3://") else f"s3://{output_bucket}/{uri}"
+
+
 def sagemaker_context(variant: JobVariant, env: Environment, dataset: Dataset,
                       res: ResolvedAws | None = None) -> dict[str, Any]:
     """`res`: the environment's resolved values when the caller already read them (one read per render)."""
@@ -113,10 +119,8 @@ def sagemaker_context(variant: JobVariant, env: Environment, dataset: Dataset,
     data_prefix = f"s3://{res.datasets_bucket}/{env.data.s3_prefix}{dataset.dataset_id}"
     channels = [{"name": split, "uri": f"{data_prefix}/{split}/", "content_type": "application/jsonlines"}
                 for split in ("train", "validation") if split in dataset.manifest.files]
-    model_uri = job.base_model.s3_uri or ""
-    if not model_uri.startswith("s3://"):
-        model_uri = f"s3://{res.output_bucket}/{model_uri}"
-    channels.append({"name": "model", "uri": model_uri, "content_type": "application/x-directory"})
+    channels.append({"name": "model", "uri": base_model_uri(job.base_model.s3_uri, res.output_bucket),
+                     "content_type": "application/x-directory"})
     archive = source_archive()
     source_uri = f"s3://{res.output_bucket}/{archive.s3_key()}"
     hyperparameters = script_hyperparameters(job)

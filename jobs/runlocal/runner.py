@@ -116,9 +116,21 @@ def _channels(request: dict) -> dict[str, str]:
     return out
 
 
-def _script_args(hyperparameters: dict[str, str], max_steps: int | None) -> list[str]:
+def smoke_overrides(hyperparameters: dict[str, str], max_steps: int) -> dict[str, str]:
+    """Hyperparameters that make a run capped at `max_steps` still show a curve: a training loss every step
+    and about three evaluations (and checkpoints: early stopping wants save_steps a multiple of eval_steps)."""
+    every = max(1, max_steps // 3)
+    out = {"logging_steps": "1"}
+    for name in ("eval_steps", "save_steps"):
+        if int(_unquote(hyperparameters.get(name, "100"))) > every:
+            out[name] = str(every)
+    return out
+
+
+def _script_args(hyperparameters: dict[str, str], max_steps: int | None,
+                 overrides: dict[str, str] | None = None) -> list[str]:
     args: list[str] = []
-    values = {k: _unquote(v) for k, v in hyperparameters.items()}
+    values = {k: _unquote(v) for k, v in hyperparameters.items()} | dict(overrides or {})
     if max_steps is not None:
         values["max_steps"] = str(max_steps)
     for name, value in values.items():
@@ -263,8 +275,11 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 def run_training_job(request: dict, env: Environment, *, max_steps: int | None = None, subset: int | None = None,
                      interrupt_at: int | None = None, nproc: int | None = None,
-                     echo: Callable[[str], None] | None = None, keep: bool = False) -> RunResult:
-    """Run `request` (create_training_job kwargs) locally against `env`'s S3; raise FtopsError on failure."""
+                     echo: Callable[[str], None] | None = None, keep: bool = False,
+                     overrides: dict[str, str] | None = None) -> RunResult:
+    """Run `request` (create_training_job kwargs) locally against `env`'s S3; raise FtopsError on failure.
+
+    `overrides`: hyperparameters replaced for this run only (e.g. `smoke_overrides`); the request is untouched."""
     from jobs.clients import aws_client
 
     started = time.time()
@@ -297,7 +312,7 @@ def run_training_job(request: dict, env: Environment, *, max_steps: int | None =
     if checkpoint_uri:  # a (re)started SageMaker job first restores what the checkpoint prefix holds
         s3io.download_prefix(s3, checkpoint_uri, layout.checkpoints)
 
-    script = [str(layout.code / program), *_script_args(hyperparameters, max_steps)]
+    script = [str(layout.code / program), *_script_args(hyperparameters, max_steps, overrides)]
     if processes > 1:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
                    "--nproc_per_node", str(processes), *script]

@@ -119,3 +119,25 @@ def test_a_rendered_value_after_a_hyphen_is_still_checked():
     data = {"Environment": {"X": "run-sk-abcdefghijklmnopqrstuvwxyz0123"}}
     found = rendered_secret(data, json.dumps(data).encode())
     assert found is not None and "openai" in found[1]
+
+
+@pytest.mark.parametrize("text", [
+    "name: x\ntags: {project: a}\nhyperparameters: {epochs: 2, learning_rate: 0.0002, packing: true}\n",
+    "a: &x {b: 1}\nc: *x\nd: [1, 2.5, true, null, 2024-01-01, '3', !!str 4, \"s\"]\n",
+    "<<: {a: 1}\nb: 2\n",
+    "1: x\n'1': y\n",
+    "a: 1\nb:\n  c: 2\na: 3\n",  # duplicate key
+])
+def test_definition_parsing_matches_the_shared_yaml_reader(text):
+    from jobs.render.definitions import _construct_fast
+    from jobs.yamlio import _construct
+
+    results = []
+    for construct in (_construct, _construct_fast):
+        loader = yaml.CSafeLoader(text)
+        lines: dict = {}
+        try:
+            results.append((construct(loader.get_single_node(), loader, (), lines, "x.yaml"), lines))
+        except FtopsError as err:
+            results.append((err.message, err.line, err.field))
+    assert results[0] == results[1]

@@ -1,0 +1,94 @@
+"""The status of a SageMaker job that the local runner trains, kept beside the job's output in S3.
+
+moto reports every training job Completed the moment it is created. When `ftops apply` routes a job to the local
+runner (emulated environments), the provider writes this record before training (InProgress) and after it
+(Completed or Failed, with the reason, the model URI and the final losses), and `describe` believes the record
+over moto. It lives in the environment's own storage, so any process (`ftops jobs wait` in another terminal, a
+pipeline runner) reads the same truth, and no local state is needed:
+
+    <S3OutputPath>/<TrainingJobName>/output/ftops-local-run.json
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from jobs.config.environment import Environment
+from jobs.errors import FtopsError
+from jobs.runlocal import s3io
+
+RECORD_FILE = "ftops-local-run.json"
+
+
+def record_uri(request: dict[str, Any]) -> str:
+    return s3io.join(request["OutputDataConfig"]["S3OutputPath"], request["TrainingJobName"], "output", RECORD_FILE)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def write(s3, request: dict[str, Any], record: dict[str, Any]) -> None:
+    bucket, key = s3io.split_uri(record_uri(request))
+    kms_key = request.get("OutputDataConfig", {}).get("KmsKeyId")
+    extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key} if kms_key else {}
+    s3io._call("writing", record_uri(request), s3.put_object, Bucket=bucket, Key=key,
+               Body=json.dumps(record, indent=2).encode(), ContentType="application/json", **extra)
+
+
+def read(s3, request: dict[str, Any]) -> dict[str, Any] | None:
+    """The record, or None when this job was not run locally (moto's own status then stands)."""
+    bucket, key = s3io.split_uri(record_uri(request))
+    try:
+        return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except Exception as exc:
+        if "NoSuchKey" in str(exc) or "Not Found" in str(exc) or "404" in str(exc):
+            return None
+        raise
+
+
+def _final(metrics: list[dict[str, float]]) -> dict[str, float]:
+    latest: dict[str, float] = {}
+    for row in metrics:
+        latest.update({k: v for k, v in row.items() if k != "step"})
+    return latest
+
+
+def run(env: Environment, request: dict[str, Any], *, max_steps: int | None = None) -> dict[str, Any]:
+    """Train `request` with the local runner, recording InProgress, then Completed or Failed.
+
+    A training failure is the job's failure, as on SageMaker: recorded, not raised, so apply still records the
+    submission and `ftops jobs wait` reports the reason. An interrupt (Ctrl-C) is recorded and re-raised."""
+    from jobs.apply.uploads import ensure_bucket
+    from jobs.clients import aws_client
+    from jobs.runlocal.runner import run_training_job, smoke_overrides
+
+    s3 = aws_client(env, "s3")
+    # Without `ftops infra apply` the emulator lacks the CDK-made buckets; SageMaker would find them there.
+    for uri in (request["OutputDataConfig"]["S3OutputPath"], (request.get("CheckpointConfig") or {}).get("S3Uri")):
+        if uri:
+            ensure_bucket(s3, s3io.split_uri(uri)[0], env)
+    started = _now()
+    base = {"job": request["TrainingJobName"], "runner": "ftops local runner", "started_at": started,
+            "max_steps": max_steps}
+    write(s3, request, {**base, "status": "InProgress", "secondary_status": "Training"})
+    overrides = smoke_overrides(request.get("HyperParameters") or {}, max_steps) if max_steps else None
+    try:
+        result = run_training_job(request, env, max_steps=max_steps, overrides=overrides)
+    except FtopsError as exc:
+        record = {**base, "status": "Failed", "secondary_status": "Failed", "failure_reason": str(exc),
+                  "finished_at": _now()}
+        write(s3, request, record)
+        return record
+    except BaseException as exc:
+        write(s3, request, {**base, "status": "Failed", "secondary_status": "Interrupted", "finished_at": _now(),
+                            "failure_reason": f"the local run was interrupted ({type(exc).__name__})"})
+        raise
+    record = {**base, "status": "Completed", "secondary_status": "Completed", "finished_at": _now(),
+              "training_seconds": round(result.seconds), "model_artifacts": result.model_artifacts,
+              "metrics_uri": result.metrics_uri, "steps": (result.summary or {}).get("global_step"),
+              "final_metrics": _final(result.metrics), "log": f"{result.run_dir}/train.log"}
+    write(s3, request, record)
+    return record
