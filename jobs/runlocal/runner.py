@@ -116,11 +116,18 @@ def _channels(request: dict) -> dict[str, str]:
     return out
 
 
+SMOKE_MAX_LENGTH = 256
+
+
 def smoke_overrides(hyperparameters: dict[str, str], max_steps: int) -> dict[str, str]:
-    """Hyperparameters that make a run capped at `max_steps` still show a curve: a training loss every step
-    and about three evaluations (and checkpoints: early stopping wants save_steps a multiple of eval_steps)."""
+    """Hyperparameters for a quick CPU smoke run capped at `max_steps`: a training loss every step, about three
+    evaluations (and checkpoints: early stopping wants save_steps a multiple of eval_steps), sequences of at
+    most SMOKE_MAX_LENGTH tokens (attention cost grows with the square of the length) and no gradient
+    checkpointing (it saves GPU memory at the price of time)."""
     every = max(1, max_steps // 3)
-    out = {"logging_steps": "1"}
+    out = {"logging_steps": "1", "gradient_checkpointing": "false"}
+    if int(_unquote(hyperparameters.get("max_length", str(SMOKE_MAX_LENGTH)))) > SMOKE_MAX_LENGTH:
+        out["max_length"] = str(SMOKE_MAX_LENGTH)
     for name in ("eval_steps", "save_steps"):
         if int(_unquote(hyperparameters.get(name, "100"))) > every:
             out[name] = str(every)

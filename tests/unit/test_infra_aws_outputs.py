@@ -38,13 +38,13 @@ def cdk_outputs(env_name: str = "local", **overrides: str) -> dict:
     return {f"ftops-{env_name}": outputs, "some-other-stack": {"X": "y"}}
 
 
-def test_outputs_file_becomes_the_resolved_values_rendering_reads(fork, tmp_path, ftops):
+def test_outputs_file_becomes_the_resolved_values_rendering_reads(fork, tmp_path, ftops, isolated_state):
     outputs_file = tmp_path / "outputs.json"
     outputs_file.write_text(json.dumps(cdk_outputs(SubnetIds="subnet-1,subnet-2", SecurityGroupIds="sg-1")))
     result = ftops("infra", "outputs", "--env", "local", "--outputs-file", outputs_file, "--json")
     assert result.exit_code == 0, result.stderr
     written = resolved_file("local", "aws")
-    assert written.is_relative_to(fork)
+    assert written.is_relative_to(isolated_state), "an emulated environment's values stay out of the checkout"
     resolved = ResolvedAws.model_validate_json(written.read_text())
     assert resolved.source == "deployed" and resolved.kms_key_arn.endswith(":key/5e1f0c2a-0000-4000-8000-000000000001")
     assert resolved.subnet_ids == ["subnet-1", "subnet-2"] and resolved.security_group_ids == ["sg-1"]
