@@ -21,7 +21,7 @@ from tests.fixtures.tiny_model import chat_rows
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def memorise(base: Path, out: Path, steps: int = 250) -> Path:
+def memorise(base: Path, out: Path, steps: int = 100) -> Path:
     """Full fine-tuning of the tiny model on the toy task with a plain loop (seconds on CPU)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -32,7 +32,7 @@ def memorise(base: Path, out: Path, steps: int = 250) -> Path:
     rows = chat_rows(64, seed=3)
     encoded = [tokenizer.apply_chat_template(r["messages"], return_tensors="pt", return_dict=True)["input_ids"][0]
                for r in rows]
-    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=5e-3)
     model.train()
     for step in range(steps):
         batch = [encoded[(step * 8 + i) % len(encoded)] for i in range(8)]
@@ -68,7 +68,7 @@ def test_memorised_tiny_model_passes_and_untrained_one_fails(trained, tiny_causa
         good = evaluate(CONFIG, examples(), Targets(LocalModelTarget(trained, name="tiny-ft"), base), store,
                         job="tiny", env="local")
     assert good["gate"]["passed"], good["gate"]["reasons"]
-    assert good["metrics"]["rougeL"]["fine_tuned"]["value"] > 0.6
+    assert good["metrics"]["rougeL"]["fine_tuned"]["value"] > 0.6, good["metrics"]["rougeL"]
     with AnswerStore(tmp_path / "fail.jsonl") as store:
         bad = evaluate(CONFIG, examples(), Targets(LocalModelTarget(tiny_causal_lm, name="tiny-untrained"), base),
                        store, job="tiny", env="local")
