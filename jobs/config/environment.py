@@ -66,6 +66,11 @@ class Environment(Declaration):
         return tags
 
     @property
+    def is_production(self) -> bool:
+        """`prod`, or an environment whose cloud blocks say `production: true` (the stricter rules apply)."""
+        return self.name == "prod" or any(bool(getattr(block, "production", False)) for block in (self.aws, self.azure))
+
+    @property
     def all_tags(self) -> dict[str, str]:
         """The tags every resource gets: the declared ones plus who manages it, where and for whom."""
         return {**self.tags, "managed-by": "ftops", "environment": self.name, "owner": self.owner}

@@ -9,6 +9,7 @@ from jobs import paths
 from jobs.config.environment import environment_names, load_environment
 from jobs.config.resolved import resolved_aws
 from jobs.errors import ConfigError
+from jobs.render.definitions import definition_files
 from jobs.render.templating import fill_template
 
 TEMPLATE = "pipeline/github-actions.yml.j2"
@@ -25,7 +26,8 @@ def _environment(name: str) -> dict[str, Any]:
     if env.emulated:
         raise ConfigError(f"{name} is emulated; a pipeline applies to real clouds", field="--env",
                           hint="list real environments, e.g. dev staging prod")
-    values: dict[str, Any] = {"name": name, "aws_role": None, "aws_region": None, "azure_subscription": None}
+    values: dict[str, Any] = {"name": name, "aws_role": None, "aws_region": None, "azure_subscription": None,
+                              "production": env.is_production, "promote_to": None}
     if env.aws and env.aws.enabled:
         values.update(aws_role=resolved_aws(env).pipeline_role_arn, aws_region=env.aws.region)
     if env.azure and env.azure.enabled:
@@ -39,7 +41,14 @@ def render_workflow(order: list[str] | None = None, *, branch: str = "main", pyt
     names = order or [n for n in DEFAULT_ORDER if n in environment_names()]
     if not names:
         raise ConfigError("no environments to apply", hint="pass --env dev --env staging --env prod")
-    return fill_template(TEMPLATE, environments=[_environment(n) for n in names], branch=branch,
+    environments = [_environment(n) for n in names]
+    # The environment before a production one runs the promotion gate (with its own credentials, where the
+    # candidate models are deployed); the production apply needs that job, so a refused gate stops it.
+    for current, following in zip(environments, environments[1:]):
+        if following["production"]:
+            current["promote_to"] = following["name"]
+    jobs = sorted(path.stem for path in definition_files())
+    return fill_template(TEMPLATE, environments=environments, branch=branch, jobs=jobs,
                          python_version=python_version, data_glob=data_glob, render_dir=render_dir,
                          concurrency=concurrency, watched=WATCHED, gh=github_expression)
 

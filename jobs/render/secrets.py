@@ -36,13 +36,16 @@ SECRET_VALUE = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in
 # exactly where they are in the decoded text.
 _TRIGGERS = (b"AKIA", b"ASIA", b"AGPA", b"AIDA", b"AROA", b"PRIVATE KEY", b"ghp_", b"gho_", b"ghu_", b"ghs_",
              b"ghr_", b"github_pat_", b"hf_", b"xox", b"AIza", b"eyJ", b"@", b"==")
-_OPENAI_START = re.compile(r"\bsk-")  # the openai_key pattern's own start ("helpdesk-" has no boundary)
 _TRIGGERS_LOWER = (b"accountkey", b"sharedaccess", b"password", b"pwd", b"sig=")
 
 
-# One scan each (twice as fast as a loop of `in` checks on documents of a few kB).
+# One scan (twice as fast as a loop of `in` checks on documents of a few kB).
 _TRIGGER = re.compile(b"|".join(map(re.escape, _TRIGGERS)))
-_TRIGGER_LOWER = re.compile(b"|".join(map(re.escape, _TRIGGERS_LOWER)))
+# What `\w` matches among ASCII characters (str patterns): letters, digits and the underscore.
+_ASCII_WORD = [chr(c).isalnum() or c == 0x5F for c in range(128)]
+# Every alternative of SECRET_NAME contains one of these stems: data whose ASCII text (lowercased) holds none
+# of them has no secret-looking name, so the walk over its keys can be skipped.
+_NAME_STEMS = (b"pass", b"pwd", b"secret", b"token", b"api", b"key", b"credential", b"conn", b"sas", b"auth")
 
 
 def _may_hold_secret_value(text: bytes) -> bool:
@@ -51,9 +54,28 @@ def _may_hold_secret_value(text: bytes) -> bool:
         return True
     # bytes.lower() is str.lower() for ASCII; other text is lowered as str (a few non-ASCII letters lower to ASCII).
     lowered = text.lower() if text.isascii() else text.decode().lower().encode()
-    if _TRIGGER_LOWER.search(lowered):
-        return True
-    return b"sk-" in text and _OPENAI_START.search(text.decode()) is not None
+    for trigger in _TRIGGERS_LOWER:  # `in` on five needles beats one regex here (their first letters are common)
+        if trigger in lowered:
+            return True
+    return _may_start_openai_key(text)
+
+
+def _may_start_openai_key(text: bytes) -> bool:
+    """Whether `\\bsk-` can match in the decoded text: some `sk-` at the start or after a non-word character.
+
+    Decoding and running the regex over the whole document is slow, and `sk-` is common (`helpdesk-`), so each
+    occurrence is judged by the byte before it; a non-ASCII byte (part of a character that may be a Unicode
+    word character) counts as a possible boundary, and so does a backslash up to 6 bytes before it (`text`
+    is JSON: `\\nsk-` or `\\u0020sk-` is a newline or space before `sk-` in the value), so the answer errs
+    towards "look closer".
+    """
+    start = text.find(b"sk-")
+    while start != -1:
+        if (start == 0 or text[start - 1] >= 0x80 or not _ASCII_WORD[text[start - 1]]
+                or b"\\" in text[max(0, start - 6):start]):
+            return True
+        start = text.find(b"sk-", start + 1)
+    return False
 
 
 def rendered_secret(data: Any, text: bytes) -> tuple[str, str] | None:
@@ -71,7 +93,12 @@ def first_secret(data: Any) -> tuple[str, str] | None:
         text = orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)  # every string, unchanged or JSON-escaped
     except TypeError:  # a value JSON cannot hold (a set, bytes, a huge int): the long way
         return find_secret(data)
-    return find_secret(data, values=_may_hold_secret_value(text))
+    values = _may_hold_secret_value(text)
+    if not values and text.isascii():  # non-ASCII text may hold letters that IGNORECASE folds onto ASCII ones
+        lowered = text.lower()
+        if not any(stem in lowered for stem in _NAME_STEMS):
+            return None
+    return find_secret(data, values=values)
 
 
 def find_secret(data: Any, path: str = "", *, values: bool = True) -> tuple[str, str] | None:

@@ -69,14 +69,12 @@ def test_apply_trains_the_rendered_job_for_real(ftops, fork, tmp_path):
     assert applied["summary"] == {"created": 1}
 
     status = _json(ftops("jobs", "status", JOB, "--env", "local", "--dir", rendered, "--json"))
-    status = status.get("status", status)
     assert status["state"] == "succeeded" and status["provider_status"] == "Completed"
     assert status["step"] == 4 and status["metrics"]["train_loss"] > 0
     assert status["model"].endswith(f"/{request['TrainingJobName']}/output/model.tar.gz")
 
     out = tmp_path / "results"
     summary = _json(ftops("jobs", "results", JOB, "--env", "local", "--dir", rendered, "--out", out, "--json"))
-    summary = summary.get("summary", summary)
     assert summary["source"].endswith("/output/ftops-metrics.jsonl")
     with open(out / "metrics.csv") as handle:
         rows = list(csv.DictReader(handle))
@@ -96,8 +94,9 @@ def test_a_failed_local_run_is_a_failed_job_not_mocks_completed(ftops, fork, tmp
     # No seed-model: the `model` channel is empty, so the job fails the way SageMaker fails it.
     assert _json(ftops("apply", rendered, "--env", "local", "--local-max-steps", "2", "--json"))["summary"] == \
         {"created": 1}
-    status = _json(ftops("jobs", "status", JOB, "--env", "local", "--dir", rendered, "--json"))
-    status = status.get("status", status)
+    shown = ftops("jobs", "status", JOB, "--env", "local", "--dir", rendered, "--json")
+    assert shown.exit_code == 1  # a failed job, as on SageMaker
+    status = json.loads(shown.stdout)
     assert status["state"] == "failed" and status["provider_status"] == "Failed"
     assert "model" in status["failure_reason"] and "nothing under" in status["failure_reason"]
     waited = ftops("jobs", "wait", JOB, "--env", "local", "--dir", rendered, "--interval", "0.1")

@@ -41,3 +41,18 @@ def test_check_reports_a_stale_workflow(ftops, tmp_path):
 def test_an_emulated_environment_cannot_be_in_the_pipeline(ftops, tmp_path):
     result = ftops("pipeline", "render", "--env", "local", "--out", tmp_path / "x.yml")
     assert result.exit_code == 1 and "emulated" in result.stderr
+
+
+def test_the_promotion_gate_runs_before_the_prod_apply(ftops, tmp_path):
+    out = tmp_path / "ftops.yml"
+    assert ftops("pipeline", "render", "--out", out).exit_code == 0
+    jobs = yaml.safe_load(out.read_text())["jobs"]
+    staging_steps = [step.get("run", "") for step in jobs["apply-staging"]["steps"]]
+    gate = next(i for i, run in enumerate(staging_steps) if "ftops promote" in run)
+    apply = next(i for i, run in enumerate(staging_steps) if run.startswith("ftops apply"))
+    assert apply < gate, "the gate evaluates what staging trained"
+    for name in ("helpdesk-gpt41mini", "helpdesk-qwen-lora"):
+        assert f'ftops promote "{name}" --from staging --to prod' in staging_steps[gate]
+    # prod's apply only starts once staging's job (and so its gate) succeeded.
+    assert jobs["apply-prod"]["needs"] == ["apply-staging"]
+    assert not any("ftops promote" in step.get("run", "") for step in jobs["apply-dev"]["steps"])
