@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # Stage 40: plan and apply the rendered `local` jobs (exactly once per idempotency key), watch them live,
-# write the loss plot and results, deploy the Azure model on the emulator, and render the GitOps workflow.
+# write the loss plots and results, deploy the Azure model on the emulator, and render the GitOps workflow.
+# The SageMaker job really trains on this CPU with the local runner (the stand-in base model from stage 35),
+# capped at a few steps: real metric lines, a real loss curve, a real model.tar.gz in the emulated S3.
 set -euo pipefail
 R="${FTOPS_DEMO_OUT:?}/rendered"
 OUT="$FTOPS_DEMO_OUT/apply"
+STEPS="${FTOPS_DEMO_TRAIN_STEPS:-12}"  # a smoke run: a few optimizer steps on the tiny stand-in model
 mkdir -p "$OUT"
 
 echo "-- plan: what the cloud already has"
 ftops plan "$R" --env local
 echo "-- dry run: uploads the datasets, source archive and Azure files; submits nothing"
-ftops apply "$R" --env local --dry-run --no-local-runner
-# moto completes SageMaker jobs at once; `--local-runner` (the default) would really train on this CPU.
-echo "-- apply"
-ftops apply "$R" --env local --no-local-runner
+ftops apply "$R" --env local --dry-run
+echo "-- apply: Azure OpenAI jobs go to the emulator; the SageMaker job trains here (local runner, ${STEPS} steps)"
+ftops apply "$R" --env local --local-max-steps "$STEPS"
 echo "-- plan and apply again: nothing left to do, nothing submitted twice"
 ftops plan "$R" --env local
-ftops apply "$R" --env local --no-local-runner --json \
+ftops apply "$R" --env local --local-max-steps "$STEPS" --json \
   | python3 -c 'import json,sys; s=json.load(sys.stdin)["summary"]; assert "created" not in s, s; print("second apply:", s)'
 
 echo "-- wait, with the live progress view"
@@ -31,12 +33,19 @@ echo "-- deploy the fine-tuned Azure model on the emulator"
 ftops deploy "$job" --env local --dir "$R" --json > "$OUT/deploy-$job.json"
 ftops deploy "$job" --env local --dir "$R"
 
+sm_job=helpdesk-qwen-lora
+echo "-- the SageMaker job, trained by the local runner: status, events and the real loss curve"
+ftops jobs status "$sm_job" --env local --dir "$R"
+ftops jobs events "$sm_job" --env local --dir "$R" --limit 4
+ftops jobs results "$sm_job" --env local --dir "$R" --out "$OUT/results/$sm_job"
+
 echo "-- the GitOps pipeline (GitHub Actions) for dev -> staging -> prod"
 ftops pipeline render --out "$OUT/github-workflow-ftops.yml"
 
 echo
 echo "artifacts:"
 echo "  loss plot:       $OUT/results/$job/loss.png"
+echo "  SageMaker loss:  $OUT/results/$sm_job/loss.png (real losses from the local run)"
 echo "  metrics CSV:     $OUT/results/$job/metrics.csv"
 echo "  results summary: $OUT/results/$job/summary.json"
 echo "  deployment:      $OUT/deploy-$job.json"

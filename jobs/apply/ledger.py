@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 import orjson
 
+from jobs.local.emulators import pid_alive
+
 EntryState = Literal["claimed", "submitted", "failed"]
 DEFAULT_LEASE_S = 900.0
 
@@ -53,19 +55,9 @@ class LedgerEntry:
         """A claim whose owner is gone: a dead process on this host, or silent for longer than the lease."""
         if self.state != "claimed":
             return self.state == "failed"
-        if self.host == socket.gethostname() and not _pid_alive(self.pid):
+        if self.host == socket.gethostname() and not pid_alive(self.pid):
             return True
         return (now or time.time()) - self.updated_at > lease_s
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Ledger(ABC):

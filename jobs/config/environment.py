@@ -11,14 +11,13 @@ from pydantic import Field, ValidationInfo, field_validator
 from jobs import paths
 from jobs.config.aws import AwsSettings
 from jobs.config.azure import AzureSettings
-from jobs.config.base import Declaration
+from jobs.config.base import Declaration, check_cloud_tags, check_named_like_file
 from jobs.config.data import DataSettings
 from jobs.config.policy import PolicySettings
 from jobs.errors import ConfigError
 from jobs.yamlio import load_model
 
 ENV_NAME = r"^[a-z][a-z0-9-]{1,15}$"
-TAG_KEY = re.compile(r"^[A-Za-z0-9 _.:/=+\-@]{1,128}$")
 
 
 class Environment(Declaration):
@@ -52,18 +51,12 @@ class Environment(Declaration):
     @field_validator("name")
     @classmethod
     def check_name_matches_file(cls, name: str, info: ValidationInfo) -> str:
-        source = (info.context or {}).get("source")
-        if source is not None and Path(source).stem != name:
-            raise ValueError(f"name {name!r} differs from the file name {Path(source).name!r}; make them equal")
-        return name
+        return check_named_like_file(name, info.context)
 
     @field_validator("tags")
     @classmethod
     def check_tags(cls, tags: dict[str, str]) -> dict[str, str]:
-        for key, value in tags.items():
-            if not TAG_KEY.match(key) or len(value) > 256:
-                raise ValueError(f"tag {key!r} is not a valid cloud tag (keys 1-128 of letters, digits, spaces, _.:/=+-@)")
-        return tags
+        return check_cloud_tags(tags)
 
     @property
     def is_production(self) -> bool:

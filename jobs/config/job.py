@@ -7,13 +7,12 @@ Provider-specific rules live in the `check_*` validators so that a wrong combina
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from jobs.config.base import Declaration
-from jobs.config.environment import ENV_NAME, TAG_KEY
+from jobs.config.base import RESERVED_TAG_PREFIXES, Declaration, check_cloud_tags, check_named_like_file
+from jobs.config.environment import ENV_NAME
 from jobs.config.policy import AzureTrainingType
 from jobs.training.metrics import METRICS
 
@@ -424,19 +423,12 @@ class JobDefinition(Declaration):
     @field_validator("name")
     @classmethod
     def check_name_matches_file(cls, name: str, info: ValidationInfo) -> str:
-        source = (info.context or {}).get("source")
-        if source is not None and Path(source).stem != name:
-            raise ValueError(f"name {name!r} differs from the file name {Path(source).name!r}; make them equal")
-        return name
+        return check_named_like_file(name, info.context)
 
     @field_validator("tags")
     @classmethod
     def check_tags(cls, tags: dict[str, str]) -> dict[str, str]:
-        for key, value in tags.items():
-            if not TAG_KEY.match(key) or len(value) > 256 or key.lower().startswith(("aws:", "ftops:")):
-                raise ValueError(f"tag {key!r} is not a valid tag (1-128 of letters, digits, spaces, _.:/=+-@; "
-                                 "values up to 256; the aws: and ftops: prefixes are reserved)")
-        return tags
+        return check_cloud_tags(tags, reserved=RESERVED_TAG_PREFIXES)
 
     @field_validator("overrides")
     @classmethod

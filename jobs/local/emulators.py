@@ -104,7 +104,8 @@ def answers(port: int, timeout: float = 1.0) -> bool:
     return True
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (on this host)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -153,7 +154,7 @@ def stop_pid(pid: int, grace_s: float = 5.0) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
-    while _alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
         time.sleep(0.05)
@@ -191,7 +192,7 @@ def status() -> dict[str, dict]:
     report = {}
     for name, spec in EMULATORS.items():
         entry = state.get(name)
-        up = bool(entry and _alive(entry.pid) and answers(entry.port))
+        up = bool(entry and pid_alive(entry.pid) and answers(entry.port))
         report[name] = {"purpose": spec.purpose, "running": up,
                         "endpoint": entry.endpoint if entry else None, "pid": entry.pid if entry else None,
                         "port": entry.port if entry else None, "log": entry.log if entry else None}
@@ -204,7 +205,7 @@ def up(names: list[str] | None = None, on_started: Callable[[RunningEmulator], N
     root = paths.state_dir()
     for name in names or list(EMULATORS):
         current = state.get(name)
-        if current and _alive(current.pid) and answers(current.port):
+        if current and pid_alive(current.pid) and answers(current.port):
             continue
         # Reuse the recorded port so endpoints stay stable across restarts when it is still free.
         port = current.port if current and not answers(current.port) else None
@@ -219,7 +220,7 @@ def down() -> list[str]:
     state = read_state()
     stopped = []
     for name, entry in state.items():
-        if _alive(entry.pid):
+        if pid_alive(entry.pid):
             stop_pid(entry.pid)
             stopped.append(name)
     state_file().unlink(missing_ok=True)
@@ -232,7 +233,7 @@ def endpoint(name: str) -> str:
     if override:
         return override
     entry = read_state().get(name)
-    if entry is None or not _alive(entry.pid):
+    if entry is None or not pid_alive(entry.pid):
         raise FtopsError(f"the {name} emulator is not running", source=state_file(),
                          hint="run `ftops local up` first")
     return entry.endpoint

@@ -7,6 +7,8 @@ override's line, a bad grid value at `sweep.grid.<key>`.
 from __future__ import annotations
 
 import itertools
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -73,7 +75,8 @@ class JobVariant:
     """The definition name, or `<name>-g<N>` for a grid trial."""
     trial: dict[str, Any] = field(default_factory=dict)
     overridden: frozenset[Loc] = frozenset()
-    lines: dict[Loc, int] = field(default_factory=dict, repr=False)
+    lines: Mapping[Loc, int] = field(default_factory=dict, repr=False)
+    """Line of each key path; for a parsed file, worked out only when an error asks for a line."""
 
     def where(self, dotted: str) -> tuple[str, int | None]:
         """The field name to show the user for `dotted`, and its line (override > grid > definition)."""
@@ -100,7 +103,7 @@ class JobVariant:
             return str(self.path)
 
 
-def _validate(data: dict[str, Any], path: Path, lines: dict[Loc, int], remap) -> JobDefinition:
+def _validate(data: dict[str, Any], path: Path, lines: Mapping[Loc, int], remap) -> JobDefinition:
     try:
         return JobDefinition.model_validate(data, context={"source": path})
     except ValidationError as exc:
@@ -117,13 +120,39 @@ def _validate(data: dict[str, Any], path: Path, lines: dict[Loc, int], remap) ->
                           field=".".join(map(str, shown)) or None, hint=hint) from None
 
 
+class LazyLines(Mapping[Loc, int]):
+    """A file's key-path -> line map, computed on first use (only error messages need lines, and recording
+    them while parsing costs as much as the parse)."""
+
+    def __init__(self, compute: Callable[[], dict[Loc, int]]) -> None:
+        self._compute: Callable[[], dict[Loc, int]] | None = compute
+        self._lines: dict[Loc, int] = {}
+
+    def _get(self) -> dict[Loc, int]:
+        if self._compute is not None:
+            self._lines, self._compute = self._compute(), None
+        return self._lines
+
+    def __getitem__(self, loc: Loc) -> int:
+        return self._get()[loc]
+
+    def __contains__(self, loc: object) -> bool:
+        return loc in self._get()
+
+    def __iter__(self) -> Iterator[Loc]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+
 @dataclass
 class _Parsed:
     """One definition file's content, line marks and validated models (reused across environments)."""
 
     stamp: tuple[int, int]
     data: dict[str, Any]
-    lines: dict[Loc, int]
+    lines: Mapping[Loc, int]
     # Validated JobDefinitions by (environment with overrides or None, grid trial index or None). Models are
     # frozen, and validation depends only on the data and the file name, so one result serves every render.
     models: dict[tuple[str | None, int | None], JobDefinition] = field(default_factory=dict)
@@ -138,10 +167,11 @@ def clear_cache() -> None:
 
 
 def _read(path: Path) -> _Parsed:
-    """Parse a definition once per content (render reads each file for every environment), with line marks.
+    """Parse a definition once per content (render reads each file for every environment).
 
-    Uses libyaml's parser when present (the pure-Python one dominates render time) and the same key-path
-    construction as `jobs.yamlio`, so duplicate keys and line numbers behave identically.
+    Uses libyaml's parser when present (the pure-Python one dominates render time). Line marks are recorded
+    only when an error needs one: the text is parsed again then, with the same key-path construction as
+    `jobs.yamlio`, so duplicate keys and line numbers behave identically.
     """
     stat = path.stat()
     stamp = (stat.st_mtime_ns, stat.st_size)
@@ -149,17 +179,21 @@ def _read(path: Path) -> _Parsed:
     if cached and cached.stamp == stamp:
         return cached
     data: Any
+    lines: Mapping[Loc, int]
     if _CLoader is None:
         data, lines = load_yaml(path)
     else:
         try:
-            loader = _CLoader(path.read_text(encoding="utf-8-sig"))
+            text = path.read_text(encoding="utf-8-sig")
+            loader = _CLoader(text)
             try:
                 node = loader.get_single_node()
-                lines = {}
-                data = _construct_fast(node, loader, (), lines, path) if node is not None else {}
+                data = _construct_plain(node, loader) if node is not None else {}
+            except _DuplicateKey:  # parsed again with line marks, which words the error with file and line
+                data, _ = _parse_with_lines(text, path)
             finally:
                 loader.dispose()
+            lines = LazyLines(lambda: _parse_with_lines(text, path)[1])
         except (yaml.YAMLError, UnicodeDecodeError):
             data, lines = load_yaml(path)  # the slow path words the error with file and line
     if not isinstance(data, dict):
@@ -171,6 +205,61 @@ def _read(path: Path) -> _Parsed:
                           "their execution role / managed identity")
     parsed = _parsed[path] = _Parsed(stamp, data, lines)
     return parsed
+
+
+def _parse_with_lines(text: str, path: Path) -> tuple[Any, dict[Loc, int]]:
+    loader = _CLoader(text)
+    try:
+        node = loader.get_single_node()
+        lines: dict[Loc, int] = {}
+        return (_construct_fast(node, loader, (), lines, path) if node is not None else {}), lines
+    finally:
+        loader.dispose()
+
+
+class _DuplicateKey(Exception):
+    """Raised by `_construct_plain`; the caller parses again with line marks to name the place."""
+
+
+_INT_TAG, _FLOAT_TAG = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+_BOOL_TAG, _NULL_TAG = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null"
+# Plain decimal forms for which SafeConstructor's int/float constructors reduce to int()/float() (no
+# underscores, sexagesimal, octal, hex or binary, infinities or NaN): anything else goes through the constructor.
+_PLAIN_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+_PLAIN_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+
+
+def _construct_plain(node: yaml.Node, loader: Any) -> Any:
+    """`_construct_fast` without line marks (and common scalars built directly): the same data, or
+    `_DuplicateKey`."""
+    if isinstance(node, yaml.ScalarNode):
+        tag, value = node.tag, node.value
+        if tag == _STR_TAG:
+            return value
+        if tag == _INT_TAG and _PLAIN_INT.fullmatch(value):
+            return int(value)
+        if tag == _FLOAT_TAG and _PLAIN_FLOAT.fullmatch(value):
+            return float(value)
+        if tag == _BOOL_TAG and value.lower() in loader.bool_values:
+            return loader.bool_values[value.lower()]
+        if tag == _NULL_TAG:
+            return None
+        return loader.construct_object(node, deep=True)
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _STR_TAG:
+                key = key_node.value
+            else:
+                key = loader.construct_object(key_node, deep=True)
+            if key in result:
+                raise _DuplicateKey
+            result[key] = _construct_plain(value_node, loader)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct_plain(item, loader) for item in node.value]
+    return loader.construct_object(node, deep=True)
 
 
 _STR_TAG = "tag:yaml.org,2002:str"

@@ -38,6 +38,7 @@ _CParser = getattr(getattr(yaml, "cyaml", None), "CParser", None)  # libyaml's p
 # or alias token or a `---`. Such a token never starts right after a letter, digit or dot (those continue a
 # scalar, a tag or an anchor name), so text without this pattern passes composing once it parses.
 _ANCHOR_OR_ALIAS = re.compile(r"[&*](?<![A-Za-z0-9.][&*])")
+_CONTINUES_TOKEN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.")
 INDEX = "job.json"
 # target -> (template, file). A SageMaker job renders `sagemaker` or, for a tuning sweep, `sagemaker-tuning`.
 TARGETS: dict[str, tuple[str, str]] = {
@@ -109,10 +110,21 @@ def _check_yaml(text: str) -> None:
     """
     if _CParser is not None:
         _CParser(text).raw_parse()
-        # `in` first: the regex steps through every character, `in` skips to the rare `&` and `*`.
-        if "---" not in text and not (("&" in text or "*" in text) and _ANCHOR_OR_ALIAS.search(text)):
+        if "---" not in text and not _may_hold_anchor_or_alias(text):
             return
     yaml.compose(text, Loader=_Loader)
+
+
+def _may_hold_anchor_or_alias(text: str) -> bool:
+    """`_ANCHOR_OR_ALIAS.search(text)`, jumping from one `&` or `*` to the next (the regex steps through every
+    character, and templates carry few of either: `*` in metric regexes)."""
+    for sign in "&*":
+        at = text.find(sign)
+        while at != -1:
+            if at == 0 or text[at - 1] not in _CONTINUES_TOKEN:
+                return True
+            at = text.find(sign, at + 1)
+    return False
 
 
 def _names(variant: JobVariant, env: Environment, key: str) -> dict[str, str]:

@@ -35,7 +35,7 @@ SECRET_VALUE = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in
 # regex engine is slow on large texts with this many alternatives). All ASCII, so they are found in UTF-8 bytes
 # exactly where they are in the decoded text.
 _TRIGGERS = (b"AKIA", b"ASIA", b"AGPA", b"AIDA", b"AROA", b"PRIVATE KEY", b"ghp_", b"gho_", b"ghu_", b"ghs_",
-             b"ghr_", b"github_pat_", b"hf_", b"xox", b"AIza", b"eyJ", b"@", b"==")
+             b"ghr_", b"github_pat_", b"xox", b"AIza", b"eyJ", b"@", b"==")
 _TRIGGERS_LOWER = (b"accountkey", b"sharedaccess", b"password", b"pwd", b"sig=")
 
 
@@ -57,7 +57,19 @@ def _may_hold_secret_value(text: bytes) -> bool:
     for trigger in _TRIGGERS_LOWER:  # `in` on five needles beats one regex here (their first letters are common)
         if trigger in lowered:
             return True
-    return _may_start_openai_key(text)
+    return _may_start_openai_key(text) or _may_hold_hf_token(text)
+
+
+def _may_hold_hf_token(text: bytes) -> bool:
+    """Whether some `hf_` is followed by 30 ASCII letters or digits (a plain `in` would flag every
+    `hf_model_id` key). JSON escapes are never letters or digits, so the run is the same in the value."""
+    start = text.find(b"hf_")
+    while start != -1:
+        run = text[start + 3:start + 33]
+        if len(run) == 30 and run.isalnum():
+            return True
+        start = text.find(b"hf_", start + 1)
+    return False
 
 
 def _may_start_openai_key(text: bytes) -> bool:
