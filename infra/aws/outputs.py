@@ -43,11 +43,17 @@ def resolve_outputs(env: Environment, outputs_file: Path) -> ResolvedAws:
     if not isinstance(outputs, dict):
         raise ConfigError(f"no outputs for stack {stack!r}", source=outputs_file, field=stack,
                           hint=f"deploy the stack with `ftops infra deploy --env {env.name}`")
+    return resolved_from_outputs(env, outputs, source=outputs_file)
+
+
+def resolved_from_outputs(env: Environment, outputs: dict[str, object], source: Path | str | None = None) -> ResolvedAws:
+    """Stack outputs (key -> value, from the outputs file or `describe_stacks`) as deployed ResolvedAws values."""
+    stack = stack_name(env)
     values: dict[str, object] = {"source": "deployed"}
     for field in resolved_fields():
         key = output_key(field)
         if key not in outputs:
-            raise ConfigError(f"output {key} is missing", source=outputs_file, field=f"{stack}.{key}",
+            raise ConfigError(f"output {key} is missing", source=source, field=f"{stack}.{key}",
                               hint="the stack predates this ftops version; deploy it again")
         raw = str(outputs[key])
         values[field] = ([] if raw == NO_ITEMS else raw.split(",")) if field in LIST_FIELDS else raw

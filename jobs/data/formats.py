@@ -56,6 +56,7 @@ WARNING_CODES = {
 }
 
 CHAT_ROLES = frozenset({"system", "user", "assistant", "tool", "function"})
+_PLAIN_ROLES = frozenset({"system", "user", "assistant"})  # roles whose {role, content} messages need no more checks
 MESSAGE_KEYS = frozenset({"role", "content", "name", "weight", "tool_calls", "tool_call_id", "function_call"})
 CHAT_TOP_KEYS = frozenset({"messages", "tools", "functions", "parallel_tool_calls"})
 PREFERENCE_TOP_KEYS = frozenset({"input", "preferred_output", "non_preferred_output"})
@@ -112,8 +113,9 @@ def detect(obj: Any) -> DatasetFormat | None:
 def analyze(obj: dict, fmt: DatasetFormat) -> Analysis:
     """Check one parsed example of format `fmt` (the caller made sure it is a dict)."""
     result = Analysis()
-    for key in obj:
-        if key not in TOP_KEYS[fmt]:
+    keys = TOP_KEYS[fmt]
+    for key in (() if keys.issuperset(obj) else obj):  # the usual case checks every key in one C call
+        if key not in keys:
             result.warnings.append(("W_EXTRA_KEY", f"top-level key {key!r} (first seen here) is not part of the "
                                                    f"{fmt} format; `ftops data prepare` removes it from the output"))
     if fmt == "chat":
@@ -178,17 +180,43 @@ def _tools(obj: dict, result: Analysis, where: str) -> None:
 def _messages(messages: list, where: str, result: Analysis, only_assistant: bool = False) -> int:
     """Check each message; add its texts; return how many assistant messages are trained on."""
     trained = 0
+    errors = result.errors
+    texts, kinds = result.texts, result.kinds
     for index, message in enumerate(messages):
-        at = f"{where}[{index}]"
+        # `at` names the message in error texts only; building it for every valid message costs as much as a check
         if not isinstance(message, dict):
-            result.errors.append(("E_NOT_OBJECT", f"{at} is a {_type(message)}; each message must be an object "
-                                                  "like {\"role\": \"user\", \"content\": \"...\"}"))
+            at = f"{where}[{index}]"
+            errors.append(("E_NOT_OBJECT", f"{at} is a {_type(message)}; each message must be an object "
+                                           "like {\"role\": \"user\", \"content\": \"...\"}"))
             continue
-        unknown = [key for key in message if key not in MESSAGE_KEYS]
-        if unknown:
-            result.errors.append(("E_UNKNOWN_KEY", f"{at} has unknown key {unknown[0]!r}; allowed: "
-                                                   f"{', '.join(sorted(MESSAGE_KEYS))}"))
+        if not MESSAGE_KEYS.issuperset(message):
+            unknown = [key for key in message if key not in MESSAGE_KEYS]
+            errors.append(("E_UNKNOWN_KEY", f"{where}[{index}] has unknown key {unknown[0]!r}; allowed: "
+                                            f"{', '.join(sorted(MESSAGE_KEYS))}"))
         role = message.get("role")
+        if role in _PLAIN_ROLES and len(message) == 2 and type(message.get("content")) is str:
+            # The common {"role", "content": str} message: the checks below reduce to the content's emptiness.
+            if only_assistant and role != "assistant":
+                errors.append(("E_UNKNOWN_ROLE", f"{where}[{index}] has role {role!r}; preference outputs are "
+                                                 "assistant messages"))
+                continue
+            content = message["content"]
+            if not content or content.isspace():  # `not content.strip()` without copying the text
+                errors.append(("E_MISSING_CONTENT", f"{where}[{index}] ({role}) has empty content; write the message "
+                                                    "text or remove the message"))
+                continue
+            result.overhead += TOKENS_PER_MESSAGE
+            texts.append(role)
+            texts.append(content)
+            if role == "assistant":
+                kinds.append(REPEATED)
+                kinds.append(TRAINED)
+                trained += 1
+            else:
+                kinds.append(REPEATED)
+                kinds.append(REPEATED if role == "system" else PLAIN)
+            continue
+        at = f"{where}[{index}]"
         if role is None:
             result.errors.append(("E_MISSING_ROLE", f"{at} has no \"role\"; add one of system, user, assistant, tool"))
             continue
@@ -419,3 +447,40 @@ def canonical(obj: dict, fmt: DatasetFormat) -> dict:
     """The example as prepare writes it: only the format's own keys, every string cleaned."""
     keys = TOP_KEYS[fmt]
     return {key: clean(value, 1) for key, value in obj.items() if key in keys}
+
+
+_INVISIBLE_UTF8 = (b"\xe2\x80", b"\xe2\x81\xa0", b"\xef\xbb\xbf", b"\xc2\xa0", b"\\u")
+"""Byte sequences that start every invisible character above in UTF-8 (or a JSON `\\u` escape of one)."""
+_CLEAN_DEPTH_CHECKED = 32
+
+
+def may_hold_invisible(line: bytes) -> bool:
+    """False when no string of this JSON line can hold a character `clean_text` removes or replaces: a few memory
+    scans of the raw line instead of a regex search of every non-ASCII string."""
+    return any(sequence in line for sequence in _INVISIBLE_UTF8)
+
+
+def is_clean_text(text: str, invisible: bool = True) -> bool:
+    """True only if `clean_text(text) == text`; `invisible=False` when the caller knows there are no invisible
+    characters (see `may_hold_invisible`)."""
+    if not text.isascii() and (invisible or not unicodedata.is_normalized("NFC", text)):
+        return False if invisible else False
+    if not text:
+        return True
+    if "\r" in text or text[0].isspace() or text[-1].isspace():
+        return False
+    return "\n" not in text or not (" \n" in text or "\t\n" in text or "\n\n\n" in text)
+
+
+def is_clean(value: list | dict, invisible: bool = True, depth: int = 1) -> bool:
+    """True only if `clean(value)` equals `value` (every string in it is clean); False also for deep values,
+    which the caller then cleans the slow way."""
+    for item in value.values() if type(value) is dict else value:
+        kind = type(item)
+        if kind is str:
+            if not is_clean_text(item, invisible):
+                return False
+        elif kind is dict or kind is list:
+            if depth >= _CLEAN_DEPTH_CHECKED or not is_clean(item, invisible, depth + 1):
+                return False
+    return True
