@@ -404,11 +404,11 @@ def _type(value: Any) -> str:
 
 # --- normalisation (prepare cleans with it; validate hashes normalised examples to find duplicates) ---
 
-_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00a0\u2007\u202f]")
 _ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
 _ODD_SPACES = re.compile("[\u00a0\u2007\u202f]")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 MAX_CLEAN_DEPTH = 64
+_CLEAN_DEPTH_CHECKED = 32
 
 
 def clean_text(text: str) -> str:
@@ -417,7 +417,7 @@ def clean_text(text: str) -> str:
     if not text.isascii():
         text = unicodedata.normalize("NFC", text)
         # search first: substituting (or str.translate) on every non-ASCII string costs as much as tokenizing it
-        if _INVISIBLE.search(text):
+        if _has_invisible(text):
             text = _ODD_SPACES.sub(" ", _ZERO_WIDTH.sub("", text))
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -449,22 +449,17 @@ def canonical(obj: dict, fmt: DatasetFormat) -> dict:
     return {key: clean(value, 1) for key, value in obj.items() if key in keys}
 
 
-_INVISIBLE_UTF8 = (b"\xe2\x80", b"\xe2\x81\xa0", b"\xef\xbb\xbf", b"\xc2\xa0", b"\\u")
-"""Byte sequences that start every invisible character above in UTF-8 (or a JSON `\\u` escape of one)."""
-_CLEAN_DEPTH_CHECKED = 32
+def _has_invisible(text: str) -> bool:
+    """Whether the text holds a character that `clean_text` removes or replaces (the two regexes below); a needle wider than the text's storage (e.g. U+200B in a
+    Latin-1 string) is rejected without a scan, and the others are single-character scans."""
+    return ("\u00a0" in text or "\u200b" in text or "\u200c" in text or "\u200d" in text or "\u2060" in text
+            or "\ufeff" in text or "\u2007" in text or "\u202f" in text)
 
 
-def may_hold_invisible(line: bytes) -> bool:
-    """False when no string of this JSON line can hold a character `clean_text` removes or replaces: a few memory
-    scans of the raw line instead of a regex search of every non-ASCII string."""
-    return any(sequence in line for sequence in _INVISIBLE_UTF8)
-
-
-def is_clean_text(text: str, invisible: bool = True) -> bool:
-    """True only if `clean_text(text) == text`; `invisible=False` when the caller knows there are no invisible
-    characters (see `may_hold_invisible`)."""
-    if not text.isascii() and (invisible or not unicodedata.is_normalized("NFC", text)):
-        return False if invisible else False
+def is_clean_text(text: str) -> bool:
+    """Exactly `clean_text(text) == text`, without building the cleaned copy."""
+    if not text.isascii() and (not unicodedata.is_normalized("NFC", text) or _has_invisible(text)):
+        return False
     if not text:
         return True
     if "\r" in text or text[0].isspace() or text[-1].isspace():
@@ -472,15 +467,15 @@ def is_clean_text(text: str, invisible: bool = True) -> bool:
     return "\n" not in text or not (" \n" in text or "\t\n" in text or "\n\n\n" in text)
 
 
-def is_clean(value: list | dict, invisible: bool = True, depth: int = 1) -> bool:
+def is_clean(value: list | dict, depth: int = 1) -> bool:
     """True only if `clean(value)` equals `value` (every string in it is clean); False also for deep values,
     which the caller then cleans the slow way."""
     for item in value.values() if type(value) is dict else value:
         kind = type(item)
         if kind is str:
-            if not is_clean_text(item, invisible):
+            if not is_clean_text(item):
                 return False
         elif kind is dict or kind is list:
-            if depth >= _CLEAN_DEPTH_CHECKED or not is_clean(item, invisible, depth + 1):
+            if depth >= _CLEAN_DEPTH_CHECKED or not is_clean(item, depth + 1):
                 return False
     return True

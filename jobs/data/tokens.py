@@ -29,6 +29,8 @@ class TokenCounter:
 
     name: str
     model_max_length: int | None = None
+    templates: bool = False
+    """Whether `chat_total` counts whole conversations (a Hugging Face tokenizer with a chat template)."""
 
     def __init__(self) -> None:
         self._cache: dict[str, int] = {}
@@ -43,40 +45,39 @@ class TokenCounter:
     def count(self, batch: list[Analysis]) -> list[tuple[int, int]]:
         """(total, trained-on) tokens per example, with one tokenizer call for the whole batch."""
         cache = self._cache
-        todo: list[str] = []
-        fresh: dict[str, int] = {}  # cacheable texts not yet cached -> index in todo
-        plain: list[int] = []  # index in todo of every other text, in traversal order
+        fresh: dict[str, None] = {}  # cacheable texts not yet cached, in first-seen order
+        plain: list[str] = []  # every other text, in traversal order
         for analysis in batch:
             for text, kind in zip(analysis.texts, analysis.kinds):
                 # Roles, names and system prompts repeat across examples: tokenize each once.
                 if kind == REPEATED or len(text) <= 32:
-                    if text not in cache and text not in fresh:
-                        fresh[text] = len(todo)
-                        todo.append(text)
+                    if text not in cache:
+                        fresh[text] = None
                 else:
-                    plain.append(len(todo))
-                    todo.append(text)
+                    plain.append(text)
+        todo = [*fresh, *plain]
         lengths = self.lengths(todo) if todo else []
-        known = {text: lengths[index] for text, index in fresh.items()}
+        known = dict(zip(fresh, lengths))
+        cache.update(known)
+        plain_lengths = iter(lengths[len(known):])
+        templated = self.chat_total if self.templates else None
         results = []
-        position = 0
         for analysis in batch:
             total = analysis.overhead
             trained = 0
             for text, kind in zip(analysis.texts, analysis.kinds):
-                if kind == REPEATED or len(text) <= 32:
-                    n = known[text] if text in known else cache[text]
-                else:
-                    n = lengths[plain[position]]
-                    position += 1
+                n = cache[text] if kind == REPEATED or len(text) <= 32 else next(plain_lengths)
                 total += n
                 if kind == TRAINED:
                     trained += n
-            templated = self.chat_total(analysis) if analysis.conversation is not None else None
-            results.append((templated if templated is not None else total, trained))
-        if len(cache) + len(known) > _CACHE_LIMIT:
+            if templated is not None and analysis.conversation is not None:
+                whole = templated(analysis)
+                if whole is not None:
+                    total = whole
+            results.append((total, trained))
+        if len(cache) > _CACHE_LIMIT:
             cache.clear()
-        cache.update(known)
+            cache.update(known)
         return results
 
 
@@ -118,6 +119,7 @@ class HuggingFaceCounter(TokenCounter):
         limit = getattr(self._tokenizer, "model_max_length", None)
         self.model_max_length = limit if isinstance(limit, int) and limit < 1_000_000 else None
         self._template = bool(getattr(self._tokenizer, "chat_template", None))
+        self.templates = self._template
 
     def lengths(self, texts: list[str]) -> list[int]:
         return [len(ids) for ids in self._tokenizer(texts, add_special_tokens=False)["input_ids"]]

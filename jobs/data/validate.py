@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import orjson
 
-from jobs.data.formats import FORMATS, Analysis, analyze, detect
+from jobs.data.formats import FORMATS, TOP_KEYS, Analysis, analyze, detect, is_clean
 from jobs.data.formats import canonical as canonical_example
 from jobs.data.manifest import DatasetFormat
 from jobs.data.tokens import ModelLimits, TokenCounter
@@ -90,8 +90,13 @@ class ChunkResult:
 def digest(obj: dict, fmt: DatasetFormat, raw: bytes) -> bytes:
     """16-byte blake2b of the normalised example (the format's keys, cleaned strings, sorted keys), so that
     reordered keys or stray whitespace still match, and validate and `prepare --dedupe` agree."""
+    keys = TOP_KEYS[fmt]
+    example = obj if keys.issuperset(obj) else {key: value for key, value in obj.items() if key in keys}
+    # Most examples are clean already: checking that costs a fraction of building the cleaned copy.
+    if not is_clean(example):
+        example = canonical_example(obj, fmt)
     try:
-        canonical = orjson.dumps(canonical_example(obj, fmt), option=orjson.OPT_SORT_KEYS)
+        canonical = orjson.dumps(example, option=orjson.OPT_SORT_KEYS)
     except (orjson.JSONEncodeError, RecursionError):
         canonical = raw  # nesting deeper than orjson writes: compare the raw bytes instead
     return hashlib.blake2b(canonical, digest_size=16).digest()
@@ -172,14 +177,15 @@ def check_chunk(handle: IO[bytes], start: int, end: int, settings: Settings, cou
     result = ChunkResult()
     cap = settings.max_reported
     batch: list[tuple[int, Analysis, bytes]] = []
+    fmt = settings.format
+    index = -1
     for index, line in enumerate(iter_lines(handle, start, end)):
-        result.lines = index + 1
         if line is TOO_LONG:
             result.examples += 1
             result.error(index, "E_LINE_TOO_LONG", f"the line is over {MAX_LINE_BYTES >> 20} MiB; split it into "
                                                    "examples of one line each (is the file JSONL?)", cap)
             continue
-        if not line.strip():
+        if not line or line.isspace():  # `not line.strip()` without copying the line
             result.warning(index, "W_BLANK_LINE", "blank line; remove it (prepare does)", cap)
             continue
         result.examples += 1
@@ -187,9 +193,10 @@ def check_chunk(handle: IO[bytes], start: int, end: int, settings: Settings, cou
         if problem:
             result.error(index, *problem, cap)
             continue
-        analysis = analyze(obj, settings.format)
-        for code, message in analysis.errors:
-            result.error(index, code, message, cap)
+        analysis = analyze(obj, fmt)
+        if analysis.errors:
+            for code, message in analysis.errors:
+                result.error(index, code, message, cap)
         for code, message in analysis.warnings:
             if code == "W_EXTRA_KEY":  # reported once per key and file, not on every line
                 if message in result.extra_keys:
@@ -198,12 +205,13 @@ def check_chunk(handle: IO[bytes], start: int, end: int, settings: Settings, cou
             result.warning(index, code, message, cap)
         if analysis.errors:
             continue
-        batch.append((index, analysis, digest(obj, settings.format, line)))
+        batch.append((index, analysis, digest(obj, fmt, line)))
         if len(batch) >= TOKENIZE_BATCH:  # bounded: parsed examples are freed once counted
             _count(batch, result, settings, counter)
             batch = []
     if batch:
         _count(batch, result, settings, counter)
+    result.lines = index + 1
     return result
 
 
@@ -213,6 +221,8 @@ def _count(batch: list[tuple[int, Analysis, bytes]], result: ChunkResult, settin
     limit = settings.limits.max_example_tokens
     max_length = settings.max_length
     counts = counter.count([analysis for _, analysis, _ in batch])
+    valid_lines, digests, totals = result.valid_lines.append, result.digests.append, result.totals.append
+    trained_counts, messages, labels = result.trained.append, result.messages.append, result.labels
     for (index, analysis, key), (total, trained) in zip(batch, counts):
         if limit is not None and total > limit:
             result.error(index, "E_TOO_MANY_TOKENS", f"{total} tokens, over the model's limit of {limit} per "
@@ -229,13 +239,13 @@ def _count(batch: list[tuple[int, Analysis, bytes]], result: ChunkResult, settin
                 result.warning(index, "W_ASSISTANT_TRUNCATED", f"{total} tokens, over the training max length of "
                                                                f"{max_length}: the end of the assistant answer is cut; "
                                                                "shorten the example or raise max_length", cap)
-        result.valid_lines.append(index)
-        result.digests.append(key)
-        result.totals.append(total)
-        result.trained.append(trained)
-        result.messages.append(analysis.messages)
+        valid_lines(index)
+        digests(key)
+        totals(total)
+        trained_counts(trained)
+        messages(analysis.messages)
         if analysis.label is not None:
-            result.labels[analysis.label] += 1
+            labels[analysis.label] += 1
 
 
 def sniff_format(path: Path) -> DatasetFormat:

@@ -356,7 +356,7 @@ def _apply_local_run(status: JobStatus, local: dict[str, Any] | None) -> None:
     status.model = local.get("model_artifacts")
     status.training_seconds = status.billable_seconds = local.get("training_seconds")  # no spot discount locally
     final = local.get("final_metrics") or {}
-    status.metrics = {SERIES.get(k, k): v for k, v in final.items() if k in SERIES and k != "epoch"}
+    status.metrics = {SERIES[k]: v for k, v in final.items() if k in SERIES and k.endswith("loss")}
     status.epoch = final.get("epoch", status.epoch)
     status.step = local.get("steps", status.step)
 

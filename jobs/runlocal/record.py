@@ -12,7 +12,7 @@ pipeline runner) reads the same truth, and no local state is needed:
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from jobs.config.environment import Environment
@@ -27,7 +27,7 @@ def record_uri(request: dict[str, Any]) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def write(s3, request: dict[str, Any], record: dict[str, Any]) -> None:
@@ -44,7 +44,8 @@ def read(s3, request: dict[str, Any]) -> dict[str, Any] | None:
     try:
         return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     except Exception as exc:
-        if "NoSuchKey" in str(exc) or "Not Found" in str(exc) or "404" in str(exc):
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+        if code in {"NoSuchKey", "NoSuchBucket", "404"}:
             return None
         raise
 

@@ -91,12 +91,12 @@ def seed(env: Environment, chosen: list[Target], *, force: bool = False, hidden:
         raise FtopsError(f"{env.name} is not an emulated environment: seed-model only writes a random-weight "
                          "stand-in for local runs", field="--env",
                          hint="upload the real weights to base_model.s3_uri (e.g. `aws s3 sync`)")
+    from transformers.utils import logging as hf_logging
+
     from jobs.apply.uploads import ensure_bucket
     from jobs.clients import aws_client
     from jobs.config.resolved import resolved_aws
     from jobs.runlocal import s3io
-    from transformers.utils import logging as hf_logging
-
     from jobs.runlocal.tiny_model import build_causal_lm
 
     hf_logging.disable_progress_bar()  # one status line is enough; no shard-writing bars

@@ -1,0 +1,101 @@
+"""Render's cheaper paths (definitions parsed without line marks, quick secret and YAML pre-checks) must give
+exactly the answers of the long way: each is checked against it here."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import orjson
+import pytest
+import yaml
+
+from jobs.errors import ConfigError
+from jobs.render import definitions
+from jobs.render.engine import _ANCHOR_OR_ALIAS, _may_hold_anchor_or_alias
+from jobs.render.secrets import SECRET_VALUE, find_secret, first_secret, rendered_secret
+from jobs.yamlio import load_yaml
+
+SCALARS = ["1", "0", "-0", "+5", "017", "0o17", "0x1F", "0b101", "1_000", "190:20:30", "1.5", "-1.5", "+.5", "1.",
+           "1.5e+3", "6.8523015e+5", "685_230.15", "190:20:30.15", "-.inf", ".NaN", "yes", "No", "on", "OFF",
+           "true", "~", "null", "", "2024-01-01", "'3'", "!!str 4", "!!float 1", '!!float "1.5"', "!!int '12'",
+           "!!bool true", "!!null x", "abc", "1e5"]
+
+
+@pytest.mark.parametrize("text", [
+    "\n".join(f"k{i}: {value}" for i, value in enumerate(SCALARS)) + "\n",
+    "a: &x {b: 1, c: [1, 2.5, true]}\nd: *x\n<<: {e: 1}\nf: [[1, 2], {g: null}]\n",
+    "1: x\n'1': y\n2.5: z\nnull: n\n",
+])
+def test_parsing_without_line_marks_gives_the_same_data(text):
+    with_lines, _ = definitions._parse_with_lines(text, "x.yaml")  # what render used to parse with
+    loader = yaml.CSafeLoader(text)
+    got = definitions._construct_plain(loader.get_single_node(), loader)
+    # repr: NaN is not equal to itself, and 1 == 1.0 == True
+    assert repr(got) == repr(with_lines) == repr(yaml.load(text, Loader=yaml.CSafeLoader))
+
+
+def test_line_marks_are_worked_out_when_asked_and_match_the_shared_reader(tmp_path):
+    path = tmp_path / "job.yaml"
+    path.write_text("name: x\n# a comment\ntags:\n  project: a\nhyperparameters:\n  epochs: 2\n  seed: 1\n")
+    parsed = definitions._read(path)
+    assert parsed.data == load_yaml(path)[0]
+    assert dict(parsed.lines) == load_yaml(path)[1]
+    assert parsed.lines[("hyperparameters", "seed")] == 7
+
+
+def test_a_duplicate_key_is_reported_at_its_line(tmp_path):
+    path = tmp_path / "job.yaml"
+    path.write_text("name: x\nhyperparameters:\n  epochs: 2\n  seed: 1\n  epochs: 3\n")
+    with pytest.raises(ConfigError) as err:
+        definitions._read(path)
+    assert (err.value.message, err.value.line, err.value.field) == (
+        "duplicate key 'epochs'", 5, "hyperparameters.epochs")
+
+
+def test_a_secret_in_a_definition_still_names_its_line(tmp_path):
+    path = tmp_path / "job.yaml"
+    path.write_text("name: x\ncompute:\n  environment:\n    WANDB_MODE: offline\n    HF_TOKEN: abc\n")
+    with pytest.raises(ConfigError) as err:
+        definitions._read(path)
+    assert (err.value.line, err.value.field) == (5, "compute.environment.HF_TOKEN")
+
+
+KEY = "sk-abcdefghijklmnopqrstuvwxyz0123"
+HF = "hf_" + "a1" * 15
+
+
+@pytest.mark.parametrize("value", [
+    KEY, f"x{KEY}", f"x-{KEY}", f"x\n{KEY}", f"x\u0001{KEY}", f'x"{KEY}', f"x\\{KEY}", f"\u00e9{KEY}",
+    f"\u00e9-{KEY}", f"helpdesk-{KEY}", "helpdesk-qwen", HF, f"x{HF}", f"x\n{HF}", HF[:-1], "hf_model_id",
+])
+def test_rendered_documents_are_cleared_only_when_the_full_scan_finds_nothing(value):
+    data = {"Environment": {"NOTE": value}, "hf_model_id": "Qwen/Qwen2.5"}
+    assert rendered_secret(data, orjson.dumps(data, option=orjson.OPT_INDENT_2)) == find_secret(data)
+    assert rendered_secret(data, json.dumps(data).encode()) == find_secret(data)
+
+
+def test_a_key_after_an_escaped_newline_is_found():
+    data = {"Environment": {"NOTE": f"line one\n{KEY}"}}
+    found = rendered_secret(data, orjson.dumps(data))
+    assert found is not None and "openai" in found[1]
+
+
+@pytest.mark.parametrize("data", [
+    {"tags": {"auth": "x"}}, {"tags": {"Auth": "x"}}, {"a": [{"Name": "API_KEY", "Value": "v"}]},
+    {"tags": {"project": "x"}}, {"api_token": ""}, {"description": f"x\n{KEY}"}, {"base_model": {"hf_model_id": HF}},
+    {"Connection\u212aey": "v"}, {"pa\u017fsword": "v"},  # letters IGNORECASE folds onto ASCII ones
+])
+def test_definition_scan_finds_what_the_full_scan_finds(data):
+    assert first_secret(data) == find_secret(data)
+
+
+def test_the_anchor_pre_check_agrees_with_its_regex():
+    rng = random.Random(7)
+    for _ in range(20_000):
+        text = "".join(rng.choice("ab1.&* -:\n\"\u00e9") for _ in range(rng.randint(0, 8)))
+        assert _may_hold_anchor_or_alias(text) == bool(_ANCHOR_OR_ALIAS.search(text)), text
+
+
+def test_the_value_patterns_still_match_what_the_fixtures_use():
+    assert SECRET_VALUE.search(KEY) and SECRET_VALUE.search(HF)  # else the tests above would prove nothing
