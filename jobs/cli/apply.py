@@ -97,8 +97,3 @@ def apply(
     emit({"environment": env, "dry_run": dry_run, "summary": counts, "jobs": engine.as_json(items)}, as_json, human)
     if counts.get("failed") or counts.get("conflict"):
         raise typer.Exit(1)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("plan")(plan)
-    app.command("apply")(apply)

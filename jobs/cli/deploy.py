@@ -58,8 +58,3 @@ def undeploy(job: str = JobArgument, env: str = EnvOption, directory: Path | Non
     result = providers.get(ref.provider).undeploy(environment, ref.rendered)
     emit(result, as_json, lambda _: console.print(
         f"removed {', '.join(result['removed']) or 'nothing (already gone)'} for {escape(ref.label)}"))
-
-
-def register(app: typer.Typer) -> None:
-    app.command("deploy")(deploy)
-    app.command("undeploy")(undeploy)

@@ -8,10 +8,11 @@ import typer
 from rich.markup import escape
 
 from jobs import __version__
-from jobs.cli import data, env, infra, infra_azure, local, run_local  # noqa: F401 (infra_azure adds commands to infra)
-from jobs.cli import render
-from jobs.cli import apply as apply_cli, deploy as deploy_cli, jobs as jobs_cli, pipeline as pipeline_cli
+from jobs.cli import apply as apply_cli
+from jobs.cli import data, deploy, env, infra, local, pipeline, render, run_local
 from jobs.cli import eval as eval_cli
+from jobs.cli import infra_azure  # noqa: F401  (adds the Azure plan/apply/destroy commands to `infra`)
+from jobs.cli import jobs as jobs_cli
 from jobs.cli.output import err_console
 from jobs.errors import FtopsError
 
@@ -23,20 +24,25 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
-app.add_typer(data.app, name="data")
-app.add_typer(env.app, name="env")
-app.add_typer(local.app, name="local")
-app.add_typer(infra.app, name="infra")
-app.command("run-local")(run_local.run_local)
-app.command("render")(render.render)
-app.command("diff")(render.diff)
-app.command("schema")(render.schema)
-apply_cli.register(app)
-app.add_typer(jobs_cli.app, name="jobs")
-deploy_cli.register(app)
-app.add_typer(pipeline_cli.app, name="pipeline")
-app.command("eval")(eval_cli.eval_job)
-app.command("promote")(eval_cli.promote)
+
+# Registered in the order of the workflow; the panels group them in `ftops --help`.
+SETUP, DATA, JOBS, SERVE = "Set up", "Data", "Jobs", "Serve and promote"
+app.add_typer(env.app, name="env", rich_help_panel=SETUP)
+app.add_typer(local.app, name="local", rich_help_panel=SETUP)
+app.add_typer(infra.app, name="infra", rich_help_panel=SETUP)
+app.add_typer(data.app, name="data", rich_help_panel=DATA)
+app.command("render", rich_help_panel=JOBS)(render.render)
+app.command("diff", rich_help_panel=JOBS)(render.diff)
+app.command("schema", rich_help_panel=JOBS)(render.schema)
+app.command("plan", rich_help_panel=JOBS)(apply_cli.plan)
+app.command("apply", rich_help_panel=JOBS)(apply_cli.apply)
+app.add_typer(jobs_cli.app, name="jobs", rich_help_panel=JOBS)
+app.command("run-local", rich_help_panel=JOBS)(run_local.run_local)
+app.add_typer(pipeline.app, name="pipeline", rich_help_panel=JOBS)
+app.command("deploy", rich_help_panel=SERVE)(deploy.deploy)
+app.command("undeploy", rich_help_panel=SERVE)(deploy.undeploy)
+app.command("eval", rich_help_panel=SERVE)(eval_cli.eval_job)
+app.command("promote", rich_help_panel=SERVE)(eval_cli.promote)
 
 
 def _version(value: bool) -> None:
