@@ -475,7 +475,6 @@ def is_clean(value: list | dict, depth: int = 1) -> bool:
         if kind is str:
             if not is_clean_text(item):
                 return False
-        elif kind is dict or kind is list:
-            if depth >= _CLEAN_DEPTH_CHECKED or not is_clean(item, depth + 1):
-                return False
+        elif (kind is dict or kind is list) and (depth >= _CLEAN_DEPTH_CHECKED or not is_clean(item, depth + 1)):
+            return False
     return True
