@@ -2,7 +2,8 @@
 300 job definitions x 4 environments, against rendering the same templates with bare Jinja and no checks.
 
 Goal: at most 2x bare Jinja, a few seconds in absolute terms. Both run in the same process, same machine,
-after one warm-up render (imports and the image registry lookup are paid once, outside the timings). The
+after one warm-up render (imports and the image registry lookup are paid once, outside the timings, as is
+the `gc.freeze()` that follows the SDK import in jobs/render/images.py and helps both sides alike). The
 sides alternate `--repeat` times and the fastest run of each is reported (all runs are in the JSON too); every
 ftops run starts with no parsed or validated definitions.
 Writes benchmarks/results/render.json.
