@@ -20,7 +20,8 @@ os.environ.setdefault("JSII_RUNTIME_PACKAGE_CACHE_ROOT", str(ROOT / ".ftops" / "
 for leaked in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AZURE_CLIENT_SECRET"):
     os.environ.pop(leaked, None)
 
-pytest_plugins = ["tests.fixtures.emulators", "tests.fixtures.cli", "tests.fixtures.tiny_model"]
+pytest_plugins = ["tests.fixtures.emulators", "tests.fixtures.cli", "tests.fixtures.tiny_model",
+                  "tests.fixtures.render_project"]
 
 
 @pytest.fixture(autouse=True)

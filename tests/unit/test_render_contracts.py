@@ -15,7 +15,6 @@ from botocore.validate import ParamValidator
 from jobs.config.environment import load_environment
 from jobs.render.engine import render_environment
 from jobs.training.hparams import parse_args
-from tests.unit.test_render_project import project  # noqa: F401  (fixture)
 
 SM, AZ = "helpdesk-qwen-lora", "helpdesk-gpt41mini"
 TUNING = {"tuning": {"objective": {"metric": "eval_loss"}, "max_jobs": 4,

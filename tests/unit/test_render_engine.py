@@ -10,7 +10,6 @@ import pytest
 from jobs.config.environment import load_environment
 from jobs.errors import ConfigError
 from jobs.render.engine import render_environment
-from tests.unit.test_render_project import project  # noqa: F401  (fixture)
 
 SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 SM, AZ = "helpdesk-qwen-lora", "helpdesk-gpt41mini"

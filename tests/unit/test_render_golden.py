@@ -10,7 +10,6 @@ import pytest
 
 from jobs.config.environment import load_environment
 from jobs.render.engine import render_environment
-from tests.unit.test_render_project import project  # noqa: F401  (fixture)
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "render"
 SM, AZ = "helpdesk-qwen-lora", "helpdesk-gpt41mini"

@@ -15,7 +15,7 @@ from jobs.render.definitions import load_variants
 from jobs.render.engine import _canonical, _check_yaml, render_environment
 from jobs.render.secrets import find_secret, first_secret, rendered_secret
 from jobs.data.manifest import read_manifest
-from tests.unit.test_render_project import MANIFEST, project, write_manifest  # noqa: F401  (fixture)
+from tests.fixtures.render_project import MANIFEST, write_manifest
 
 SM, AZ = "helpdesk-qwen-lora", "helpdesk-gpt41mini"
 
