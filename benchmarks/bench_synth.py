@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -48,6 +49,16 @@ def timed(command: list[str], outdir: Path) -> tuple[float, float]:
     if result.returncode != 0:
         sys.exit(f"synth failed: {' '.join(command)}\n{result.stderr[-2000:]}")
     return elapsed, (after.children_user - before.children_user) + (after.children_system - before.children_system)
+
+
+def jsii_node() -> str:
+    """Version and path of the node jsii starts: $JSII_NODE, else the first `node` on PATH (jsii's own rule)."""
+    node = os.environ.get("JSII_NODE") or shutil.which("node") or "node"
+    try:
+        version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    except OSError:
+        version = "not found"
+    return f"{version} ({node})"
 
 
 def main() -> None:
@@ -86,6 +97,7 @@ def main() -> None:
         "cpu_ratio": round(cpu_ratio, 3),
         "load_average_1m": [round(load_before, 2), round(load_after, 2)],
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "node": jsii_node(), "node_compile_cache": os.environ.get("NODE_COMPILE_CACHE"),
         "jsii_cache": os.environ.get("JSII_RUNTIME_PACKAGE_CACHE_ROOT", str(ROOT / ".ftops" / "jsii-cache")),
     }
     out = ROOT / "benchmarks" / "results" / "synth.json"
