@@ -115,9 +115,20 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGTERM this child when the process that started it dies (a killed test run leaves no emulator)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def start(name: str, *, port: int | None = None, data_dir: Path | None = None, log_dir: Path,
-          wait_s: float = 60.0) -> RunningEmulator:
-    """Start one emulator in its own session (it outlives the CLI) and wait until it answers."""
+          wait_s: float = 60.0, tied_to_parent: bool = False) -> RunningEmulator:
+    """Start one emulator in its own session and wait until it answers.
+
+    `ftops local up` lets it outlive the CLI; test fixtures tie it to their process (`tied_to_parent`).
+    """
     spec = EMULATORS[name]
     port = port or free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -126,7 +137,8 @@ def start(name: str, *, port: int | None = None, data_dir: Path | None = None, l
         data_dir.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(spec.command(port, data_dir), stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, env=_child_env())
+                                stdin=subprocess.DEVNULL, start_new_session=True, env=_child_env(),
+                                preexec_fn=_die_with_parent if tied_to_parent and sys.platform == "linux" else None)
     deadline = time.monotonic() + wait_s
     while not answers(port):
         if proc.poll() is not None:
@@ -245,7 +257,7 @@ def running(name: str, data_dir: Path | None = None, log_dir: Path | None = None
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix=f"ftops-{name}-") as tmp:
-        emu = start(name, data_dir=data_dir, log_dir=log_dir or Path(tmp))
+        emu = start(name, data_dir=data_dir, log_dir=log_dir or Path(tmp), tied_to_parent=True)
         try:
             yield emu
         finally:
