@@ -1,11 +1,19 @@
 """Benchmark: `ftops render` (validation, overrides, policy, cost, secrets scan, canonical JSON, hashing) for
 300 job definitions x 4 environments, against rendering the same templates with bare Jinja and no checks.
 
-Goal: at most 2x bare Jinja, a few seconds in absolute terms. Both run in the same process, same machine,
-after one warm-up render (imports and the image registry lookup are paid once, outside the timings, as is
-the `gc.freeze()` that follows the SDK import in jobs/render/images.py and helps both sides alike). The
-sides alternate `--repeat` times and the fastest run of each is reported (all runs are in the JSON too); every
-ftops run starts with no parsed or validated definitions.
+Goal: at most 2x bare Jinja in wall-clock time, a few seconds in absolute terms. Both run in the same process,
+same machine, after one warm-up render (imports and the image registry lookup are paid once, outside the
+timings, as is the `gc.freeze()` that follows the SDK import in jobs/render/images.py and helps both sides
+alike). The sides alternate `--repeat` times and the fastest run of each is reported (all runs are in the JSON
+too); every ftops run starts with no parsed or validated definitions.
+
+ftops renders on every core (jobs/render/parallel.py: a forked pool once an environment has 32 or more job
+variants, as `ftops render` does); bare Jinja, as the issue defines it, stays one process. So:
+- `ratio` (the goal) compares wall-clock time: what a user waits for.
+- `ratio_cpu` compares CPU time summed over all processes (ftops: parent + workers): the work done. Cores do
+  not shrink it; the pool adds a little (process start-up, results sent back), so it sits at or just above
+  the single-process figure.
+- `ratio_single_process` is ftops with `workers=1` (wall), measured in the same run, for comparison.
 Writes benchmarks/results/render.json.
 
     .venv/bin/python benchmarks/bench_render.py [--definitions 300] [--repeat 3]
@@ -17,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import sys
 import tempfile
@@ -27,6 +36,12 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 ENVIRONMENTS = ("local", "dev", "staging", "prod")
+
+
+def cpu_s() -> float:
+    """CPU seconds of this process and its reaped children (the render's pool workers are joined when it ends)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def make_fork(root: Path, count: int) -> None:
@@ -67,6 +82,7 @@ def main() -> int:
         from jobs.config.environment import load_environment
         from jobs.render import context as ctx
         from jobs.render.definitions import clear_cache, definition_files, load_variants
+        from jobs.render import parallel
         from jobs.render.engine import TARGETS, _targets, render_environment, write_tree
         from jobs.render.templating import environment as jinja_environment
 
@@ -93,26 +109,33 @@ def main() -> int:
                     total += len(jinja.get_template(template).render(**{key: values}))
             return total
 
-        def checked() -> dict:
+        def checked(workers: int | None = None) -> dict:
             clear_cache()  # every repetition parses and validates every definition, as a fresh `ftops render` does
-            return {env.name: render_environment(env) for env in envs}
+            return {env.name: render_environment(env, workers=workers) for env in envs}
 
-        # The two sides alternate, and each keeps its fastest run: on a shared machine, load from other work
-        # only ever adds time, and alternating exposes both sides to the same conditions.
-        bare_runs, ftops_runs, bare_cpu, ftops_cpu = [], [], [], []
+        # The sides alternate, and each keeps its fastest run: on a shared machine, load from other work only
+        # ever adds time, and alternating exposes every side to the same conditions.
+        bare_runs, ftops_runs, single_runs, bare_cpu, ftops_cpu, single_cpu = [], [], [], [], [], []
         rendered: dict = {}
         for _ in range(args.repeat):
-            wall, cpu = time.perf_counter(), time.process_time()
+            wall, cpu = time.perf_counter(), cpu_s()
             bare_bytes = bare()
             bare_runs.append(time.perf_counter() - wall)
-            bare_cpu.append(time.process_time() - cpu)
+            bare_cpu.append(cpu_s() - cpu)
             rendered = {}
-            wall, cpu = time.perf_counter(), time.process_time()
+            wall, cpu = time.perf_counter(), cpu_s()
             rendered = checked()
             ftops_runs.append(time.perf_counter() - wall)
-            ftops_cpu.append(time.process_time() - cpu)
-        bare_s, ftops_s = min(bare_runs), min(ftops_runs)
+            ftops_cpu.append(cpu_s() - cpu)
+            wall, cpu = time.perf_counter(), cpu_s()
+            single = checked(workers=1)
+            single_runs.append(time.perf_counter() - wall)
+            single_cpu.append(cpu_s() - cpu)
+        if any(a.files != b.files for name in rendered for a, b in zip(rendered[name], single[name], strict=True)):
+            raise SystemExit("parallel and single-process renders differ")
+        bare_s, ftops_s, single_s = min(bare_runs), min(ftops_runs), min(single_runs)
         jobs = sum(len(r) for r in rendered.values())
+        workers = parallel.workers_for(jobs // len(envs))
 
         start = time.perf_counter()
         for name, jobs_for_env in rendered.items():
@@ -130,11 +153,18 @@ def main() -> int:
         "bare_jinja_s": round(bare_s, 3),
         "ftops_render_checked_s": round(ftops_s, 3),
         "ratio": round(ftops_s / bare_s, 2),
+        "ratio_cpu": round(min(ftops_cpu) / min(bare_cpu), 2),
+        "ftops_workers": workers,
+        "ftops_single_process_s": round(single_s, 3),
+        "ratio_single_process": round(single_s / bare_s, 2),
+        "ratio_cpu_single_process": round(min(single_cpu) / min(bare_cpu), 2),
+        "goal_ratio": 2.0,
         "repeat": args.repeat,
         "bare_jinja_runs_s": [round(t, 3) for t in bare_runs],
         "ftops_render_runs_s": [round(t, 3) for t in ftops_runs],
-        "ratio_cpu": round(min(ftops_cpu) / min(bare_cpu), 2),
-        "goal_ratio": 2.0,
+        "ftops_single_process_runs_s": [round(t, 3) for t in single_runs],
+        "cpu_s": {"bare_jinja": round(min(bare_cpu), 3), "ftops_render": round(min(ftops_cpu), 3),
+                  "ftops_single_process": round(min(single_cpu), 3)},
         "per_job_ms": round(ftops_s / jobs * 1000, 3),
         "write_tree_s": round(write_s, 3),
         "files_written": files,
@@ -142,8 +172,11 @@ def main() -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "note": "ftops timing covers loading + validating every definition, overrides, policy and cost checks, "
                 "context building, Jinja, canonical JSON, YAML parsing, secret scan, hashing and request limits; "
-                "bare Jinja renders the same templates from precomputed values. Fastest of `repeat` alternating runs per side; "
-                "ratio_cpu compares process CPU time. Writing the tree (staging dir + swap) is timed separately.",
+                "bare Jinja renders the same templates from precomputed values, in one process. ftops renders on "
+                "ftops_workers processes: ratio (the goal) is wall-clock; ratio_cpu sums CPU over all processes "
+                "(parent + workers), so more cores never lower it; ratio_single_process is ftops in one process. "
+                "Fastest of `repeat` alternating runs per side. Writing the tree (staging dir + swap) is timed "
+                "separately.",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -232,19 +232,33 @@ def select_definitions(job: str | None) -> list[Path]:
     return files
 
 
-def render_environment(env: Environment, job: str | None = None) -> list[RenderedJob]:
-    """Render every job (or one definition's jobs) for `env`, in memory; raises on the first violation."""
+def render_environment(env: Environment, job: str | None = None, *, workers: int | None = None) -> list[RenderedJob]:
+    """Render every job (or one definition's jobs) for `env`, in memory; raises on the first violation.
+
+    Large renders use every core (`workers`: default all, 1 keeps it in this process); the files, their order
+    and the error raised are the same either way.
+    """
+    from jobs.render import parallel
+
     found = find_secret(env.tags)
     if found:
         from jobs.config.environment import environment_file
 
         raise ConfigError(f"looks like a secret: {found[1]}", source=environment_file(env.name),
                           field=f"tags.{found[0]}", hint="tags are visible to everyone; remove the secret")
-    rendered: list[RenderedJob] = []
-    run = RenderRun(env)
+    # Load every definition first; a file that fails to load is raised only after the jobs of the files before
+    # it rendered, so the first error is the one a file-by-file render would meet.
+    variants: list[JobVariant] = []
+    load_error: FtopsError | None = None
     for path in select_definitions(job):
-        for variant in load_variants(path, env.name):
-            rendered.append(render_variant(variant, env, run))
+        try:
+            variants.extend(load_variants(path, env.name))
+        except FtopsError as err:
+            load_error = err
+            break
+    rendered = parallel.render_variants(variants, env, parallel.workers_for(len(variants), workers))
+    if load_error is not None:
+        raise load_error
     names = [r.name for r in rendered]
     if len(set(names)) != len(names):
         raise ConfigError("two definitions render to the same job name", source=paths.project_root() / "definitions",

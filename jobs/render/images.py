@@ -35,6 +35,11 @@ def _image_uris() -> ModuleType:
     return image_uris
 
 
+def preload_registry() -> None:
+    """Import the registry now (a parallel render does so once, before forking its workers)."""
+    _image_uris()
+
+
 @cache
 def training_image_uri(region: str, instance_type: str) -> str:
     """The image URI for `region` and `instance_type` (GPU or CPU variant), without any network call."""
