@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,16 +54,24 @@ TARGETS: dict[str, tuple[str, str]] = {
 _TOKEN = re.compile(r"^[a-z0-9-]+$")
 
 
-class Documents(dict):
-    """Parsed targets by file name; YAML ones are parsed on first access (checks need only the JSON ones)."""
+class Documents(Mapping[str, Any]):
+    """Parsed targets by file name, each parsed on first access (checks read only the JSON ones)."""
 
     def __init__(self, files: dict[str, bytes]) -> None:
-        super().__init__((name, orjson.loads(data)) for name, data in files.items() if name.endswith(".json"))
-        self._files = files
+        self._files = {name: data for name, data in files.items() if name != INDEX}
+        self._parsed: dict[str, Any] = {}
 
-    def __missing__(self, name: str) -> Any:
-        value = self[name] = yaml.load(self._files[name], Loader=_Loader)
-        return value
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._parsed:
+            data = self._files[name]
+            self._parsed[name] = orjson.loads(data) if name.endswith(".json") else yaml.load(data, Loader=_Loader)
+        return self._parsed[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
 
 
 @dataclass
@@ -72,7 +81,7 @@ class RenderedJob:
     name: str
     variant: JobVariant
     files: dict[str, bytes]
-    documents: dict[str, Any] = field(repr=False)
+    documents: Mapping[str, Any] = field(repr=False)
     index: dict[str, Any] = field(repr=False)
 
 

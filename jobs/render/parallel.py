@@ -1,10 +1,11 @@
 """Render one environment's job variants on every core, with the same results, order and errors as one process.
 
 Variants render independently. The parent parses and validates the definitions (cheap, and cached across
-environments), then forks workers that inherit them along with the imported modules, the compiled templates
-and the SageMaker image registry; a task is a variant's position, a result is its files (bytes) and index,
-so nothing else crosses the process boundary. Results come back in variant order, so the first error met is
-the one a sequential render raises. The parent writes everything (see engine.write_tree): workers only compute.
+environments) and renders the first variant itself, which loads what rendering needs (lazy imports, compiled
+templates, the SageMaker image registry, the environment's manifests and cost estimates). Forked workers
+inherit all of it; a task is a variant's position, a result is its files (bytes) and index, so nothing else
+crosses the process boundary. Results come back in variant order, so the first error met is the one a
+sequential render raises. Workers only compute: the parent writes everything (engine.write_tree).
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ from jobs.render.templating import environment
 MIN_PARALLEL_JOBS = 32
 """Below this many variants, starting processes costs more than the cores win back (~1 ms of work per job)."""
 
-# Set in the parent just before forking; workers read their inherited copy (never pickled).
-_work: tuple[Environment, list[JobVariant]] | None = None
-_run: RenderRun | None = None
+# Set in the parent just before forking; each worker reads (and fills the caches of) its inherited copy.
+_work: tuple[Environment, list[JobVariant], RenderRun] | None = None
 
 
 def workers_for(jobs: int, workers: int | None = None) -> int:
@@ -38,40 +38,34 @@ def workers_for(jobs: int, workers: int | None = None) -> int:
 
 def render_variants(variants: list[JobVariant], env: Environment, workers: int = 1) -> list[RenderedJob]:
     """`render_variant` for each of `variants`, in order; raises the first error in that order."""
+    run = RenderRun(env)
     if workers <= 1:
-        run = RenderRun(env)
         return [render_variant(variant, env, run) for variant in variants]
     global _work
+    first = render_variant(variants[0], env, run)
     _preload()
-    _work = (env, variants)
+    _work = (env, variants, run)
     try:
+        rest = range(1, len(variants))
         # A few tasks per worker keeps every core busy to the end without a message per job.
-        chunk = max(1, len(variants) // (workers * 4))
-        with multiprocessing.get_context("fork").Pool(workers, initializer=_start_worker) as pool:
-            results = pool.imap(_render_one, range(len(variants)), chunksize=chunk)
+        chunk = max(1, len(rest) // (workers * 4))
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            results = pool.imap(_render_one, rest, chunksize=chunk)
             # imap re-raises a worker's exception at its position: the first in order wins, as sequentially.
-            return [_rebuilt(variant, files, index) for variant, (files, index) in zip(variants, results)]
+            return [first] + [RenderedJob(index["name"], variant, files, Documents(files), index)
+                              for variant, (files, index) in zip(variants[1:], results)]
     finally:
         _work = None
 
 
 def _preload() -> None:
-    """Load in the parent what every worker would otherwise load for itself: templates and the image registry."""
+    """What the first variant may not have loaded: the other provider's templates, the image registry."""
     for template, _ in TARGETS.values():
         environment().get_template(template)
     preload_registry()  # the SageMaker SDK import (~1.7 s); it also freezes the heap, which forked workers share
 
 
-def _start_worker() -> None:
-    global _run
-    _run = RenderRun(_work[0])  # per-worker caches: manifests, cost estimates, resolved values
-
-
 def _render_one(position: int) -> tuple[dict[str, bytes], dict[str, Any]]:
-    env, variants = _work
-    job = render_variant(variants[position], env, _run)
+    env, variants, run = _work
+    job = render_variant(variants[position], env, run)
     return job.files, job.index
-
-
-def _rebuilt(variant: JobVariant, files: dict[str, bytes], index: dict[str, Any]) -> RenderedJob:
-    return RenderedJob(index["name"], variant, files, Documents(files), index)

@@ -211,3 +211,27 @@ def test_wait_survives_an_emulator_restart(ftops, aws_local, blob_local, tmp_pat
         emulators.stop_pid(emu.pid)
         for cache in (azure_openai._client, azure_openai._mgmt):
             cache.cache_clear()
+
+
+def test_jobs_list_status_events_and_cancel(ftops, local, azure_local):
+    env, root = local
+    # A long job, so that it is still running when we cancel it.
+    _post(f"{azure_local.endpoint}/_emulator/openai/settings", {"job_duration_s": 60, "file_processing_s": 0.2})
+    job_dir = root / ENV / "faq-az-0"
+    applied = ftops("apply", job_dir.parent, "--env", ENV, "--no-local-runner", "--json")
+    assert applied.exit_code == 0, applied.stdout + applied.stderr
+    job_id = next(j["job_id"] for j in json.loads(applied.stdout)["jobs"] if j["job"] == "faq-az-0")
+
+    listed = json.loads(ftops("jobs", "list", "--env", ENV, "--json").stdout)
+    assert job_id in json.dumps(listed)
+    status = json.loads(ftops("jobs", "status", job_id, "--env", ENV, "--dir", root, "--json").stdout)
+    assert status["state"] not in {"succeeded", "failed", "cancelled"}
+    events = json.loads(ftops("jobs", "events", job_id, "--env", ENV, "--dir", root, "--json").stdout)
+    assert events, "a submitted job has events"
+
+    cancelled = ftops("jobs", "cancel", job_id, "--env", ENV, "--dir", root, "--json")
+    assert cancelled.exit_code == 0, cancelled.stdout + cancelled.stderr
+    status = json.loads(ftops("jobs", "status", job_id, "--env", ENV, "--dir", root, "--json").stdout)
+    assert status["state"] == "cancelled"
+    waited = ftops("jobs", "wait", job_id, "--env", ENV, "--dir", root, "--interval", "0.2", "--json")
+    assert waited.exit_code == 1, "waiting on a cancelled job reports it as not succeeded"
