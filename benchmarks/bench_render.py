@@ -81,8 +81,8 @@ def main() -> int:
         from jobs import paths
         from jobs.config.environment import load_environment
         from jobs.render import context as ctx
-        from jobs.render.definitions import clear_cache, definition_files, load_variants
         from jobs.render import parallel
+        from jobs.render.definitions import clear_cache, definition_files, load_variants
         from jobs.render.engine import TARGETS, _targets, render_environment, write_tree
         from jobs.render.templating import environment as jinja_environment
 
@@ -131,7 +131,8 @@ def main() -> int:
             single = checked(workers=1)
             single_runs.append(time.perf_counter() - wall)
             single_cpu.append(cpu_s() - cpu)
-        if any(a.files != b.files for name in rendered for a, b in zip(rendered[name], single[name], strict=True)):
+        pairs = [(a, b) for name in rendered for a, b in zip(rendered[name], single[name], strict=True)]
+        if any(a.files != b.files for a, b in pairs):
             raise SystemExit("parallel and single-process renders differ")
         bare_s, ftops_s, single_s = min(bare_runs), min(ftops_runs), min(single_runs)
         jobs = sum(len(r) for r in rendered.values())

@@ -64,7 +64,8 @@ class Documents(Mapping[str, Any]):
     def __getitem__(self, name: str) -> Any:
         if name not in self._parsed:
             data = self._files[name]
-            self._parsed[name] = orjson.loads(data) if name.endswith(".json") else yaml.load(data, Loader=_Loader)
+            json = name.endswith(".json")
+            self._parsed[name] = orjson.loads(data) if json else yaml.load(data, Loader=_Loader)
         return self._parsed[name]
 
     def __iter__(self) -> Iterator[str]:
@@ -241,7 +242,8 @@ def select_definitions(job: str | None) -> list[Path]:
     return files
 
 
-def render_environment(env: Environment, job: str | None = None, *, workers: int | None = None) -> list[RenderedJob]:
+def render_environment(env: Environment, job: str | None = None, *,
+                       workers: int | None = None) -> list[RenderedJob]:
     """Render every job (or one definition's jobs) for `env`, in memory; raises on the first violation.
 
     Large renders use every core (`workers`: default all, 1 keeps it in this process); the files, their order

@@ -1,11 +1,12 @@
-"""Render one environment's job variants on every core, with the same results, order and errors as one process.
+"""Render an environment's job variants on every core: the same files, order and errors as one process.
 
 Variants render independently. The parent parses and validates the definitions (cheap, and cached across
-environments) and renders the first variant itself, which loads what rendering needs (lazy imports, compiled
-templates, the SageMaker image registry, the environment's manifests and cost estimates). Forked workers
-inherit all of it; a task is a variant's position, a result is its files (bytes) and index, so nothing else
-crosses the process boundary. Results come back in variant order, so the first error met is the one a
-sequential render raises. Workers only compute: the parent writes everything (engine.write_tree).
+environments) and renders the first variant, which loads what rendering needs (lazy imports, compiled
+templates, the SageMaker image registry, the environment's manifests and cost estimates), then forks workers
+that inherit all of it and render the other variants. A task is a variant's position, a result is its files
+(bytes) and index, so nothing else crosses the process boundary. Results are taken in variant order, so the
+first error met is the one a sequential render raises. Workers only compute: the parent writes everything
+(engine.write_tree), so writing stays all-or-nothing.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def render_variants(variants: list[JobVariant], env: Environment, workers: int =
     if workers <= 1:
         return [render_variant(variant, env, run) for variant in variants]
     global _work
-    first = render_variant(variants[0], env, run)
+    # Rendered before forking, the first job loads the lazy imports and caches that the workers then inherit.
+    rendered = [render_variant(variants[0], env, run)]
     _preload()
     _work = (env, variants, run)
     try:
@@ -52,8 +54,8 @@ def render_variants(variants: list[JobVariant], env: Environment, workers: int =
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             results = pool.imap(_render_one, rest, chunksize=chunk)
             # imap re-raises a worker's exception at its position: the first in order wins, as sequentially.
-            return [first] + [RenderedJob(index["name"], variant, files, Documents(files), index)
-                              for variant, (files, index) in zip(variants[1:], results)]
+            return rendered + [RenderedJob(index["name"], variant, files, Documents(files), index)
+                               for variant, (files, index) in zip(variants[1:], results)]
     finally:
         _work = None
 
@@ -62,7 +64,7 @@ def _preload() -> None:
     """What the first variant may not have loaded: the other provider's templates, the image registry."""
     for template, _ in TARGETS.values():
         environment().get_template(template)
-    preload_registry()  # the SageMaker SDK import (~1.7 s); it also freezes the heap, which forked workers share
+    preload_registry()  # the SageMaker SDK import (~1.7 s); it also freezes the heap the workers share
 
 
 def _render_one(position: int) -> tuple[dict[str, bytes], dict[str, Any]]:
