@@ -124,7 +124,10 @@ def sagemaker_context(variant: JobVariant, env: Environment, dataset: Dataset,
     archive = source_archive()
     source_uri = f"s3://{res.output_bucket}/{archive.s3_key()}"
     hyperparameters = script_hyperparameters(job)
-    hyperparameters |= {"sagemaker_program": "train.py", "sagemaker_submit_directory": source_uri}
+    # Script mode; torch_distributed makes the container start train.py through torchrun, one process per GPU
+    # on each of the job's instances (one process on a single-GPU instance).
+    hyperparameters |= {"sagemaker_program": "train.py", "sagemaker_submit_directory": source_uri,
+                        "sagemaker_torch_distributed_enabled": "true"}
     tags = _tags(variant, env, dataset)
     tags["ftops:base-model"] = job.base_model.hf_model_id or f"jumpstart:{job.base_model.jumpstart_id}"
     tuning = job.sweep.tuning if job.sweep and job.sweep.tuning else None
