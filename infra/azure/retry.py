@@ -7,7 +7,6 @@ A failure names the resource and ARM's error code and message.
 
 from __future__ import annotations
 
-import email.utils
 import random
 import time
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from jobs.errors import CloudError
+from jobs.retry import retry_after_from_headers
 
 T = TypeVar("T")
 
@@ -66,22 +66,6 @@ def arm_error(exc: BaseException) -> tuple[str, str]:
     return code, message.removeprefix(f"({code}) ").splitlines()[0]
 
 
-def _retry_after(exc: BaseException) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or {}
-    for name, scale in (("retry-after-ms", 1000.0), ("x-ms-retry-after-ms", 1000.0), ("Retry-After", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            return float(value) / scale
-        except ValueError:
-            parsed = email.utils.parsedate_to_datetime(value) if scale == 1.0 else None
-            if parsed is not None:
-                return max(0.0, parsed.timestamp() - time.time())
-    return None
-
-
 def _retryable(exc: BaseException) -> bool:
     from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
@@ -114,7 +98,7 @@ def call(what: str, fn: Callable[[], T], policy: RetryPolicy = RetryPolicy(),
             limit = policy.transport_attempts if isinstance(exc, ServiceRequestError) else policy.attempts
             if _retryable(exc) and attempt < limit:
                 backoff = min(policy.cap_s, policy.base_s * 2 ** attempt) * (0.5 + random.random() / 2)
-                wait = _retry_after(exc)
+                wait = retry_after_from_headers(getattr(exc.response, "headers", None))
                 wait = backoff if wait is None else wait
                 if wait <= policy.max_retry_after_s:
                     if on_retry:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from jobs import providers
-from jobs.apply import retry
+from jobs import retry
 from jobs.apply.ledger import DEFAULT_LEASE_S, LedgerEntry
 from jobs.apply.rendered import RenderedJob
 from jobs.config.environment import Environment

@@ -89,7 +89,7 @@ def wait(
     from rich.live import Live
 
     from jobs import providers
-    from jobs.apply import retry
+    from jobs import retry
     from jobs.apply.lookup import resolve, submitted
 
     environment = _env(env)

@@ -58,7 +58,7 @@ def _client(env_name: str, url: str):
 
     env = load_environment(env_name)
     token = get_bearer_token_provider(clients.azure_credential(env), "https://cognitiveservices.azure.com/.default")
-    # Our own retry policy (jobs.apply.retry) honours Retry-After across every call; the SDK's would stack on it.
+    # Our own retry policy (jobs.retry) honours Retry-After across every call; the SDK's would stack on it.
     return openai.AzureOpenAI(azure_endpoint=url, api_version=API_VERSION, azure_ad_token_provider=token,
                               max_retries=0, timeout=120)
 
@@ -154,7 +154,7 @@ class AzureOpenAI(Provider):
     # --- submit ---------------------------------------------------------------------------------
 
     def prepare(self, env: Environment, job: RenderedJob, *, uploads: Any, dry_run: bool = False) -> dict[str, Any]:
-        from jobs.apply import retry
+        from jobs import retry
         from jobs.data.manifest import read_manifest
 
         body = job.load_target(self.target)

@@ -9,7 +9,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from jobs.apply import engine, retry
+from jobs import retry
+from jobs.apply import engine
 from jobs.apply.rendered import load_rendered
 from jobs.config.environment import load_environment
 from jobs.config.resolved import resolved_aws

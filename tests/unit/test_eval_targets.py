@@ -144,3 +144,8 @@ def test_a_batch_submitted_before_an_interruption_is_collected_not_resubmitted(t
         assert client.created == 0
         assert store.get((target.identity, "2", "clean")).text == "answer 2"
         assert store.pending_batches(target.identity) == {}
+
+
+def test_azure_millisecond_retry_after_is_read_too():
+    assert retry_after_seconds({"x-ms-retry-after-ms": "250"}) == 0.25
+    assert retry_after_seconds({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0

@@ -7,7 +7,6 @@ target (deployment, endpoint, artifact): stored answers are reused only for the 
 
 from __future__ import annotations
 
-import email.utils
 import random
 import threading
 import time
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from jobs.errors import CloudError
+from jobs.retry import retry_after_from_headers
 
 if TYPE_CHECKING:
     from jobs.eval.store import Answer, AnswerStore
@@ -67,23 +67,8 @@ class Target(ABC):
 # --- throttling ---------------------------------------------------------------------------------
 
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds from `retry-after-ms` or `retry-after` (seconds or an HTTP date); None when absent."""
-    if not headers:
-        return None
-    lower = {k.lower(): v for k, v in headers.items()}
-    if (ms := lower.get("retry-after-ms")) is not None:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
-    if (value := lower.get("retry-after")) is not None:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            parsed = email.utils.parsedate_to_datetime(value) if value else None
-            if parsed is not None:
-                return max(0.0, parsed.timestamp() - time.time())
-    return None
+    """Seconds from the Retry-After headers; None when absent (one reading for all of ftops: jobs.retry)."""
+    return retry_after_from_headers(headers)
 
 
 class Throttle:

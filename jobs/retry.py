@@ -1,10 +1,14 @@
-"""Retries on throttling and transient errors, with capped exponential backoff that honours Retry-After."""
+"""Retries on throttling and transient errors, with capped exponential backoff that honours Retry-After.
+
+Shared by every cloud call ftops makes (apply, jobs, evaluation, Azure provisioning): one reading of the
+Retry-After headers, one backoff rule.
+"""
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -40,23 +44,33 @@ def _status(exc: BaseException) -> int | None:
     return getattr(exc, "status_code", None) or getattr(response, "status_code", None)
 
 
-def retry_after_s(exc: BaseException) -> float | None:
-    headers = _headers(exc)
-    if "retry-after-ms" in headers:
-        try:
-            return float(headers["retry-after-ms"]) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
+def retry_after_from_headers(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait from `retry-after-ms`, `x-ms-retry-after-ms` or `retry-after` (seconds or an HTTP
+    date); None when the server gave none."""
+    if not headers:
+        return None
+    lower = {k.lower(): v for k, v in headers.items()}
+    for name in ("retry-after-ms", "x-ms-retry-after-ms"):
+        if (ms := lower.get(name)) is not None:
+            try:
+                return max(0.0, float(ms) / 1000)
+            except ValueError:
+                pass
+    value = lower.get("retry-after")
     if value is None:
         return None
     try:
-        return float(value)
+        return max(0.0, float(value))
     except ValueError:
         try:
             return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
         except (TypeError, ValueError):
             return None
+
+
+def retry_after_s(exc: BaseException) -> float | None:
+    """The Retry-After of a failed call (botocore, openai/httpx or azure.core error)."""
+    return retry_after_from_headers(_headers(exc))
 
 
 def is_transient(exc: BaseException) -> bool:
