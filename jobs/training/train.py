@@ -356,15 +356,31 @@ def run(argv: list[str]) -> int:
         else:
             print(f"ftops: done at step {state.global_step}; artifacts in {layout.model_dir}", flush=True)
 
-    import torch.distributed as torch_dist
-
-    if torch_dist.is_available() and torch_dist.is_initialized():
-        torch_dist.destroy_process_group()
+    if dist.world_size > 1:
+        _exit_without_teardown(0)
     return 0
 
 
+def _exit_without_teardown(code: int) -> None:
+    """Several processes: leave before Python frees the trainer. DDP's reducer destructor joins gloo's worker
+    thread while holding the GIL that thread may need to free a tensor, a deadlock that leaves torchrun waiting
+    forever. Everything (artifacts, complete checkpoints, the summary) is written before this is called."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main() -> None:
-    sys.exit(run(sys.argv[1:]))
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        sys.exit(run(sys.argv[1:]))
+    try:
+        code = run(sys.argv[1:])  # with several processes, a successful run leaves inside run()
+    except Exception:  # noqa: BLE001 - printed as Python would; the live traceback keeps the trainer alive
+        import traceback
+
+        traceback.print_exc()
+        _exit_without_teardown(1)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

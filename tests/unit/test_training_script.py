@@ -6,6 +6,8 @@ seconds of steps.
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import os
 import re
@@ -56,8 +58,14 @@ class Job:
         try:
             stdout, stderr = proc.communicate(timeout=240)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGABRT)  # faulthandler prints every process's stacks: where it hung
-            stdout, stderr = proc.communicate()
+            # torchrun starts its workers in sessions of their own: signal every descendant, not just the group.
+            import psutil
+
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    child.send_signal(signal.SIGABRT)  # faulthandler prints each one's stacks: where it hung
+            os.killpg(proc.pid, signal.SIGABRT)
+            stdout, stderr = proc.communicate(timeout=60)
             pytest.fail(f"training did not finish in 240 s:\n{stdout[-2000:]}\n{stderr[-6000:]}")
         return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
 
