@@ -72,8 +72,10 @@ def run_cdk(command: list[str], proc_env: dict[str, str]) -> None:
             if line.strip():
                 tail.append(line.strip())
     if proc.returncode != 0:
+        # A synth error's cause is on its `ERROR` line; later lines only say that synthesis failed.
+        causes = [line.removeprefix("ERROR ") for line in tail if line.startswith("ERROR ")]
         errors = [line for line in tail if line.startswith(("error:", "❌")) or "Error" in line]
-        reason = (errors or list(tail) or ["no output"])[-1]
+        reason = (causes or errors or list(tail) or ["no output"])[-1]
         raise CloudError(f"cdk {command[1]} failed (exit {proc.returncode}): {reason}",
                          hint="read the CDK output above; fix the environment file or the account, then retry")
 
