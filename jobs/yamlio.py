@@ -14,18 +14,25 @@ M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
 
 
-def _construct(node: yaml.Node, loader: _UniqueKeyLoader, path: Loc, lines: dict[Loc, int], source: Path) -> Any:
+def _construct(node: yaml.Node, loader: Any, path: Loc, lines: dict[Loc, int], source: Path | str) -> Any:
+    """The data of `node` (any PyYAML safe loader, C or Python), refusing duplicate keys, recording lines."""
     # A key's line is where the key is written (set by the parent); items and the root use their own.
     lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.ScalarNode) and node.tag == _STR_TAG:
+        return node.value  # what PyYAML's string constructor returns, without its dispatch (render reads many)
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            plain = isinstance(key_node, yaml.ScalarNode) and key_node.tag == _STR_TAG
+            key = key_node.value if plain else loader.construct_object(key_node, deep=True)
             if key in result:
                 raise ConfigError(
                     f"duplicate key {key!r}", source=source, line=key_node.start_mark.line + 1,

@@ -21,7 +21,7 @@ from jobs import paths
 from jobs.config.job import JobDefinition
 from jobs.errors import ConfigError
 from jobs.render.secrets import first_secret
-from jobs.yamlio import Loc, _construct, line_for, load_yaml
+from jobs.yamlio import _STR_TAG, Loc, _construct, line_for, load_yaml
 
 _CLoader = getattr(yaml, "CSafeLoader", None)
 
@@ -212,7 +212,7 @@ def _parse_with_lines(text: str, path: Path) -> tuple[Any, dict[Loc, int]]:
     try:
         node = loader.get_single_node()
         lines: dict[Loc, int] = {}
-        return (_construct_fast(node, loader, (), lines, path) if node is not None else {}), lines
+        return (_construct(node, loader, (), lines, path) if node is not None else {}), lines
     finally:
         loader.dispose()
 
@@ -230,7 +230,7 @@ _PLAIN_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?
 
 
 def _construct_plain(node: yaml.Node, loader: Any) -> Any:
-    """`_construct_fast` without line marks (and common scalars built directly): the same data, or
+    """`jobs.yamlio._construct` without line marks (and common scalars built directly): the same data, or
     `_DuplicateKey`."""
     if isinstance(node, yaml.ScalarNode):
         tag, value = node.tag, node.value
@@ -260,38 +260,6 @@ def _construct_plain(node: yaml.Node, loader: Any) -> Any:
     if isinstance(node, yaml.SequenceNode):
         return [_construct_plain(item, loader) for item in node.value]
     return loader.construct_object(node, deep=True)
-
-
-_STR_TAG = "tag:yaml.org,2002:str"
-
-
-def _construct_fast(node: yaml.Node, loader: Any, path: Loc, lines: dict[Loc, int], source: Path) -> Any:
-    """`jobs.yamlio._construct` with plain strings taken straight from their node (what PyYAML's string
-    constructor returns); everything else, duplicate keys and line marks are handled exactly as there."""
-    if isinstance(node, yaml.MappingNode):
-        lines.setdefault(path, node.start_mark.line + 1)
-        loader.flatten_mapping(node)
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _STR_TAG:
-                key = key_node.value
-            else:
-                key = loader.construct_object(key_node, deep=True)
-            if key in result:
-                raise ConfigError(
-                    f"duplicate key {key!r}", source=source, line=key_node.start_mark.line + 1,
-                    field=".".join(map(str, (*path, key))), hint="keep one of the two entries",
-                )
-            lines[(*path, key)] = key_node.start_mark.line + 1
-            result[key] = _construct_fast(value_node, loader, (*path, key), lines, source)
-        return result
-    if isinstance(node, yaml.ScalarNode) and node.tag == _STR_TAG:
-        lines.setdefault(path, node.start_mark.line + 1)
-        return node.value
-    if isinstance(node, yaml.SequenceNode):
-        lines.setdefault(path, node.start_mark.line + 1)
-        return [_construct_fast(item, loader, (*path, i), lines, source) for i, item in enumerate(node.value)]
-    return _construct(node, loader, path, lines, source)
 
 
 def _loc(dotted: str) -> Loc:

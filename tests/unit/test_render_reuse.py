@@ -129,15 +129,21 @@ def test_a_rendered_value_after_a_hyphen_is_still_checked():
     "a: 1\nb:\n  c: 2\na: 3\n",  # duplicate key
 ])
 def test_definition_parsing_matches_the_shared_yaml_reader(text):
-    from jobs.render.definitions import _construct_fast
+    from jobs.render.definitions import _parse_with_lines
     from jobs.yamlio import _construct
 
     results = []
-    for construct in (_construct, _construct_fast):
-        loader = yaml.CSafeLoader(text)
+    for loader_class in (yaml.SafeLoader, yaml.CSafeLoader):  # load_yaml's and render's parsers
+        loader = loader_class(text)
         lines: dict = {}
         try:
-            results.append((construct(loader.get_single_node(), loader, (), lines, "x.yaml"), lines))
+            results.append((_construct(loader.get_single_node(), loader, (), lines, "x.yaml"), lines))
         except FtopsError as err:
             results.append((err.message, err.line, err.field))
-    assert results[0] == results[1]
+    try:
+        results.append(_parse_with_lines(text, "x.yaml"))
+    except FtopsError as err:
+        results.append((err.message, err.line, err.field))
+    assert results[0] == results[1] == results[2]
+    if not isinstance(results[0][0], str):
+        assert results[0][0] == yaml.safe_load(text), "the same data PyYAML gives"
