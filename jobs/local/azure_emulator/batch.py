@@ -20,9 +20,10 @@ import uuid
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from jobs.local.azure_emulator import openai as data_plane
+from jobs.local.azure_emulator import store
 from jobs.local.azure_emulator.store import get_store
 
 bp = Blueprint("batch", __name__)
@@ -45,9 +46,7 @@ def _route(rule: str, **options: Any):
 
 
 def _duration() -> float:
-    stored = get_store(NS).snapshot().get("settings", {})
-    configured = current_app.config.get("FTOPS_BATCH_DURATION_S")
-    return float(stored.get("batch_duration_s", configured if configured is not None else DEFAULTS["batch_duration_s"]))
+    return store.settings(NS, DEFAULTS, "FTOPS_")["batch_duration_s"]
 
 
 def _parse_input(raw: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -237,10 +236,7 @@ def cancel_batch(batch_id: str, account: str | None = None):
 @bp.post("/_emulator/batch/settings")
 def set_settings():
     """Tests and the benchmark set how long a batch takes (kept across restarts)."""
-    body = request.get_json(force=True, silent=True) or {}
-    unknown = set(body) - set(DEFAULTS)
+    unknown = store.update_settings(NS, DEFAULTS, request.get_json(force=True, silent=True) or {})
     if unknown:
-        return _error(400, "invalidSetting", f"unknown settings {sorted(unknown)}; known: {sorted(DEFAULTS)}")
-    with get_store(NS).transaction() as data:
-        data.setdefault("settings", {}).update({k: float(v) for k, v in body.items()})
-    return jsonify({k: data["settings"].get(k, v) for k, v in DEFAULTS.items()})
+        return _error(400, "invalidSetting", f"unknown settings {unknown}; known: {sorted(DEFAULTS)}")
+    return jsonify(store.settings(NS, DEFAULTS, "FTOPS_"))

@@ -21,9 +21,9 @@ import uuid
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
-from jobs.local.azure_emulator import faults
+from jobs.local.azure_emulator import faults, store
 from jobs.local.azure_emulator.store import get_store
 from jobs.reference import azure_models
 
@@ -53,9 +53,7 @@ def _error(status: int, code: str, message: str, param: str | None = None) -> Re
 
 
 def _settings() -> dict[str, float]:
-    stored = get_store(NS).snapshot().get("settings", {})
-    configured = {k: current_app.config.get(f"FTOPS_OPENAI_{k.upper()}") for k in DEFAULTS}
-    return {k: stored.get(k, configured[k] if configured[k] is not None else v) for k, v in DEFAULTS.items()}
+    return store.settings(NS, DEFAULTS, "FTOPS_OPENAI_")
 
 
 def _blob(file_id: str):
@@ -514,12 +512,9 @@ def job_checkpoints(job_id: str, account: str | None = None):
 @bp.post("/_emulator/openai/settings")
 def set_settings():
     """Tests and the benchmark change job and file timing here (kept across restarts)."""
-    body = request.get_json(force=True, silent=True) or {}
-    unknown = set(body) - set(DEFAULTS)
+    unknown = store.update_settings(NS, DEFAULTS, request.get_json(force=True, silent=True) or {})
     if unknown:
-        return _error(400, "invalidSetting", f"unknown settings {sorted(unknown)}; known: {sorted(DEFAULTS)}")
-    with get_store(NS).transaction() as data:
-        data.setdefault("settings", {}).update({k: float(v) for k, v in body.items()})
+        return _error(400, "invalidSetting", f"unknown settings {unknown}; known: {sorted(DEFAULTS)}")
     return jsonify(_settings())
 
 

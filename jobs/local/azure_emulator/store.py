@@ -59,3 +59,23 @@ def get_store(namespace: str) -> Store:
         if namespace not in stores:
             stores[namespace] = Store(current_app.config["FTOPS_STATE_DIR"], namespace)
         return stores[namespace]
+
+
+def settings(namespace: str, defaults: dict[str, float], config_prefix: str) -> dict[str, float]:
+    """Timings of a blueprint: what a test set over HTTP (kept across restarts), else the app's config
+    (`<config_prefix><NAME>`), else the default."""
+    stored = get_store(namespace).snapshot().get("settings", {})
+    values = {}
+    for name, default in defaults.items():
+        configured = current_app.config.get(f"{config_prefix}{name.upper()}")
+        values[name] = float(stored.get(name, configured if configured is not None else default))
+    return values
+
+
+def update_settings(namespace: str, defaults: dict[str, float], body: dict[str, Any]) -> list[str]:
+    """Store the settings in `body`; returns the unknown names instead (and stores nothing) if there are any."""
+    unknown = sorted(set(body) - set(defaults))
+    if not unknown:
+        with get_store(namespace).transaction() as data:
+            data.setdefault("settings", {}).update({k: float(v) for k, v in body.items()})
+    return unknown
