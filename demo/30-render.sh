@@ -5,9 +5,7 @@ set -euo pipefail
 OUT="${FTOPS_DEMO_OUT:?}/rendered"
 
 ftops schema --check
-for env in local prod; do
-  ftops render --env "$env" --out "$OUT"
-done
+ftops render --env local --env prod --out "$OUT"   # one run renders both (checked, then written per env)
 
 echo "-- re-render: same inputs, same bytes, same names"
 ftops diff --env local --against "$OUT"

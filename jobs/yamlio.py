@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,6 +34,12 @@ def _construct(node: yaml.Node, loader: Any, path: Loc, lines: dict[Loc, int], s
         for key_node, value_node in node.value:
             plain = isinstance(key_node, yaml.ScalarNode) and key_node.tag == _STR_TAG
             key = key_node.value if plain else loader.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                raise ConfigError(
+                    "a key must be a single value, not a list or mapping", source=source,
+                    line=key_node.start_mark.line + 1, field=".".join(map(str, path)) or None,
+                    hint="write the key as plain text",
+                )
             if key in result:
                 raise ConfigError(
                     f"duplicate key {key!r}", source=source, line=key_node.start_mark.line + 1,

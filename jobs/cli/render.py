@@ -20,35 +20,44 @@ def _default_out() -> Path:
 
 
 def render(
-    env: str = EnvOption,
+    envs: list[str] = typer.Option(["local"], "--env", "-e",
+                                   help="Environment name; repeat it to render several environments in one run."),
     job: str | None = JobOption,
     out: Path | None = typer.Option(None, "--out", "-o", help="Output directory (default: rendered/ in the project)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Render job definitions into ready-to-run specs under OUT/ENV/<job-name>/ (all-or-nothing)."""
-    from jobs.render.engine import render_environment, select_definitions, write_tree
+    from jobs.render.engine import render_environments, select_definitions, write_tree
 
-    environment = load_environment(env)
-    rendered = render_environment(environment, job)
+    names = list(dict.fromkeys(envs))  # the order given, each once
+    environments = [load_environment(name) for name in names]
+    rendered = render_environments(environments, job)  # every environment renders before anything is written
     target = (out or _default_out()).resolve()
-    written = write_tree(rendered, target, env, only=select_definitions(job) if job else None)
-    rows = [{"name": r.name, "job": r.index["job"], "provider": r.index["provider"],
-             "definition": r.index["definition"], "targets": r.index["targets"],
-             "estimated_cost_usd": r.index["estimated_cost_usd"], "directory": str(written / r.name)}
-            for r in rendered]
+    only = select_definitions(job) if job else None
+    payloads = []
+    for name in names:
+        written = write_tree(rendered[name], target, name, only=only)
+        rows = [{"name": r.name, "job": r.index["job"], "provider": r.index["provider"],
+                 "definition": r.index["definition"], "targets": r.index["targets"],
+                 "estimated_cost_usd": r.index["estimated_cost_usd"], "directory": str(written / r.name)}
+                for r in rendered[name]]
+        payloads.append({"environment": name, "out": str(written), "jobs": rows})
 
-    def human(rows: list[dict]) -> None:
-        table = Table(title=f"rendered for {env} into {written}")
+    def human(payload: dict) -> None:
+        table = Table(title=f"rendered for {payload['environment']} into {payload['out']}")
         table.add_column("job name", no_wrap=True)
         table.add_column("provider", no_wrap=True)
         table.add_column("files")
         table.add_column("est. cost", justify="right", no_wrap=True)
-        for row in rows:
+        for row in payload["jobs"]:
             cost = "-" if row["estimated_cost_usd"] is None else f"${row['estimated_cost_usd']:,.2f}"
             table.add_row(row["name"], row["provider"], ", ".join(sorted(row["targets"].values())), cost)
         err_console.print(table)
 
-    emit({"environment": env, "out": str(written), "jobs": rows}, as_json, lambda data: human(data["jobs"]))
+    if len(payloads) == 1:
+        emit(payloads[0], as_json, human)
+    else:
+        emit({"renders": payloads}, as_json, lambda data: [human(payload) for payload in data["renders"]])
 
 
 def diff(

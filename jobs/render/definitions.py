@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+import yaml.events as _events
 from pydantic import ValidationError
 
 from jobs import paths
@@ -24,6 +25,7 @@ from jobs.render.secrets import first_secret
 from jobs.yamlio import _STR_TAG, Loc, _construct, line_for, load_yaml
 
 _CLoader = getattr(yaml, "CSafeLoader", None)
+_CParser = getattr(getattr(yaml, "cyaml", None), "CParser", None)  # libyaml's parser, when PyYAML has it
 
 
 def definitions_dir() -> Path:
@@ -169,9 +171,10 @@ def clear_cache() -> None:
 def _read(path: Path) -> _Parsed:
     """Parse a definition once per content (render reads each file for every environment).
 
-    Uses libyaml's parser when present (the pure-Python one dominates render time). Line marks are recorded
-    only when an error needs one: the text is parsed again then, with the same key-path construction as
-    `jobs.yamlio`, so duplicate keys and line numbers behave identically.
+    Builds the data straight from libyaml's events when PyYAML has libyaml (composing nodes first dominates
+    render time). Line marks are recorded only when an error needs one: the text is parsed again then, with
+    the same key-path construction as `jobs.yamlio`, so duplicate keys and line numbers behave identically;
+    so is anything the event reader leaves to the full loader (anchors, tags, merge keys, several documents).
     """
     stat = path.stat()
     stamp = (stat.st_mtime_ns, stat.st_size)
@@ -180,19 +183,15 @@ def _read(path: Path) -> _Parsed:
         return cached
     data: Any
     lines: Mapping[Loc, int]
-    if _CLoader is None:
+    if _CParser is None:
         data, lines = load_yaml(path)
     else:
         try:
             text = path.read_text(encoding="utf-8-sig")
-            loader = _CLoader(text)
             try:
-                node = loader.get_single_node()
-                data = _construct_plain(node, loader) if node is not None else {}
-            except _DuplicateKey:  # parsed again with line marks, which words the error with file and line
+                data = _load_plain(text)
+            except _NeedsFullLoader:
                 data, _ = _parse_with_lines(text, path)
-            finally:
-                loader.dispose()
             lines = LazyLines(lambda: _parse_with_lines(text, path)[1])
         except (yaml.YAMLError, UnicodeDecodeError):
             data, lines = load_yaml(path)  # the slow path words the error with file and line
@@ -217,49 +216,84 @@ def _parse_with_lines(text: str, path: Path) -> tuple[Any, dict[Loc, int]]:
         loader.dispose()
 
 
-class _DuplicateKey(Exception):
-    """Raised by `_construct_plain`; the caller parses again with line marks to name the place."""
+class _NeedsFullLoader(Exception):
+    """Raised by `_load_plain` for what it leaves to the full loader: anchors and aliases, explicit tags, merge
+    and value keys, non-scalar keys, duplicate keys, several documents, a scalar its constructors reject."""
 
 
 _INT_TAG, _FLOAT_TAG = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
 _BOOL_TAG, _NULL_TAG = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null"
+_MERGE_TAG, _VALUE_TAG = "tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"
 # Plain decimal forms for which SafeConstructor's int/float constructors reduce to int()/float() (no
 # underscores, sexagesimal, octal, hex or binary, infinities or NaN): anything else goes through the constructor.
 _PLAIN_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 _PLAIN_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+# Resolves plain scalars' tags exactly as the composer does (SafeLoader's implicit resolvers), and constructs
+# the rare scalar the fast paths below do not (timestamps, hex, sexagesimal, ...).
+_SAFE = yaml.SafeLoader("")
 
 
-def _construct_plain(node: yaml.Node, loader: Any) -> Any:
-    """`jobs.yamlio._construct` without line marks (and common scalars built directly): the same data, or
-    `_DuplicateKey`."""
-    if isinstance(node, yaml.ScalarNode):
-        tag, value = node.tag, node.value
+def _load_plain(text: str) -> Any:
+    """The data `yaml.safe_load(text)` gives, built from libyaml's parse events without nodes or marks, or
+    `_NeedsFullLoader`. Syntax errors raise yaml.YAMLError as the loaders do."""
+    parser = _CParser(text)
+    try:
+        parser.get_event()  # stream start
+        event = parser.get_event()
+        if type(event) is _events.StreamEndEvent:
+            return None
+        data = _event_value(parser, parser.get_event())
+        parser.get_event()  # document end
+        if type(parser.get_event()) is not _events.StreamEndEvent:
+            raise _NeedsFullLoader  # several documents: the full loader words that error
+        return data
+    finally:
+        parser.dispose()
+
+
+def _event_value(parser: Any, event: Any) -> Any:
+    kind = type(event)
+    if event.anchor is not None or kind is _events.AliasEvent or event.tag not in (None, "!"):
+        raise _NeedsFullLoader
+    if kind is _events.ScalarEvent:
+        value = event.value
+        tag = _SAFE.resolve(yaml.ScalarNode, value, event.implicit)
         if tag == _STR_TAG:
             return value
         if tag == _INT_TAG and _PLAIN_INT.fullmatch(value):
             return int(value)
         if tag == _FLOAT_TAG and _PLAIN_FLOAT.fullmatch(value):
             return float(value)
-        if tag == _BOOL_TAG and value.lower() in loader.bool_values:
-            return loader.bool_values[value.lower()]
+        if tag == _BOOL_TAG:
+            return _SAFE.bool_values[value.lower()]
         if tag == _NULL_TAG:
             return None
-        return loader.construct_object(node, deep=True)
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
+        if tag in (_MERGE_TAG, _VALUE_TAG):
+            raise _NeedsFullLoader
+        try:
+            return _SAFE.construct_object(yaml.ScalarNode(tag, value), deep=True)
+        except (yaml.YAMLError, ValueError, TypeError):
+            raise _NeedsFullLoader from None
+    if kind is _events.MappingStartEvent:
         result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _STR_TAG:
-                key = key_node.value
-            else:
-                key = loader.construct_object(key_node, deep=True)
+        while True:
+            event = parser.get_event()
+            if type(event) is _events.MappingEndEvent:
+                return result
+            if type(event) is not _events.ScalarEvent:
+                raise _NeedsFullLoader
+            key = _event_value(parser, event)
             if key in result:
-                raise _DuplicateKey
-            result[key] = _construct_plain(value_node, loader)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct_plain(item, loader) for item in node.value]
-    return loader.construct_object(node, deep=True)
+                raise _NeedsFullLoader  # the full loader names the duplicate key and its line
+            result[key] = _event_value(parser, parser.get_event())
+    if kind is _events.SequenceStartEvent:
+        items = []
+        while True:
+            event = parser.get_event()
+            if type(event) is _events.SequenceEndEvent:
+                return items
+            items.append(_event_value(parser, event))
+    raise _NeedsFullLoader
 
 
 def _loc(dotted: str) -> Loc:

@@ -80,10 +80,19 @@ class RenderedJob:
     """One rendered job: its name, the files of its directory (job.json included) and the parsed requests."""
 
     name: str
-    variant: JobVariant
     files: dict[str, bytes]
     documents: Mapping[str, Any] = field(repr=False)
     index: dict[str, Any] = field(repr=False)
+    _variant: JobVariant | None = field(default=None, repr=False)
+
+    @property
+    def variant(self) -> JobVariant:
+        """The job variant it was rendered from (jobs rendered in a worker process load theirs on first use)."""
+        if self._variant is None:
+            path = paths.project_root() / self.index["definition"]
+            self._variant = next(v for v in load_variants(path, self.index["environment"])
+                                 if v.name == self.index["job"])
+        return self._variant
 
 
 def _dump_json(data: Any) -> bytes:
@@ -169,8 +178,72 @@ class RenderRun:
 
 
 def render_variant(variant: JobVariant, env: Environment, run: RenderRun | None = None) -> RenderedJob:
-    job = variant.definition
+    """Render one job variant for `env`; raises its first violation."""
+    (result,) = render_batch([variant], env, run)
+    if isinstance(result, FtopsError):
+        raise result
+    return result
+
+
+@dataclass
+class _Pending:
+    """A job between phases: what the earlier phases computed for it."""
+
+    variant: JobVariant
+    dataset: ctx.Dataset
+    cost: float | None
+    values: dict[str, Any]
+    targets: list[str]
+    texts: dict[str, str] = field(default_factory=dict)
+    raw: dict[str, bytes] = field(default_factory=dict)
+    error: FtopsError | None = None  # what stopped it in the template or canonical-form phase
+
+
+def render_batch(variants: list[JobVariant], env: Environment,
+                 run: RenderRun | None = None) -> list[RenderedJob | FtopsError]:
+    """Render each of `variants` for `env`: per variant, its job or the first violation it meets.
+
+    The work runs phase by phase over the whole batch (checks and template values for every job, then every
+    template, then canonical form, then names and the checks of the output): each phase's code stays warm in
+    the CPU's caches, which makes a large render about 15% faster than finishing one job before starting the
+    next (benchmarks/RESULTS.md). A job that fails a phase skips the later ones, so each gets the error a
+    job-by-job render gives it.
+    """
     run = run if run is not None and run.env is env else RenderRun(env)
+    batch: list[_Pending | FtopsError] = []
+    for variant in variants:
+        try:
+            batch.append(_prepare(variant, env, run))
+        except FtopsError as err:
+            batch.append(err)
+    for pending in batch:
+        if isinstance(pending, _Pending):
+            key_name = "a" if pending.variant.definition.provider == "azure-openai" else "s"
+            try:
+                pending.texts = {t: fill_template(TARGETS[t][0], **{key_name: pending.values}) for t in pending.targets}
+            except FtopsError as err:
+                pending.error = err
+    for pending in batch:
+        if isinstance(pending, _Pending) and pending.error is None:
+            try:
+                pending.raw = {t: _canonical(t, pending.texts.pop(t), pending.variant) for t in pending.targets}
+            except FtopsError as err:
+                pending.error = err
+    return [pending if isinstance(pending, FtopsError) else _finished(pending, env) for pending in batch]
+
+
+def _finished(pending: _Pending, env: Environment) -> RenderedJob | FtopsError:
+    if pending.error is not None:
+        return pending.error
+    try:
+        return _finish(pending, env)
+    except FtopsError as err:
+        return err
+
+
+def _prepare(variant: JobVariant, env: Environment, run: RenderRun) -> _Pending:
+    """The checks that need no rendered output, and the values the templates receive."""
+    job = variant.definition
     dataset = ctx.load_dataset(variant, run.manifests)
     policy.check_definition(variant, env)
     question = cost_key(variant, env, dataset.relpath)
@@ -181,9 +254,14 @@ def render_variant(variant: JobVariant, env: Environment, run: RenderRun | None 
     policy.check_cost(variant, env, cost)
     context = ctx.azure_context if job.provider == "azure-openai" else ctx.sagemaker_context
     values = context(variant, env, dataset, run.resolved(job.provider))
-    key_name = "a" if job.provider == "azure-openai" else "s"
-    targets = _targets(variant)
-    raw = {t: _canonical(t, fill_template(TARGETS[t][0], **{key_name: values}), variant) for t in targets}
+    return _Pending(variant, dataset, cost, values, _targets(variant))
+
+
+def _finish(pending: _Pending, env: Environment) -> RenderedJob:
+    """Canonical output, the content-hash names, and the checks of what was rendered."""
+    variant, targets, values = pending.variant, pending.targets, pending.values
+    job = variant.definition
+    raw = pending.raw
     digest = hashlib.sha256()
     for target in targets:
         digest.update(f"{TARGETS[target][1]}\n".encode())
@@ -211,6 +289,7 @@ def render_variant(variant: JobVariant, env: Environment, run: RenderRun | None 
     else:
         policy.check_azure_body(variant, documents["azure-openai.json"])
     name = names[ctx.NAME]
+    cost, dataset = pending.cost, pending.dataset
     index = {
         "name": name,
         "job": variant.name,
@@ -229,7 +308,7 @@ def render_variant(variant: JobVariant, env: Environment, run: RenderRun | None 
         if job.is_tuning:
             index["tuning_job_name"] = names[ctx.TUNING_NAME]
     files[INDEX] = _dump_json(index)
-    return RenderedJob(name, variant, files, documents, index)
+    return RenderedJob(name, files, documents, index, variant)
 
 
 def select_definitions(job: str | None) -> list[Path]:
@@ -244,37 +323,41 @@ def select_definitions(job: str | None) -> list[Path]:
 
 def render_environment(env: Environment, job: str | None = None, *,
                        workers: int | None = None) -> list[RenderedJob]:
-    """Render every job (or one definition's jobs) for `env`, in memory; raises on the first violation.
+    """Render every job (or one definition's jobs) for `env`, in memory; raises on the first violation."""
+    return render_environments([env], job, workers=workers)[env.name]
 
+
+def render_environments(envs: list[Environment], job: str | None = None, *,
+                        workers: int | None = None) -> dict[str, list[RenderedJob]]:
+    """Render every job (or one definition's jobs) for each of `envs`, in memory; raises on the first violation.
+
+    The first violation is the one rendering the environments one after another, file by file, would meet.
     Large renders use every core (`workers`: default all, 1 keeps it in this process); the files, their order
     and the error raised are the same either way.
     """
     from jobs.render import parallel
 
-    found = find_secret(env.tags)
-    if found:
-        from jobs.config.environment import environment_file
+    files = select_definitions(job)
+    outcomes = parallel.render_files(envs, files, parallel.workers_for(len(files) * len(envs), workers))
+    rendered_by_env: dict[str, list[RenderedJob]] = {}
+    for env in envs:
+        found = find_secret(env.tags)
+        if found:
+            from jobs.config.environment import environment_file
 
-        raise ConfigError(f"looks like a secret: {found[1]}", source=environment_file(env.name),
-                          field=f"tags.{found[0]}", hint="tags are visible to everyone; remove the secret")
-    # Load every definition first; a file that fails to load is raised only after the jobs of the files before
-    # it rendered, so the first error is the one a file-by-file render would meet.
-    variants: list[JobVariant] = []
-    load_error: FtopsError | None = None
-    for path in select_definitions(job):
-        try:
-            variants.extend(load_variants(path, env.name))
-        except FtopsError as err:
-            load_error = err
-            break
-    rendered = parallel.render_variants(variants, env, parallel.workers_for(len(variants), workers))
-    if load_error is not None:
-        raise load_error
-    names = [r.name for r in rendered]
-    if len(set(names)) != len(names):
-        raise ConfigError("two definitions render to the same job name", source=paths.project_root() / "definitions",
-                          hint="give each definition its own name")
-    return sorted(rendered, key=lambda r: r.name)
+            raise ConfigError(f"looks like a secret: {found[1]}", source=environment_file(env.name),
+                              field=f"tags.{found[0]}", hint="tags are visible to everyone; remove the secret")
+        rendered: list[RenderedJob] = []
+        for jobs_of_file, error in outcomes[env.name]:
+            rendered.extend(jobs_of_file)
+            if error is not None:
+                raise error
+        names = [r.name for r in rendered]
+        if len(set(names)) != len(names):
+            raise ConfigError("two definitions render to the same job name",
+                              source=paths.project_root() / "definitions", hint="give each definition its own name")
+        rendered_by_env[env.name] = sorted(rendered, key=lambda r: r.name)
+    return rendered_by_env
 
 
 def write_tree(rendered: list[RenderedJob], out: Path, env_name: str, *, only: list[Path] | None = None) -> Path:

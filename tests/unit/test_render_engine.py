@@ -63,6 +63,22 @@ def test_rendering_twice_is_byte_identical_and_a_change_renames_only_that_job(pr
     assert len(new_dirs) == 2  # the stale directory of the changed job is gone
 
 
+def test_one_run_renders_several_environments_as_separate_runs_would(project, ftops, tmp_path):
+    for env in ("local", "prod"):
+        assert ftops("render", "--env", env, "--out", tmp_path / "apart").exit_code == 0
+    result = ftops("render", "--env", "local", "--env", "prod", "--out", tmp_path / "together", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert [r["environment"] for r in json.loads(result.stdout)["renders"]] == ["local", "prod"]
+    assert tree(tmp_path / "together") == tree(tmp_path / "apart")
+
+
+def test_a_violation_in_a_later_environment_writes_no_environment(project, ftops, tmp_path):
+    project.edit_definition(SM, overrides__prod__compute__instance_type="ml.p5.48xlarge")
+    result = ftops("render", "--env", "local", "--env", "prod", "--out", tmp_path / "out")
+    assert result.exit_code == 1 and "[environment prod]" in result.stderr and "instance_type" in result.stderr
+    assert not (tmp_path / "out" / "local").exists()
+
+
 def test_prod_override_runs_on_demand_and_other_environments_use_spot(project):
     local = next(r for r in render("local") if r.index["job"] == SM).documents["sagemaker.json"]
     prod = next(r for r in render("prod") if r.index["job"] == SM).documents["sagemaker.json"]

@@ -6,7 +6,9 @@ import pytest
 
 from jobs.config.environment import load_environment
 from jobs.errors import ConfigError
-from jobs.render.engine import render_environment
+from jobs.render import policy
+from jobs.render.definitions import find_definition, load_variants
+from jobs.render.engine import render_batch, render_environment, render_environments
 from jobs.render.parallel import MIN_PARALLEL_JOBS, workers_for
 
 SM, AZ = "helpdesk-qwen-lora", "helpdesk-gpt41mini"
@@ -63,3 +65,38 @@ def test_parallel_render_reports_the_same_first_violation(many):
 def test_small_renders_stay_in_process():
     assert workers_for(MIN_PARALLEL_JOBS - 1, 8) == 1
     assert workers_for(1000, 1) == 1
+
+
+def test_several_environments_render_in_one_pool_as_they_do_one_by_one(many):
+    envs = [load_environment(name) for name in ("local", "prod")]
+    together = render_environments(envs, workers=2)
+    for env in envs:
+        alone = render_environment(env, workers=1)
+        assert [job.files for job in together[env.name]] == [job.files for job in alone]
+
+
+def test_each_job_of_a_batch_gets_the_error_a_job_by_job_render_gives_it(many, monkeypatch):
+    """Phases run over the whole batch: a job failing an early phase must not hide an earlier job's failure in a
+    later phase, and a failed job must not stop the others."""
+    env = load_environment("local")
+    variants = [v for name in ("many-000", "many-002", "many-004") for v in load_variants(find_definition(name), "local")]
+    real_check_definition, real_check_request = policy.check_definition, policy.check_sagemaker_request
+
+    def check_definition(variant, env):  # the prepare phase fails for the third job
+        if variant.name == "many-004":
+            raise variant.error("third job refused early", "compute.instance_type")
+        real_check_definition(variant, env)
+
+    def check_sagemaker_request(variant, request, tuning):  # the output checks fail for the first job
+        if variant.name == "many-000":
+            raise variant.error("first job refused late", "compute.instance_type")
+        real_check_request(variant, request, tuning=tuning)
+
+    monkeypatch.setattr(policy, "check_definition", check_definition)
+    monkeypatch.setattr(policy, "check_sagemaker_request", check_sagemaker_request)
+    first, second, third = render_batch(variants, env)
+    assert isinstance(first, ConfigError) and "refused late" in str(first)
+    assert second.index["job"] == "many-002"
+    assert isinstance(third, ConfigError) and "refused early" in str(third)
+    with pytest.raises(ConfigError, match="refused late"):  # in order, the first job's error comes first
+        render_environment(env, workers=2)

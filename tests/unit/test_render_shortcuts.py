@@ -22,17 +22,45 @@ SCALARS = ["1", "0", "-0", "+5", "017", "0o17", "0x1F", "0b101", "1_000", "190:2
            "!!bool true", "!!null x", "abc", "1e5"]
 
 
-@pytest.mark.parametrize("text", [
-    "\n".join(f"k{i}: {value}" for i, value in enumerate(SCALARS)) + "\n",
-    "a: &x {b: 1, c: [1, 2.5, true]}\nd: *x\n<<: {e: 1}\nf: [[1, 2], {g: null}]\n",
-    "1: x\n'1': y\n2.5: z\nnull: n\n",
+UNTAGGED = [value for value in SCALARS if "!!" not in value]
+
+
+def _read_like_render(text: str):
+    """What `definitions._read` parses `text` into, and which reader it took."""
+    try:
+        return definitions._load_plain(text), "events"
+    except definitions._NeedsFullLoader:
+        return definitions._parse_with_lines(text, "x.yaml")[0], "full loader"
+
+
+@pytest.mark.parametrize(("text", "reader"), [
+    ("\n".join(f"k{i}: {value}" for i, value in enumerate(UNTAGGED)) + "\n", "events"),
+    ("top:\n" + "".join(f"  - [{value or '~'}, {{k: {value or '~'}}}]\n" for value in UNTAGGED), "events"),
+    ("1: x\n'1': y\n2.5: z\nnull: n\n", "events"),
+    ("", "events"),
+    ("\n".join(f"k{i}: {value}" for i, value in enumerate(SCALARS)) + "\n", "full loader"),  # explicit tags
+    ("a: &x {b: 1, c: [1, 2.5, true]}\nd: *x\n<<: {e: 1}\nf: [[1, 2], {g: null}]\n", "full loader"),
+    ("a: 1\n=: 2\n", "full loader"),
+    ("? [1, 2]\n: x\n", "full loader"),
+    ("a: 1\nb: 2\na: 3\n", "full loader"),  # the full loader names the duplicate and its line
 ])
-def test_parsing_without_line_marks_gives_the_same_data(text):
-    with_lines, _ = definitions._parse_with_lines(text, "x.yaml")  # what render used to parse with
-    loader = yaml.CSafeLoader(text)
-    got = definitions._construct_plain(loader.get_single_node(), loader)
+def test_parsing_from_events_gives_the_same_data_or_leaves_it_to_the_full_loader(text, reader):
+    refused = {"a: 1\nb: 2\na: 3\n": "duplicate key 'a'", "? [1, 2]\n: x\n": "a key must be a single value"}
+    if text in refused:  # PyYAML keeps the last duplicate and cannot hash a list: ftops refuses both
+        with pytest.raises(ConfigError, match=refused[text]) as err:
+            _read_like_render(text)
+        assert err.value.line is not None
+        return
+    got, used = _read_like_render(text)
+    assert used == reader
     # repr: NaN is not equal to itself, and 1 == 1.0 == True
-    assert repr(got) == repr(with_lines) == repr(yaml.load(text, Loader=yaml.CSafeLoader))
+    assert repr(got) == repr(yaml.load(text, Loader=yaml.CSafeLoader))
+
+
+def test_several_documents_or_broken_yaml_fail_as_the_loaders_do():
+    for text in ("a: 1\n---\nb: 2\n", "a: [1, 2\n", "a: b: c\n"):
+        with pytest.raises(yaml.YAMLError):
+            _read_like_render(text)
 
 
 def test_line_marks_are_worked_out_when_asked_and_match_the_shared_reader(tmp_path):
