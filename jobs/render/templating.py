@@ -17,7 +17,20 @@ import yaml
 from jobs import paths
 from jobs.errors import FtopsError
 
-_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_LINE_BREAKS = ("\n", "\r", "\x85", "\u2028", "\u2029")
+
+
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """Writes text with line breaks double-quoted with escapes, so every value stays on one line: rendered YAML
+    then holds no blank line that belongs to a value (the engine drops the blank lines macros leave)."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = '"' if any(mark in value for mark in _LINE_BREAKS) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
 
 
 def to_json(value: Any) -> str:

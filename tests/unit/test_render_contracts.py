@@ -68,6 +68,17 @@ def test_training_request_passes_botocore_validation_and_matches_ack(project, sa
     assert ack["spec"] == expected
 
 
+def test_text_with_line_breaks_reaches_ack_unchanged(project, sagemaker_model):
+    """Blank lines inside a value are part of it (rendering drops only the blank lines templates leave)."""
+    notes = {"RUN_NOTE": "line one\n\nline three", "OTHER": "a\r\nb \u2028 c"}
+    project.edit_definition(SM, compute__environment=notes)
+    job = render_environment(load_environment("local"), SM)[0]
+    request = job.documents["sagemaker.json"]
+    assert {k: request["Environment"][k] for k in notes} == notes
+    assert job.documents["ack.yaml"]["spec"] == _to_ack(
+        request, sagemaker_model.operation_model("CreateTrainingJob").input_shape)
+
+
 def test_profiler_and_vpc_render_valid_requests(project, sagemaker_model):
     project.edit_environment("local", "  region: us-east-1\n",
                              "  region: us-east-1\n  training:\n    profiler: true\n    network_isolation: true\n")
