@@ -9,8 +9,6 @@ import json
 import os
 import sys
 
-from jobs.errors import FtopsError
-
 
 def _selected() -> str | None:
     # The CDK CLI passes `-c key=value` in CDK_CONTEXT_JSON; read it before importing aws_cdk so bad input fails fast.
@@ -19,7 +17,12 @@ def _selected() -> str | None:
 
 
 def main() -> int:
+    from infra.aws.kernel import start_cdk_in_background
+
+    # Node starts while Python imports `jobs` and reads the environments; the CDK imports below wait for it.
+    start_cdk_in_background()
     from infra.aws.app import build_app, select_environments
+    from jobs.errors import FtopsError
 
     try:
         envs = select_environments(_selected())

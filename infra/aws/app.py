@@ -37,7 +37,6 @@ def feature_flags() -> dict:
 def build_app(envs: list[Environment], outdir: Path | None = None, context: dict | None = None):
     """The app with a stack per environment, cdk-nag's AwsSolutions checks and the acknowledgements."""
     from aws_cdk import App, Validations
-    from cdk_nag import AwsSolutionsChecks
 
     from infra.aws.nag import acknowledge
     from infra.aws.stacks import PlatformStack
@@ -48,5 +47,9 @@ def build_app(envs: list[Environment], outdir: Path | None = None, context: dict
               builtin_cloud_formation_validation=False)
     for env in envs:
         acknowledge(PlatformStack(app, env=env))
+    # Imported last: when infra.aws.kernel started the kernel early, cdk-nag loaded into it while the stacks'
+    # Python modules were imported above.
+    from cdk_nag import AwsSolutionsChecks
+
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app
