@@ -268,10 +268,12 @@ def _event_value(parser: Any, event: Any) -> Any:
             return _SAFE.bool_values[value.lower()]
         if tag == _NULL_TAG:
             return None
-        if tag in (_MERGE_TAG, _VALUE_TAG):
+        # The constructor itself: construct_object would keep every node it builds in the shared loader.
+        constructor = _SAFE.yaml_constructors.get(tag) if tag not in (_MERGE_TAG, _VALUE_TAG) else None
+        if constructor is None:
             raise _NeedsFullLoader
         try:
-            return _SAFE.construct_object(yaml.ScalarNode(tag, value), deep=True)
+            return constructor(_SAFE, yaml.ScalarNode(tag, value))
         except (yaml.YAMLError, ValueError, TypeError):
             raise _NeedsFullLoader from None
     if kind is _events.MappingStartEvent:
