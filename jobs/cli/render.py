@@ -20,7 +20,7 @@ def _default_out() -> Path:
 
 
 def render(
-    envs: list[str] = typer.Option(["local"], "--env", "-e",
+    envs: list[str] = typer.Option(["local"], "--env", "-e", metavar="ENV",
                                    help="Environment name; repeat it to render several environments in one run."),
     job: str | None = JobOption,
     out: Path | None = typer.Option(None, "--out", "-o", help="Output directory (default: rendered/ in the project)."),
