@@ -1,4 +1,11 @@
-"""YAML user files into pydantic models, with errors that name the file, the line and the field."""
+"""YAML user files into pydantic models, with errors that name the file, the line and the field.
+
+Hostile or careless YAML gets one line, never a traceback, a hang or a memory blow-up: files are bounded in size,
+nesting is bounded before anything recursive runs (checked on the parser's event stream), aliases are sized
+before they are expanded (a few hundred bytes of nested aliases would otherwise expand to millions of values),
+recursive aliases and tags outside YAML's plain types (`!!python/name:...`) are refused with their line, and
+integers are bounded in length (Python refuses int() over 4,300 digits with a ValueError).
+"""
 
 from __future__ import annotations
 
@@ -9,21 +16,119 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from jobs.errors import ConfigError
+from jobs.errors import ConfigError, FtopsError
 
 M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_INT_TAG = "tag:yaml.org,2002:int"
+
+MAX_YAML_BYTES = 1 << 20
+"""Largest declaration file read (1 MiB; the shipped ones are a few KiB)."""
+MAX_DEPTH = 64
+"""Deepest nesting of mappings and lists, counted after aliases are expanded."""
+MAX_VALUES = 100_000
+"""Most values (scalars, mappings, lists) a file may hold after aliases and merge keys are expanded."""
+MAX_INT_CHARS = 40
+"""Longest integer literal (no setting of ftops needs more than 20 digits)."""
+ALLOWED_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in
+                         ("str", "int", "float", "bool", "null", "seq", "map", "merge", "value", "timestamp"))
+"""Tags a declaration may carry, implicit or written out: YAML's plain types (no binary, sets or python/*)."""
+
+_CParser = getattr(getattr(yaml, "cyaml", None), "CParser", None)  # libyaml's parser, when PyYAML has it
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
 
 
+def _limit_error(message: str, source: Path | str, mark: Any, hint: str) -> ConfigError:
+    return ConfigError(message, source=source, line=mark.line + 1 if mark is not None else None, hint=hint)
+
+
+def scan(text: str, source: Path | str) -> None:
+    """Check nesting depth and tags on the event stream (iterative: nothing recurses on hostile nesting)."""
+    events = _CParser(text) if _CParser is not None else None
+    stream = iter(events.get_event, None) if events is not None else yaml.parse(text, Loader=yaml.SafeLoader)
+    depth = 0
+    try:
+        for event in stream:
+            kind = type(event)
+            if kind is yaml.StreamEndEvent:
+                break
+            tag = getattr(event, "tag", None)
+            if tag not in (None, "!") and tag not in ALLOWED_TAGS:
+                raise _limit_error(f"the tag {tag.replace('tag:yaml.org,2002:', '!!')} is not allowed",
+                                   source, event.start_mark, "declarations hold plain values; remove the tag")
+            if kind in (yaml.MappingStartEvent, yaml.SequenceStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise _limit_error(f"nested more than {MAX_DEPTH} levels deep", source, event.start_mark,
+                                       "flatten the structure")
+            elif kind in (yaml.MappingEndEvent, yaml.SequenceEndEvent):
+                depth -= 1
+    finally:
+        if events is not None:
+            events.dispose()
+
+
+def check_graph(root: yaml.Node, source: Path | str) -> None:
+    """Size the composed node graph as the loader would expand it (aliases and merge keys included), refusing
+    recursive aliases, expansions over MAX_VALUES or MAX_DEPTH, and over-long integers. Memoised per node, so
+    an alias bomb is sized in time linear in its text."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node, depth: int) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise _limit_error("an alias refers to a value that contains it (a recursive alias)", source,
+                               node.start_mark, "write the value out instead of the alias")
+        if depth > MAX_DEPTH:
+            raise _limit_error(f"nested more than {MAX_DEPTH} levels deep once aliases are expanded", source,
+                               node.start_mark, "flatten the structure, or use fewer nested aliases")
+        if node.tag not in ALLOWED_TAGS:
+            raise _limit_error(f"the tag {node.tag.replace('tag:yaml.org,2002:', '!!')} is not allowed", source,
+                               node.start_mark, "declarations hold plain values; remove the tag")
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == _INT_TAG and len(node.value) > MAX_INT_CHARS:
+                raise _limit_error(f"a number of {len(node.value)} characters is too large (at most "
+                                   f"{MAX_INT_CHARS})", source, node.start_mark, "write a smaller number")
+            total = 1
+        else:
+            active.add(key)
+            children = (node.value if isinstance(node, yaml.SequenceNode)
+                        else [part for pair in node.value for part in pair])
+            total = 1
+            for child in children:
+                total += size(child, depth + 1)
+                if total > MAX_VALUES:
+                    raise _limit_error(f"expands to more than {MAX_VALUES:,} values (aliases are copied where "
+                                       "they are used)", source, node.start_mark,
+                                       "write the values out, or use fewer nested aliases")
+            active.discard(key)
+        sizes[key] = total
+        return total
+
+    size(root, 0)
+
+
+def build(node: yaml.Node | None, loader: Any, source: Path | str) -> tuple[Any, dict[Loc, int]]:
+    """The data and line map of a composed document, after `check_graph` has sized it."""
+    if node is None:
+        return {}, {}
+    check_graph(node, source)
+    lines: dict[Loc, int] = {}
+    return _construct(node, loader, (), lines, source), lines
+
+
 def _construct(node: yaml.Node, loader: Any, path: Loc, lines: dict[Loc, int], source: Path | str) -> Any:
-    """The data of `node` (any PyYAML safe loader, C or Python), refusing duplicate keys, recording lines."""
+    """The data of `node` (any PyYAML safe loader, C or Python), refusing duplicate keys, recording lines.
+    Call through `build`, which bounds the work first."""
     # A key's line is where the key is written (set by the parent); items and the root use their own.
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.ScalarNode) and node.tag == _STR_TAG:
@@ -50,32 +155,57 @@ def _construct(node: yaml.Node, loader: Any, path: Loc, lines: dict[Loc, int], s
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_construct(item, loader, (*path, i), lines, source) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:  # e.g. a timestamp with month 13
+        raise ConfigError(f"cannot read the value {node.value!r:.40} ({str(exc).splitlines()[0]})", source=source,
+                          line=node.start_mark.line + 1, field=".".join(map(str, path)) or None,
+                          hint="quote it to make it text") from None
+
+
+def read_text(path: Path) -> str:
+    """A declaration file's text: a regular file of at most MAX_YAML_BYTES, UTF-8."""
+    from jobs.fsutil import regular_file
+
+    try:
+        regular_file(path, what="YAML file")
+    except FtopsError as exc:
+        raise ConfigError(exc.message, source=path, hint=exc.hint) from None
+    if path.stat().st_size > MAX_YAML_BYTES:
+        raise ConfigError(f"larger than {MAX_YAML_BYTES >> 20} MiB", source=path,
+                          hint="a declaration is a few KiB; is this the right file?")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 ({exc.reason})", source=path, hint="save the file as UTF-8") from None
+
+
+def yaml_error(exc: yaml.YAMLError, source: Path | str) -> ConfigError:
+    """A parser error (marked or not, C or Python) as one line with the line number."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if isinstance(exc, yaml.reader.ReaderError):
+        problem, mark = f"a character YAML does not allow ({exc.reason})", None
+    return ConfigError(f"invalid YAML: {problem}", source=source, line=mark.line + 1 if mark else None,
+                       hint="fix the YAML syntax (indentation, quotes, colons)")
+
+
+def parse_text(text: str, source: Path | str, loader_class: Any = None) -> tuple[Any, dict[Loc, int]]:
+    """Parse `text` within the limits above; return the data and a map from key path to 1-based line."""
+    try:
+        scan(text, source)
+        loader = (loader_class or _UniqueKeyLoader)(text)
+        try:
+            return build(loader.get_single_node(), loader, source)
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        raise yaml_error(exc, source) from None
 
 
 def load_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
     """Parse `path`; return the data and a map from key path to 1-based line."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ConfigError("file not found", source=path, hint="check the path") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 ({exc.reason})", source=path, hint="save the file as UTF-8") from None
-    loader = _UniqueKeyLoader(text)
-    try:
-        node = loader.get_single_node()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        raise ConfigError(
-            f"invalid YAML: {exc.problem}", source=path, line=mark.line + 1 if mark else None,
-            hint="fix the YAML syntax (indentation, quotes, colons)",
-        ) from None
-    finally:
-        loader.dispose()
-    if node is None:
-        return {}, {}
-    lines: dict[Loc, int] = {}
-    return _construct(node, loader, (), lines, path), lines
+    return parse_text(read_text(path), path)
 
 
 def line_for(loc: Loc, lines: dict[Loc, int]) -> int | None:

@@ -44,7 +44,7 @@ def _issue_lines(kind: str, issues: list[dict], counts: dict[str, int], file: st
 
 
 def _stats_table(payload: dict) -> Table:
-    table = Table("", "min", "mean", "p50", "p95", "max", title=f"{payload['file']}: {payload['format']}, "
+    table = Table("", "min", "mean", "p50", "p95", "max", title=f"{escape(payload['file'])}: {payload['format']}, "
                   f"tokenizer {payload['tokenizer']}", title_justify="left")
     for name, stats in (("tokens per example", payload["tokens"]["per_example"]),
                         ("assistant tokens per example", payload["tokens"]["assistant_per_example"]),
@@ -72,7 +72,7 @@ def validate(
     counter, limits = resolve(model, tokenizer)
     size = file.stat().st_size if file.is_file() else 0
     with progress(disable=as_json or size < (16 << 20)) as bar:
-        task = bar.add_task(f"validating {file.name}", total=size)
+        task = bar.add_task(f"validating {escape(file.name)}", total=size)
         report = validate_file(file, format.value if format else None, counter, limits, max_length=max_length,
                                max_reported=max_errors, workers=workers,
                                on_progress=lambda done, total: bar.update(task, completed=done))
@@ -86,7 +86,7 @@ def validate(
         console.print(f"{payload['examples']} examples, {payload['valid_examples']} valid; "
                       f"{tokens['total']:,} tokens ({tokens['assistant']:,} trained-on assistant tokens)")
         if payload.get("labels"):
-            console.print("labels: " + ", ".join(f"{label} {n}" for label, n in payload["labels"].items()))
+            console.print("labels: " + escape(", ".join(f"{label} {n}" for label, n in payload["labels"].items())))
         errors, warnings = sum(payload["error_counts"].values()), sum(payload["warning_counts"].values())
         verdict = "[green]valid[/]" if not errors else f"[red]{errors} error(s)[/]"
         console.print(f"{verdict}, {warnings} warning(s)")
@@ -140,7 +140,7 @@ def prepare(
 
     settings = load_environment(env).data
     counter, limits = resolve(model, tokenizer)
-    with err_console.status(f"preparing {file.name}...", spinner="dots"):
+    with err_console.status(f"preparing {escape(file.name)}...", spinner="dots"):
         report = run_prepare(file, out, counter, limits, fmt=format.value if format else None,
                              split=_parse_split(split) or settings.split,
                              seed=settings.seed if seed is None else seed, dedupe=dedupe, group_by=group_by)
@@ -155,13 +155,13 @@ def prepare(
         for warning in payload["warnings"]:
             err_console.print(f"[yellow]warning[/] {escape(warning)}")
         manifest = payload["manifest"]
-        console.print(_split_table(manifest, f"{manifest['source']} -> {payload['out']}"))
+        console.print(_split_table(manifest, f"{escape(manifest['source'])} -> {escape(payload['out'])}"))
         stripped = ", ".join(f"{key} ({n})" for key, n in payload["stripped_keys"].items())
         console.print(f"read {payload['read']} examples, kept {payload['kept']}, dropped {dropped}"
-                      + (f"; removed keys: {stripped}" if stripped else ""))
+                      + (f"; removed keys: {escape(stripped)}" if stripped else ""))
         console.print(f"dataset id [bold]{payload['dataset_id']}[/] (seed {manifest['seed']}, split "
                       f"{'/'.join(str(part) for part in manifest['split'])}"
-                      + (f", grouped by {manifest['group_by']}" if manifest["group_by"] else "") + ")")
+                      + (f", grouped by {escape(manifest['group_by'])}" if manifest["group_by"] else "") + ")")
 
     emit(report.as_dict(), as_json, human)
 
@@ -194,14 +194,14 @@ def estimate(
     """Estimate training cost: Azure OpenAI billed tokens, or SageMaker hours on demand and at spot."""
     from jobs.config.environment import load_environment
     from jobs.data.estimate import estimate_cost
-    from jobs.data.manifest import read_manifest
+    from jobs.data.manifest import manifest_dir, read_manifest
 
     if provider is Provider.sagemaker and instance is None:
         raise typer.BadParameter("--provider sagemaker needs --instance TYPE", param_hint="--instance")
     manifest = read_manifest(directory)
     result = estimate_cost(manifest, provider=provider.value, model=model, epochs=epochs, instance_type=instance,
                            spot=spot, training_type=training_type.value, env=load_environment(env),
-                           manifest_dir=directory if directory.is_dir() else directory.parent)
+                           manifest_dir=manifest_dir(directory))
 
     def human(data: dict) -> None:
         table = Table("", "", title=f"estimate: {data['provider']}, dataset {data['dataset_id']}", title_justify="left",
@@ -234,7 +234,7 @@ class CloudChoice(str, Enum):
 
 @app.command()
 def upload(
-    directory: Path = typer.Argument(..., help="A directory written by `ftops data prepare`."),
+    directory: Path = typer.Argument(..., help="A directory written by `ftops data prepare` (or its manifest.json)."),
     env: str = EnvOption,
     cloud: CloudChoice = typer.Option(CloudChoice.all, "--cloud", help="Where to upload [default: every cloud the "
                                                                        "environment enables]."),
@@ -242,12 +242,13 @@ def upload(
 ) -> None:
     """Upload the splits and manifest, content-addressed (a second upload sends nothing), verified by sha256."""
     from jobs.config.environment import load_environment
-    from jobs.data.manifest import read_manifest
+    from jobs.data.manifest import manifest_dir, read_manifest
     from jobs.data.upload import enabled_clouds, upload_dataset
 
     environment = load_environment(env)
     clouds = enabled_clouds(environment) if cloud is CloudChoice.all else [cloud.value]
     manifest = read_manifest(directory)
+    directory = manifest_dir(directory)  # the directory or its manifest.json: the same dataset
     total = (sum(entry.bytes for entry in manifest.files.values()) + (directory / "manifest.json").stat().st_size) \
         * len(clouds)
     with progress(disable=as_json) as bar:
@@ -261,7 +262,7 @@ def upload(
         for obj in data["objects"]:
             style = "dim" if obj["status"] == "skipped" else "green"
             table.add_row(obj["cloud"], obj["name"], f"{obj['bytes']:,}", f"[{style}]{obj['status']}[/]",
-                          f"{obj['transferred']:,}", obj["url"])
+                          f"{obj['transferred']:,}", escape(obj["url"]))
         console.print(table)
         console.print(f"transferred {data['transferred']:,} bytes; uploaded objects were read back and verified "
                       "by sha256, skipped ones already held the same sha256")

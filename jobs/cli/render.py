@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from jobs import paths
@@ -44,14 +45,14 @@ def render(
         payloads.append({"environment": name, "out": str(written), "jobs": rows})
 
     def human(payload: dict) -> None:
-        table = Table(title=f"rendered for {payload['environment']} into {payload['out']}")
+        table = Table(title=f"rendered for {payload['environment']} into {escape(payload['out'])}")
         table.add_column("job name", no_wrap=True)
         table.add_column("provider", no_wrap=True)
         table.add_column("files")
         table.add_column("est. cost", justify="right", no_wrap=True)
         for row in payload["jobs"]:
             cost = "-" if row["estimated_cost_usd"] is None else f"${row['estimated_cost_usd']:,.2f}"
-            table.add_row(row["name"], row["provider"], ", ".join(sorted(row["targets"].values())), cost)
+            table.add_row(row["name"], row["provider"], escape(", ".join(sorted(row["targets"].values()))), cost)
         err_console.print(table)
 
     if len(payloads) == 1:
@@ -84,7 +85,7 @@ def diff(
 
     def human(data: dict) -> None:
         if data["identical"]:
-            err_console.print(f"no changes: {data['against']} is what ENV {env} renders")
+            err_console.print(f"no changes: {escape(data['against'])} is what ENV {env} renders")
             return
         for change in data["changes"]:
             err_console.print(f"[bold]{change['kind']}[/]: {change['job']} ({change['old_name'] or '-'} -> "
@@ -109,11 +110,11 @@ def schema(
     if check:
         stale = schemas.stale(directory)
         emit({"directory": str(directory), "stale": stale}, as_json,
-             lambda d: err_console.print(f"stale: {', '.join(d['stale'])} (run `ftops schema`)" if d["stale"]
-                                         else f"schemas in {d['directory']} are current"))
+             lambda d: err_console.print(f"stale: {escape(', '.join(d['stale']))} (run `ftops schema`)" if d["stale"]
+                                         else f"schemas in {escape(d['directory'])} are current"))
         if stale:
             raise typer.Exit(1)
         return
     written = schemas.write(directory)
     emit({"directory": str(directory), "files": [str(p) for p in written]}, as_json,
-         lambda d: console.print("\n".join(d["files"])))
+         lambda d: console.print(escape("\n".join(d["files"]))))

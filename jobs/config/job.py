@@ -234,6 +234,10 @@ class Tuning(Declaration):
     """Let the tuner stop unpromising training jobs early."""
 
 
+MAX_SWEEP_JOBS = 500
+"""The most jobs one grid may expand to: the upper bound of `policy.max_sweep_jobs` in any environment."""
+
+
 class Sweep(Declaration):
     """Several runs of one definition: a `grid` (each combination is its own job) or a SageMaker `tuning` job."""
 
@@ -254,6 +258,10 @@ class Sweep(Declaration):
         for key, values in (self.grid or {}).items():
             if not values:
                 raise ValueError(f"grid.{key} is empty; list at least one value")
+        # Sized here, before render expands (and validates) one job per combination: a million would hang.
+        if self.grid is not None and self.size > MAX_SWEEP_JOBS:
+            raise ValueError(f"the grid has {self.size:,} combinations; no policy allows more than {MAX_SWEEP_JOBS} "
+                             "jobs in one sweep")
         return self
 
     @property

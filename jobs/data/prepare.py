@@ -28,7 +28,7 @@ from jobs.data.manifest import SPLITS, DatasetFormat, Dropped, Manifest, SplitFi
 from jobs.data.tokens import ModelLimits, TokenCounter
 from jobs.data.validate import TOO_LONG, iter_lines, parse_line, sniff_format
 from jobs.errors import FtopsError
-from jobs.fsutil import check_replaceable, replace_dir, sha256_file
+from jobs.fsutil import check_replaceable, regular_file, replace_dir, sha256_file
 
 BATCH = 1024
 PREPARED_KIND = "prepared dataset"
@@ -67,8 +67,7 @@ class _Kept:
 def prepare(path: Path, out: Path, counter: TokenCounter, limits: ModelLimits, *,
             fmt: DatasetFormat | None = None, split: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 42,
             dedupe: bool = False, group_by: str | None = None) -> PrepareReport:
-    if not path.is_file():
-        raise FtopsError("no such file", source=path, hint="pass the path of a JSONL dataset")
+    regular_file(path, what="JSONL dataset")  # a FIFO or directory is refused by type, never opened
     _check_split(split)
     fmt = fmt or sniff_format(path)
     out = out.resolve()

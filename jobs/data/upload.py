@@ -24,9 +24,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from jobs.config.environment import Environment, environment_file, load_environment
-from jobs.data.manifest import SPLITS, Manifest, read_manifest
+from jobs.data.manifest import SPLITS, Manifest, manifest_file, read_manifest
 from jobs.errors import CloudError, FtopsError
-from jobs.fsutil import sha256_file
+from jobs.fsutil import regular_file, sha256_file
 
 Cloud = Literal["aws", "azure"]
 FULL_VERIFY_BYTES = 64 << 20
@@ -85,6 +85,7 @@ def upload_dataset(env: Environment | str, manifest_dir: Path, clouds: Iterable[
     """Upload the splits and then manifest.json (last, so its presence means the dataset is complete)."""
     env = load_environment(env) if isinstance(env, str) else env
     manifest = read_manifest(manifest_dir)
+    manifest_dir = manifest_file(manifest_dir).parent  # `upload DIR/manifest.json` names the same dataset
     files = local_files(manifest, manifest_dir)
     chosen = list(clouds) if clouds is not None else enabled_clouds(env)
     if not chosen:
@@ -138,8 +139,9 @@ def local_files(manifest: Manifest, directory: Path) -> list[LocalFile]:
             continue
         entry = manifest.files[split]
         path = directory / entry.path
-        if not path.is_file():
+        if not path.exists():
             raise FtopsError(f"{entry.path} is missing", source=directory, hint="re-run `ftops data prepare`")
+        regular_file(path, what="split file")  # a FIFO would block the hash below forever
         digest = sha256_file(path)
         if digest != entry.sha256:
             raise FtopsError(f"{entry.path} changed since prepare (sha256 {digest[:12]}, manifest {entry.sha256[:12]})",

@@ -22,7 +22,7 @@ from jobs import paths
 from jobs.config.job import JobDefinition
 from jobs.errors import ConfigError
 from jobs.render.secrets import first_secret
-from jobs.yamlio import _STR_TAG, Loc, _construct, line_for, load_yaml
+from jobs.yamlio import _STR_TAG, MAX_DEPTH, MAX_INT_CHARS, Loc, line_for, load_yaml, parse_text, read_text
 
 _CLoader = getattr(yaml, "CSafeLoader", None)
 _CParser = getattr(getattr(yaml, "cyaml", None), "CParser", None)  # libyaml's parser, when PyYAML has it
@@ -186,15 +186,14 @@ def _read(path: Path) -> _Parsed:
     if _CParser is None:
         data, lines = load_yaml(path)
     else:
+        text = read_text(path)  # a regular file within the size limit, UTF-8 (one-line errors)
         try:
-            text = path.read_text(encoding="utf-8-sig")
-            try:
-                data = _load_plain(text)
-            except _NeedsFullLoader:
-                data, _ = _parse_with_lines(text, path)
-            lines = LazyLines(lambda: _parse_with_lines(text, path)[1])
-        except (yaml.YAMLError, UnicodeDecodeError):
-            data, lines = load_yaml(path)  # the slow path words the error with file and line
+            data = _load_plain(text)
+        except _NeedsFullLoader:
+            data, _ = _parse_with_lines(text, path)  # the limits of jobs.yamlio apply (aliases, tags, numbers)
+        except yaml.YAMLError:
+            data, _ = _parse_with_lines(text, path)  # words the syntax error with file and line
+        lines = LazyLines(lambda: _parse_with_lines(text, path)[1])
     if not isinstance(data, dict):
         raise ConfigError("expected a mapping at the top level", source=path, line=1)
     found = first_secret(data)
@@ -207,13 +206,7 @@ def _read(path: Path) -> _Parsed:
 
 
 def _parse_with_lines(text: str, path: Path) -> tuple[Any, dict[Loc, int]]:
-    loader = _CLoader(text)
-    try:
-        node = loader.get_single_node()
-        lines: dict[Loc, int] = {}
-        return (_construct(node, loader, (), lines, path) if node is not None else {}), lines
-    finally:
-        loader.dispose()
+    return parse_text(text, path, _CLoader)
 
 
 class _NeedsFullLoader(Exception):
@@ -242,7 +235,7 @@ def _load_plain(text: str) -> Any:
         event = parser.get_event()
         if type(event) is _events.StreamEndEvent:
             return None
-        data = _event_value(parser, parser.get_event())
+        data = _event_value(parser, parser.get_event(), 0)
         parser.get_event()  # document end
         if type(parser.get_event()) is not _events.StreamEndEvent:
             raise _NeedsFullLoader  # several documents: the full loader words that error
@@ -251,15 +244,17 @@ def _load_plain(text: str) -> Any:
         parser.dispose()
 
 
-def _event_value(parser: Any, event: Any) -> Any:
+def _event_value(parser: Any, event: Any, depth: int) -> Any:
     kind = type(event)
-    if event.anchor is not None or kind is _events.AliasEvent or event.tag not in (None, "!"):
-        raise _NeedsFullLoader
+    if event.anchor is not None or kind is _events.AliasEvent or event.tag not in (None, "!") or depth > MAX_DEPTH:
+        raise _NeedsFullLoader  # the full loader refuses what is too deep, with its line
     if kind is _events.ScalarEvent:
         value = event.value
         tag = _SAFE.resolve(yaml.ScalarNode, value, event.implicit)
         if tag == _STR_TAG:
             return value
+        if tag == _INT_TAG and len(value) > MAX_INT_CHARS:
+            raise _NeedsFullLoader  # the full loader refuses it with its line (int() refuses over 4,300 digits)
         if tag == _INT_TAG and _PLAIN_INT.fullmatch(value):
             return int(value)
         if tag == _FLOAT_TAG and _PLAIN_FLOAT.fullmatch(value):
@@ -284,17 +279,17 @@ def _event_value(parser: Any, event: Any) -> Any:
                 return result
             if type(event) is not _events.ScalarEvent:
                 raise _NeedsFullLoader
-            key = _event_value(parser, event)
+            key = _event_value(parser, event, depth + 1)
             if key in result:
                 raise _NeedsFullLoader  # the full loader names the duplicate key and its line
-            result[key] = _event_value(parser, parser.get_event())
+            result[key] = _event_value(parser, parser.get_event(), depth + 1)
     if kind is _events.SequenceStartEvent:
         items = []
         while True:
             event = parser.get_event()
             if type(event) is _events.SequenceEndEvent:
                 return items
-            items.append(_event_value(parser, event))
+            items.append(_event_value(parser, event, depth + 1))
     raise _NeedsFullLoader
 
 

@@ -29,7 +29,7 @@ def _read_like_render(text: str):
     """What `definitions._read` parses `text` into, and which reader it took."""
     try:
         return definitions._load_plain(text), "events"
-    except definitions._NeedsFullLoader:
+    except (definitions._NeedsFullLoader, yaml.YAMLError):
         return definitions._parse_with_lines(text, "x.yaml")[0], "full loader"
 
 
@@ -57,10 +57,11 @@ def test_parsing_from_events_gives_the_same_data_or_leaves_it_to_the_full_loader
     assert repr(got) == repr(yaml.load(text, Loader=yaml.CSafeLoader))
 
 
-def test_several_documents_or_broken_yaml_fail_as_the_loaders_do():
+def test_several_documents_or_broken_yaml_fail_with_their_line():
     for text in ("a: 1\n---\nb: 2\n", "a: [1, 2\n", "a: b: c\n"):
-        with pytest.raises(yaml.YAMLError):
+        with pytest.raises(ConfigError, match="invalid YAML") as err:
             _read_like_render(text)
+        assert err.value.line is not None
 
 
 def test_line_marks_are_worked_out_when_asked_and_match_the_shared_reader(tmp_path):
