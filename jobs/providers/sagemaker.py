@@ -48,9 +48,19 @@ def _iso(value: Any) -> str | None:
 
 
 def _submit_directory(request: dict[str, Any]) -> str | None:
-    value = (request.get("HyperParameters") or {}).get("sagemaker_submit_directory")
+    """The S3 URI of the job's source archive: `sagemaker_submit_directory`, or, for a network-isolated job
+    (which reads its code from the `code` channel's directory), that channel's S3 URI."""
+    body = request.get("TrainingJobDefinition", request)
+    hyperparameters = body.get("StaticHyperParameters") or body.get("HyperParameters") or {}
+    value = hyperparameters.get("sagemaker_submit_directory")
     # Script-mode hyperparameters are JSON-encoded strings in some renderings.
-    return value.strip('"') if value else None
+    value = value.strip('"') if value else None
+    if value and not value.startswith("s3://"):
+        from jobs.render.sagemaker_rules import CODE_CHANNEL
+
+        value = next((c["DataSource"]["S3DataSource"]["S3Uri"] for c in body.get("InputDataConfig", [])
+                      if c.get("ChannelName") == CODE_CHANNEL), None)
+    return value
 
 
 def _split_s3(uri: str) -> tuple[str, str]:
@@ -84,7 +94,8 @@ class SageMaker(Provider):
     def _upload_source(self, env: Environment, s3: Any, job: RenderedJob, uri: str) -> bool:
         from jobs.training.archive import source_archive
 
-        archive = source_archive()
+        archive = next((a for a in (source_archive(), source_archive(offline=True)) if a.sha256 in uri),
+                       source_archive())
         bucket, key = _split_s3(uri)
         if archive.sha256 not in key:
             raise ConfigError(f"rendered with training source {key.split('/')[-2][:12]}, but the code here is "

@@ -19,6 +19,7 @@ from jobs.data.manifest import Manifest, read_manifest
 from jobs.errors import ConfigError
 from jobs.render.definitions import JobVariant
 from jobs.render.images import profiler_rule_image_uri, training_image_uri
+from jobs.render.sagemaker_rules import CODE_CHANNEL, CODE_SUBMIT_DIRECTORY, has_instance_storage
 from jobs.training.archive import source_archive
 from jobs.training.metrics import metric_definitions
 
@@ -121,12 +122,18 @@ def sagemaker_context(variant: JobVariant, env: Environment, dataset: Dataset,
                 for split in ("train", "validation") if split in dataset.manifest.files]
     channels.append({"name": "model", "uri": base_model_uri(job.base_model.s3_uri, res.output_bucket),
                      "content_type": "application/x-directory"})
-    archive = source_archive()
+    isolated = defaults.network_isolation
+    # A network-isolated container reaches neither S3 nor PyPI: the code arrives as the `code` input channel (as
+    # the SageMaker SDK ships it) and its archive installs nothing from an index (jobs/training/archive.py).
+    archive = source_archive(offline=True) if isolated else source_archive()
     source_uri = f"s3://{res.output_bucket}/{archive.s3_key()}"
+    if isolated:
+        channels.append({"name": CODE_CHANNEL, "uri": source_uri, "content_type": "application/x-tar"})
     hyperparameters = script_hyperparameters(job)
     # Script mode; torch_distributed makes the container start train.py through torchrun, one process per GPU
     # on each of the job's instances (one process on a single-GPU instance).
-    hyperparameters |= {"sagemaker_program": "train.py", "sagemaker_submit_directory": source_uri,
+    hyperparameters |= {"sagemaker_program": "train.py",
+                        "sagemaker_submit_directory": CODE_SUBMIT_DIRECTORY if isolated else source_uri,
                         "sagemaker_torch_distributed_enabled": "true"}
     tags = _tags(variant, env, dataset)
     tags["ftops:base-model"] = job.base_model.hf_model_id or f"jumpstart:{job.base_model.jumpstart_id}"
@@ -150,6 +157,8 @@ def sagemaker_context(variant: JobVariant, env: Environment, dataset: Dataset,
         "image_uri": job.compute.image_uri or training_image_uri(aws.region, job.compute.instance_type),
         "role_arn": res.execution_role_arn,
         "kms_key_arn": res.kms_key_arn,
+        # Instance types with local NVMe storage encrypt it in hardware; SageMaker refuses a volume key there.
+        "volume_kms_key": None if has_instance_storage(job.compute.instance_type) else res.kms_key_arn,
         "region": aws.region,
         "channels": channels,
         "hyperparameters": dict(sorted(hyperparameters.items())),
@@ -160,7 +169,8 @@ def sagemaker_context(variant: JobVariant, env: Environment, dataset: Dataset,
         "max_runtime_s": max_runtime,
         "spot": spot,
         "max_wait_s": (job.compute.max_wait_s or defaults.max_wait_s) if spot else None,
-        # Tuning jobs: SageMaker appends each training job's name under this prefix.
+        # Tuning jobs: every trial gets this prefix; train.py keeps each trial's checkpoints in a subdirectory
+        # named after its training job (see jobs/training/train.py, trial_layout).
         "checkpoint_uri": f"s3://{res.checkpoints_bucket}/{defaults.checkpoint_prefix}{run_name}/",
         "checkpoint_local_path": CHECKPOINT_LOCAL_PATH,
         "vpc": {"subnets": res.subnet_ids, "security_group_ids": res.security_group_ids}
@@ -179,7 +189,8 @@ def sagemaker_context(variant: JobVariant, env: Environment, dataset: Dataset,
         "tuning": {"strategy": tuning.strategy, "metric": tuning.objective.metric, "goal": tuning.objective.goal,
                    "max_jobs": tuning.max_jobs, "max_parallel_jobs": tuning.max_parallel_jobs,
                    "early_stopping": tuning.early_stopping, "ranges": ranges} if tuning else None,
-        "source_archive": {"sha256": archive.sha256, "s3_uri": source_uri},
+        "source_archive": {"sha256": archive.sha256, "s3_uri": source_uri, "offline": archive.offline},
+        "archive": archive,  # for the render-time checks; never reaches a template
     }
 
 

@@ -28,11 +28,12 @@ from jobs.data.manifest import Manifest
 from jobs.errors import ConfigError, FtopsError
 from jobs.fsutil import check_replaceable, replace_dir
 from jobs.render import context as ctx
-from jobs.render import policy
+from jobs.render import policy, sagemaker_rules
 from jobs.render.cost import cost_key, estimate_job_cost
 from jobs.render.definitions import JobVariant, definition_files, find_definition, load_variants
 from jobs.render.secrets import find_secret, rendered_secret
 from jobs.render.templating import fill_template
+from jobs.training.archive import archive_files
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CParser = getattr(getattr(yaml, "cyaml", None), "CParser", None)  # libyaml's parser, when PyYAML has it
@@ -287,6 +288,9 @@ def _finish(pending: _Pending, env: Environment) -> RenderedJob:
     if job.provider == "sagemaker":
         request_file = "sagemaker-tuning.json" if job.is_tuning else "sagemaker.json"
         policy.check_sagemaker_request(variant, documents[request_file], tuning=job.is_tuning)
+        archive = values["archive"]
+        sagemaker_rules.check_request(variant, env, documents[request_file], tuning=job.is_tuning,
+                                      archive_files=archive_files(archive.data) if archive.offline else None)
     else:
         policy.check_azure_body(variant, documents["azure-openai.json"])
     name = names[ctx.NAME]

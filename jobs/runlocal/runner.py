@@ -189,10 +189,17 @@ def _write_config(layout: _Layout, request: dict, hosts: int) -> None:
          for c in request.get("InputDataConfig", [])}, indent=2))
 
 
-def _unpack_source(s3, uri: str, code: Path) -> None:
-    bucket, key = s3io.split_uri(uri, field="HyperParameters.sagemaker_submit_directory")
+def _unpack_source(s3, uri: str, code: Path, ml: Path) -> None:
     buffer = io.BytesIO()
-    s3io._call("downloading", uri, s3.download_fileobj, bucket, key, buffer)
+    if uri.startswith("/opt/ml/"):  # network isolation: the archive arrived as an input channel (`code`)
+        local = ml / uri.removeprefix("/opt/ml/")
+        if not local.is_file():
+            raise FtopsError(f"no source archive at {uri} (no input channel delivers it)",
+                             field="HyperParameters.sagemaker_submit_directory")
+        buffer.write(local.read_bytes())
+    else:
+        bucket, key = s3io.split_uri(uri, field="HyperParameters.sagemaker_submit_directory")
+        s3io._call("downloading", uri, s3.download_fileobj, bucket, key, buffer)
     buffer.seek(0)
     try:
         with tarfile.open(fileobj=buffer, mode="r:gz") as tar:
@@ -313,7 +320,7 @@ def run_training_job(request: dict, env: Environment, *, max_steps: int | None =
         if s3io.download_prefix(s3, uri, layout.input_data / name) == 0:
             raise FtopsError(f"channel {name!r}: nothing under {uri}", field="InputDataConfig",
                              hint="upload the data first (`ftops data upload`) or fix the S3Uri")
-    _unpack_source(s3, source_uri, layout.code)
+    _unpack_source(s3, source_uri, layout.code, layout.ml)
     if not (layout.code / program).is_file():
         raise FtopsError(f"the source archive has no {program}", field="HyperParameters.sagemaker_program")
     if checkpoint_uri:  # a (re)started SageMaker job first restores what the checkpoint prefix holds

@@ -1,8 +1,11 @@
 """Hyperparameters as SageMaker passes them: `--name value` strings on the command line.
 
 No torch here: the local runner and the tests parse hyperparameters without loading the training stack.
-Unknown names fail (a typo such as `learning_rat` must not train silently with the default), except the
-`sagemaker_*` keys the framework container adds for itself.
+Unknown names fail (a typo such as `learning_rat` must not train silently with the default), except the keys
+SageMaker adds for itself: the framework container's `sagemaker_*` ones and, in a tuning job, the reserved
+`_tuning_objective_metric` (SageMaker adds the objective's metric name to every trial's hyperparameters).
+Any name with a leading underscore is taken as SageMaker's: ours never start with one (the definition's
+keys are fixed names), and we could not find a documented list of every reserved name.
 """
 
 from __future__ import annotations
@@ -12,6 +15,10 @@ from dataclasses import dataclass, field, fields
 
 METHODS = ("sft", "dpo", "classification")
 PEFT_MODES = ("lora", "qlora", "full")
+
+
+RESERVED_PREFIXES = ("sagemaker_", "_")
+"""SageMaker's own hyperparameters: recorded in `extras`, never used as training settings."""
 
 
 class HyperparameterError(ValueError):
@@ -67,7 +74,7 @@ class Hyperparameters:
     merge_adapter: bool = False
     """LoRA only: also save the adapter merged into the base weights (a standalone model for serving)."""
     extras: dict[str, str] = field(default_factory=dict)
-    """`sagemaker_*` keys the container passes; recorded, never used."""
+    """Keys SageMaker passes for itself (`sagemaker_*`, `_tuning_objective_metric`); recorded, never used."""
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -135,7 +142,7 @@ def parse_args(argv: list[str]) -> Hyperparameters:
             i += 1
         i += 1
         name = name.replace("-", "_")
-        if name.startswith("sagemaker_"):
+        if name.startswith(RESERVED_PREFIXES):
             extras[name] = value
         elif name in known:
             values[name] = _convert(name, known[name], value)

@@ -9,6 +9,7 @@ SIGTERM -> checkpoint and exit, only rank 0 writes artifacts.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -271,12 +272,54 @@ def write_summary(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
+# What the script imports beyond the standard library, by method. A network-isolated job cannot pip-install
+# at start: these come from the image (or from wheels inside the source archive, see archive.py).
+DEPENDENCIES = {"sft": ("torch", "transformers", "datasets", "peft", "trl", "accelerate"),
+                "dpo": ("torch", "transformers", "datasets", "peft", "trl", "accelerate"),
+                "classification": ("torch", "transformers", "datasets", "peft", "accelerate")}
+
+
+def check_dependencies(method: str) -> None:
+    """One line naming what is missing, before anything loads (rather than an ImportError deep in a trainer)."""
+    missing = [name for name in DEPENDENCIES[method] if importlib.util.find_spec(name) is None]
+    if missing:
+        _fail(f"{', '.join(missing)} not installed in this image; use an image that ships them, or (network-"
+              "isolated jobs) put their wheels in jobs/training/wheels/ so the source archive carries them")
+
+
+def trial_job_name() -> str | None:
+    """This training job's name: SageMaker sets TRAINING_JOB_NAME; the training toolkit's SM_TRAINING_ENV has it too."""
+    name = os.environ.get("TRAINING_JOB_NAME")
+    if not name and os.environ.get("SM_TRAINING_ENV"):
+        name = json.loads(os.environ["SM_TRAINING_ENV"]).get("job_name")
+    return name or None
+
+
+def trial_layout(layout: Layout, hp: Hyperparameters) -> Layout:
+    """A tuning trial checkpoints into `<checkpoints>/<its training job name>/`.
+
+    Every trial of a tuning job gets the same CheckpointConfig. The SageMaker API reference
+    (HyperParameterTrainingJobDefinition.CheckpointConfig, CheckpointConfig) does not say that SageMaker
+    separates trials, and the checkpoint guide ("Checkpoints in Amazon SageMaker AI", model-checkpoints.html)
+    says that whatever is under the S3 URI is copied into the container when a job starts. So a trial must not
+    trust the directory's top level: it would resume from another trial's weights. Its own subdirectory, named
+    after its training job (unchanged across a spot restart of that trial), is what it saves to and resumes from.
+    """
+    if "_tuning_objective_metric" not in hp.extras:
+        return layout
+    name = trial_job_name()
+    if not name:
+        _fail("a tuning trial needs its training job name (TRAINING_JOB_NAME) to keep its checkpoints apart")
+    return dataclasses.replace(layout, checkpoints=layout.checkpoints / name)
+
+
 def run(argv: list[str]) -> int:
     try:
         hp = parse_args(argv)
     except HyperparameterError as exc:
         _fail(str(exc))
-    layout = Layout.from_env()
+    check_dependencies(hp.method)
+    layout = trial_layout(Layout.from_env(), hp)
     dist = Distributed.from_env()
     nodes = max(1, len(json.loads(os.environ.get("SM_HOSTS", "[]")) or [None]))
 

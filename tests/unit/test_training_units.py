@@ -149,3 +149,31 @@ def test_qlora_on_cpu_fails_with_one_line():
     with pytest.raises(SystemExit, match="qlora needs a CUDA GPU"):
         check_qlora(parse_args(["--peft", "qlora"]), cuda=False)
     check_qlora(parse_args(["--peft", "lora"]), cuda=False)
+
+
+def test_tuning_trials_accept_sagemakers_reserved_hyperparameters():
+    """SageMaker adds `_tuning_objective_metric` (and the framework's `sagemaker_*`) to every trial."""
+    hp = parse_args(["--learning_rate", "0.0003", "--_tuning_objective_metric", "eval_loss",
+                     "--sagemaker_container_log_level", "20", "--sagemaker_job_name", "x"])
+    assert hp.learning_rate == 3e-4
+    assert hp.extras == {"_tuning_objective_metric": "eval_loss", "sagemaker_container_log_level": "20",
+                         "sagemaker_job_name": "x"}
+
+
+def test_each_trial_checkpoints_under_its_own_training_job_name(tmp_path, monkeypatch):
+    from jobs.training.smenv import Layout
+    from jobs.training.train import trial_layout
+
+    layout = Layout(train=tmp_path, validation=None, model=tmp_path, model_dir=tmp_path / "model",
+                    checkpoints=tmp_path / "checkpoints", output_data=tmp_path / "out", tensorboard=tmp_path / "tb")
+    plain = parse_args(["--epochs", "1"])
+    assert trial_layout(layout, plain).checkpoints == tmp_path / "checkpoints"
+    trial = parse_args(["--epochs", "1", "--_tuning_objective_metric", "eval_loss"])
+    monkeypatch.setenv("TRAINING_JOB_NAME", "sweep-local-0a1b2c3d-001-5e6f7a8b")
+    assert trial_layout(layout, trial).checkpoints == tmp_path / "checkpoints" / "sweep-local-0a1b2c3d-001-5e6f7a8b"
+    monkeypatch.delenv("TRAINING_JOB_NAME")
+    monkeypatch.setenv("SM_TRAINING_ENV", '{"job_name": "other-trial"}')
+    assert trial_layout(layout, trial).checkpoints == tmp_path / "checkpoints" / "other-trial"
+    monkeypatch.delenv("SM_TRAINING_ENV")
+    with pytest.raises(SystemExit, match="needs its training job name"):
+        trial_layout(layout, trial)
