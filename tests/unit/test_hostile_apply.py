@@ -1,0 +1,204 @@
+"""Issue 17, cases 4, 5 and 7 (ledger/lookup): apply acts only on what was reviewed, and a ledger entry is
+trusted only when it and the cloud job agree with the object it sits in."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from jobs.apply import engine, lookup
+from jobs.apply.ledger import LedgerEntry, object_name
+from jobs.apply.rendered import load_rendered
+from jobs.apply.verify import verified
+from jobs.config.environment import load_environment
+from jobs.config.resolved import resolved_aws
+from jobs.errors import FtopsError
+from jobs.providers import sagemaker
+from tests.fixtures.rendered import write_dataset, write_job
+
+ENV = "dev"
+
+
+def _render(ftops, out: Path) -> Path:
+    result = ftops("render", "--env", ENV, "--out", out)
+    assert result.exit_code == 0, result.stderr
+    return next((out / ENV).glob("helpdesk-qwen-lora-*"))
+
+
+def _edit(path: Path, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def test_an_unedited_tree_verifies_and_keys_come_from_the_render(project, ftops, tmp_path):
+    job_dir = _render(ftops, tmp_path / "rendered")
+    env = load_environment(ENV)
+    jobs = verified(env, load_rendered(tmp_path / "rendered", ENV))
+    key = json.loads((job_dir / "job.json").read_text())["idempotency_key"]
+    assert key in {job.idempotency_key for job in jobs}
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda r: r.update(RoleArn="arn:aws:iam::999999999999:role/admin"), "RoleArn"),
+    (lambda r: r["ResourceConfig"].update(InstanceCount=64, InstanceType="ml.p5.48xlarge"),
+     "ResourceConfig.InstanceCount"),
+    (lambda r: r.update(EnableManagedSpotTraining=False), "EnableManagedSpotTraining"),
+    (lambda r: r.pop("CheckpointConfig"), "CheckpointConfig"),
+    (lambda r: r["AlgorithmSpecification"].update(TrainingImage="111111111111.dkr.ecr.us-east-1.amazonaws.com/x:1"),
+     "AlgorithmSpecification.TrainingImage"),
+])
+def test_a_hand_edited_request_is_refused_naming_file_and_field(project, ftops, tmp_path, change, field):
+    job_dir = _render(ftops, tmp_path / "rendered")
+    _edit(job_dir / "sagemaker.json", change)
+    for command in ("plan", "apply"):
+        result = ftops(command, tmp_path / "rendered", "--env", ENV)
+        assert result.exit_code == 1
+        assert f"{job_dir / 'sagemaker.json'}: {field}: differs from what definitions/helpdesk-qwen-lora.yaml" \
+               in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_a_key_in_job_json_is_recomputed_not_read(project, ftops, tmp_path):
+    job_dir = _render(ftops, tmp_path / "rendered")
+    _edit(job_dir / "job.json", lambda index: index.update(idempotency_key="ab" * 32))
+    result = ftops("apply", tmp_path / "rendered", "--env", ENV)
+    assert result.exit_code == 1
+    assert "job.json: idempotency_key: differs" in result.stderr
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda index: index.update(idempotency_key="../../../evil-key"), "idempotency_key"),
+    (lambda index: index["targets"].update(sagemaker="../../../../etc/request.json"), "targets"),
+    (lambda index: index.update(name="../other"), "name"),
+])
+def test_job_json_cannot_name_paths_outside_the_job_directory(project, ftops, tmp_path, change, field):
+    job_dir = _render(ftops, tmp_path / "rendered")
+    _edit(job_dir / "job.json", change)
+    result = ftops("plan", tmp_path / "rendered", "--env", ENV)
+    assert result.exit_code == 1
+    assert f"job.json: {field}" in result.stderr, result.stderr
+
+
+def test_a_manifest_pointing_elsewhere_is_refused(project, ftops, tmp_path):
+    job_dir = _render(ftops, tmp_path / "rendered")
+    manifest = write_dataset(tmp_path / "elsewhere")
+    _edit(job_dir / "job.json", lambda index: index.update(dataset_manifest=str(manifest)))
+    result = ftops("apply", tmp_path / "rendered", "--env", ENV)
+    assert result.exit_code == 1
+    assert "job.json: dataset_manifest: differs" in result.stderr
+
+
+def test_a_job_the_definitions_no_longer_render_is_refused(project, ftops, tmp_path):
+    job_dir = _render(ftops, tmp_path / "rendered")
+    project.edit_definition("helpdesk-qwen-lora", hyperparameters__epochs=1)
+    result = ftops("apply", tmp_path / "rendered", "--env", ENV)
+    assert result.exit_code == 1
+    assert f"does not render job {job_dir.name}" in result.stderr and "out of date or was edited" in result.stderr
+
+
+def test_a_key_never_becomes_a_ledger_path():
+    with pytest.raises(FtopsError, match="not an idempotency key"):
+        object_name("ledger/dev/", "../../../evil-key")
+    assert object_name("ledger/dev/", "a" * 64) == f"ledger/dev/{'a' * 64}.json"
+
+
+# --- the ledger (moto in-process) ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def aws(monkeypatch, tmp_path):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        sagemaker._client.cache_clear()
+        env = load_environment(ENV)
+        s3 = boto3.client("s3", region_name="us-east-1")
+        for bucket in (resolved_aws(env).output_bucket, resolved_aws(env).datasets_bucket):
+            s3.create_bucket(Bucket=bucket)
+        monkeypatch.setattr("jobs.apply.uploads.upload_dataset", lambda env, path, clouds: None)
+        manifest = write_dataset(tmp_path / "data")
+        for name in ("faq-a", "faq-b"):
+            write_job(tmp_path / "rendered", ENV, name, "sagemaker", manifest)
+        jobs = load_rendered(tmp_path / "rendered", ENV)
+        items = engine.apply(env, jobs)
+        assert [item.result for item in items] == ["created", "created"], [i.detail for i in items]
+        yield env, jobs, tmp_path / "rendered"
+        sagemaker._client.cache_clear()
+
+
+def _rewrite_entry(env, object_key: str, **changes) -> None:
+    ledger = sagemaker.SageMaker().ledger(env)
+    entry = ledger.get(object_key)
+    data = json.loads(entry.to_bytes())
+    data.update(changes)
+    ledger.client.put_object(Bucket=ledger.bucket, Key=ledger._key(object_key), Body=json.dumps(data).encode())
+
+
+def test_a_ledger_entry_pointing_at_another_job_is_not_acted_on(aws, ftops):
+    env, (a, b), root = aws
+    _rewrite_entry(env, a.idempotency_key, job_id=b.name)  # the entry now names job b's cloud job
+    for command in (["status"], ["cancel"], ["results"]):
+        result = ftops("jobs", *command, a.name, "--env", ENV, "--dir", root)
+        assert result.exit_code == 1, (command, result.stdout)
+        assert f"the ledger names cloud job '{b.name}', which carries key {b.idempotency_key[:12]}" in result.stderr
+    result = ftops("deploy", a.name, "--env", ENV, "--dir", root)
+    assert result.exit_code == 1 and "not trusted" in result.stderr
+    assert lookup.trusted_ref(env, b).job_id == b.name  # b's own entry is still good
+
+
+def test_a_ledger_entry_copied_into_another_key_is_refused_everywhere(aws, ftops):
+    env, (a, b), root = aws
+    _rewrite_entry(env, a.idempotency_key, key=b.idempotency_key, job_name=b.name, job_id=b.name)
+    result = ftops("jobs", "status", a.name, "--env", ENV, "--dir", root)
+    assert result.exit_code == 1 and "carries key" in result.stderr and "not trusted" in result.stderr
+    (item,) = [i for i in engine.plan(env, [a]) if i.job == a.name]
+    assert item.action == "conflict" and "not trusted" in item.detail
+    (applied,) = engine.apply(env, [a])
+    assert applied.result == "conflict"
+
+
+def test_a_corrupt_ledger_object_in_plan_is_named_with_its_location(aws, ftops):
+    env, (a, _), root = aws
+    ledger = sagemaker.SageMaker().ledger(env)
+    ledger.client.put_object(Bucket=ledger.bucket, Key=ledger._key(a.idempotency_key), Body=b"{not json")
+    with pytest.raises(FtopsError) as caught:
+        engine.plan(env, [a])
+    text = str(caught.value)
+    assert text.startswith(f"s3://{ledger.bucket}/{ledger._key(a.idempotency_key)}: corrupt ledger entry")
+    assert "\n" not in text
+    ledger.client.put_object(Bucket=ledger.bucket, Key=ledger._key(a.idempotency_key), Body=b'["a list"]')
+    (item,) = engine.apply(env, [a])
+    assert item.result == "failed" and "corrupt ledger entry" in item.detail
+
+
+def test_a_cloud_error_during_apply_lookup_fails_those_jobs_with_the_reason(aws, monkeypatch, tmp_path):
+    env, _, _ = aws
+    from botocore.exceptions import ClientError
+
+    manifest = write_dataset(tmp_path / "data2")
+    write_job(tmp_path / "more", ENV, "faq-c", "sagemaker", manifest)
+    jobs = load_rendered(tmp_path / "more", ENV)
+
+    def broken(self, env, jobs):
+        raise ClientError({"Error": {"Code": "InternalFailure", "Message": "We encountered an internal error"},
+                           "ResponseMetadata": {"HTTPStatusCode": 500}}, "DescribeTrainingJob")
+
+    monkeypatch.setattr(sagemaker.SageMaker, "existing", broken)
+    from jobs import retry
+
+    items = engine.apply(env, jobs, engine.ApplyOptions(retry=retry.RetryPolicy(attempts=2, base_s=0, max_delay_s=0)))
+    assert [(i.job, i.result) for i in items] == [("faq-c", "failed")]
+    assert "InternalFailure: We encountered an internal error" in items[0].detail
+    assert sagemaker.SageMaker().ledger(env).get(jobs[0].idempotency_key) is None  # nothing claimed or submitted
+    with pytest.raises(FtopsError, match="looking up 1 sagemaker jobs in the cloud failed: InternalFailure"):
+        engine.plan(env, jobs)
+
+
+def test_ledger_entry_kinds_are_checked():
+    with pytest.raises(FtopsError, match="loc: corrupt ledger entry: no job_name"):
+        LedgerEntry.from_bytes(b'{"key": "k", "provider": "p", "state": "submitted", "run_id": "r"}', None, "loc")
