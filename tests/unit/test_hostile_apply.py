@@ -4,6 +4,7 @@ trusted only when it and the cloud job agree with the object it sits in."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import boto3
@@ -23,7 +24,19 @@ from tests.fixtures.rendered import write_dataset, write_job
 ENV = "dev"
 
 
-def _render(ftops, out: Path) -> Path:
+REPO = Path(__file__).resolve().parents[2]
+
+
+def real_dataset(project) -> Path:
+    """The repository's prepared dataset (split files and a manifest that tells the truth) in the fork."""
+    target = project.root / "datasets" / "it-helpdesk" / "prepared"
+    for file in (REPO / "datasets" / "it-helpdesk" / "prepared").iterdir():
+        shutil.copy(file, target / file.name)
+    return target
+
+
+def _render(project, ftops, out: Path) -> Path:
+    real_dataset(project)
     result = ftops("render", "--env", ENV, "--out", out)
     assert result.exit_code == 0, result.stderr
     return next((out / ENV).glob("helpdesk-qwen-lora-*"))
@@ -36,7 +49,7 @@ def _edit(path: Path, change) -> None:
 
 
 def test_an_unedited_tree_verifies_and_keys_come_from_the_render(project, ftops, tmp_path):
-    job_dir = _render(ftops, tmp_path / "rendered")
+    job_dir = _render(project, ftops, tmp_path / "rendered")
     env = load_environment(ENV)
     jobs = verified(env, load_rendered(tmp_path / "rendered", ENV))
     key = json.loads((job_dir / "job.json").read_text())["idempotency_key"]
@@ -53,7 +66,7 @@ def test_an_unedited_tree_verifies_and_keys_come_from_the_render(project, ftops,
      "AlgorithmSpecification.TrainingImage"),
 ])
 def test_a_hand_edited_request_is_refused_naming_file_and_field(project, ftops, tmp_path, change, field):
-    job_dir = _render(ftops, tmp_path / "rendered")
+    job_dir = _render(project, ftops, tmp_path / "rendered")
     _edit(job_dir / "sagemaker.json", change)
     for command in ("plan", "apply"):
         result = ftops(command, tmp_path / "rendered", "--env", ENV)
@@ -64,7 +77,7 @@ def test_a_hand_edited_request_is_refused_naming_file_and_field(project, ftops, 
 
 
 def test_a_key_in_job_json_is_recomputed_not_read(project, ftops, tmp_path):
-    job_dir = _render(ftops, tmp_path / "rendered")
+    job_dir = _render(project, ftops, tmp_path / "rendered")
     _edit(job_dir / "job.json", lambda index: index.update(idempotency_key="ab" * 32))
     result = ftops("apply", tmp_path / "rendered", "--env", ENV)
     assert result.exit_code == 1
@@ -77,7 +90,7 @@ def test_a_key_in_job_json_is_recomputed_not_read(project, ftops, tmp_path):
     (lambda index: index.update(name="../other"), "name"),
 ])
 def test_job_json_cannot_name_paths_outside_the_job_directory(project, ftops, tmp_path, change, field):
-    job_dir = _render(ftops, tmp_path / "rendered")
+    job_dir = _render(project, ftops, tmp_path / "rendered")
     _edit(job_dir / "job.json", change)
     result = ftops("plan", tmp_path / "rendered", "--env", ENV)
     assert result.exit_code == 1
@@ -85,7 +98,7 @@ def test_job_json_cannot_name_paths_outside_the_job_directory(project, ftops, tm
 
 
 def test_a_manifest_pointing_elsewhere_is_refused(project, ftops, tmp_path):
-    job_dir = _render(ftops, tmp_path / "rendered")
+    job_dir = _render(project, ftops, tmp_path / "rendered")
     manifest = write_dataset(tmp_path / "elsewhere")
     _edit(job_dir / "job.json", lambda index: index.update(dataset_manifest=str(manifest)))
     result = ftops("apply", tmp_path / "rendered", "--env", ENV)
@@ -94,7 +107,7 @@ def test_a_manifest_pointing_elsewhere_is_refused(project, ftops, tmp_path):
 
 
 def test_a_job_the_definitions_no_longer_render_is_refused(project, ftops, tmp_path):
-    job_dir = _render(ftops, tmp_path / "rendered")
+    job_dir = _render(project, ftops, tmp_path / "rendered")
     project.edit_definition("helpdesk-qwen-lora", hyperparameters__epochs=1)
     result = ftops("apply", tmp_path / "rendered", "--env", ENV)
     assert result.exit_code == 1
@@ -202,3 +215,98 @@ def test_a_cloud_error_during_apply_lookup_fails_those_jobs_with_the_reason(aws,
 def test_ledger_entry_kinds_are_checked():
     with pytest.raises(FtopsError, match="loc: corrupt ledger entry: no job_name"):
         LedgerEntry.from_bytes(b'{"key": "k", "provider": "p", "state": "submitted", "run_id": "r"}', None, "loc")
+
+
+# --- policy on facts (case 6) ------------------------------------------------------------------------------
+
+
+def _edit_manifest(directory: Path, change) -> None:
+    _edit(directory / "manifest.json", change)
+
+
+def test_edited_token_counts_do_not_lower_the_cost_check(project, ftops, tmp_path):
+    prepared = real_dataset(project)
+    project.edit_environment("dev", "max_cost_per_job_usd: 200", "max_cost_per_job_usd: 0.01")
+    refused = ftops("render", "--env", "dev", "--out", tmp_path / "out")
+    assert refused.exit_code == 1 and "is above the ceiling" in refused.stderr, refused.stderr
+
+    def cheaper(manifest):
+        for split in manifest["files"].values():
+            split["tokens"], split["examples"] = 1, 1
+    _edit_manifest(prepared, cheaper)
+    result = ftops("render", "--env", "dev", "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "claims 1 examples and 1 tokens in train.jsonl; the file holds 238 and 46,022" in result.stderr
+
+
+def test_a_changed_split_file_is_refused(project, ftops, tmp_path):
+    prepared = real_dataset(project)
+    with (prepared / "train.jsonl").open("ab") as handle:
+        handle.write(b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n')
+    result = ftops("render", "--env", "dev", "--out", tmp_path / "out")
+    assert result.exit_code == 1 and "is not the file its manifest hashes" in result.stderr
+
+
+def test_apply_refuses_a_manifest_whose_split_files_are_gone(project, ftops, tmp_path):
+    prepared = real_dataset(project)
+    _render(project, ftops, tmp_path / "rendered")
+    (prepared / "train.jsonl").unlink()
+    assert ftops("render", "--env", "dev", "--out", tmp_path / "again").exit_code == 0  # review without the data
+    result = ftops("apply", tmp_path / "rendered", "--env", ENV)
+    assert result.exit_code == 1 and "the train split train.jsonl" in result.stderr and "is missing" in result.stderr
+
+
+def test_split_paths_and_datasets_stay_inside_the_project(project, ftops, tmp_path):
+    prepared = real_dataset(project)
+    _edit_manifest(prepared, lambda m: m["files"]["train"].update(path="../../../../outside/train.jsonl"))
+    result = ftops("render", "--env", "dev", "--out", tmp_path / "out")
+    assert result.exit_code == 1 and "outside its directory" in result.stderr, result.stderr
+
+    outside = tmp_path / "outside"
+    shutil.copytree(REPO / "datasets" / "it-helpdesk" / "prepared", outside)
+    relative = Path("..") / outside.relative_to(tmp_path)
+    project.edit_definition("helpdesk-qwen-lora", dataset=f"{relative}/manifest.json")
+    assert (project.root / relative / "manifest.json").is_file()
+    result = ftops("render", "--env", "dev", "--out", tmp_path / "out", "--job", "helpdesk-qwen-lora")
+    assert result.exit_code == 1 and "lies outside the project" in result.stderr, result.stderr
+
+
+def _overrides(project, name: str, overrides: dict) -> None:
+    data = project.definition(name)
+    data["overrides"] = overrides
+    project.write_definition(data)
+
+
+def test_overrides_for_an_unknown_environment_are_an_error(project, ftops, tmp_path):
+    _overrides(project, "helpdesk-qwen-lora", {"prdo": {"compute": {"spot": False}}})
+    result = ftops("render", "--env", "dev", "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "overrides.prdo: overrides for unknown environment 'prdo'" in result.stderr
+    assert "did you mean 'prod'?" in result.stderr
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("base_model__s3_uri", "s3://attacker-weights/qwen/", "bucket attacker-weights is not on environment dev's"),
+    ("compute__image_uri", "999999999999.dkr.ecr.us-east-1.amazonaws.com/evil:1",
+     "registry 999999999999.dkr.ecr.us-east-1.amazonaws.com is not on environment dev's allow-list"),
+])
+def test_s3_uri_and_image_uri_must_be_on_the_allow_lists(project, ftops, tmp_path, field, value, message):
+    project.edit_definition("helpdesk-qwen-lora", **{field: value})
+    result = ftops("render", "--env", "dev", "--out", tmp_path / "out")
+    assert result.exit_code == 1 and message in result.stderr, result.stderr
+
+
+def test_the_environment_own_bucket_and_registries_and_listed_ones_render(project, ftops, tmp_path):
+    env = load_environment("dev")
+    aws = resolved_aws(env)
+    project.edit_definition("helpdesk-qwen-lora", base_model__s3_uri=f"s3://{aws.output_bucket}/models/q/",
+                            compute__image_uri=f"{aws.account}.dkr.ecr.{aws.region}.amazonaws.com/mine:1")
+    assert ftops("render", "--env", "dev", "--out", tmp_path / "out").exit_code == 0
+    # The pinned Hugging Face image's own registry (AWS Deep Learning Containers) is allowed too.
+    project.edit_definition("helpdesk-qwen-lora",
+                            compute__image_uri="763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch:x")
+    assert ftops("render", "--env", "dev", "--out", tmp_path / "out").exit_code == 0
+    project.edit_definition("helpdesk-qwen-lora", base_model__s3_uri="s3://acme-models-shared/q/")
+    project.edit_environment("dev", "max_cost_per_job_usd: 200",
+                             "max_cost_per_job_usd: 200\n  allowed_s3_buckets: [acme-models-*]")
+    assert ftops("render", "--env", "dev", "--out", tmp_path / "out").exit_code == 0
