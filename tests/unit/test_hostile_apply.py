@@ -310,3 +310,22 @@ def test_the_environment_own_bucket_and_registries_and_listed_ones_render(projec
     project.edit_environment("dev", "max_cost_per_job_usd: 200",
                              "max_cost_per_job_usd: 200\n  allowed_s3_buckets: [acme-models-*]")
     assert ftops("render", "--env", "dev", "--out", tmp_path / "out").exit_code == 0
+
+
+@pytest.mark.parametrize("value", [
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",  # an AWS secret access key (AWS's documented example)
+    "3f8a9c2e71b04d5a96e1c7b2d84f0a6e5b9c1d37",  # a WandB API key (40 hex digits)
+    "sk_live_4eC39HqLyjWDarjtT1zdp7dc",  # a Stripe live key (Stripe's documented example)
+])
+def test_secrets_under_neutral_names_never_reach_a_rendered_file(project, ftops, tmp_path, value):
+    project.edit_definition("helpdesk-qwen-lora", compute__environment={"NOTES": value})
+    result = ftops("render", "--env", "dev", "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "rendered sagemaker.json would carry a secret at Environment.NOTES: detect-secrets finds a" in result.stderr
+    assert value not in result.stderr and not (tmp_path / "out" / "dev").exists()
+
+
+def test_ordinary_values_are_not_taken_for_secrets(project, ftops, tmp_path):
+    project.edit_definition("helpdesk-qwen-lora", compute__environment={
+        "WANDB_PROJECT": "it-helpdesk-finetuning-2026", "RUN_NOTE": "qwen2.5 lora on the helpdesk tickets"})
+    assert ftops("render", "--env", "dev", "--out", tmp_path / "out").exit_code == 0
