@@ -329,3 +329,61 @@ def test_ordinary_values_are_not_taken_for_secrets(project, ftops, tmp_path):
     project.edit_definition("helpdesk-qwen-lora", compute__environment={
         "WANDB_PROJECT": "it-helpdesk-finetuning-2026", "RUN_NOTE": "qwen2.5 lora on the helpdesk tickets"})
     assert ftops("render", "--env", "dev", "--out", tmp_path / "out").exit_code == 0
+
+
+# --- content addresses are verified (case 7) ----------------------------------------------------------------
+
+
+def test_a_planted_source_archive_is_refused_and_nothing_is_submitted(monkeypatch, tmp_path):
+    from jobs.training.archive import source_archive
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        sagemaker._client.cache_clear()
+        env = load_environment(ENV)
+        aws = resolved_aws(env)
+        s3 = boto3.client("s3", region_name="us-east-1")
+        for bucket in (aws.output_bucket, aws.datasets_bucket):
+            s3.create_bucket(Bucket=bucket)
+        monkeypatch.setattr("jobs.apply.uploads.upload_dataset", lambda env, path, clouds: None)
+        archive = source_archive()
+        key = archive.s3_key()
+        # Planted with our hash in its metadata: a claim anyone who can write the prefix can make.
+        s3.put_object(Bucket=aws.output_bucket, Key=key, Body=b"evil tarball", Metadata={"sha256": archive.sha256})
+        write_job(tmp_path / "rendered", ENV, "faq-planted", "sagemaker", write_dataset(tmp_path / "data"))
+        (item,) = engine.apply(env, load_rendered(tmp_path / "rendered", ENV))
+        assert item.result == "failed"
+        assert "does not hold the bytes its content address names" in item.detail
+        assert sagemaker.client(env).list_training_jobs()["TrainingJobSummaries"] == []
+        # The genuine archive at its address is reused (and a later apply goes ahead).
+        s3.put_object(Bucket=aws.output_bucket, Key=key, Body=archive.data)
+        (item,) = engine.apply(env, load_rendered(tmp_path / "rendered", ENV))
+        assert item.result == "created", item.detail
+        sagemaker._client.cache_clear()
+
+
+def test_a_planted_dataset_object_is_replaced_not_trusted(monkeypatch, tmp_path):
+    from jobs.data.manifest import read_manifest
+    from jobs.data.upload import upload_dataset
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        env = load_environment(ENV)
+        aws = resolved_aws(env)
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=aws.datasets_bucket)
+        directory = write_dataset(tmp_path / "data").parent
+        manifest = read_manifest(directory)
+        key = manifest.s3_key(env.data.s3_prefix, "train")
+        train = manifest.files["train"]
+        planted = b"x" * train.bytes  # same size, our hash in the metadata, other bytes
+        s3.put_object(Bucket=aws.datasets_bucket, Key=key, Body=planted, Metadata={"sha256": train.sha256})
+        report = upload_dataset(env, directory, ["aws"])
+        status = {obj.name: obj.status for obj in report.objects}
+        assert status["train"] == "uploaded"
+        stored = s3.get_object(Bucket=aws.datasets_bucket, Key=key)["Body"].read()
+        assert stored == (directory / "train.jsonl").read_bytes()
+        again = upload_dataset(env, directory, ["aws"])
+        assert {obj.status for obj in again.objects} == {"skipped"}  # genuine objects are still reused
