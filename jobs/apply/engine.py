@@ -21,7 +21,7 @@ from jobs import retry
 from jobs.apply.ledger import DEFAULT_LEASE_S, LedgerEntry
 from jobs.apply.rendered import RenderedJob
 from jobs.config.environment import Environment
-from jobs.errors import FtopsError
+from jobs.errors import CloudError, FtopsError
 from jobs.providers.base import Submission
 
 Action = Literal["create", "submitted", "in-progress", "conflict"]
@@ -80,6 +80,9 @@ class UploadCache:
             return self._done[address]
 
 
+UNTRUSTED_ENTRY = "not trusted (edited or copied from another job); delete it and rerun apply, which looks the job up"
+
+
 def _mismatch(job: RenderedJob, found_key: str | None) -> str | None:
     if found_key and found_key != job.idempotency_key:
         return (f"a cloud job with this name carries key {found_key[:12]}, not {job.idempotency_key[:12]}: "
@@ -95,13 +98,23 @@ def plan(env: Environment, jobs: list[RenderedJob], *, lease_s: float = DEFAULT_
         by_provider.setdefault(job.provider, []).append(job)
     found: dict[str, tuple[str, str | None]] = {}
     for name, group in by_provider.items():
-        found.update(providers.get(name).existing(env, group))
+        try:
+            found.update(providers.get(name).existing(env, group))
+        except FtopsError:
+            raise
+        except Exception as exc:  # one line naming the provider, not a traceback
+            raise CloudError(f"looking up {len(group)} {name} jobs in the cloud failed: {_describe(exc)}",
+                             field=name, hint="rerun `ftops plan` once the cloud answers") from None
 
     def one(job: RenderedJob) -> PlanItem:
         provider = providers.get(job.provider)
-        entry = provider.ledger(env).get(job.idempotency_key)
+        ledger = provider.ledger(env)
+        entry = ledger.get(job.idempotency_key)
         item = PlanItem(job.name, job.provider, job.idempotency_key, "create")
-        if entry and entry.state == "submitted":
+        problem = entry.problem(job.idempotency_key, job.name) if entry else None
+        if problem:
+            item.action, item.detail = "conflict", f"{problem} ({ledger.location}): {UNTRUSTED_ENTRY}"
+        elif entry and entry.state == "submitted":
             item.action, item.job_id = "submitted", entry.job_id
         elif entry and entry.state == "claimed" and not entry.is_stale(lease_s):
             item.action, item.detail = "in-progress", f"claimed by run {entry.run_id} on {entry.host}"
@@ -128,10 +141,23 @@ def apply(env: Environment, jobs: list[RenderedJob], options: ApplyOptions | Non
     for job in jobs:
         by_provider.setdefault(job.provider, []).append(job)
     found: dict[str, tuple[str, str | None]] = {}
+    lookup_failed: dict[str, str] = {}
     for name, group in by_provider.items():
-        found.update(retry.call(lambda: providers.get(name).existing(env, group), options.retry))
+        try:
+            found.update(retry.call(lambda: providers.get(name).existing(env, group), options.retry))
+        except Exception as exc:
+            # Without the lookup, a job a dead applier submitted but never recorded could be submitted twice:
+            # this provider's jobs fail (each with the reason), the other providers' jobs go ahead.
+            lookup_failed[name] = str(exc) if isinstance(exc, FtopsError) else _describe(exc)
 
     def one(job: RenderedJob) -> ApplyItem:
+        if job.provider in lookup_failed:
+            item = ApplyItem(job.name, job.provider, job.idempotency_key, "failed",
+                             detail=f"looking up {job.provider} jobs in the cloud failed: {lookup_failed[job.provider]}"
+                                    "; nothing submitted, rerun to finish")
+            if on_done:
+                on_done(item)
+            return item
         try:
             item = _converge(env, job, found.get(job.name), options, uploads, run_id)
         except FtopsError as exc:
@@ -170,6 +196,10 @@ def _converge(env: Environment, job: RenderedJob, found: tuple[str, str | None] 
             return item
         time.sleep(0.25)
         entry = retry.call(lambda: ledger.get(key), policy)
+    problem = entry.problem(key, job.name) if entry else None
+    if problem:
+        item.result, item.detail = "conflict", f"{problem} ({ledger.location}): {UNTRUSTED_ENTRY}"
+        return item
     if entry and entry.state == "submitted":
         item.job_id = entry.job_id
         return item

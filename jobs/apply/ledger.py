@@ -11,6 +11,7 @@ An entry moves claimed -> submitted (or claimed -> failed, which a rerun may cla
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 from abc import ABC, abstractmethod
@@ -19,9 +20,24 @@ from typing import Any, Literal
 
 import orjson
 
+from jobs.errors import FtopsError
 from jobs.local.emulators import pid_alive
 
 EntryState = Literal["claimed", "submitted", "failed"]
+KEY = re.compile(r"^[0-9a-f]{64}$")
+"""An idempotency key (sha256 hex): the only thing that may name a ledger object."""
+
+
+def object_name(prefix: str, key: str) -> str:
+    """`prefix<key>.json`; a key that is not a sha256 never becomes a path (`../../evil` is refused)."""
+    if not KEY.match(key):
+        raise FtopsError(f"{key[:80]!r} is not an idempotency key (64 hex digits)", field="idempotency_key",
+                         hint="re-run `ftops render`; keys are computed, never edited")
+    return f"{prefix}{key}.json"
+
+
+class LedgerCorrupt(FtopsError):
+    """A ledger object that is not an entry ftops wrote (named with its location)."""
 DEFAULT_LEASE_S = 900.0
 
 
@@ -46,10 +62,39 @@ class LedgerEntry:
         return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
 
     @classmethod
-    def from_bytes(cls, raw: bytes, etag: str | None) -> LedgerEntry:
-        data: dict[str, Any] = orjson.loads(raw)
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in known}, etag=etag)
+    def from_bytes(cls, raw: bytes, etag: str | None, location: str = "ledger") -> LedgerEntry:
+        """Parse a stored entry; anything else raises LedgerCorrupt naming `location` (one line, no traceback)."""
+        hint = "delete the object (the next apply looks the job up in the cloud and records it again)"
+        try:
+            data: Any = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise LedgerCorrupt(f"corrupt ledger entry: not JSON ({exc})", source=location, hint=hint) from None
+        if not isinstance(data, dict):
+            raise LedgerCorrupt("corrupt ledger entry: not a JSON object", source=location, hint=hint)
+        known = set(cls.__dataclass_fields__) - {"etag"}
+        missing = {"key", "job_name", "provider", "state", "run_id"} - set(data)
+        if missing:
+            raise LedgerCorrupt(f"corrupt ledger entry: no {', '.join(sorted(missing))}", source=location, hint=hint)
+        entry = cls(**{k: v for k, v in data.items() if k in known}, etag=etag)
+        kinds = {"key": str, "job_name": str, "provider": str, "run_id": str, "host": str, "pid": int,
+                 "updated_at": (int, float), "job_id": (str, type(None)), "error": (str, type(None))}
+        for name, kind in kinds.items():
+            if not isinstance(getattr(entry, name), kind):
+                raise LedgerCorrupt(f"corrupt ledger entry: {name} has the wrong type", source=location,
+                                    field=name, hint=hint)
+        if entry.state not in ("claimed", "submitted", "failed"):
+            raise LedgerCorrupt(f"corrupt ledger entry: unknown state {str(entry.state)[:40]!r}", source=location,
+                                field="state", hint=hint)
+        return entry
+
+    def problem(self, key: str, job_name: str) -> str | None:
+        """Why this entry, read from the object for `key`, cannot be trusted for job `job_name` (None: it can).
+        An entry copied or edited into another job's object names another key or job."""
+        if self.key != key:
+            return f"the ledger entry for key {key[:12]} carries key {self.key[:12]!r}"
+        if self.job_name != job_name:
+            return f"the ledger entry for {job_name} names job {self.job_name[:80]!r}"
+        return None
 
     def is_stale(self, lease_s: float = DEFAULT_LEASE_S, now: float | None = None) -> bool:
         """A claim whose owner is gone: a dead process on this host, or silent for longer than the lease."""
@@ -85,7 +130,7 @@ class S3Ledger(Ledger):
         self.location = f"s3://{bucket}/{prefix}"
 
     def _key(self, key: str) -> str:
-        return f"{self.prefix}{key}.json"
+        return object_name(self.prefix, key)
 
     @staticmethod
     def _precondition_failed(exc: Exception) -> bool:
@@ -100,7 +145,7 @@ class S3Ledger(Ledger):
             got = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
         except self.client.exceptions.NoSuchKey:
             return None
-        return LedgerEntry.from_bytes(got["Body"].read(), got["ETag"])
+        return LedgerEntry.from_bytes(got["Body"].read(), got["ETag"], f"s3://{self.bucket}/{self._key(key)}")
 
     def create(self, entry: LedgerEntry) -> LedgerEntry | None:
         try:
@@ -137,7 +182,7 @@ class BlobLedger(Ledger):
         self.location = f"{container.url}/{prefix}"
 
     def _name(self, key: str) -> str:
-        return f"{self.prefix}{key}.json"
+        return object_name(self.prefix, key)
 
     def get(self, key: str) -> LedgerEntry | None:
         from azure.core.exceptions import ResourceNotFoundError
@@ -146,7 +191,8 @@ class BlobLedger(Ledger):
             download = self.container.download_blob(self._name(key))
         except ResourceNotFoundError:
             return None
-        return LedgerEntry.from_bytes(download.readall(), download.properties.etag)
+        return LedgerEntry.from_bytes(download.readall(), download.properties.etag,
+                                      f"{self.container.url}/{self._name(key)}")
 
     def create(self, entry: LedgerEntry) -> LedgerEntry | None:
         from azure.core.exceptions import ResourceExistsError

@@ -41,11 +41,11 @@ def resolve(env: Environment, ref: str, directory: Path | None = None) -> JobRef
     by_definition = [job for job in candidates if job.job == ref]
     for job in candidates:
         if ref in {job.name, job.idempotency_key} or (len(by_definition) == 1 and job is by_definition[0]):
-            entry = providers.get(job.provider).ledger(env).get(job.idempotency_key)
-            if entry is None or entry.state != "submitted" or not entry.job_id:
+            ref_found = trusted_ref(env, job)
+            if ref_found is None:
                 raise FtopsError(f"job {job.name} has not been submitted in {env.name}",
                                  hint=f"run `ftops apply --env {env.name}` first")
-            return JobRef(job.provider, entry.job_id, job)
+            return ref_found
     if ref.startswith("ftjob-"):
         return JobRef("azure-openai", ref)
     if env.aws is None:
@@ -58,7 +58,33 @@ def submitted(env: Environment, directory: Path | None) -> list[JobRef]:
     """Every rendered job of `env` that the ledger says was submitted."""
     refs = []
     for job in rendered_jobs(env, directory):
-        entry = providers.get(job.provider).ledger(env).get(job.idempotency_key)
-        if entry and entry.state == "submitted" and entry.job_id:
-            refs.append(JobRef(job.provider, entry.job_id, job))
+        ref = trusted_ref(env, job)
+        if ref is not None:
+            refs.append(ref)
     return refs
+
+
+def trusted_ref(env: Environment, job: RenderedJob) -> JobRef | None:
+    """The cloud job the ledger records for `job`, once both ends agree (None: not submitted).
+
+    The ledger entry must carry the key and job name of the object it sits in, and the cloud job it names must
+    carry the same key tag: a hand-edited entry (`job_id: some-other-job`) never makes status, cancel, results
+    or deploy act on another job.
+    """
+    provider = providers.get(job.provider)
+    ledger = provider.ledger(env)
+    entry = ledger.get(job.idempotency_key)
+    if entry is None or entry.state != "submitted" or not entry.job_id:
+        return None
+    where = f"{ledger.location}{job.idempotency_key}.json"
+    problem = entry.problem(job.idempotency_key, job.name)
+    if problem:
+        raise FtopsError(f"{problem}: not trusted", source=where, field="job_name" if "names job" in problem else "key",
+                         hint="delete the entry and rerun `ftops apply`, which finds the job in the cloud by its key")
+    carried = provider.key_of(env, entry.job_id)
+    if carried != job.idempotency_key:
+        shown = f"key {carried[:12]}" if carried else "no ftops key"
+        raise FtopsError(f"the ledger names cloud job {entry.job_id!r}, which carries {shown}, not "
+                         f"{job.idempotency_key[:12]}: not trusted", source=where, field="job_id",
+                         hint="delete the entry and rerun `ftops apply`, which finds the job in the cloud by its key")
+    return JobRef(job.provider, entry.job_id, job)

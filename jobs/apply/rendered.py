@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from jobs import paths
 from jobs.errors import ConfigError
+
+
+# A file name beside job.json: no separator, no `..`, no hidden or absolute path.
+_PLAIN_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class RenderedJob(BaseModel):
@@ -18,8 +23,8 @@ class RenderedJob(BaseModel):
     # The renderer may add fields (it is a separate stage); apply reads only these.
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    name: str = Field(min_length=1)
-    """The job's name (its directory name)."""
+    name: str = Field(pattern=r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,62}$")
+    """The job's name (its directory name): a cloud job name, never a path."""
     job: str | None = None
     """The job definition's name (a rendered name adds the environment and a hash)."""
     definition: str = ""
@@ -27,8 +32,9 @@ class RenderedJob(BaseModel):
     provider: str
     """`sagemaker` or `azure-openai`."""
     environment: str
-    idempotency_key: str = Field(min_length=8)
-    """Content hash of everything rendered for this job: equal keys mean the same job."""
+    idempotency_key: str = Field(pattern=r"^[0-9a-f]{64}$")
+    """Content hash (sha256) of everything rendered for this job: equal keys mean the same job. It names the
+    job's ledger object, so it can never be a path."""
     manifest: str | None = None
     """The dataset's manifest.json (or its directory), relative to the project root or to job.json."""
     dataset_id: str | None = None
@@ -38,6 +44,14 @@ class RenderedJob(BaseModel):
     """Deployment settings from the job definition (sku/capacity, instance type, serverless), if rendered."""
     directory: Path = Path(".")
     """Where job.json lies (set by the loader)."""
+
+    @field_validator("targets")
+    @classmethod
+    def targets_stay_in_the_job_directory(cls, targets: dict[str, str]) -> dict[str, str]:
+        for target, file in targets.items():
+            if not _PLAIN_FILE.match(file):
+                raise ValueError(f"target {target!r} names {file!r}: a target is a file beside job.json")
+        return targets
 
     @model_validator(mode="before")
     @classmethod
@@ -108,6 +122,9 @@ def load_rendered(directory: Path, env_name: str, only: list[str] | None = None)
             first = exc.errors()[0]
             raise ConfigError(first["msg"], source=index, field=".".join(map(str, first["loc"])),
                               hint="re-run `ftops render`") from None
+        if job.name != index.parent.name:
+            raise ConfigError(f"job.json names job {job.name!r} but lies in {index.parent.name!r}", source=index,
+                              field="name", hint="re-run `ftops render`; rendered files are not edited by hand")
         if job.environment != env_name:
             raise ConfigError(f"rendered for environment {job.environment!r}, not {env_name!r}", source=index,
                               field="environment", hint="pass the matching --env")

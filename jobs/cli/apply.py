@@ -19,10 +19,12 @@ STYLE = {"create": "green", "created": "green", "would-create": "green", "adopte
 def _load(env_name: str, directory: Path | None, only: list[str] | None):
     from jobs.apply.lookup import default_dir
     from jobs.apply.rendered import load_rendered
+    from jobs.apply.verify import verified
     from jobs.config.environment import load_environment
 
     env = load_environment(env_name)
-    return env, load_rendered(directory or default_dir(), env.name, only)
+    # Only what review saw is applied: the tree must be what the definitions render now (jobs/apply/verify.py).
+    return env, verified(env, load_rendered(directory or default_dir(), env.name, only))
 
 
 def plan(

@@ -31,3 +31,12 @@ class PolicySettings(Declaration):
 
     max_sweep_jobs: int = Field(20, ge=1, le=500)
     """Most jobs one sweep may start (grid size, or a tuning job's max_jobs)."""
+
+    allowed_s3_buckets: list[str] = []
+    """Buckets (shell-style patterns, e.g. `acme-models-*`) a job's `base_model.s3_uri` may name besides the
+    environment's own datasets, artifacts and checkpoints buckets. Empty (the default): only its own."""
+
+    allowed_image_registries: list[str] = []
+    """ECR registries (`ACCOUNT.dkr.ecr.REGION.amazonaws.com`, patterns allowed) a job's `compute.image_uri` may
+    come from besides the environment's own account in its region and the AWS Deep Learning Containers
+    registry of the pinned Hugging Face image in that region. Empty (the default): only those two."""

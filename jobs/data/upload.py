@@ -181,6 +181,16 @@ def _verify(url: str, expected: LocalFile, size: int | None, metadata_sha: str |
                          hint="re-run the upload; the object is replaced")
 
 
+def _reusable(file: LocalFile, download: Callable[[], Iterable[bytes]]) -> bool:
+    """Whether an object found at `file`'s content address may be reused instead of uploaded again.
+
+    Size and sha256 metadata are a claim by whoever wrote the object (anyone who can write the prefix can plant
+    bytes under our address with our hash in its metadata). So the bytes are read back and hashed up to
+    FULL_VERIFY_BYTES; a larger object that S3 has no full-object SHA-256 for is replaced rather than trusted.
+    """
+    return file.size <= FULL_VERIFY_BYTES and _hash_stream(download()) == file.sha256
+
+
 class S3Target:
     def __init__(self, env: Environment, manifest: Manifest) -> None:
         from jobs.clients import aws_client
@@ -219,7 +229,7 @@ class S3Target:
         key = self.key(file)
         url = f"s3://{self.bucket}/{key}"
         size, stored_sha = self._head(key)
-        if size == file.size and stored_sha == file.sha256:
+        if size == file.size and stored_sha == file.sha256 and self._holds(key, file):
             return UploadedObject(cloud="aws", name=file.name, url=url, bytes=file.size, sha256=file.sha256,
                                   status="skipped", transferred=0)
         metadata = {"sha256": file.sha256, "dataset-id": self.manifest.dataset_id}
@@ -237,6 +247,15 @@ class S3Target:
                 lambda: self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].iter_chunks(1 << 20))
         return UploadedObject(cloud="aws", name=file.name, url=url, bytes=file.size, sha256=file.sha256,
                               status=status, transferred=sent)
+
+    def _holds(self, key: str, file: LocalFile) -> bool:
+        """Whether the object at `key` is proven to hold `file`'s bytes (see `_reusable`): S3's own SHA-256 of a
+        single-part object (computed by S3 from the bytes, never a claim), or the bytes read back and hashed."""
+        head = self.s3.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+        checksum = head.get("ChecksumSHA256") or ""
+        if "-" not in checksum and checksum == base64.b64encode(bytes.fromhex(file.sha256)).decode():
+            return True
+        return _reusable(file, lambda: self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].iter_chunks(1 << 20))
 
     def _head(self, key: str) -> tuple[int | None, str | None]:
         from botocore.exceptions import ClientError
@@ -343,7 +362,7 @@ class BlobTarget:
         blob = self.container.get_blob_client(name)
         url = blob.url
         size, stored_sha = self._head(blob)
-        if size == file.size and stored_sha == file.sha256:
+        if size == file.size and stored_sha == file.sha256 and _reusable(file, lambda: blob.download_blob().chunks()):
             return UploadedObject(cloud="azure", name=file.name, url=url, bytes=file.size, sha256=file.sha256,
                                   status="skipped", transferred=0)
         metadata = {"sha256": file.sha256, "datasetid": self.manifest.dataset_id}

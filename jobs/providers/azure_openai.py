@@ -258,6 +258,16 @@ class AzureOpenAI(Provider):
 
     # --- watch ----------------------------------------------------------------------------------
 
+    def key_of(self, env: Environment, job_id: str) -> str | None:
+        try:
+            job = client(env).fine_tuning.jobs.retrieve(job_id)
+        except Exception as exc:
+            if getattr(exc, "status_code", None) == 404:
+                raise CloudError(f"no Azure OpenAI fine-tuning job {job_id!r}", field="job",
+                                 hint="`ftops jobs list` shows the jobs of this environment") from None
+            raise
+        return (job.metadata or {}).get(KEY_FIELD)
+
     def describe(self, env: Environment, job_id: str) -> JobStatus:
         try:
             job = client(env).fine_tuning.jobs.retrieve(job_id)

@@ -115,6 +115,11 @@ class Provider(ABC):
         return found
 
     @abstractmethod
+    def key_of(self, env: Environment, job_id: str) -> str | None:
+        """The idempotency key the cloud job `job_id` carries (its tag or metadata); None if it carries none.
+        Commands check it against the ledger before acting on a job (an edited ledger cannot redirect them)."""
+
+    @abstractmethod
     def describe(self, env: Environment, job_id: str) -> JobStatus: ...
 
     @abstractmethod

@@ -142,6 +142,16 @@ class SageMaker(Provider):
 
     # --- watch ----------------------------------------------------------------------------------
 
+    def key_of(self, env: Environment, job_id: str) -> str | None:
+        sm = client(env)
+        try:
+            arn = sm.describe_training_job(TrainingJobName=job_id)["TrainingJobArn"]
+        except Exception as exc:
+            raise CloudError(f"no SageMaker training job {job_id!r}", field="job",
+                             hint="`ftops jobs list` shows the jobs of this environment") from exc
+        tags = sm.list_tags(ResourceArn=arn).get("Tags", [])
+        return next((tag["Value"] for tag in tags if tag["Key"] == KEY_TAG), None)
+
     def describe(self, env: Environment, job_id: str) -> JobStatus:
         sm = client(env)
         try:

@@ -7,10 +7,114 @@ signature in one place.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import orjson
+
+from jobs import paths
 from jobs.config.environment import Environment
 from jobs.data.manifest import Manifest
 from jobs.errors import FtopsError
 from jobs.render.definitions import JobVariant
+
+_require_split_files = False
+"""Set while apply re-renders (jobs/apply/verify.py): the split files must be there, as the upload needs them."""
+_verified: dict[tuple[str, str, str, str], tuple[int, int, int]] = {}
+_lock = threading.Lock()
+
+
+@contextmanager
+def split_files_required() -> Iterator[None]:
+    """Within this block a manifest whose train split file is absent is refused instead of taken on trust."""
+    global _require_split_files
+    before, _require_split_files = _require_split_files, True
+    try:
+        yield
+    finally:
+        _require_split_files = before
+
+
+def verified_manifest(variant: JobVariant, manifest: Manifest) -> Manifest:
+    """`manifest` with its train counts checked against the split file its hash names (policy on facts).
+
+    The split paths must stay in the manifest's directory inside the project; the train file must have the
+    size and sha256 the manifest records; its examples and tokens are counted again (with the manifest's
+    tiktoken encoding; a Hugging Face tokenizer is not named precisely enough to reload, so there o200k_base
+    counts, and the larger of the two figures is used) and a manifest claiming fewer is refused. Counts are
+    cached by content (sha256) in the state directory, so each file is tokenized once per machine.
+    """
+    root = paths.project_root().resolve()
+    dataset = paths.project_root() / variant.definition.dataset
+    directory = (dataset if dataset.is_dir() else dataset.parent).resolve()
+    if not directory.is_relative_to(root):
+        raise variant.error(f"dataset {variant.definition.dataset} lies outside the project", "dataset",
+                            "prepare the dataset under datasets/ in this repository")
+    for split, file in manifest.files.items():
+        resolved = (directory / file.path).resolve()
+        if resolved.parent != directory:
+            raise variant.error(f"the manifest's {split} split names {file.path!r}, outside its directory", "dataset",
+                                "re-run `ftops data prepare`; split files lie beside manifest.json")
+    train = manifest.files["train"]
+    path = directory / train.path
+    if not path.is_file():
+        if _require_split_files:
+            raise variant.error(f"the train split {path.name} of {variant.definition.dataset} is missing", "dataset",
+                                "run `ftops data prepare` (apply uploads the split files)")
+        return manifest  # render without the data: apply's re-render checks the counts before anything runs
+    examples, tokens, longest = _counts(path, train.sha256, train.bytes, manifest, variant)
+    claimed = (train.examples, train.tokens)
+    if _tiktoken(manifest.tokenizer):
+        if claimed != (examples, tokens):
+            raise variant.error(
+                f"{variant.definition.dataset} claims {train.examples:,} examples and {train.tokens:,} tokens in "
+                f"{train.path}; the file holds {examples:,} and {tokens:,}", "dataset",
+                "re-run `ftops data prepare`; manifests are written by ftops, not edited")
+    elif train.examples != examples or train.tokens < tokens:
+        raise variant.error(f"{variant.definition.dataset} claims {train.examples:,} examples and {train.tokens:,} "
+                            f"tokens in {train.path}; the file holds {examples:,} examples and at least {tokens:,} "
+                            "tokens (o200k_base)", "dataset", "re-run `ftops data prepare`")
+    facts = train.model_copy(update={"examples": examples, "tokens": max(tokens, train.tokens),
+                                     "max_example_tokens": max(longest, train.max_example_tokens)})
+    return manifest.model_copy(update={"files": {**manifest.files, "train": facts}})
+
+
+def _tiktoken(tokenizer: str) -> bool:
+    return not tokenizer.startswith("hf:")
+
+
+def _counts(path: Path, sha256: str, size: int, manifest: Manifest, variant: JobVariant) -> tuple[int, int, int]:
+    """(examples, tokens, longest example) of the split file at `path`, which must hash to `sha256`."""
+    data = path.read_bytes()
+    if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
+        raise variant.error(f"{path.name} of {variant.definition.dataset} is not the file its manifest hashes "
+                            f"(size or sha256 differs)", "dataset", "re-run `ftops data prepare`")
+    encoding = manifest.tokenizer if _tiktoken(manifest.tokenizer) else "o200k_base"
+    key = (sha256, encoding, manifest.format, "v1")
+    with _lock:
+        if key in _verified:
+            return _verified[key]
+    cache = paths.state_dir() / "token-counts" / f"{sha256}-{encoding}-{manifest.format}.json"
+    try:
+        counts = tuple(orjson.loads(cache.read_bytes()))
+    except (FileNotFoundError, orjson.JSONDecodeError, TypeError):
+        counts = ()
+    if len(counts) != 3 or not all(isinstance(n, int) and n >= 0 for n in counts):
+        from jobs.data.tokens import ModelLimits, TiktokenCounter
+        from jobs.data.validate import validate_file
+        from jobs.fsutil import atomic_write
+
+        report = validate_file(path, manifest.format, TiktokenCounter(encoding), ModelLimits(None, None, None, None),
+                               workers=1)
+        counts = (len(report.totals), sum(report.totals), max(report.totals, default=0))
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(cache, orjson.dumps(list(counts)))
+    with _lock:
+        _verified[key] = counts  # type: ignore[assignment]
+    return counts  # type: ignore[return-value]
 
 
 def estimate_job_cost(variant: JobVariant, env: Environment, manifest: Manifest) -> float | None:
@@ -18,6 +122,7 @@ def estimate_job_cost(variant: JobVariant, env: Environment, manifest: Manifest)
     from jobs.data.estimate import estimate_cost
 
     job = variant.definition
+    manifest = verified_manifest(variant, manifest)
     try:
         if job.provider == "azure-openai":
             # Without manifest_dir the manifest's totals are used: they can only overstate the cost.

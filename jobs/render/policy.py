@@ -7,7 +7,9 @@ that drops, say, the checkpoint configuration of a spot job is caught too).
 
 from __future__ import annotations
 
+import difflib
 import re
+from fnmatch import fnmatchcase
 from functools import cache
 from typing import Any
 
@@ -15,6 +17,7 @@ import yaml
 
 from jobs import paths
 from jobs.config.environment import Environment
+from jobs.errors import ConfigError
 from jobs.render.definitions import JobVariant
 
 SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -40,10 +43,61 @@ def check_definition(variant: JobVariant, env: Environment) -> None:
     if job.sweep and job.sweep.size > policy.max_sweep_jobs:
         raise variant.error(f"the sweep starts {job.sweep.size} jobs; the limit is {policy.max_sweep_jobs}", "sweep",
                             "shrink the grid or max_jobs, or raise policy.max_sweep_jobs")
+    if job.overrides:
+        _check_override_environments(variant)
     if job.provider == "sagemaker":
         _check_sagemaker(variant, env)
+        _check_locations(variant, env)
     else:
         _check_azure(variant, env)
+
+
+def _check_override_environments(variant: JobVariant) -> None:
+    """Overrides for an environment that does not exist (a typo: `prdo`) would be silently ignored."""
+    from jobs.config.environment import environment_names
+
+    known = environment_names()
+    for name in variant.definition.overrides:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise variant.error(f"overrides for unknown environment {name!r}", f"overrides.{name}",
+                                f"{hint}environments: {', '.join(known)}")
+
+
+def _check_locations(variant: JobVariant, env: Environment) -> None:
+    """`base_model.s3_uri` and `compute.image_uri` must be on the environment's allow-lists: the training role
+    would otherwise read weights, or run code, from any account."""
+    from jobs.config.resolved import resolved_aws
+
+    job, policy = variant.definition, env.policy
+    uri, image = job.base_model.s3_uri, job.compute.image_uri
+    if not (uri and uri.startswith("s3://")) and not image:
+        return
+    resolved = resolved_aws(env)
+    if uri and uri.startswith("s3://"):
+        bucket = uri[len("s3://"):].split("/", 1)[0]
+        own = {resolved.datasets_bucket, resolved.output_bucket, resolved.checkpoints_bucket}
+        if bucket not in own and not any(fnmatchcase(bucket, p) for p in policy.allowed_s3_buckets):
+            raise variant.error(f"bucket {bucket} is not on environment {env.name}'s allow-list", "base_model.s3_uri",
+                                f"use a key prefix in {resolved.output_bucket} (`ftops local seed-model` seeds one) "
+                                "or add the bucket to policy.allowed_s3_buckets")
+    if image:
+        from jobs.render.images import training_image_uri
+
+        registry = image.split("/", 1)[0]
+        # The AWS DLC registry comes from sagemaker-core's image table (the one the pinned image is read from),
+        # not from a hand-kept list of AWS account ids.
+        allowed = {f"{resolved.account}.dkr.ecr.{resolved.region}.amazonaws.com"}
+        try:
+            allowed.add(training_image_uri(resolved.region, job.compute.instance_type).split("/", 1)[0])
+        except ConfigError:
+            pass  # no pinned image for this instance type: only the environment's own registry
+
+        if registry not in allowed and not any(fnmatchcase(registry, p) for p in policy.allowed_image_registries):
+            raise variant.error(f"registry {registry} is not on environment {env.name}'s allow-list",
+                                "compute.image_uri", f"push the image to {sorted(allowed)[0]} or add the registry "
+                                                     "to policy.allowed_image_registries")
 
 
 def check_cost(variant: JobVariant, env: Environment, cost_usd: float | None) -> None:

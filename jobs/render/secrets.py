@@ -1,13 +1,18 @@
 """Secrets never reach a rendered file: values that look like keys, tokens, passwords or connection strings
 are rejected with the field named. Jobs authenticate with roles and managed identities, never with values.
 
-Two rules: a secret-looking *name* with a value (HF_TOKEN, DB_PASSWORD, api_key, ...), and a secret-looking
-*value* anywhere (AWS access keys, PEM keys, provider tokens, JWTs, connection strings, URLs with passwords).
+Three rules: a secret-looking *name* with a value (HF_TOKEN, DB_PASSWORD, api_key, ...), a secret-looking
+*value* anywhere (AWS access keys, PEM keys, provider tokens, JWTs, connection strings, URLs with passwords),
+and, for rendered files, Yelp's maintained `detect-secrets` detectors (some twenty key formats plus its base64
+and hex entropy checks), which find keys under neutral names (an AWS secret key in `NOTES`, a WandB key, a
+Stripe `sk_live_` key) that no list of names can.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
+from functools import cache, lru_cache
 from typing import Any
 
 import orjson
@@ -90,13 +95,76 @@ def _may_start_openai_key(text: bytes) -> bool:
     return False
 
 
-def rendered_secret(data: Any, text: bytes) -> tuple[str, str] | None:
+def rendered_secret(data: Any, text: bytes, generated: Iterable[str] = ()) -> tuple[str, str] | None:
     """Secret-looking values in a rendered document (`text` is its serialised form).
 
     Names are checked where they are written (definition files and environment tags, by `find_secret`);
-    here every value is checked again, so nothing from any source reaches a rendered file.
+    here every value is checked again, so nothing from any source reaches a rendered file. `generated`: the
+    content hashes ftops itself wrote into the document (idempotency key, dataset id), which look random.
     """
-    return find_secret(data) if _may_hold_secret_value(text) else None
+    found = find_secret(data) if _may_hold_secret_value(text) else None
+    return found or detected_secret(data, generated)
+
+
+# detect-secrets' detectors, minus the two it documents as noisy for this use: KeywordDetector (names; the
+# SECRET_NAME rule above covers them) and IPPublicDetector (an address is not a credential). Entropy limits are
+# detect-secrets' own defaults (base64 4.5, hex 3.0).
+_SKIPPED_DETECTORS = {"KeywordDetector", "IPPublicDetector", "Base64HighEntropyString", "HexHighEntropyString"}
+MIN_DETECTED_LENGTH = 16
+"""Shorter values are left to the patterns above (every format detect-secrets knows is longer, and entropy says
+nothing about a handful of characters)."""
+
+
+@cache
+def _detectors() -> list[Any]:
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+    from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString, HexHighEntropyString
+
+    plugins = [plugin() for plugin in get_mapping_from_secret_type_to_class().values()
+               if plugin.__name__ not in _SKIPPED_DETECTORS]
+    return plugins + [Base64HighEntropyString(limit=4.5), HexHighEntropyString(limit=3.0)]
+
+
+@lru_cache(maxsize=65536)  # jobs of one render share most values: each distinct one is scanned once
+def _detect(value: str) -> str | None:
+    from detect_secrets.filters import heuristic
+
+    line = orjson.dumps(value).decode()  # a quoted string, as the entropy detectors expect
+    for plugin in _detectors():
+        for secret in plugin.analyze_line(filename="rendered.json", line=line, line_number=0):
+            candidate = secret.secret_value or ""
+            if heuristic.is_sequential_string(candidate) or heuristic.is_potential_uuid(candidate) or \
+                    heuristic.is_templated_secret(candidate):
+                continue  # detect-secrets' own false-positive filters
+            return secret.type
+    return None
+
+
+def detected_secret(data: Any, generated: Iterable[str] = ()) -> tuple[str, str] | None:
+    """The first (dotted path, reason) of a string value detect-secrets recognises as a secret, or None.
+    Substrings in `generated` (hashes ftops computed) are removed before scanning."""
+    hashes = sorted((g for g in generated if g), key=len, reverse=True)
+    for path, value in _strings(data, ""):
+        if len(value) < MIN_DETECTED_LENGTH:
+            continue
+        for known in hashes:
+            if known in value:
+                value = value.replace(known, "")
+        kind = _detect(value)
+        if kind:
+            return path, f"detect-secrets finds a {kind}"
+    return None
+
+
+def _strings(data: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(data, str):
+        yield path, data
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from _strings(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            yield from _strings(item, f"{path}[{index}]")
 
 
 def first_secret(data: Any) -> tuple[str, str] | None:
