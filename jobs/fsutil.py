@@ -39,3 +39,170 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+# --- Directories ftops owns -------------------------------------------------------------------------------------
+# A command that replaces a whole directory (prepare --out, render --out) replaces only one it marked as its own
+# at creation, whose content is still exactly what it wrote: a user's directory (`--out .` in a repository, `~`)
+# or a file the user added or edited inside an ftops output is never deleted.
+
+OWNER_MARKER = ".ftops-owner.json"
+"""The marker file: {"kind": ..., "files": {relative path: sha256}} (sorted, so renders stay byte-identical)."""
+
+
+def _not_owned(message: str, target: Path, field: str | None, hint: str | None = None) -> "FtopsError":
+    from jobs.errors import FtopsError
+
+    return FtopsError(message, source=target, field=field,
+                      hint=hint or "choose a new or empty directory, or remove this one yourself")
+
+
+def _content(directory: Path) -> dict[str, str]:
+    """relative path -> sha256 of every file under `directory` except the marker (symlinks count as content)."""
+    files: dict[str, str] = {}
+    for root, dirs, names in os.walk(directory):
+        base = Path(root)
+        for name in sorted(names) + [d for d in dirs if (base / d).is_symlink()]:
+            path = base / name
+            rel = path.relative_to(directory).as_posix()
+            if rel == OWNER_MARKER:
+                continue
+            files[rel] = ("symlink:" + os.readlink(path)) if path.is_symlink() else sha256_file(path)
+    return dict(sorted(files.items()))
+
+
+def read_marker(directory: Path) -> dict | None:
+    """The marker's content, or None when there is none or it is not ftops's JSON."""
+    import json
+
+    marker = directory / OWNER_MARKER
+    if marker.is_symlink() or not marker.is_file():
+        return None
+    try:
+        data = json.loads(marker.read_bytes())
+    except (ValueError, OSError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("kind"), str) else None
+
+
+def mark_owned(directory: Path, kind: str, *, with_content: bool = True) -> None:
+    """Mark `directory` as ftops's output of `kind`; `with_content` lists every file with its sha256 (a directory
+    that is later replaced whole); without it, only the kind (a directory ftops adds its own named files to)."""
+    import json
+
+    data: dict = {"kind": kind, "files": _content(directory) if with_content else None}
+    atomic_write(directory / OWNER_MARKER, json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def check_replaceable(target: Path, kind: str, *, field: str | None = None) -> None:
+    """Refuse (one line) unless `target` is absent, an empty directory, or a directory ftops marked as `kind`
+    whose files are exactly those the marker lists, unchanged."""
+    if target.is_symlink():
+        raise _not_owned("is a symbolic link; ftops replaces only directories it created", target, field)
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise _not_owned("exists and is not a directory; refusing to replace it", target, field)
+    if not any(target.iterdir()):
+        return
+    marker = read_marker(target)
+    if marker is None:
+        raise _not_owned(f"exists and was not created by ftops (no {OWNER_MARKER}); refusing to replace it",
+                         target, field)
+    if marker["kind"] != kind:
+        raise _not_owned(f"holds ftops's {marker['kind']}, not its {kind}; refusing to replace it",
+                         target, field)
+    listed = marker.get("files")
+    if not isinstance(listed, dict):
+        raise _not_owned(f"its {OWNER_MARKER} lists no content; refusing to replace it", target, field)
+    present = _content(target)
+    for rel in sorted(set(listed) | set(present)):
+        if rel not in present:
+            change = "was removed"
+        elif rel not in listed:
+            change = "was added"
+        elif present[rel] != listed[rel]:
+            change = "was changed"
+        else:
+            continue
+        raise _not_owned(f"{rel} {change} since ftops wrote this directory; refusing to replace it", target, field,
+                         hint="move your changes elsewhere or remove the directory yourself")
+
+
+def replace_dir(staging: Path, target: Path, kind: str, *, field: str | None = None) -> None:
+    """Mark the finished `staging` directory as `kind` and swap it in for `target` (see `check_replaceable`).
+    `staging` must be a sibling of `target` (same file system, so the renames are atomic)."""
+    import shutil
+
+    check_replaceable(target, kind, field=field)
+    mark_owned(staging, kind)
+    backup = None
+    if target.exists():
+        backup = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, backup)
+    os.replace(staging, target)
+    with contextlib.suppress(OSError):  # make the rename durable before the old copy goes
+        fd = os.open(target.parent, os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+def ensure_owned_dir(target: Path, kind: str, *, field: str | None = None) -> Path:
+    """A directory ftops writes its own named files into (results, eval reports): create and mark it when it is
+    absent or empty; accept it when marked as `kind`; refuse any other directory (one line)."""
+    if target.is_symlink():
+        raise _not_owned("is a symbolic link; ftops writes only into directories it created", target, field)
+    if target.exists() and not target.is_dir():
+        raise _not_owned("exists and is not a directory", target, field)
+    if target.is_dir() and any(target.iterdir()):
+        marker = read_marker(target)
+        if marker is None:
+            raise _not_owned(f"exists and was not created by ftops (no {OWNER_MARKER}); refusing to write into it",
+                             target, field)
+        if marker["kind"] != kind:
+            raise _not_owned(f"holds ftops's {marker['kind']}, not its {kind}; refusing to write into it",
+                             target, field)
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    mark_owned(target, kind, with_content=False)
+    return target
+
+
+def resolve_under(base: Path, *parts: str | os.PathLike, what: str = "path") -> Path:
+    """`base/parts...` resolved (symlinks followed), refusing anything that ends outside `base` (`..`, an absolute
+    part, a link out): every path built from input stays under the directory it belongs to."""
+    from jobs.errors import FtopsError
+
+    root = Path(base).resolve()
+    path = root.joinpath(*parts).resolve()
+    if path != root and root not in path.parents:
+        shown = "/".join(str(p) for p in parts)
+        raise FtopsError(f"{what} {shown!r} leads outside {root}", source=root,
+                         hint="use a plain relative name without '..' or a leading '/'")
+    return path
+
+
+# --- Input files ------------------------------------------------------------------------------------------------
+
+
+def regular_file(path: Path, *, what: str = "input") -> Path:
+    """`path` if it is a regular file (symlinks to one are followed); a FIFO, device, socket or directory is
+    refused by type before anything opens it (opening a FIFO blocks until a writer comes)."""
+    import stat
+
+    from jobs.errors import FtopsError
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FtopsError("no such file", source=path, hint=f"pass the path of the {what}") from None
+    except OSError as exc:
+        raise FtopsError(f"cannot read: {exc.strerror}", source=path) from None
+    if stat.S_ISREG(mode):
+        return path
+    kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "not a regular file")
+    raise FtopsError(f"is {kind}, not a regular file", source=path, hint=f"pass the path of the {what}")

@@ -183,6 +183,7 @@ def results(
     report what managed spot saved (SageMaker)."""
     from jobs import paths, providers
     from jobs.apply.lookup import resolve
+    from jobs.fsutil import resolve_under
     from jobs.results.report import write_results
 
     environment = _env(env)
@@ -190,7 +191,7 @@ def results(
     provider = providers.get(ref.provider)
     current = provider.describe(environment, ref.job_id)
     metrics = provider.metrics(environment, ref.job_id)
-    target = (out or paths.state_dir() / "results" / env / ref.label).resolve()
+    target = (out or resolve_under(paths.state_dir() / "results" / env, ref.label, what="job name")).resolve()
     summary = write_results(current, metrics, target, ref.label)
 
     def human(_):

@@ -12,7 +12,6 @@ prepare leaves nothing under the final names.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
@@ -29,9 +28,10 @@ from jobs.data.manifest import SPLITS, DatasetFormat, Dropped, Manifest, SplitFi
 from jobs.data.tokens import ModelLimits, TokenCounter
 from jobs.data.validate import TOO_LONG, iter_lines, parse_line, sniff_format
 from jobs.errors import FtopsError
-from jobs.fsutil import sha256_file
+from jobs.fsutil import check_replaceable, replace_dir, sha256_file
 
 BATCH = 1024
+PREPARED_KIND = "prepared dataset"
 MAX_DROPPED_LISTED = 1000
 """The manifest lists at most this many dropped lines (all are counted in the report)."""
 
@@ -72,7 +72,7 @@ def prepare(path: Path, out: Path, counter: TokenCounter, limits: ModelLimits, *
     _check_split(split)
     fmt = fmt or sniff_format(path)
     out = out.resolve()
-    _check_out(out)
+    check_replaceable(out, PREPARED_KIND, field="--out")  # before any work: refuse a directory ftops did not make
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     umask = os.umask(0)
@@ -91,12 +91,6 @@ def _check_split(split: tuple[float, float, float]) -> None:
     if len(split) != 3 or any(part < 0 for part in split) or abs(sum(split) - 1) > 1e-6 or split[0] <= 0:
         raise FtopsError(f"split {','.join(map(str, split))} must be three non-negative fractions adding up to 1 "
                          "with train above 0", field="--split", hint="e.g. --split 0.8,0.1,0.1")
-
-
-def _check_out(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "manifest.json").exists())):
-        raise FtopsError("the output exists and is not an earlier `ftops data prepare` output; refusing to replace it",
-                         source=out, field="--out", hint="choose an empty or new directory")
 
 
 def _prepare_into(work: Path, path: Path, out: Path, counter: TokenCounter, limits: ModelLimits,
@@ -250,15 +244,5 @@ def _write_splits(work: Path, cleaned: Path, kept: list[_Kept], assignment: dict
 
 
 def _swap_into_place(work: Path, out: Path) -> None:
-    """Rename the finished temp directory to `out`; an earlier output is moved aside first, then removed."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-    os.replace(work, out)
-    with contextlib.suppress(OSError):
-        fd = os.open(out.parent, os.O_RDONLY)
-        os.fsync(fd)
-        os.close(fd)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    """Swap the finished temp directory in for `out` (only an unchanged earlier prepare output is replaced)."""
+    replace_dir(work, out, PREPARED_KIND, field="--out")

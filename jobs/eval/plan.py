@@ -25,6 +25,9 @@ from jobs.eval.examples import Example, load_out_of_domain, load_test_split
 from jobs.eval.report import write_reports
 from jobs.eval.store import AnswerStore
 from jobs.eval import targets as target_specs
+from jobs.fsutil import ensure_owned_dir, resolve_under
+
+EVAL_KIND = "evaluation"
 
 
 @dataclass
@@ -53,7 +56,7 @@ class EvalPlan:
 
 
 def default_out_dir(env: Environment, job: str) -> Path:
-    return paths.state_dir() / "eval" / env.name / job
+    return resolve_under(paths.state_dir() / "eval" / env.name, job, what="job name")
 
 
 def _rendered(env: Environment, job: str) -> Any | None:
@@ -168,6 +171,8 @@ def find_loss_plot(plan: EvalPlan) -> Path | None:
 def run_plan(plan: EvalPlan, *, batch: bool = False, concurrency: int = 8, poll_interval_s: float = 5.0,
              loss_plot: Path | None = None, on_answer: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Evaluate, write answers/report/evaluation.json under the plan's folder, and return the evaluation."""
+    # Answers and reports go only into a folder ftops made for them (never overwrite a user's report.md).
+    ensure_owned_dir(plan.out_dir, EVAL_KIND, field="--out")
     built: list[target_specs.Target] = []
 
     def make(spec: str, option: str, base_dir: Path | None = None) -> target_specs.Target:

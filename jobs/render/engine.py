@@ -26,6 +26,7 @@ from jobs.config.environment import Environment
 from jobs.config.resolved import resolved_aws, resolved_azure
 from jobs.data.manifest import Manifest
 from jobs.errors import ConfigError, FtopsError
+from jobs.fsutil import check_replaceable, replace_dir
 from jobs.render import context as ctx
 from jobs.render import policy
 from jobs.render.cost import cost_key, estimate_job_cost
@@ -360,6 +361,8 @@ def render_environments(envs: list[Environment], job: str | None = None, *,
     return rendered_by_env
 
 
+RENDERED_KIND = "rendered tree"
+
 def write_tree(rendered: list[RenderedJob], out: Path, env_name: str, *, only: list[Path] | None = None) -> Path:
     """Write `out/<env>/<job>/...` atomically: build it beside the target, then swap it in.
 
@@ -367,6 +370,8 @@ def write_tree(rendered: list[RenderedJob], out: Path, env_name: str, *, only: l
     definition (`only`) replaces only the directories that definition owned.
     """
     target = out / env_name
+    # A directory ftops did not render (`--out ~ --env dev` names ~/dev), or one edited since, is never replaced.
+    check_replaceable(target, RENDERED_KIND, field="--out")
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{env_name}.", suffix=".rendering", dir=out))
     try:
@@ -383,13 +388,7 @@ def write_tree(rendered: list[RenderedJob], out: Path, env_name: str, *, only: l
             (staging / job.name).mkdir()
             for name, data in job.files.items():
                 (staging / job.name / name).write_bytes(data)
-        backup = None
-        if target.exists():
-            backup = out / f".{env_name}.{os.getpid()}.old"
-            os.replace(target, backup)
-        os.replace(staging, target)
-        if backup is not None:
-            shutil.rmtree(backup, ignore_errors=True)
+        replace_dir(staging, target, RENDERED_KIND, field="--out")
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

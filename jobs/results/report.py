@@ -10,12 +10,15 @@ from typing import Any
 
 import orjson
 
-from jobs.fsutil import atomic_write, atomic_writer
+from jobs.fsutil import atomic_write, atomic_writer, ensure_owned_dir
 from jobs.providers.base import JobStatus, Metrics
 from jobs.results.analysis import Overfitting, best_checkpoint, detect_overfitting, evaluations, spot_savings
 
 COLUMNS = ["step", "epoch", "train_loss", "valid_loss", "full_valid_loss", "train_accuracy", "valid_accuracy",
            "learning_rate"]
+
+
+RESULTS_KIND = "job results"
 
 
 def write_csv(rows: list[dict[str, float]], path: Path) -> None:
@@ -61,6 +64,8 @@ def plot(rows: list[dict[str, float]], overfitting: Overfitting, title: str, pat
 
 
 def write_results(status: JobStatus, metrics: Metrics, out_dir: Path, title: str) -> dict[str, Any]:
+    # Only into a folder ftops made for results: `--out ~` must not overwrite a user's summary.json.
+    ensure_owned_dir(out_dir, RESULTS_KIND, field="--out")
     overfitting = detect_overfitting(metrics.rows)
     best = best_checkpoint(metrics.checkpoints, overfitting)
     csv_path, png_path, summary_path = out_dir / "metrics.csv", out_dir / "loss.png", out_dir / "summary.json"

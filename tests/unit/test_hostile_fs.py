@@ -1,0 +1,146 @@
+"""Hostile input, data loss (issue 17, 1 and 2): ftops replaces or writes into only directories it made itself."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from jobs.errors import FtopsError
+from jobs.fsutil import (OWNER_MARKER, check_replaceable, ensure_owned_dir, regular_file, replace_dir,
+                         resolve_under)
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "datasets" / "it-helpdesk" / "support-chat.jsonl"
+
+
+def one_line(result) -> str:
+    assert result.exit_code == 1, (result.exit_code, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr + result.stdout
+    text = result.stderr.strip()
+    assert text.startswith("error: ") and "\n" not in text, text
+    return text
+
+
+def test_prepare_out_dot_in_a_repository_keeps_git_and_sources(ftops, tmp_path, monkeypatch):
+    """Case 17.1: `--out .` in a directory holding any manifest.json replaced the whole directory, .git included."""
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (repo / "src").mkdir()
+    (repo / "src" / "app.py").write_text("print('mine')\n")
+    (repo / "manifest.json").write_text("{}")
+    monkeypatch.chdir(repo)
+    text = one_line(ftops("data", "prepare", SAMPLE, "--out", "."))
+    assert "not created by ftops" in text and "--out" in text
+    assert (repo / ".git" / "HEAD").read_text() == "ref: refs/heads/main\n"
+    assert (repo / "src" / "app.py").exists() and (repo / "manifest.json").read_text() == "{}"
+
+
+def test_prepare_replaces_its_own_output_but_not_one_a_user_changed(ftops, tmp_path):
+    out = tmp_path / "prepared"
+    assert ftops("data", "prepare", SAMPLE, "--out", out).exit_code == 0
+    assert json.loads((out / OWNER_MARKER).read_text())["kind"] == "prepared dataset"
+    assert ftops("data", "prepare", SAMPLE, "--out", out, "--seed", "7").exit_code == 0  # its own: replaced
+    (out / "notes.md").write_text("my analysis")
+    text = one_line(ftops("data", "prepare", SAMPLE, "--out", out))
+    assert "notes.md was added" in text
+    assert (out / "notes.md").read_text() == "my analysis"
+    (out / "notes.md").unlink()
+    with open(out / "train.jsonl", "ab") as handle:
+        handle.write(b'{"messages": []}\n')
+    assert "train.jsonl was changed" in one_line(ftops("data", "prepare", SAMPLE, "--out", out))
+
+
+def test_render_out_home_does_not_remove_home_dev(project, ftops, tmp_path):
+    """Case 17.2: `--out ~ --env dev` replaced ~/dev whatever it held."""
+    home = tmp_path / "home"
+    (home / "dev" / "project").mkdir(parents=True)
+    (home / "dev" / "project" / "thesis.tex").write_text("years of work")
+    text = one_line(ftops("render", "--env", "dev", "--out", home))
+    assert "not created by ftops" in text
+    assert (home / "dev" / "project" / "thesis.tex").read_text() == "years of work"
+    assert not [p for p in home.iterdir() if p.name.startswith(".")]  # no staging left behind
+
+
+def test_render_rerenders_its_own_tree_and_refuses_a_hand_edited_one(project, ftops, tmp_path):
+    out = tmp_path / "rendered"
+    assert ftops("render", "--env", "local", "--out", out).exit_code == 0
+    assert ftops("render", "--env", "local", "--out", out).exit_code == 0
+    job_dir = next(p for p in (out / "local").iterdir() if p.is_dir())
+    extra = job_dir / "reviewer-notes.txt"
+    extra.write_text("keep me")
+    assert "was added" in one_line(ftops("render", "--env", "local", "--out", out))
+    assert extra.read_text() == "keep me"
+
+
+def test_results_and_eval_write_only_into_their_own_folders(tmp_path):
+    from jobs.providers.base import JobStatus, Metrics
+    from jobs.results.report import write_results
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "summary.json").write_text("my own summary")
+    status = JobStatus(provider="sagemaker", job_id="j", state="succeeded", provider_status="Completed")
+    with pytest.raises(FtopsError, match="not created by ftops"):
+        write_results(status, Metrics(rows=[{"step": 1, "train_loss": 1.0}], source="t"), home, "j")
+    assert (home / "summary.json").read_text() == "my own summary"
+    fresh = tmp_path / "results"
+    write_results(status, Metrics(rows=[{"step": 1, "train_loss": 1.0}], source="t"), fresh, "j")
+    write_results(status, Metrics(rows=[{"step": 1, "train_loss": 0.5}], source="t"), fresh, "j")  # again: ours
+    with pytest.raises(FtopsError, match="holds ftops's job results, not its evaluation"):
+        ensure_owned_dir(fresh, "evaluation")
+
+
+def test_paths_built_from_names_stay_under_their_directory(tmp_path):
+    base = tmp_path / "state" / "results"
+    base.mkdir(parents=True)
+    assert resolve_under(base, "job-1") == (base / "job-1").resolve()
+    for hostile in ("../../etc", "/etc/passwd", "a/../../b"):
+        with pytest.raises(FtopsError, match="leads outside"):
+            resolve_under(base, hostile, what="job name")
+    (base / "link").symlink_to(tmp_path)
+    with pytest.raises(FtopsError, match="leads outside"):
+        resolve_under(base, "link/x")
+
+
+def test_default_results_folder_refuses_a_job_label_that_climbs_out(tmp_path, monkeypatch):
+    from jobs.eval import plan
+
+    monkeypatch.setenv("FTOPS_STATE_DIR", str(tmp_path / "state"))
+    env = type("Env", (), {"name": "local"})()
+    with pytest.raises(FtopsError, match="leads outside"):
+        plan.default_out_dir(env, "../../../../victim")
+
+
+def test_replace_dir_swaps_atomically_and_refuses_links(tmp_path):
+    target = tmp_path / "out"
+    staging = tmp_path / ".out.partial"
+    staging.mkdir()
+    (staging / "a.txt").write_text("1")
+    replace_dir(staging, target, "thing")
+    assert (target / "a.txt").read_text() == "1" and not staging.exists()
+    check_replaceable(target, "thing")
+    with pytest.raises(FtopsError, match="not its other"):
+        check_replaceable(target, "other")
+    (tmp_path / "link").symlink_to(target)
+    with pytest.raises(FtopsError, match="symbolic link"):
+        check_replaceable(tmp_path / "link", "thing")
+    (target / OWNER_MARKER).write_text("not json")
+    with pytest.raises(FtopsError, match="not created by ftops"):
+        check_replaceable(target, "thing")
+
+
+def test_regular_file_refuses_a_fifo_and_a_directory_without_opening(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(FtopsError, match="FIFO"):
+        regular_file(fifo)
+    with pytest.raises(FtopsError, match="directory"):
+        regular_file(tmp_path)
+    with pytest.raises(FtopsError, match="no such file"):
+        regular_file(tmp_path / "missing")
+    (tmp_path / "f").write_text("x")
+    assert regular_file(tmp_path / "f") == tmp_path / "f"
