@@ -21,7 +21,26 @@ for leaked in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AZURE_CLIENT_SECRET"):
     os.environ.pop(leaked, None)
 
 pytest_plugins = ["tests.fixtures.emulators", "tests.fixtures.cli", "tests.fixtures.tiny_model",
-                  "tests.fixtures.render_project"]
+                  "tests.fixtures.render_project", "tests.fixtures.processes"]
+
+# pytest-timeout's limit (pyproject: `timeout`) fits a unit or emulator test; tests marked slow (training, the CDK
+# CLI) get this one instead unless they carry their own `@pytest.mark.timeout(N)`.
+SLOW_TIMEOUT_S = 600
+# pytest-randomly shuffles the tests; without --randomly-seed it would pick a new order every run. A fixed order by
+# default keeps a local failure reproducible; `make test` in CI passes a random seed (printed in the header).
+DEFAULT_ORDER_SEED = 20261129
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if getattr(config.option, "randomly_seed", None) == "default":  # absent under `-p no:randomly`
+        config.option.randomly_seed = DEFAULT_ORDER_SEED
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
 
 
 @pytest.fixture(autouse=True)

@@ -42,8 +42,9 @@ def cdk_command(env: Environment, *args: str) -> tuple[list[str], dict[str, str]
     if not cdk.exists():
         raise FtopsError("the AWS CDK CLI is not installed", source=cdk, hint="run `make setup` (npm ci)")
     app_cmd = f"{shlex.quote(sys.executable)} {shlex.quote(str(root / 'app.py'))}"
+    # --no-notices: the CLI would otherwise fetch notices from the internet on every call (slow or hanging offline).
     command = [str(cdk), *args, stack_name(env), "--app", app_cmd, "--context", f"env={env.name}",
-               "--output", str(paths.state_dir() / "cdk" / f"{env.name}.out")]
+               "--output", str(paths.state_dir() / "cdk" / f"{env.name}.out"), "--no-notices"]
     proc_env = dict(os.environ)
     proc_env.setdefault("JSII_RUNTIME_PACKAGE_CACHE_ROOT", str(paths.state_dir() / "jsii-cache"))
     proc_env.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")

@@ -32,6 +32,23 @@ def clouds(aws_local, blob_local):
     return load_environment("local")
 
 
+@pytest.fixture
+def prepared(tmp_path: Path) -> Path:
+    """The sample dataset salted with this test's name, prepared: its objects are content-addressed, so a shared
+    dataset would find (or corrupt) objects another test uploaded to the session's emulators."""
+    salt = tmp_path.name
+    rows = []
+    for line in (ROOT / "datasets" / "it-helpdesk" / "support-chat.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        row["messages"][-1]["content"] += f" ({salt})"
+        rows.append(json.dumps(row))
+    source = tmp_path / "source.jsonl"
+    source.write_text("\n".join(rows) + "\n")
+    counter, limits = resolve(None, None)
+    prepare(source, tmp_path / "prepared", counter, limits)
+    return tmp_path / "prepared"
+
+
 @pytest.fixture(scope="module")
 def big_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """About 13 MB of train data: three 5 MiB parts on S3, three blocks on Azure."""
@@ -49,9 +66,8 @@ def big_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory / "out"
 
 
-def test_upload_twice_transfers_nothing_the_second_time(ftops, clouds, tmp_path: Path) -> None:
-    directory = tmp_path / "prepared"
-    shutil.copytree(PREPARED, directory)
+def test_upload_twice_transfers_nothing_the_second_time(ftops, clouds, prepared: Path) -> None:
+    directory = prepared
     first = json.loads(ftops("data", "upload", directory, "--json").stdout)
     assert first["transferred"] > 0
     assert {(o["cloud"], o["name"], o["status"]) for o in first["objects"]} >= {
@@ -137,10 +153,9 @@ def test_an_edited_prepared_file_is_refused(clouds, tmp_path: Path) -> None:
         upload_dataset("local", directory)
 
 
-def test_a_corrupted_object_is_replaced(clouds, tmp_path: Path) -> None:
+def test_a_corrupted_object_is_replaced(clouds, prepared: Path) -> None:
     env = load_environment("local")
-    directory = tmp_path / "prepared"
-    shutil.copytree(PREPARED, directory)
+    directory = prepared
     upload_dataset(env, directory, ["aws"])
     manifest = read_manifest(directory)
     bucket, key = resolved_aws(env).datasets_bucket, manifest.s3_key(env.data.s3_prefix, "validation")

@@ -55,7 +55,7 @@ def aws(service: str, moto) -> object:
 def cdk(moto, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "AWS_ENDPOINT_URL": moto.endpoint, "AWS_ACCESS_KEY_ID": "testing",
            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "CDK_DISABLE_CLI_TELEMETRY": "true"}
-    return subprocess.run([str(ROOT / "node_modules" / ".bin" / "cdk"), *args], capture_output=True, text=True,
+    return subprocess.run([str(ROOT / "node_modules" / ".bin" / "cdk"), *args, "--no-notices"], capture_output=True, text=True,
                           env=env, cwd=paths.project_root(), timeout=300)
 
 

@@ -193,10 +193,10 @@ def test_killed_apply_then_rerun_converges_without_duplicates(local, tmp_path):
     assert all(counts[j.load_target("azure-openai")["suffix"]] == 1 for j in jobs)
 
 
-def test_wait_survives_an_emulator_restart(ftops, aws_local, blob_local, tmp_path, monkeypatch):
+def test_wait_survives_an_emulator_restart(ftops, aws_local, blob_local, tmp_path, monkeypatch, spawn):
     """A restarted Azure emulator (same state dir and port) keeps the job; `jobs wait` rides through it."""
     state = tmp_path / "azure-state"
-    emu = emulators.start("azure", data_dir=state, log_dir=tmp_path)
+    emu = emulators.start("azure", data_dir=state, log_dir=tmp_path, tied_to_parent=True)
     try:
         monkeypatch.setenv("FTOPS_AZURE_ENDPOINT", emu.endpoint)
         for cache in (azure_openai._client, azure_openai._mgmt):
@@ -208,11 +208,12 @@ def test_wait_survives_an_emulator_restart(ftops, aws_local, blob_local, tmp_pat
         write_job(tmp_path / "rendered", ENV, "faq-restart", "azure-openai", manifest, salt=tmp_path.name)
         items = engine.apply(env, load_rendered(tmp_path / "rendered", ENV), engine.ApplyOptions())
         assert items[0].result == "created", items[0].detail
-        waiting = subprocess.Popen([sys.executable, "-m", "jobs.cli.main", "jobs", "wait", "faq-restart", "--env", ENV,
-                                    "--dir", str(tmp_path / "rendered"), "--interval", "0.2", "--json"],
-                                   env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # spawn: stopped at teardown even if the restart or an assertion fails first.
+        waiting = spawn([sys.executable, "-m", "jobs.cli.main", "jobs", "wait", "faq-restart", "--env", ENV,
+                         "--dir", str(tmp_path / "rendered"), "--interval", "0.2", "--json"],
+                        env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         emulators.stop_pid(emu.pid)
-        emu = emulators.start("azure", port=emu.port, data_dir=state, log_dir=tmp_path)
+        emu = emulators.start("azure", port=emu.port, data_dir=state, log_dir=tmp_path, tied_to_parent=True)
         out, err = waiting.communicate(timeout=120)
         assert waiting.returncode == 0, err
         assert json.loads(out)[0]["state"] == "succeeded"

@@ -13,7 +13,14 @@ from jobs.local import emulators
 pytestmark = pytest.mark.integration
 
 
-def test_local_up_status_down(ftops, isolated_state):
+@pytest.fixture
+def stops_what_it_starts(isolated_state):
+    """`local up` starts emulators that outlive the command: stop them even when an assertion fails first."""
+    yield
+    emulators.down()
+
+
+def test_local_up_status_down(ftops, isolated_state, stops_what_it_starts):
     up = ftops("local", "up", "--json")
     assert up.exit_code == 0, up.stderr
     report = json.loads(up.stdout)

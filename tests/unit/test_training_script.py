@@ -23,6 +23,7 @@ import pytest
 from jobs.training import ckpt, tbevents
 from jobs.training.metrics import metric_definitions, parse_line
 from tests.fixtures import tiny_model
+from tests.fixtures.processes import Lines
 
 pytestmark = pytest.mark.slow
 
@@ -69,9 +70,10 @@ class Job:
             pytest.fail(f"training did not finish in 240 s:\n{stdout[-2000:]}\n{stderr[-6000:]}")
         return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
 
-    def start(self, args: list[str]) -> subprocess.Popen:
-        return subprocess.Popen(self.command(args), env=self.env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+    def start(self, args: list[str], spawn) -> Lines:
+        """Start in the background (stopped at teardown by the `spawn` fixture); read its output with deadlines."""
+        return Lines(spawn(self.command(args), env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True))
 
 
 def make_job(tmp_path: Path, model: Path, train_rows: list[dict], validation_rows: list[dict] | None = None) -> Job:
@@ -132,11 +134,12 @@ def test_loss_falls_and_metric_regexes_match_real_output(tiny_causal_lm, tmp_pat
     assert {"train/loss", "eval/loss"} <= tags
 
 
-def test_sigkill_then_restart_resumes_to_the_same_final_step(tiny_causal_lm, tmp_path):
+def test_sigkill_then_restart_resumes_to_the_same_final_step(tiny_causal_lm, tmp_path, spawn):
     job = make_job(tmp_path, tiny_causal_lm, tiny_model.chat_rows(64))
     args = hp(max_steps=10)
-    proc = job.start(args)
-    for line in proc.stdout:  # kill hard once a checkpoint is complete, as a reclaimed host would
+    out = job.start(args, spawn)
+    proc = out.proc
+    for line in out.each(timeout_s=120):  # kill hard once a checkpoint is complete, as a reclaimed host would
         if "saved complete checkpoint checkpoint-4" in line:
             proc.kill()
             break
@@ -157,17 +160,18 @@ def test_sigkill_then_restart_resumes_to_the_same_final_step(tiny_causal_lm, tmp
     assert series(done.stdout, "train_loss")[0][0] == ckpt.step_of(resumed_from) + 1
 
 
-def test_sigterm_saves_a_checkpoint_and_exits(tiny_causal_lm, tmp_path):
+def test_sigterm_saves_a_checkpoint_and_exits(tiny_causal_lm, tmp_path, spawn):
     job = make_job(tmp_path, tiny_causal_lm, tiny_model.chat_rows(64))
-    proc = job.start(hp(max_steps=200, save_steps=100))
+    out = job.start(hp(max_steps=200, save_steps=100), spawn)
+    proc = out.proc
     output = []
-    for line in proc.stdout:
+    for line in out.each(timeout_s=120):
         output.append(line)
         parsed = parse_line(line.strip())
         if parsed and parsed.get("step", 0) >= 3 and "train_loss" in parsed:
             proc.send_signal(signal.SIGTERM)
             break
-    output += proc.stdout.readlines()
+    output += out.rest(timeout_s=120)
     assert proc.wait(timeout=120) == 0, "".join(output)[-3000:]
     stopped = ckpt.latest_complete(job.checkpoints)
     assert stopped is not None and 3 <= ckpt.step_of(stopped) < 100  # saved at the interruption, not at save_steps
