@@ -309,7 +309,9 @@ class AzureOpenAI(Provider):
                 "capacity": int(sku.get("capacity") or settings.get("capacity") or fallback.get("capacity") or 1)}
 
     def deploy(self, env: Environment, job: RenderedJob, status: JobStatus, *,
-               checkpoint: str | None = None) -> dict[str, Any]:
+               checkpoint: str | None = None, source: str | None = None) -> dict[str, Any]:
+        """`source`: the resource id of the account that trained the model, when it is another account (a
+        promoted model: Azure deploys it across resources by naming its source, `properties.model.source`)."""
         from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
 
         if status.state != "succeeded" or not status.model:
@@ -326,13 +328,14 @@ class AzureOpenAI(Provider):
         settings = self.deployment_settings(job)
         resolved = resolved_azure(env)
         deployment = Deployment(sku=Sku(name=settings["sku"], capacity=settings["capacity"]),
-                                properties=DeploymentProperties(model=DeploymentModel(format="OpenAI", name=model,
-                                                                                      version="1")),
+                                properties=DeploymentProperties(model=DeploymentModel(
+                                    format="OpenAI", name=model, version="1",
+                                    **({"source": source} if source else {}))),
                                 tags={**env.all_tags, "ftops-idempotency-key": job.idempotency_key})
         result = mgmt(env).deployments.begin_create_or_update(
             resolved.resource_group, resolved.openai_account, settings["name"], deployment, **_lro_kwargs(env)).result()
         return {"provider": self.name, "deployment": settings["name"], "account": resolved.openai_account,
-                "model": model, "sku": settings["sku"], "capacity": settings["capacity"],
+                "model": model, "source": source, "sku": settings["sku"], "capacity": settings["capacity"],
                 "state": getattr(result.properties, "provisioning_state", None), "endpoint": endpoint(env),
                 "notes": [HOSTING_NOTICE]}
 
