@@ -69,10 +69,12 @@ class RecordStore(ABC):
 
     def records(self, job: str | None = None) -> list[ModelRecord]:
         """Every record (of one job), newest first."""
-        prefix = f"{PREFIX}{self.env_name}/" + (f"{job}/" if job else "")
+        root = f"{PREFIX}{self.env_name}/"
+        prefix = root + (f"{job}/" if job else "")
         found = []
         for key in self._list(prefix):
-            if key.endswith(".json"):
+            # `<job>/<digest>.json`; deeper keys are the records' attachments (the registry's metrics file).
+            if key.endswith(".json") and key[len(root):].count("/") == 1:
                 hit = self._read(key)
                 if hit is not None:
                     found.append(ModelRecord.model_validate_json(hit[0]))

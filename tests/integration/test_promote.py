@@ -173,3 +173,82 @@ def test_an_unapproved_record_is_refused_by_deploy(ftops, two_envs):
     target = resolved_azure(env)
     served = [d["properties"]["model"]["name"] for d in _arm("GET", f"{target.openai_account_id}/deployments")["value"]]
     assert record.artifact.model_id not in served
+
+
+SM_JOB = "helpdesk-qwen-lora"
+
+
+def _trained_sagemaker_job(env, model_bytes: bytes) -> str:
+    """What apply and the training run leave behind: the job (moto), its ledger entry, its model.tar.gz."""
+    from jobs.apply.ledger import LedgerEntry
+    from jobs.eval.plan import _rendered
+
+    rendered = _rendered(env, SM_JOB)
+    request = dict(rendered.documents["sagemaker.json"])
+    sm = sagemaker.client(env)
+    sm.create_training_job(**request)
+    provider = sagemaker.SageMaker()
+    provider.ledger(env).create(LedgerEntry(key=rendered.index["idempotency_key"], job_name=rendered.name,
+                                            provider="sagemaker", state="submitted", run_id="test",
+                                            job_id=request["TrainingJobName"]))
+    model = provider.describe(env, request["TrainingJobName"]).model
+    bucket, key = model.removeprefix("s3://").split("/", 1)
+    sagemaker.client(env, "s3").put_object(Bucket=bucket, Key=key, Body=model_bytes)
+    return model
+
+
+def _passing_evaluation(env, record) -> dict:
+    """An evaluation result of `record`'s artifact, as `ftops eval` stores it (scores made up: the scoring
+    itself is covered by the eval tests; this is about what promote does with a stored verdict)."""
+    from jobs.eval.gate import decide
+    from jobs.eval.plan import default_out_dir, definition_eval
+    from jobs.models.record import evaluation_fingerprint
+
+    expected = definition_eval(SM_JOB, env)
+    base = "local:s3://base/"
+    row = {"fine_tuned": {"value": 0.5, "low": 0.4, "high": 0.6}, "base": {"value": 0.2, "low": 0.1, "high": 0.3},
+           "delta": {"value": 0.3, "low": 0.2, "high": 0.4}}
+    result = {"job": SM_JOB, "env": env.name, "dataset_id": expected.manifest.dataset_id,
+              "config_fingerprint": expected.config.fingerprint(), "examples": len(expected.examples),
+              "limited": False, "target_specs": {"fine_tuned": "local:x", "base": base, "judge": None},
+              "artifact": record.artifact.model_dump(), "metrics": {"rougeL": row, "exact_match": row},
+              "robustness": {}}
+    result["evaluation_fingerprint"] = evaluation_fingerprint(result["config_fingerprint"], result["dataset_id"],
+                                                              record.artifact.identity(), base, result["examples"])
+    result["gate"] = decide(expected.config.gate, result)
+    path = default_out_dir(env, SM_JOB) / "evaluation.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result))
+    return result
+
+
+def test_sagemaker_promotion_copies_the_same_bytes_and_registers_them_approved(ftops, two_envs):
+    import hashlib
+
+    from jobs.models.lifecycle import attach_evaluation, register_trained
+
+    source, target = load_environment(SOURCE), load_environment(TARGET)
+    model_bytes = b"model weights " * 1000
+    _trained_sagemaker_job(source, model_bytes)
+    record, store = register_trained(source, SM_JOB)
+    assert record.artifact.sha256 == hashlib.sha256(model_bytes).hexdigest()
+    sm = sagemaker.client(source)
+    assert sm.describe_model_package(ModelPackageName=record.registry["package_arn"])["ModelApprovalStatus"] == \
+        "PendingManualApproval"
+    attach_evaluation(source, record, store, _passing_evaluation(source, record))
+
+    promoted = ftops("promote", SM_JOB, "--from", SOURCE, "--to", TARGET, "--json")
+    assert promoted.exit_code == 0, promoted.stderr
+    copy_uri = json.loads(promoted.stdout)["target"]
+    assert copy_uri.startswith(f"s3://{sagemaker.resolved_aws(target).output_bucket}/")
+    bucket, key = copy_uri.removeprefix("s3://").split("/", 1)
+    copied = sagemaker.client(target, "s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert hashlib.sha256(copied).hexdigest() == record.artifact.sha256
+    assert sm.describe_model_package(ModelPackageName=record.registry["package_arn"])["ModelApprovalStatus"] == \
+        "Approved"
+    shown = json.loads(ftops("models", "show", SM_JOB, "--env", TARGET, "--json").stdout)
+    assert shown["artifact"]["sha256"] == record.artifact.sha256 and shown["artifact"]["uri"] == copy_uri
+    package = sm.describe_model_package(ModelPackageName=shown["registry"]["package_arn"])
+    assert package["ModelApprovalStatus"] == "Approved"
+    assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == copy_uri
+    assert "/local-prod/" in package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
