@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stage 6: evaluate the demo's Azure job (fine-tuned and deployed on the emulator by 40-apply.sh) against its
-# base model on the held-out test split, write the reports, and let the promotion gate decide.
+# base model on the held-out test split, write the reports, record the model with the gate's verdict.
 set -euo pipefail
 out="${FTOPS_DEMO_OUT:?}/eval"
 job=helpdesk-gpt41mini
@@ -23,11 +23,15 @@ fi
 echo "-- reports"
 ls -1 "$out"/report.md "$out"/report.html "$out"/evaluation.json
 
-echo "-- promote $job from local to staging: the gate reads the evaluation"
-ftops promote "$job" --from local --to staging --no-judge --evaluation "$out/evaluation.json"
+echo "-- the model record: the artifact (fine-tuned model id and the account that trained it), lineage, the"
+echo "   evaluation that gated it, approval (pending until promoted) and where it serves"
+ftops models show "$job" --env local
+ftops models list --env local
 
-echo "-- a candidate that learned nothing (the base model itself) is refused, naming the metric (exit 1 expected)"
-if ftops promote "$job" --from local --to staging --no-judge --fine-tuned azure:grader --base azure:grader; then
-  echo "the gate should have refused" >&2
+echo "-- an evaluation of a deployment picked by hand is not an evaluation of the job's model: promote refuses it"
+echo "   offline, in one line (exit 1 expected)"
+ftops eval "$job" --env local --no-judge --fine-tuned azure:grader --base azure:grader --out "$out/by-hand" --json > /dev/null
+if ftops promote "$job" --from local --to staging --no-judge --evaluation "$out/by-hand/evaluation.json"; then
+  echo "promote should have refused" >&2
   exit 1
 fi

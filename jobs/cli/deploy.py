@@ -26,16 +26,107 @@ def _resolve(env: str, job: str, directory: Path | None):
     return environment, ref
 
 
+def _rendered_for(environment, job: str, directory: Path | None):
+    """The job as rendered for the environment (the reviewed tree, else rendered in memory): its deployment
+    settings and names, without needing a training job there."""
+    import tempfile
+
+    from jobs.apply.lookup import rendered_jobs
+    from jobs.apply.rendered import load_rendered
+    from jobs.errors import FtopsError
+
+    for rendered in rendered_jobs(environment, directory):
+        if job in {rendered.name, rendered.job}:
+            return rendered
+    from jobs.render.engine import render_environment
+
+    try:
+        found = [r for r in render_environment(environment, job) if job in {r.name, r.variant.name}]
+    except FtopsError:
+        found = []
+    if not found:
+        raise FtopsError(f"{job!r} is not a job of {environment.name}", field="job",
+                         hint="deploy by the job definition's name")
+    root = Path(tempfile.mkdtemp(prefix="ftops-deploy-"))
+    target = root / environment.name / found[0].name
+    target.mkdir(parents=True)
+    for name, data in found[0].files.items():
+        (target / name).write_bytes(data)
+    return next(r for r in load_rendered(root, environment.name) if r.name == found[0].name)
+
+
+def _deploy_record(environment, job: str, directory: Path | None) -> dict:
+    """Serve the approved model record of `job` (a promoted artifact): refuses an unapproved one."""
+    from jobs import providers
+    from jobs.models.lifecycle import approved_record, note_serving
+    from jobs.providers.base import JobStatus
+
+    rendered = _rendered_for(environment, job, directory)
+    name = rendered.job or job
+    record, etag, store = approved_record(environment, name, rendered.provider)
+    artifact = record.artifact
+    status = JobStatus(provider=rendered.provider, job_id=rendered.name, state="succeeded",
+                       provider_status="Approved", model=artifact.uri if artifact.kind == "s3" else artifact.model_id)
+    provider = providers.get(rendered.provider)
+    with err_console.status(f"deploying {rendered.name} from its model record..."):
+        if artifact.kind == "s3":
+            result = provider.deploy(environment, rendered, status)
+        else:
+            from jobs.config.resolved import resolved_azure
+
+            own = resolved_azure(environment).openai_account_id
+            source = artifact.source_resource_id if artifact.source_resource_id != own else None
+            result = provider.deploy(environment, rendered, status, source=source)
+    where = result.get("deployment") or result.get("endpoint")
+    note_serving(store, record, etag, environment, str(where))
+    result["record"] = store.url(record)
+    result["artifact"] = artifact.identity()
+    result["approved_by"], result["approved_at"] = record.approval.by, record.approval.at
+    result["promoted_from"] = (record.promoted_from or {}).get("env")
+    return result
+
+
 def deploy(job: str = JobArgument, env: str = EnvOption, directory: Path | None = DirOption,
            checkpoint: str | None = typer.Option(None, "--checkpoint", help="Deploy this checkpoint instead of the "
                                                  "final model (Azure checkpoint id, or a SageMaker model S3 URI)."),
            gitops: Path | None = typer.Option(None, "--gitops", help="Azure: write the deployment's ASO manifest under "
                                               "DIR/<env>/ for a reviewed commit instead of creating it."),
            as_json: bool = JsonOption) -> None:
-    """Create or update the deployment that serves the job's fine-tuned model."""
-    from jobs import providers
+    """Create or update the deployment that serves the job's fine-tuned model.
 
-    environment, ref = _resolve(env, job, directory)
+    In a production environment (and wherever the job was not trained) only an approved model record is
+    served: the artifact `ftops promote` made available, never a model trained there without its gate.
+    """
+    from jobs import providers
+    from jobs.config.environment import load_environment
+    from jobs.errors import FtopsError
+
+    environment = load_environment(env)
+    from_record = environment.is_production
+    if not from_record:
+        try:
+            environment, ref = _resolve(env, job, directory)
+        except FtopsError as exc:
+            if "has not been submitted" not in str(exc) and "is not a rendered job" not in str(exc):
+                raise
+            from_record = True  # not trained here: a promoted model, if one was approved
+    if from_record:
+        if checkpoint:
+            raise FtopsError("--checkpoint does not apply to a promoted model", field="--checkpoint",
+                             hint="choose the checkpoint where it was trained, then promote it")
+        result = _deploy_record(environment, job, directory)
+
+        def human_record(_):
+            where = result.get("deployment") or result.get("endpoint")
+            console.print(f"[green]deployed[/] {escape(job)} in {escape(env)} as [bold]{escape(str(where))}[/] "
+                          f"from model record {escape(result['record'])}")
+            console.print(f"artifact {escape(result['artifact'])}, approved by {escape(str(result['approved_by']))}"
+                          + (f", promoted from {escape(result['promoted_from'])}" if result["promoted_from"] else ""))
+            for note in result.get("notes", []):
+                console.print(f"[yellow]note[/]: {escape(note)}")
+
+        emit(result, as_json, human_record)
+        return
     provider = providers.get(ref.provider)
     with err_console.status(f"deploying {ref.label}..."):
         current = provider.describe(environment, ref.job_id)
@@ -66,7 +157,18 @@ def undeploy(job: str = JobArgument, env: str = EnvOption, directory: Path | Non
     """Remove what `ftops deploy` created for the job (nothing to remove is not an error)."""
     from jobs import providers
 
-    environment, ref = _resolve(env, job, directory)
-    result = providers.get(ref.provider).undeploy(environment, ref.rendered)
+    from jobs.config.environment import load_environment
+    from jobs.errors import FtopsError
+
+    try:
+        environment, ref = _resolve(env, job, directory)
+        rendered, label = ref.rendered, ref.label
+    except FtopsError as exc:
+        if "has not been submitted" not in str(exc) and "is not a rendered job" not in str(exc):
+            raise
+        environment = load_environment(env)  # a promoted model: nothing was trained here
+        rendered = _rendered_for(environment, job, directory)
+        label = rendered.name
+    result = providers.get(rendered.provider).undeploy(environment, rendered)
     emit(result, as_json, lambda _: console.print(
-        f"removed {', '.join(result['removed']) or 'nothing (already gone)'} for {escape(ref.label)}"))
+        f"removed {', '.join(result['removed']) or 'nothing (already gone)'} for {escape(label)}"))

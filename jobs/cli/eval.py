@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from jobs import paths
@@ -50,6 +51,8 @@ def _print_gate(gate: dict[str, Any]) -> None:
     console.print(f"gate on {gate['metric']}: {verdict}")
     for check in gate["checks"]:
         console.print(f"  {'✓' if check['passed'] else '✗'} {check['message']}")
+    for warning in gate.get("warnings", []):
+        console.print(f"  [yellow]warning[/]: {escape(warning)}")
 
 
 def _progress_counter():
@@ -66,16 +69,38 @@ def _progress_counter():
 
 
 def _evaluate(job: str, env_name: str, *, fine_tuned: str | None, base: str | None, batch: bool, concurrency: int,
-              limit: int | None, judge: bool, out: Path | None, loss_plot: Path | None, quiet: bool) -> dict[str, Any]:
+              limit: int | None, judge: bool, out: Path | None, loss_plot: Path | None, quiet: bool,
+              register: bool = True) -> dict[str, Any]:
+    """Evaluate; when the target is the job's own trained model (no --fine-tuned), its model record is created
+    (or found) first, the evaluation names that exact artifact, and the gate's verdict goes on the record."""
     from jobs.eval.plan import make_plan, run_plan
 
     env = load_environment(env_name)
     plan = make_plan(job, env, fine_tuned=fine_tuned, base=base, judge=judge, limit=limit, out_dir=out)
+    record = store = None
+    if register and fine_tuned is None:
+        from jobs.models.lifecycle import loss_plot as draw_loss_plot
+        from jobs.models.lifecycle import register_trained
+
+        record, store = register_trained(env, plan.job)
+        plan.artifact = record.artifact.model_dump()
+        if loss_plot is None:
+            from jobs.eval.plan import find_loss_plot
+
+            # The curve from the provider, drawn beside the report, wherever `jobs results` wrote its own.
+            loss_plot = find_loss_plot(plan) or draw_loss_plot(env, record, plan.out_dir)
     status, on_answer = _progress_counter()
     if quiet:
-        return run_plan(plan, batch=batch, concurrency=concurrency, loss_plot=loss_plot)
-    with status:
-        return run_plan(plan, batch=batch, concurrency=concurrency, loss_plot=loss_plot, on_answer=on_answer)
+        result = run_plan(plan, batch=batch, concurrency=concurrency, loss_plot=loss_plot)
+    else:
+        with status:
+            result = run_plan(plan, batch=batch, concurrency=concurrency, loss_plot=loss_plot, on_answer=on_answer)
+    if record is not None and not result.get("limited"):
+        from jobs.models.lifecycle import attach_evaluation
+
+        attach_evaluation(env, record, store, result)
+        result["model_record"] = store.url(record)
+    return result
 
 
 def eval_job(
@@ -105,86 +130,58 @@ def eval_job(
         raise typer.Exit(1)
 
 
-def _reusable(path: Path, plan: Any) -> dict[str, Any] | None:
-    """A stored evaluation that scored exactly this model pair on this data with these settings."""
-    if not path.is_file():
-        return None
-    try:
-        stored = orjson.loads(path.read_bytes())
-    except orjson.JSONDecodeError:
-        return None
-    if stored.get("config_fingerprint") != plan.config.fingerprint() or stored.get("dataset_id") != plan.dataset_id \
-            or stored.get("limited") or stored.get("examples") != len(plan.examples) \
-            or stored.get("target_specs") != {"fine_tuned": plan.fine_tuned, "base": plan.base, "judge": plan.judge}:
-        return None
-    return stored
-
-
 def promote(
     job: str = typer.Argument(..., help="Job definition name (definitions/JOB.yaml)."),
-    from_env: str = typer.Option("staging", "--from", help="Environment where the candidate was evaluated."),
+    from_env: str = typer.Option("staging", "--from", help="Environment where the candidate was trained and evaluated."),
     to_env: str = typer.Option("prod", "--to", help="Environment to promote to."),
-    evaluation: Path | None = typer.Option(None, "--evaluation", help="Read this evaluation.json instead of "
-                                           "evaluating (e.g. an artifact of an earlier pipeline step)."),
-    rerun: bool = typer.Option(False, "--rerun", help="Evaluate again even if a matching evaluation exists."),
-    fine_tuned: str | None = FineTunedOption,
-    base: str | None = BaseOption,
+    evaluation: Path | None = typer.Option(None, "--evaluation", help="The evaluation.json to read (default: where "
+                                           "`ftops eval JOB --env FROM` wrote it; e.g. a pipeline artifact)."),
+    rerun: bool = typer.Option(False, "--rerun", help="Evaluate the trained model again (live calls) before deciding."),
     batch: bool = BatchOption,
     concurrency: int = ConcurrencyOption,
-    no_judge: bool = typer.Option(False, "--no-judge", help="Skip the job's LLM judge."),
+    no_judge: bool = typer.Option(False, "--no-judge", help="The evaluation was made without the job's LLM judge."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Promote JOB from one environment to the next only if its evaluation passes the job's gate.
+    """Promote the evaluated model of JOB from one environment to the next: nothing is retrained.
 
-    Reads the stored evaluation when it matches the job's current settings and data (else evaluates), then
-    exits 1 naming the metric and the numbers when the gate refuses. The GitOps workflow runs this before the
-    prod apply.
+    Reads the stored evaluation of that exact artifact and refuses (exit 1, one line, no network call) when
+    there is none, when it is stale (definition, data or artifact changed) or when the gate refuses it. Then
+    marks the model record approved and makes the same artifact available in the target: SageMaker copies
+    model.tar.gz into the target's bucket (sha256 verified) and registers it there; Azure OpenAI records the
+    fine-tuned model with its source account, which `ftops deploy --env TARGET` names in the deployment.
     """
-    from jobs.eval.gate import decide
-    from jobs.eval.plan import make_plan, run_plan
+    from jobs.eval.plan import default_out_dir, definition_eval
+    from jobs.models.lifecycle import check_evaluation
+    from jobs.models.lifecycle import promote as promote_model
 
     source_env = load_environment(from_env)
-    load_environment(to_env)  # an unknown target environment is a mistake worth one clear line
-    plan = make_plan(job, source_env, fine_tuned=fine_tuned, base=base, judge=not no_judge)
-    if evaluation is not None:
-        try:
-            result = orjson.loads(evaluation.read_bytes())
-        except (FileNotFoundError, orjson.JSONDecodeError) as exc:
-            raise ConfigError(f"cannot read the evaluation: {exc}", source=evaluation,
-                              hint="pass the evaluation.json that `ftops eval` wrote") from None
-        if result.get("job") != plan.job:
-            raise ConfigError(f"this evaluation is of job {result.get('job')!r}, not {plan.job!r}", source=evaluation)
-        reused = True
-    else:
-        result = None if rerun else _reusable(plan.evaluation_path, plan)
-        reused = result is not None
-        if result is None:
-            status, on_answer = _progress_counter()
-            if as_json:
-                result = run_plan(plan, batch=batch, concurrency=concurrency)
-            else:
-                with status:
-                    result = run_plan(plan, batch=batch, concurrency=concurrency, on_answer=on_answer)
-    if result.get("limited"):
-        raise ConfigError("this evaluation used --limit: a smoke test cannot promote a model", source=evaluation,
-                          hint="evaluate the whole test split")
-    # The gate comes from the job definition as it is now, not from what the stored evaluation recorded.
-    verdict = decide(plan.config.gate, result, source=plan.definition_path)
-    record = {"job": plan.job, "from": from_env, "to": to_env, "promoted": verdict["passed"], "gate": verdict,
-              "evaluation": str(evaluation or plan.evaluation_path), "reused_evaluation": reused,
-              "fine_tuned": result["targets"]["fine_tuned"], "base": result["targets"]["base"]}
-    if verdict["passed"]:
-        atomic_write(paths.state_dir() / "promotions" / f"{plan.job}.{to_env}.json",
-                     orjson.dumps(record, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    target_env = load_environment(to_env)  # an unknown target environment is a mistake worth one clear line
+    if source_env.name == target_env.name:
+        raise ConfigError("--from and --to name the same environment", field="--to")
+    name = definition_eval(job, source_env, judge=not no_judge).variant.name
+    path = evaluation or default_out_dir(source_env, name) / "evaluation.json"
+    if rerun:
+        _evaluate(name, from_env, fine_tuned=None, base=None, batch=batch, concurrency=concurrency, limit=None,
+                  judge=not no_judge, out=path.parent, loss_plot=None, quiet=as_json)
+    result = check_evaluation(name, source_env, path, judge=not no_judge)  # local files only
+    if not result["gate"]["passed"]:
+        record = {"job": name, "from": from_env, "to": to_env, "promoted": False, "gate": result["gate"],
+                  "evaluation": str(path)}
+        emit(record, as_json, lambda rec: (_print_gate(rec["gate"]), err_console.print(
+            f"[red]refusing to promote {escape(name)} to {escape(to_env)}:[/] "
+            + escape("; ".join(rec["gate"]["reasons"])))))
+        raise typer.Exit(1)
+    with err_console.status(f"promoting {name}: {from_env} -> {to_env}..."):
+        record = promote_model(name, source_env, target_env, result)
+    record["evaluation"] = str(path)
+    atomic_write(paths.state_dir() / "promotions" / f"{name}.{to_env}.json",
+                 orjson.dumps(record, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
 
     def human(rec: dict[str, Any]) -> None:
         _print_gate(rec["gate"])
-        if rec["promoted"]:
-            console.print(f"[green]promote {rec['job']}: {rec['from']} -> {rec['to']} approved[/]; "
-                          f"next: ftops apply --env {rec['to']}")
-        else:
-            err_console.print(f"[red]refusing to promote {rec['job']} to {rec['to']}:[/] " + "; ".join(rec["gate"]["reasons"]))
+        console.print(f"[green]promoted {escape(rec['job'])}: {rec['from']} -> {rec['to']}[/] "
+                      f"({rec['mode']}; artifact {escape(rec['artifact'])})")
+        console.print(f"record: {escape(rec['target_record'])}")
+        console.print(f"next: ftops deploy {escape(rec['job'])} --env {rec['to']}")
 
     emit(record, as_json, human)
-    if not verdict["passed"]:
-        raise typer.Exit(1)

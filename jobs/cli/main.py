@@ -9,7 +9,7 @@ from rich.markup import escape
 
 from jobs import __version__
 from jobs.cli import apply as apply_cli
-from jobs.cli import data, deploy, env, infra, local, pipeline, render, run_local
+from jobs.cli import data, deploy, env, infra, local, models, pipeline, render, run_local
 from jobs.cli import eval as eval_cli
 from jobs.cli import infra_azure  # noqa: F401  (adds the Azure plan/apply/destroy commands to `infra`)
 from jobs.cli import jobs as jobs_cli
@@ -43,6 +43,7 @@ app.command("deploy", rich_help_panel=SERVE)(deploy.deploy)
 app.command("undeploy", rich_help_panel=SERVE)(deploy.undeploy)
 app.command("eval", rich_help_panel=SERVE)(eval_cli.eval_job)
 app.command("promote", rich_help_panel=SERVE)(eval_cli.promote)
+app.add_typer(models.app, name="models", rich_help_panel=SERVE)
 
 
 def _version(value: bool) -> None:

@@ -296,6 +296,10 @@ class PromotionGate(Declaration):
     max_robustness_regression: float = Field(0.05, ge=0)
     """Largest allowed drop of `metric` under the robustness perturbations."""
 
+    max_out_of_domain_regression: float | None = Field(None, ge=0)
+    """Largest allowed drop of `metric` on the shipped out-of-domain set (same units as robustness; unset: the
+    drop is reported, and a collapse below the base model is a warning, not a refusal)."""
+
 
 class Evaluation(Declaration):
     """How `ftops eval` scores the model on the held-out test split, and the promotion gate."""
@@ -322,6 +326,10 @@ class Evaluation(Declaration):
 
     gate: PromotionGate = PromotionGate()
     """The promotion gate."""
+
+    keep_deployments: bool = False
+    """Keep the deployments the gate creates to evaluate (the candidate and, for SageMaker, the base model);
+    by default they are removed when the gate ends, passed or failed."""
 
     @field_validator("custom_metrics")
     @classmethod
@@ -427,6 +435,11 @@ class JobDefinition(Declaration):
 
     deployment: DeploymentSettings = DeploymentSettings()
     """Serving settings (`ftops deploy`)."""
+
+    promotion: Literal["promote", "retrain"] = "promote"
+    """How a model reaches the next environment: `promote` copies the evaluated artifact (nothing is
+    retrained; what serves is what passed the gate); `retrain` trains again there, and that model must pass
+    the gate there before it serves."""
 
     @field_validator("name")
     @classmethod

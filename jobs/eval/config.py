@@ -25,6 +25,9 @@ class GateConfig:
     """Fine-tuned minus base must be at least this (absolute, on the metric's 0-1 scale)."""
     max_robustness_regression: float = 0.05
     """The fine-tuned model's drop from clean inputs under each perturbation may not exceed this."""
+    max_out_of_domain_regression: float | None = None
+    """The fine-tuned model's drop on the out-of-domain set may not exceed this (None: reported and warned
+    about, not gated)."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,8 @@ def from_job(job: Any, source: Path | None = None, **overrides: Any) -> EvalConf
         metrics=tuple(ev.metrics), custom_metrics=tuple(ev.custom_metrics),
         classification=getattr(job, "method", None) == "classification", json_schema=schema,
         perturbations=tuple(ev.robustness), out_of_domain=getattr(ev, "out_of_domain", True), judge=judge,
-        gate=GateConfig(ev.gate.metric, ev.gate.min_improvement, ev.gate.max_robustness_regression), source=source)
+        gate=GateConfig(ev.gate.metric, ev.gate.min_improvement, ev.gate.max_robustness_regression,
+                        getattr(ev.gate, "max_out_of_domain_regression", None)), source=source)
     return replace_config(config, **overrides)
 
 

@@ -33,9 +33,29 @@ def decide(gate: GateConfig, evaluation: dict[str, Any], *, source: Path | None 
                     + ("meets" if ft - base >= gate.min_improvement - 1e-12 else "below")
                     + f" the required {gate.min_improvement:+.3f}"),
     }]
+    warnings: list[str] = []
     for variant, per_metric in evaluation.get("robustness", {}).items():
-        if variant == OUT_OF_DOMAIN or gate.metric not in per_metric:
-            continue  # out-of-domain answers are reported, not gated: the set is not the task
+        if gate.metric not in per_metric:
+            continue
+        row_v = per_metric[gate.metric]
+        if row_v["fine_tuned"] < row_v["base"] - 1e-12:
+            # Fine-tuning made the model worse than what it started from on these inputs: worth a human look
+            # even where no threshold refuses it.
+            warnings.append(f"{gate.metric} on {variant}: fine-tuned {row_v['fine_tuned']:.3f} is below the base "
+                            f"model's {row_v['base']:.3f}")
+        if variant == OUT_OF_DOMAIN:
+            if gate.max_out_of_domain_regression is None:
+                continue  # reported (and warned about), gated only when the definition sets a threshold
+            drop = row_v["drop_fine_tuned"]
+            ok = drop <= gate.max_out_of_domain_regression + 1e-12
+            checks.append({
+                "check": "out_of_domain", "metric": gate.metric, "clean": ft, "out_of_domain": row_v["fine_tuned"],
+                "drop": drop, "allowed": gate.max_out_of_domain_regression, "passed": ok,
+                "message": (f"{gate.metric} out of domain: fine-tuned drops {drop:.3f} from clean "
+                            f"({ft:.3f} -> {row_v['fine_tuned']:.3f}), " + ("within" if ok else "over")
+                            + f" the allowed {gate.max_out_of_domain_regression:.3f}"),
+            })
+            continue
         drop = per_metric[gate.metric]["drop_fine_tuned"]
         ok = drop <= gate.max_robustness_regression + 1e-12
         checks.append({
@@ -48,4 +68,6 @@ def decide(gate: GateConfig, evaluation: dict[str, Any], *, source: Path | None 
         })
     failed = [c["message"] for c in checks if not c["passed"]]
     return {"passed": not failed, "metric": gate.metric, "min_improvement": gate.min_improvement,
-            "max_robustness_regression": gate.max_robustness_regression, "checks": checks, "reasons": failed}
+            "max_robustness_regression": gate.max_robustness_regression,
+            "max_out_of_domain_regression": gate.max_out_of_domain_regression, "checks": checks, "reasons": failed,
+            "warnings": warnings}

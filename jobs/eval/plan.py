@@ -45,6 +45,9 @@ class EvalPlan:
     out_dir: Path
     rendered_name: str | None = None
     notes: list[str] = field(default_factory=list)
+    artifact: dict[str, Any] | None = None
+    """The model record's artifact being evaluated (when the target is the job's own model), so promote can
+    match the evaluation to exactly that artifact."""
 
     @property
     def store_path(self) -> Path:
@@ -75,14 +78,23 @@ def _s3_output_uri(rendered: Any) -> str | None:
     return f"{output}/{request['TrainingJobName']}/output/model.tar.gz"
 
 
-def make_plan(job: str, env: Environment, *, fine_tuned: str | None = None, base: str | None = None,
-              judge: bool = True, limit: int | None = None, out_dir: Path | None = None,
-              perturbations: list[str] | None = None) -> EvalPlan:
+@dataclass
+class DefinitionEval:
+    """What an evaluation of a job computes, read from local files only (no cloud call, no credentials)."""
+
+    path: Path
+    variant: Any
+    config: EvalConfig
+    examples: list[Example]
+    manifest: Any
+
+
+def definition_eval(job: str, env: Environment, *, judge: bool = True, limit: int | None = None,
+                    perturbations: list[str] | None = None) -> DefinitionEval:
+    from dataclasses import replace
+
     from jobs.render.definitions import find_definition, load_variants
 
-    for spec, option in ((fine_tuned, "--fine-tuned"), (base, "--base")):
-        if spec is not None:
-            target_specs.parse_spec(spec, option=option)  # a typo is one line before anything is loaded
     try:
         path = find_definition(job)
     except ConfigError:
@@ -95,15 +107,24 @@ def make_plan(job: str, env: Environment, *, fine_tuned: str | None = None, base
     config = from_job(definition, source=path, limit=limit,
                       perturbations=tuple(perturbations) if perturbations is not None else None)
     if not judge and config.judge is not None:
-        from dataclasses import replace
-
         config = replace(config, judge=None)
     manifest_path = paths.project_root() / definition.dataset
     examples, manifest = load_test_split(manifest_path.parent, limit)
     if manifest.format == "classification":
-        from dataclasses import replace
-
         config = replace(config, classification=True)
+    return DefinitionEval(path, variant, config, examples, manifest)
+
+
+def make_plan(job: str, env: Environment, *, fine_tuned: str | None = None, base: str | None = None,
+              judge: bool = True, limit: int | None = None, out_dir: Path | None = None,
+              perturbations: list[str] | None = None) -> EvalPlan:
+    for spec, option in ((fine_tuned, "--fine-tuned"), (base, "--base")):
+        if spec is not None:
+            target_specs.parse_spec(spec, option=option)  # a typo is one line before anything is loaded
+    local = definition_eval(job, env, judge=judge, limit=limit, perturbations=perturbations)
+    path, variant, config, examples, manifest = (local.path, local.variant, local.config, local.examples,
+                                                 local.manifest)
+    definition = variant.definition
     rendered_name = None
     notes: list[str] = []
     if fine_tuned is None or (base is None and definition.provider == "sagemaker"):
@@ -199,6 +220,14 @@ def run_plan(plan: EvalPlan, *, batch: bool = False, concurrency: int = 8, poll_
             target.close()
     loss_plot = loss_plot or find_loss_plot(plan)
     result["target_specs"] = {"fine_tuned": plan.fine_tuned, "base": plan.base, "judge": plan.judge}
+    result["artifact"] = plan.artifact
+    result["evaluation_fingerprint"] = None
+    if plan.artifact is not None:
+        from jobs.models.record import Artifact, evaluation_fingerprint
+
+        result["evaluation_fingerprint"] = evaluation_fingerprint(
+            result["config_fingerprint"], plan.dataset_id, Artifact(**plan.artifact).identity(), plan.base,
+            len(plan.examples))
     result["loss_plot"] = str(loss_plot) if loss_plot else None
     files = write_reports(result, plan.out_dir, loss_plot)
     result["files"] = {k: str(v) for k, v in files.items()} | {"answers": str(plan.store_path)}

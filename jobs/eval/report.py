@@ -39,6 +39,7 @@ def markdown(ev: dict[str, Any]) -> str:
              f"Fine-tuned: `{ev['targets']['fine_tuned']}`; base: `{ev['targets']['base']}`", "",
              f"**Gate: {'PASSED' if gate['passed'] else 'FAILED'}** on `{gate['metric']}`", ""]
     lines += [f"- {'✅' if c['passed'] else '❌'} {c['message']}" for c in gate["checks"]]
+    lines += [f"- ⚠️ warning: {w}" for w in gate.get("warnings", [])]
     lines += ["", f"## Metrics ({conf}% bootstrap intervals, {ev['bootstrap']['resamples']} resamples, "
                   f"seed {ev['bootstrap']['seed']})", "",
               "| metric | fine-tuned | base | fine-tuned − base |", "|---|---|---|---|"]
@@ -96,6 +97,8 @@ def html_page(ev: dict[str, Any], loss_plot: Path | None = None) -> str:
              f"{'passed' if gate['passed'] else 'failed'}</strong> on <code>{_e(gate['metric'])}</code><ul>"]
     for c in gate["checks"]:
         parts.append(f"<li class={'pass' if c['passed'] else 'fail'}>{_e(c['message'])}</li>")
+    for w in gate.get("warnings", []):
+        parts.append(f"<li class=fail>warning: {_e(w)}</li>")
     parts.append("</ul></div>")
     parts.append(f"<h2>Metrics</h2><p class=meta>{conf}% bootstrap intervals ({ev['bootstrap']['resamples']} "
                  f"resamples, seed {ev['bootstrap']['seed']}).</p><table><tr><th>metric</th><th>fine-tuned</th>"

@@ -389,9 +389,9 @@ class AzureOpenAI(Provider):
         result = mgmt(env).deployments.begin_create_or_update(
             planned["resource_group"], planned["account"], planned["name"], deployment, **_lro_kwargs(env)).result()
         return {"provider": self.name, "deployment": planned["name"], "account": planned["account"],
-                "model": planned["model"], "sku": planned["sku"], "capacity": planned["capacity"],
-                "state": getattr(result.properties, "provisioning_state", None), "endpoint": endpoint(env),
-                "notes": [hosting_notice(planned["sku"])]}
+                "model": planned["model"], "source": source, "sku": planned["sku"],
+                "capacity": planned["capacity"], "state": getattr(result.properties, "provisioning_state", None),
+                "endpoint": endpoint(env), "notes": [hosting_notice(planned["sku"])]}
 
     def gitops(self, env: Environment, job: RenderedJob, status: JobStatus, directory: Path, *,
                checkpoint: str | None = None, source: str | None = None) -> dict[str, Any]:

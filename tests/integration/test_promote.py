@@ -1,0 +1,254 @@
+"""Train once, evaluate, approve, promote, deploy, on the emulators: what serves in the second environment is
+the artifact the first one evaluated (Azure: the same fine-tuned model id, deployed with its source account;
+SageMaker: the same model.tar.gz bytes), an unapproved record never serves, and a promotion without a stored
+evaluation is refused before any network call."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from jobs.config.environment import load_environment
+from jobs.config.resolved import resolved_azure
+from jobs.local import emulators
+from jobs.providers import azure_openai, sagemaker
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+JOB = "helpdesk-gpt41mini"
+SOURCE, TARGET = "local", "local-prod"
+
+
+def _post(url: str, body: dict) -> None:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request).read()
+
+
+def _arm(method: str, path: str) -> dict:
+    request = urllib.request.Request(f"{emulators.endpoint('azure')}{path}?api-version=2025-09-01", method=method,
+                                     headers={"Authorization": "Bearer t"})
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def _azure_account(env, deployments: list[tuple[str, str, str]] = ()) -> None:
+    from azure.mgmt.cognitiveservices.models import (Account, AccountProperties, Deployment, DeploymentModel,
+                                                     DeploymentProperties, Sku)
+    from azure.mgmt.resource.resources import ResourceManagementClient
+
+    from jobs.clients import azure_credential
+
+    resolved = resolved_azure(env)
+    groups = ResourceManagementClient(azure_credential(env), resolved.subscription_id,
+                                      base_url=emulators.endpoint("azure"))
+    groups.resource_groups.create_or_update(resolved.resource_group, {"location": resolved.location},
+                                            enforce_https=False)
+    mgmt = azure_openai.mgmt(env)
+    mgmt.accounts.begin_create(resolved.resource_group, resolved.openai_account,
+                               Account(kind="OpenAI", sku=Sku(name="S0"), location=resolved.location,
+                                       properties=AccountProperties(custom_sub_domain_name=resolved.openai_account)),
+                               enforce_https=False, polling_interval=0).result()
+    for name, model, version in deployments:
+        mgmt.deployments.begin_create_or_update(
+            resolved.resource_group, resolved.openai_account, name,
+            Deployment(sku=Sku(name="GlobalStandard", capacity=1),
+                       properties=DeploymentProperties(model=DeploymentModel(format="OpenAI", name=model,
+                                                                             version=version))),
+            enforce_https=False, polling_interval=0).result()
+
+
+@pytest.fixture
+def two_envs(project, aws_local, blob_local, azure_local):
+    """The copied project with the real prepared dataset and a second emulated environment (`local-prod`)."""
+    root = project.root
+    prepared = root / "datasets/it-helpdesk/prepared"
+    shutil.rmtree(prepared)
+    shutil.copytree(REPO / "datasets/it-helpdesk/prepared", prepared)
+    shutil.copytree(REPO / "datasets/out-of-domain", root / "datasets/out-of-domain")
+    # The emulators live for the session: a container of this test's own keeps its ledger and records apart.
+    container = "ftops-" + "".join(c for c in root.parent.name.lower() if c.isalnum())[-20:]
+    text = (root / "environments/local.yaml").read_text().replace("data:\n", f"data:\n  blob_container: {container}\n")
+    (root / "environments/local.yaml").write_text(text)
+    (root / "environments" / f"{TARGET}.yaml").write_text(
+        text.replace("name: local", f"name: {TARGET}").replace("ftops-local-rg", "ftops-localprod-rg"))
+    load_environment.cache_clear()
+    for cache in (sagemaker._client, azure_openai._client, azure_openai._mgmt):
+        cache.cache_clear()
+    _post(f"{azure_local.endpoint}/_emulator/openai/settings", {"job_duration_s": 0.5, "file_processing_s": 0})
+    _azure_account(load_environment(SOURCE), [("grader", "gpt-4.1-mini", "2025-04-14")])
+    _azure_account(load_environment(TARGET))
+    yield root
+    for cache in (sagemaker._client, azure_openai._client, azure_openai._mgmt):
+        cache.cache_clear()
+
+
+def _no_network(monkeypatch) -> list:
+    """Every connection attempt is recorded and refused (sockets, and so every HTTP client above them)."""
+    attempts: list = []
+
+    def refuse(self, address, *args, **kwargs):
+        attempts.append(address)
+        raise OSError("network disabled by the test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: refuse(None, address))
+    return attempts
+
+
+def test_azure_staging_model_promoted_to_prod_is_the_same_fine_tuned_model(ftops, two_envs, monkeypatch, tmp_path):
+    rendered = two_envs / "rendered"
+    assert ftops("render", "--env", SOURCE, "--env", TARGET, "--job", JOB, "--out", rendered).exit_code == 0
+    applied = ftops("apply", rendered, "--env", SOURCE, "--json")
+    assert applied.exit_code == 0, applied.stderr
+    assert ftops("jobs", "wait", "--env", SOURCE, "--dir", rendered, "--interval", "0.2").exit_code == 0
+    deployed = ftops("deploy", JOB, "--env", SOURCE, "--dir", rendered, "--json")  # the candidate, for the gate
+    assert deployed.exit_code == 0, deployed.stderr
+    model_id = json.loads(deployed.stdout)["model"]
+
+    # No evaluation stored yet: refused with one line, before any connection is attempted.
+    with monkeypatch.context() as offline:
+        attempts = _no_network(offline)
+        refused = ftops("promote", JOB, "--from", SOURCE, "--to", TARGET, "--no-judge")
+    assert refused.exit_code == 1
+    assert "no stored evaluation of helpdesk-gpt41mini in local" in refused.stderr and "ftops eval" in refused.stderr
+    assert attempts == []
+
+    # Nothing promoted: the target serves nothing, and says why.
+    nothing = ftops("deploy", JOB, "--env", TARGET, "--dir", rendered)
+    assert nothing.exit_code == 1 and "no model record of helpdesk-gpt41mini in local-prod" in nothing.stderr
+
+    evaluated = ftops("eval", JOB, "--env", SOURCE, "--no-judge", "--out", tmp_path / "eval", "--json")
+    assert evaluated.exit_code == 0, evaluated.stderr
+    evaluation = json.loads(evaluated.stdout)
+    assert evaluation["gate"]["passed"] and evaluation["artifact"]["model_id"] == model_id
+    # The loss plot is in the report although the results were never written where eval looks.
+    assert evaluation["loss_plot"] and "data:image/png;base64," in (tmp_path / "eval" / "report.html").read_text()
+    shown = json.loads(ftops("models", "show", JOB, "--env", SOURCE, "--json").stdout)
+    assert shown["approval"]["status"] == "PendingManualApproval" and shown["evaluation"]["passed"]
+
+    promoted = ftops("promote", JOB, "--from", SOURCE, "--to", TARGET, "--no-judge",
+                     "--evaluation", tmp_path / "eval" / "evaluation.json", "--json")
+    assert promoted.exit_code == 0, promoted.stderr
+    source_id = resolved_azure(load_environment(SOURCE)).openai_account_id
+    assert json.loads(promoted.stdout)["source_resource_id"] == source_id
+
+    served = ftops("deploy", JOB, "--env", TARGET, "--dir", rendered, "--json")
+    assert served.exit_code == 0, served.stderr
+    result = json.loads(served.stdout)
+    assert result["record"].endswith(".json") and result["promoted_from"] == SOURCE
+    target = resolved_azure(load_environment(TARGET))
+    deployment = _arm("GET", f"{target.openai_account_id}/deployments/{result['deployment']}")
+    assert deployment["properties"]["model"]["name"] == model_id
+    assert deployment["properties"]["model"]["source"] == source_id
+
+    record = json.loads(ftops("models", "show", JOB, "--env", TARGET, "--json").stdout)
+    assert record["approval"]["status"] == "Approved" and record["promoted_from"]["env"] == SOURCE
+    assert record["artifact"]["model_id"] == model_id and record["training_job_id"] is None
+    assert [s["where"] for s in record["serving"]] == [result["deployment"]]
+    listed = json.loads(ftops("models", "list", "--env", SOURCE, "--json").stdout)
+    assert [r["approval"] for r in listed] == ["Approved"]
+
+
+def test_an_unapproved_record_is_refused_by_deploy(ftops, two_envs):
+    from jobs.models.record import Artifact, ModelRecord
+    from jobs.models.store import store_for
+
+    env = load_environment(TARGET)
+    record = ModelRecord(job=JOB, env=TARGET, provider="azure-openai",
+                         artifact=Artifact(kind="azure-model", model_id="gpt-4.1-mini-2025-04-14.ft-unapproved",
+                                           source_resource_id=resolved_azure(load_environment(SOURCE)).openai_account_id),
+                         definition=f"definitions/{JOB}.yaml", definition_sha256="0" * 64, rendered_sha256="1" * 64,
+                         base_model="gpt-4.1-mini@2025-04-14")
+    store_for(env, "azure-openai").put(record)
+    refused = ftops("deploy", JOB, "--env", TARGET)
+    assert refused.exit_code == 1
+    assert "is PendingManualApproval, not Approved" in refused.stderr
+    target = resolved_azure(env)
+    served = [d["properties"]["model"]["name"] for d in _arm("GET", f"{target.openai_account_id}/deployments")["value"]]
+    assert record.artifact.model_id not in served
+
+
+SM_JOB = "helpdesk-qwen-lora"
+
+
+def _trained_sagemaker_job(env, model_bytes: bytes) -> str:
+    """What apply and the training run leave behind: the job (moto), its ledger entry, its model.tar.gz."""
+    from jobs.apply.ledger import LedgerEntry
+    from jobs.eval.plan import _rendered
+
+    rendered = _rendered(env, SM_JOB)
+    request = dict(rendered.documents["sagemaker.json"])
+    sm = sagemaker.client(env)
+    sm.create_training_job(**request)
+    provider = sagemaker.SageMaker()
+    provider.ledger(env).create(LedgerEntry(key=rendered.index["idempotency_key"], job_name=rendered.name,
+                                            provider="sagemaker", state="submitted", run_id="test",
+                                            job_id=request["TrainingJobName"]))
+    model = provider.describe(env, request["TrainingJobName"]).model
+    bucket, key = model.removeprefix("s3://").split("/", 1)
+    sagemaker.client(env, "s3").put_object(Bucket=bucket, Key=key, Body=model_bytes)
+    return model
+
+
+def _passing_evaluation(env, record) -> dict:
+    """An evaluation result of `record`'s artifact, as `ftops eval` stores it (scores made up: the scoring
+    itself is covered by the eval tests; this is about what promote does with a stored verdict)."""
+    from jobs.eval.gate import decide
+    from jobs.eval.plan import default_out_dir, definition_eval
+    from jobs.models.record import evaluation_fingerprint
+
+    expected = definition_eval(SM_JOB, env)
+    base = "local:s3://base/"
+    row = {"fine_tuned": {"value": 0.5, "low": 0.4, "high": 0.6}, "base": {"value": 0.2, "low": 0.1, "high": 0.3},
+           "delta": {"value": 0.3, "low": 0.2, "high": 0.4}}
+    result = {"job": SM_JOB, "env": env.name, "dataset_id": expected.manifest.dataset_id,
+              "config_fingerprint": expected.config.fingerprint(), "examples": len(expected.examples),
+              "limited": False, "target_specs": {"fine_tuned": "local:x", "base": base, "judge": None},
+              "artifact": record.artifact.model_dump(), "metrics": {"rougeL": row, "exact_match": row},
+              "robustness": {}}
+    result["evaluation_fingerprint"] = evaluation_fingerprint(result["config_fingerprint"], result["dataset_id"],
+                                                              record.artifact.identity(), base, result["examples"])
+    result["gate"] = decide(expected.config.gate, result)
+    path = default_out_dir(env, SM_JOB) / "evaluation.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result))
+    return result
+
+
+def test_sagemaker_promotion_copies_the_same_bytes_and_registers_them_approved(ftops, two_envs):
+    import hashlib
+
+    from jobs.models.lifecycle import attach_evaluation, register_trained
+
+    source, target = load_environment(SOURCE), load_environment(TARGET)
+    model_bytes = b"model weights " * 1000
+    _trained_sagemaker_job(source, model_bytes)
+    record, store = register_trained(source, SM_JOB)
+    assert record.artifact.sha256 == hashlib.sha256(model_bytes).hexdigest()
+    sm = sagemaker.client(source)
+    assert sm.describe_model_package(ModelPackageName=record.registry["package_arn"])["ModelApprovalStatus"] == \
+        "PendingManualApproval"
+    attach_evaluation(source, record, store, _passing_evaluation(source, record))
+
+    promoted = ftops("promote", SM_JOB, "--from", SOURCE, "--to", TARGET, "--json")
+    assert promoted.exit_code == 0, promoted.stderr
+    copy_uri = json.loads(promoted.stdout)["target"]
+    assert copy_uri.startswith(f"s3://{sagemaker.resolved_aws(target).output_bucket}/")
+    bucket, key = copy_uri.removeprefix("s3://").split("/", 1)
+    copied = sagemaker.client(target, "s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert hashlib.sha256(copied).hexdigest() == record.artifact.sha256
+    assert sm.describe_model_package(ModelPackageName=record.registry["package_arn"])["ModelApprovalStatus"] == \
+        "Approved"
+    shown = json.loads(ftops("models", "show", SM_JOB, "--env", TARGET, "--json").stdout)
+    assert shown["artifact"]["sha256"] == record.artifact.sha256 and shown["artifact"]["uri"] == copy_uri
+    package = sm.describe_model_package(ModelPackageName=shown["registry"]["package_arn"])
+    assert package["ModelApprovalStatus"] == "Approved"
+    assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == copy_uri
+    assert "/local-prod/" in package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
