@@ -64,13 +64,14 @@ def preflight(
 
 def apply_gate(environment, directory: Path | None, only: list[str] | None, as_json: bool) -> None:
     """The cheap part `ftops apply` runs first (identity, permissions, quotas); raises Exit(1) when it blocks."""
-    from jobs.preflight import needs
-    from jobs.preflight.run import Sources, run
-
     from jobs.apply.lookup import default_dir
+    from jobs.preflight import needs
+    from jobs.preflight.run import Sources, clouds_of, run
 
     specs = needs.from_directory(directory or default_dir(), environment, only)
-    report = run(environment, specs, Sources.for_env(environment), cheap=True,
+    if not specs:
+        return
+    report = run(environment, specs, Sources.for_env(environment, clouds_of(specs)), cheap=True,
                  runner_ip=os.environ.get("FTOPS_RUNNER_IP") or None)
     if report.blocked:
         if as_json:

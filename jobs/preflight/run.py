@@ -23,11 +23,12 @@ class Sources:
     arm: Callable[[str, str], dict] | None = None
 
     @classmethod
-    def for_env(cls, env: Environment) -> "Sources":
+    def for_env(cls, env: Environment, clouds: set[str] | None = None) -> "Sources":
+        """Clients for the environment's clouds (only `clouds` when given: apply asks only about its jobs')."""
         from jobs import clients
 
         sources = cls()
-        if env.aws is not None and env.aws.enabled:
+        if env.aws is not None and env.aws.enabled and (clouds is None or "aws" in clouds):
             cache: dict[str, Any] = {}
 
             def aws_client(service: str) -> Any:
@@ -36,11 +37,15 @@ class Sources:
                 return cache[service]
 
             sources.aws_client = aws_client
-        if env.azure is not None and env.azure.enabled:
+        if env.azure is not None and env.azure.enabled and (clouds is None or "azure" in clouds):
             from infra.azure.clients import AzureClients
 
             sources.arm = azure_checks.ArmReader(AzureClients.for_env(env))
         return sources
+
+
+def clouds_of(specs: list[JobSpec]) -> set[str]:
+    return {{"sagemaker": "aws", "azure-openai": "azure"}.get(s.provider, s.provider) for s in specs}
 
 
 def costs(env: Environment, specs: list[JobSpec]) -> list[Row]:

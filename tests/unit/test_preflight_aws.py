@@ -177,11 +177,14 @@ def test_local_quotas_come_from_the_environment_file(project):
     local = load_environment("local")
     stubs = Stubs()
     running_jobs(stubs, 0)
-    [ok] = checks.quotas(local, stubs, [training_job(count=2)])
+    [ok] = checks.quotas(local, stubs, [training_job(count=4)])
+    running_jobs(stubs, 1)
+    [short] = checks.quotas(local, stubs, [training_job(count=4)])
     running_jobs(stubs, 0)
-    [short] = checks.quotas(local, stubs, [training_job(count=3)])
+    [undeclared] = checks.quotas(local, stubs, [training_job(instance="ml.g6.xlarge")])
     assert ok.status == "ok" and "aws.quotas" in ok.source
-    assert short.status == "block" and "aws.quotas" in short.fix
+    assert short.status == "block" and "in use 1" in short.detail and "aws.quotas" in short.fix
+    assert undeclared.status == "warn" and "ml.g6.xlarge for spot training job usage" in undeclared.fix
 
 
 def offerings(stubs: Stubs, offered: list[str]) -> None:
