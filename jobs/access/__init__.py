@@ -1,0 +1,93 @@
+"""The access model: for a rendered job or an environment, every (principal, action, resource, condition
+context) the platform's calls imply. One model, read by the IAM evaluation test (against the synthesized
+roles and resource policies) and by preflight (iam:SimulatePrincipalPolicy against a live account).
+
+`jobs.access` derives from the rendered requests ftops submits, never from the roles: a role that lacks
+something the model lists is the bug the checks exist to find.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from jobs.access.model import PRINCIPALS, SAMPLE_OBJECT, Access, Arns, dedupe
+
+if TYPE_CHECKING:
+    from jobs.apply.rendered import RenderedJob
+    from jobs.config.environment import Environment
+
+__all__ = ["PRINCIPALS", "SAMPLE_OBJECT", "Access", "accesses_for_environment", "accesses_for_job",
+           "accesses_for_request", "JOB_KINDS"]
+
+JOB_KINDS = ("training", "sweep", "deploy", "evaluation", "promotion")
+
+
+def accesses_for_environment(env: Environment) -> list[Access]:
+    """Ledger, dataset and source uploads, listings: what every apply in `env` needs, whatever the job."""
+    from jobs.access.environment import environment_accesses
+
+    return dedupe(environment_accesses(env))
+
+
+def accesses_for_request(env: Environment, target: str, request: dict[str, Any]) -> list[Access]:
+    """A rendered `sagemaker` (create_training_job) or `sagemaker-tuning` request: submit, run, watch, results."""
+    from jobs.access.jobs import execution_accesses, pipeline_training_accesses, tuning_accesses
+
+    arns = Arns.of(env)
+    if target == "sagemaker":
+        extra = {k: request.get(k) for k in ("TensorBoardOutputConfig", "ProfilerConfig", "ProfilerRuleConfigurations")}
+        return dedupe([*pipeline_training_accesses(arns, request),
+                       *execution_accesses(arns, request, request["TrainingJobName"],
+                                           hyperparameters=request.get("HyperParameters"), extra=extra)])
+    if target == "sagemaker-tuning":
+        return dedupe(tuning_accesses(arns, request))
+    raise ValueError(f"no access model for target {target!r}")
+
+
+def accesses_for_job(env: Environment, job: RenderedJob, kinds: tuple[str, ...] = JOB_KINDS) -> list[Access]:
+    """Every access a rendered SageMaker job implies: its training (or sweep), deploy, evaluation and promotion.
+
+    `kinds` selects among training, sweep, deploy, evaluation, promotion; kinds the job does not have (a sweep
+    of a training-only render) add nothing. Azure jobs imply no AWS access.
+    """
+    from jobs.access.deploy import deploy_accesses, evaluation_accesses, model_artifact
+    from jobs.access.environment import promotion_accesses
+
+    arns = Arns.of(env)
+    out: list[Access] = []
+    training = job.load_target("sagemaker") if "sagemaker" in job.targets else None
+    tuning = job.load_target("sagemaker-tuning") if "sagemaker-tuning" in job.targets else None
+    if training is not None and "training" in kinds:
+        out += accesses_for_request(env, "sagemaker", training)
+    if tuning is not None and "sweep" in kinds:
+        out += accesses_for_request(env, "sagemaker-tuning", tuning)
+    if training is None and tuning is None:
+        return dedupe(out)
+    # The model that deploy, evaluation and promotion act on: the training job's, or a sweep's best trial's.
+    if training is not None:
+        job_name, definition, tags = training["TrainingJobName"], training, training.get("Tags") or []
+    else:
+        from jobs.access.jobs import trial_name
+
+        job_name, definition, tags = (trial_name(tuning["HyperParameterTuningJobName"]),
+                                      tuning["TrainingJobDefinition"], tuning.get("Tags") or [])
+    model_data = model_artifact(definition["OutputDataConfig"]["S3OutputPath"], job_name)
+    if "deploy" in kinds:
+        from jobs.providers.sagemaker import deployment_settings, inference_image
+
+        settings = deployment_settings(job, env)
+        image = settings.get("image") or inference_image(arns.region, settings.get("instance_type"))
+        resolved = arns.resolved
+        vpc = ({"Subnets": resolved.subnet_ids, "SecurityGroupIds": resolved.security_group_ids}
+               if resolved.subnet_ids else None)
+        from jobs.providers.sagemaker import KEY_TAG
+
+        tag_map = {**env.all_tags, KEY_TAG: job.idempotency_key}
+        out += deploy_accesses(arns, job_name=job_name, model_data=model_data, image=image, settings=settings,
+                               tags=tag_map, role_arn=resolved.execution_role_arn, vpc=vpc)
+    if "evaluation" in kinds:
+        out += evaluation_accesses(arns, job_name=job_name, model_data=model_data)
+    if "promotion" in kinds:
+        out += promotion_accesses(arns, env, job.job or job.name)
+    del tags
+    return dedupe(out)

@@ -1,0 +1,89 @@
+"""What `ftops deploy`, `undeploy` and the evaluation of a SageMaker endpoint call, and what the endpoint's
+container needs (its role is the model's ExecutionRoleArn)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobs.access.jobs import (SAGEMAKER, image_pull, logs_and_metrics, network_interfaces, s3_read_prefix,
+                              split_s3)
+from jobs.access.model import Access, Arns, tag_context
+
+ENDPOINT_LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
+ENDPOINT_METRICS_NAMESPACE = "/aws/sagemaker/Endpoints"
+
+
+def model_artifact(output_path: str, job_name: str) -> str:
+    """Where SageMaker writes a training job's model: `<S3OutputPath>/<job name>/output/model.tar.gz`."""
+    return output_path.rstrip("/") + f"/{job_name}/output/model.tar.gz"
+
+
+def deploy_accesses(arns: Arns, *, job_name: str, model_data: str, image: str, settings: dict[str, Any],
+                    tags: dict[str, str], role_arn: str, vpc: dict[str, Any] | None) -> list[Access]:
+    from jobs.providers.sagemaker import endpoint_names
+
+    names = endpoint_names(job_name)
+    model = arns.sagemaker("model", names["model"])
+    config = arns.sagemaker("endpoint-config", names["config"])
+    endpoint = arns.sagemaker("endpoint", names["endpoint"])
+    why = f"deploy of {job_name}"
+    request_tags = tag_context(tags, request=True)
+    on_resource = tag_context(tags, request=False)
+    model_context: dict[str, Any] = dict(request_tags)
+    if vpc:
+        model_context.update({"sagemaker:VpcSubnets": list(vpc["Subnets"]),
+                              "sagemaker:VpcSecurityGroupIds": list(vpc["SecurityGroupIds"]),
+                              "sagemaker:NetworkIsolation": "true"})
+    config_context: dict[str, Any] = dict(request_tags)
+    if not settings.get("serverless"):
+        config_context["sagemaker:InstanceTypes"] = [settings.get("instance_type", "ml.g5.xlarge")]
+        config_context["sagemaker:VolumeKmsKeyArn"] = arns.key_arn
+    out = [
+        Access("pipeline", "iam:PassRole", role_arn, {"iam:PassedToService": SAGEMAKER},
+               f"{why}: pass the endpoint role to SageMaker"),
+        Access("pipeline", "sagemaker:CreateModel", model, model_context, f"{why}: model"),
+        Access("pipeline", "sagemaker:AddTags", model, {**request_tags, "sagemaker:TaggingAction": "CreateModel"},
+               f"{why}: model tags set on create"),
+        Access("pipeline", "sagemaker:DescribeModel", model, on_resource, f"{why}: model exists?"),
+        Access("pipeline", "sagemaker:CreateEndpointConfig", config, config_context, f"{why}: endpoint config"),
+        Access("pipeline", "sagemaker:AddTags", config,
+               {**request_tags, "sagemaker:TaggingAction": "CreateEndpointConfig"}, f"{why}: config tags set on create"),
+        Access("pipeline", "sagemaker:DescribeEndpointConfig", config, on_resource, f"{why}: config exists?"),
+        # CreateEndpoint and UpdateEndpoint are authorized on the endpoint and on the config they name.
+        *(Access("pipeline", "sagemaker:CreateEndpoint", arn, request_tags, f"{why}: endpoint")
+          for arn in (endpoint, config)),
+        Access("pipeline", "sagemaker:AddTags", endpoint,
+               {**request_tags, "sagemaker:TaggingAction": "CreateEndpoint"}, f"{why}: endpoint tags set on create"),
+        *(Access("pipeline", "sagemaker:UpdateEndpoint", arn, on_resource, f"{why}: new config on an existing endpoint")
+          for arn in (endpoint, config)),
+        Access("pipeline", "sagemaker:DescribeEndpoint", endpoint, on_resource, f"{why}: status"),
+        Access("pipeline", "sagemaker:DeleteEndpoint", endpoint, on_resource, f"undeploy of {job_name}"),
+        Access("pipeline", "sagemaker:DeleteEndpointConfig", config, on_resource, f"undeploy of {job_name}"),
+        Access("pipeline", "sagemaker:DeleteModel", model, on_resource, f"undeploy of {job_name}"),
+    ]
+    # SageMaker validates the model artifact's location with the caller's credentials? Not documented; the
+    # endpoint's role reads it when the container starts, which is what is checked here.
+    bucket, key = split_s3(model_data)
+    serving = f"endpoint {names['endpoint']}"
+    out += [Access("endpoint", "s3:GetObject", arns.s3(bucket, key), {}, f"{serving}: model artifact"),
+            Access("endpoint", "kms:Decrypt", arns.key_arn, {"kms:ViaService": f"s3.{arns.region}.amazonaws.com"},
+                   f"{serving}: model artifact (SSE-KMS)")]
+    out += image_pull(arns, "endpoint", image, f"{serving}: inference image")
+    out += logs_and_metrics(arns, "endpoint", ENDPOINT_LOG_GROUP_PREFIX + names["endpoint"],
+                            "AllTraffic/i-0123456789abcdef0", f"{serving}: logs", ENDPOINT_METRICS_NAMESPACE)
+    if not settings.get("serverless"):
+        out += [Access("endpoint", "kms:CreateGrant", arns.key_arn, {"kms:GrantIsForAWSResource": "true"},
+                       f"{serving}: encrypted instance volume"),
+                Access("endpoint", "kms:DescribeKey", arns.key_arn, {}, f"{serving}: encrypted instance volume")]
+    out += network_interfaces(arns, "endpoint", vpc, serving)
+    return out
+
+
+def evaluation_accesses(arns: Arns, *, job_name: str, model_data: str) -> list[Access]:
+    """The promotion gate's evaluation: it calls the deployed endpoint, or downloads the model to score it locally."""
+    from jobs.providers.sagemaker import endpoint_names
+
+    endpoint = arns.sagemaker("endpoint", endpoint_names(job_name)["endpoint"])
+    why = f"evaluation of {job_name}"
+    return [Access("pipeline", "sagemaker:InvokeEndpoint", endpoint, {}, f"{why}: endpoint target"),
+            *s3_read_prefix(arns, "pipeline", model_data, f"{why}: local-model target downloads the artifact")]

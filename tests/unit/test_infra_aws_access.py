@@ -1,0 +1,156 @@
+"""The access model (jobs.access): what a rendered request implies, read from the request itself."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from jobs.access import Access, accesses_for_environment, accesses_for_request
+from jobs.access.model import ecr_repository_arn
+from jobs.config.environment import load_environment
+
+ACCOUNT, REGION = "333333333333", "us-east-1"
+ART = f"ftops-prod-artifacts-{ACCOUNT}-{REGION}"
+DS = f"ftops-prod-datasets-{ACCOUNT}-{REGION}"
+CK = f"ftops-prod-checkpoints-{ACCOUNT}-{REGION}"
+KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/ftops-prod-sagemaker-execution"
+
+
+def training_request(**changes) -> dict:
+    request = {
+        "TrainingJobName": "Helpdesk-prod-1234abcd", "RoleArn": ROLE,
+        "HyperParameters": {"sagemaker_program": "train.py",
+                            "sagemaker_submit_directory": f"s3://{ART}/source/{'a' * 64}/sourcedir.tar.gz"},
+        "AlgorithmSpecification": {"TrainingImage": "763104351884.dkr.ecr.us-east-1.amazonaws.com/"
+                                                    "huggingface-pytorch-training:2.9.0-gpu", "TrainingInputMode": "File"},
+        "InputDataConfig": [
+            {"ChannelName": "train", "DataSource": {"S3DataSource": {"S3Uri": f"s3://{DS}/datasets/abc/train/"}}},
+            {"ChannelName": "model", "DataSource": {"S3DataSource": {"S3Uri": f"s3://{ART}/models/qwen/"}}}],
+        "OutputDataConfig": {"S3OutputPath": f"s3://{ART}/training-output/", "KmsKeyId": KEY},
+        "ResourceConfig": {"InstanceType": "ml.g5.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 50},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200},
+        "CheckpointConfig": {"S3Uri": f"s3://{CK}/checkpoints/Helpdesk-prod-1234abcd/"},
+        "TensorBoardOutputConfig": {"S3OutputPath": f"s3://{ART}/tensorboard/Helpdesk-prod-1234abcd/"},
+        "ProfilerConfig": {"S3OutputPath": f"s3://{ART}/profiler/"},
+        "ProfilerRuleConfigurations": [{"RuleConfigurationName": "ProfilerReport", "RuleEvaluatorImage":
+                                        "503895931360.dkr.ecr.us-east-1.amazonaws.com/sagemaker-debugger-rules:latest"}],
+        "VpcConfig": {"Subnets": ["subnet-aaa", "subnet-bbb"], "SecurityGroupIds": ["sg-ccc"]},
+        "EnableNetworkIsolation": True, "EnableInterContainerTrafficEncryption": True,
+        "Tags": [{"Key": "managed-by", "Value": "ftops"}, {"Key": "environment", "Value": "prod"}],
+    }
+    request.update(changes)
+    return request
+
+
+def find(accesses: list[Access], principal: str, action: str, resource_part: str = "") -> list[Access]:
+    return [a for a in accesses if a.principal == principal and a.action == action and resource_part in a.resource]
+
+
+@pytest.fixture
+def prod():
+    load_environment.cache_clear()
+    return load_environment("prod")
+
+
+def test_execution_role_reads_every_channel_and_the_source_archive(prod):
+    accesses = accesses_for_request(prod, "sagemaker", training_request())
+    assert find(accesses, "execution", "s3:GetObject", f"{DS}/datasets/abc/train/")
+    model_list = find(accesses, "execution", "s3:ListBucket", ART)
+    assert {"s3:prefix": "models/qwen/"} in [a.context for a in model_list]
+    assert find(accesses, "execution", "s3:GetObject", f"{ART}/models/qwen/")
+    assert find(accesses, "execution", "s3:GetObject", "/sourcedir.tar.gz")
+
+
+def test_execution_role_writes_output_checkpoints_tensorboard_and_profiler(prod):
+    accesses = accesses_for_request(prod, "sagemaker", training_request())
+    assert find(accesses, "execution", "s3:PutObject", f"{ART}/training-output/Helpdesk-prod-1234abcd/")
+    assert find(accesses, "execution", "s3:PutObject", f"{CK}/checkpoints/Helpdesk-prod-1234abcd/")
+    assert find(accesses, "execution", "s3:GetObject", f"{CK}/checkpoints/Helpdesk-prod-1234abcd/")
+    assert find(accesses, "execution", "s3:PutObject", f"{ART}/tensorboard/")
+    assert find(accesses, "execution", "s3:PutObject", f"{ART}/profiler/Helpdesk-prod-1234abcd/")
+
+
+def test_execution_role_pulls_the_training_and_the_profiler_rule_images(prod):
+    accesses = accesses_for_request(prod, "sagemaker", training_request())
+    repos = {a.resource for a in find(accesses, "execution", "ecr:BatchGetImage")}
+    assert repos == {"arn:aws:ecr:us-east-1:763104351884:repository/huggingface-pytorch-training",
+                     "arn:aws:ecr:us-east-1:503895931360:repository/sagemaker-debugger-rules"}
+    assert [a.resource for a in find(accesses, "execution", "ecr:GetAuthorizationToken")] == ["*"]
+
+
+def test_vpc_network_interfaces_name_the_subnets_and_security_groups(prod):
+    accesses = accesses_for_request(prod, "sagemaker", training_request())
+    resources = {a.resource for a in find(accesses, "execution", "ec2:CreateNetworkInterface")}
+    assert f"arn:aws:ec2:{REGION}:{ACCOUNT}:subnet/subnet-aaa" in resources
+    assert f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/sg-ccc" in resources
+    no_vpc = training_request()
+    del no_vpc["VpcConfig"]
+    assert not find(accesses_for_request(prod, "sagemaker", no_vpc), "execution", "ec2:CreateNetworkInterface")
+
+
+def test_create_context_follows_the_request(prod):
+    (create,) = find(accesses_for_request(prod, "sagemaker", training_request()), "pipeline", "sagemaker:CreateTrainingJob")
+    assert create.resource == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/helpdesk-prod-1234abcd"
+    assert create.context["sagemaker:InstanceTypes"] == ["ml.g5.2xlarge"]
+    assert create.context["sagemaker:OutputKmsKeyArn"] == KEY
+    # No volume key in the request (g5 has instance storage): no volume-key condition value either.
+    assert "sagemaker:VolumeKmsKeyArn" not in create.context
+    assert create.context["sagemaker:NetworkIsolation"] == "true"
+    assert create.context["sagemaker:VpcSubnets"] == ["subnet-aaa", "subnet-bbb"]
+    assert create.context["aws:RequestTag/managed-by"] == "ftops"
+    with_volume = training_request(ResourceConfig={"InstanceType": "ml.p4d.24xlarge", "InstanceCount": 1,
+                                                   "VolumeSizeInGB": 50, "VolumeKmsKeyId": KEY})
+    accesses = accesses_for_request(prod, "sagemaker", with_volume)
+    (create,) = find(accesses, "pipeline", "sagemaker:CreateTrainingJob")
+    assert create.context["sagemaker:VolumeKmsKeyArn"] == KEY
+    assert find(accesses, "execution", "kms:CreateGrant")
+
+
+def test_pipeline_passes_the_role_to_sagemaker_only_and_lists_tags(prod):
+    accesses = accesses_for_request(prod, "sagemaker", training_request())
+    (passrole,) = find(accesses, "pipeline", "iam:PassRole")
+    assert passrole.resource == ROLE and passrole.context == {"iam:PassedToService": "sagemaker.amazonaws.com"}
+    (stop,) = find(accesses, "pipeline", "sagemaker:StopTrainingJob")
+    assert stop.context["aws:ResourceTag/managed-by"] == "ftops"
+    assert find(accesses, "pipeline", "sagemaker:ListTags")
+    assert find(accesses, "pipeline", "sagemaker:AddTags")[0].context["sagemaker:TaggingAction"] == "CreateTrainingJob"
+
+
+def test_tuning_request_covers_a_trial(prod):
+    definition = copy.deepcopy(training_request())
+    tags = definition.pop("Tags")
+    for key in ("TrainingJobName", "TensorBoardOutputConfig", "ProfilerConfig", "ProfilerRuleConfigurations"):
+        definition.pop(key)
+    definition["StaticHyperParameters"] = definition.pop("HyperParameters")
+    request = {"HyperParameterTuningJobName": "hd-sweep-1", "TrainingJobDefinition": definition, "Tags": tags}
+    accesses = accesses_for_request(prod, "sagemaker-tuning", request)
+    assert find(accesses, "pipeline", "sagemaker:CreateHyperParameterTuningJob", "hyper-parameter-tuning-job/hd-sweep-1")
+    assert find(accesses, "pipeline", "sagemaker:ListTrainingJobsForHyperParameterTuningJob")
+    assert find(accesses, "execution", "s3:PutObject", f"{ART}/training-output/hd-sweep-1-")
+    assert find(accesses, "execution", "s3:GetObject", "/sourcedir.tar.gz")
+
+
+def test_environment_accesses_cover_ledger_uploads_and_listing(prod):
+    accesses = accesses_for_environment(prod)
+    ledger = [a for a in accesses if "/ftops-ledger/prod/" in a.resource or a.context.get("s3:prefix") == "ftops-ledger/prod/"]
+    assert {a.action for a in ledger} == {"s3:ListBucket", "s3:GetObject", "s3:PutObject"}
+    lists = {a.context.get("s3:prefix") for a in find(accesses, "pipeline", "s3:ListBucket")}
+    assert {"datasets/", "source/", "ftops-ledger/prod/"} <= lists
+    (source_put,) = find(accesses, "pipeline", "s3:PutObject", "/source/")
+    assert source_put.context == {"s3:if-none-match": "*"}
+    star = {a.action for a in accesses if a.resource == "*"}
+    assert star == {"sagemaker:ListTrainingJobs"}
+
+
+def test_ecr_repository_arn_reads_tag_and_digest():
+    assert ecr_repository_arn("aws", "1.dkr.ecr.eu-west-1.amazonaws.com/a/b:1") == "arn:aws:ecr:eu-west-1:1:repository/a/b"
+    assert ecr_repository_arn("aws", "1.dkr.ecr.eu-west-1.amazonaws.com/a@sha256:ff") == "arn:aws:ecr:eu-west-1:1:repository/a"
+    with pytest.raises(ValueError):
+        ecr_repository_arn("aws", "docker.io/library/python:3")
+
+
+def test_unknown_principal_is_refused():
+    with pytest.raises(ValueError):
+        Access("admin", "s3:GetObject", "*", {}, "")
