@@ -26,7 +26,11 @@ class Question:
     job: str = ENV
 
 
-def questions(env: Environment, specs: list[JobSpec]) -> list[Question] | None:
+SUBMIT_KINDS = ("training", "sweep")
+"""What `ftops apply` needs (the cheap preflight); a full preflight also asks about deploy, evaluation, promotion."""
+
+
+def questions(env: Environment, specs: list[JobSpec], kinds: tuple[str, ...] | None = None) -> list[Question] | None:
     """Every access the rendered jobs and the environment imply, as role-ARN questions; None without the model."""
     try:
         from jobs import access
@@ -47,7 +51,7 @@ def questions(env: Environment, specs: list[JobSpec]) -> list[Question] | None:
                               repr(sorted(question.context.items()))), question)
 
     for spec in specs:
-        if spec.provider == "sagemaker":
-            add(access.accesses_for_job(env, spec.index | {"targets_loaded": spec.load}), spec.name)
+        if spec.provider == "sagemaker" and spec.rendered is not None:
+            add(access.accesses_for_job(env, spec.rendered, **({"kinds": kinds} if kinds else {})), spec.name)
     add(access.accesses_for_environment(env), ENV)
     return list(found.values())

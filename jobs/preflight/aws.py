@@ -50,9 +50,9 @@ def permissions(env: Environment, client: Client, accesses: list[Any]) -> list[R
 
     if env.emulated:
         return [Row("permission", ENV, "skip",
-                    f"{len(accesses)} accesses not simulated: moto has no iam:SimulatePrincipalPolicy, and ftops "
-                    "ships no IAM evaluator of its own; the test suite checks the same access model against the "
-                    "synthesized templates with an IAM evaluator (test time only)", "",
+                    f"{len(accesses)} accesses not simulated: moto has no iam:SimulatePrincipalPolicy and ftops "
+                    "ships no IAM evaluator of its own; the same access model is verified at test time against "
+                    "the synthesized templates (tests/unit/test_infra_aws_access.py, with an IAM evaluator)", "",
                     "not evaluated (emulator)")]
     iam = client("iam")
     rows = []

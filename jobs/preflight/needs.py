@@ -32,6 +32,8 @@ class JobSpec:
     index: dict[str, Any]
     load: Callable[[str], Any]
     """Target name -> the parsed rendered document."""
+    rendered: Any = None
+    """The same job as `jobs.apply.rendered.RenderedJob` (what the access model reads)."""
 
     @property
     def estimated_cost_usd(self) -> float | None:
@@ -70,7 +72,7 @@ def from_directory(directory: Path, env: Environment, only: list[str] | None = N
     specs = []
     for job in load_rendered(directory, env.name, only):
         index = orjson.loads(job.index_file.read_bytes())
-        specs.append(JobSpec(job.name, job.provider, index, job.load_target))
+        specs.append(JobSpec(job.name, job.provider, index, job.load_target, job))
     return specs
 
 
@@ -83,12 +85,37 @@ def from_render(env: Environment, only: list[str] | None = None) -> list[JobSpec
         if only and rendered.name not in only and rendered.index.get("job") not in only:
             continue
         targets = rendered.index.get("targets") or {}
-        specs.append(JobSpec(rendered.name, rendered.index["provider"], rendered.index,
-                             lambda t, r=rendered, ts=targets: r.documents[ts[t]]))
+        load = (lambda t, r=rendered, ts=targets: r.documents[ts[t]])
+        specs.append(JobSpec(rendered.name, rendered.index["provider"], rendered.index, load,
+                             _InMemoryJob.of(rendered.index, load)))
     if only and not specs:
         raise ConfigError(f"no job named {', '.join(only)} renders for {env.name}", field="job",
                           hint="`ftops render --env ENV` lists the jobs")
     return specs
+
+
+def _in_memory_class():
+    from pydantic import PrivateAttr
+
+    from jobs.apply.rendered import RenderedJob
+
+    class InMemoryJob(RenderedJob):
+        """A rendered job that was never written: targets come from the in-memory render."""
+
+        _load: Any = PrivateAttr(None)
+
+        def load_target(self, target: str) -> Any:
+            return self._load(target)
+
+    return InMemoryJob
+
+
+class _InMemoryJob:
+    @staticmethod
+    def of(index: dict[str, Any], load: Callable[[str], Any]) -> Any:
+        job = _in_memory_class().model_validate(index)
+        job._load = load
+        return job
 
 
 def instance_needs(spec: JobSpec) -> list[InstanceNeed]:

@@ -10,7 +10,7 @@ from typing import Any
 from jobs.config.environment import Environment, environment_file
 from jobs.preflight import aws as aws_checks
 from jobs.preflight import azure as azure_checks
-from jobs.preflight.access import questions
+from jobs.preflight.access import SUBMIT_KINDS, questions
 from jobs.preflight.needs import JobSpec, azure_need
 from jobs.preflight.report import ENV, Report, Row
 
@@ -87,7 +87,7 @@ def run(env: Environment, specs: list[JobSpec], sources: Sources, *, cheap: bool
         report.add(*rows)
         if not any(r.status == "block" for r in rows):
             def permission_rows() -> list[Row]:
-                asked = questions(env, aws_specs)
+                asked = questions(env, aws_specs, SUBMIT_KINDS if cheap else None)
                 if asked is None:
                     return [Row("permission", ENV, "skip", "the access model (jobs.access) is not part of this "
                                 "build, so no access is simulated", "", "-")]

@@ -139,6 +139,22 @@ def test_permission_denied_names_action_resource_and_grant(dev):
     assert explicit.status == "block" and "DenyPassRole" in explicit.detail
 
 
+def test_the_access_model_becomes_questions_about_the_environments_roles(dev):
+    from jobs.config.resolved import resolved_aws
+    from jobs.preflight.access import SUBMIT_KINDS, questions
+    from jobs.preflight.needs import from_render
+
+    specs = [s for s in from_render(dev) if s.provider == "sagemaker"]
+    every, submit = questions(dev, specs), questions(dev, specs, SUBMIT_KINDS)
+    resolved = resolved_aws(dev)
+    assert {q.principal for q in every} == {resolved.pipeline_role_arn, resolved.execution_role_arn}
+    assert len(submit) < len(every)   # apply's cheap preflight asks only about submitting and running
+    pass_role = [q for q in submit if q.action == "iam:PassRole" and q.job == specs[0].name]
+    assert pass_role and pass_role[0].resource == resolved.execution_role_arn
+    assert pass_role[0].context == {"iam:PassedToService": "sagemaker.amazonaws.com"}
+    assert any(q.job == "-" for q in every)   # the environment's own accesses (ledger, uploads)
+
+
 def test_permissions_in_the_emulator_say_why_they_are_not_simulated(project):
     [row] = checks.permissions(load_environment("local"), Stubs(), [PASS_ROLE])
     assert row.status == "skip" and "SimulatePrincipalPolicy" in row.detail
@@ -306,7 +322,7 @@ def test_budget_not_readable_warns(dev):
 # --- the whole run: read calls only --------------------------------------------------------------------------
 
 def test_a_full_run_makes_only_read_calls(dev, monkeypatch):
-    monkeypatch.setattr("jobs.preflight.run.questions", lambda env, specs: [PASS_ROLE])
+    monkeypatch.setattr("jobs.preflight.run.questions", lambda *args: [PASS_ROLE])
     stubs = Stubs()
     stubs.on("sts").add_response("get_caller_identity", {"UserId": "AROA:ci", "Account": "111111111111",
                                                          "Arn": "arn:aws:sts::111111111111:assumed-role/ci/gh"}, {})
