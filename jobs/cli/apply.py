@@ -69,6 +69,8 @@ def apply(
                                                     "(a loss every step, evaluations every N/3) for a quick demo."),
     lease: float = typer.Option(900.0, "--lease", min=1, help="Seconds after which another applier's silent "
                                                               "claim on a job counts as abandoned."),
+    skip_preflight: bool = typer.Option(False, "--skip-preflight",
+                                        help="Do not run the cheap preflight (identity, permissions, quotas) first."),
     as_json: bool = JsonOption,
 ) -> None:
     """Submit every rendered job that is not yet submitted: exactly once per idempotency key, even when
@@ -77,6 +79,10 @@ def apply(
     from jobs.cli.output import progress
 
     environment, jobs = _load(env, directory, job)
+    if not skip_preflight:
+        from jobs.cli.preflight import apply_gate
+
+        apply_gate(environment, directory, job, as_json)
     options = engine.ApplyOptions(concurrency=concurrency, dry_run=dry_run, lease_s=lease,
                                   extra={"local_runner": local_runner, "local_max_steps": local_max_steps})
     with progress(disable=as_json) as bar:

@@ -9,7 +9,7 @@ from rich.markup import escape
 
 from jobs import __version__
 from jobs.cli import apply as apply_cli
-from jobs.cli import data, deploy, env, infra, local, models, pipeline, render, run_local
+from jobs.cli import data, deploy, env, infra, local, models, pipeline, preflight, render, run_local
 from jobs.cli import eval as eval_cli
 from jobs.cli import infra_azure  # noqa: F401  (adds the Azure plan/apply/destroy commands to `infra`)
 from jobs.cli import jobs as jobs_cli
@@ -34,6 +34,7 @@ app.add_typer(data.app, name="data", rich_help_panel=DATA)
 app.command("render", rich_help_panel=JOBS)(render.render)
 app.command("diff", rich_help_panel=JOBS)(render.diff)
 app.command("schema", rich_help_panel=JOBS)(render.schema)
+app.command("preflight", rich_help_panel=JOBS)(preflight.preflight)
 app.command("plan", rich_help_panel=JOBS)(apply_cli.plan)
 app.command("apply", rich_help_panel=JOBS)(apply_cli.apply)
 app.add_typer(jobs_cli.app, name="jobs", rich_help_panel=JOBS)

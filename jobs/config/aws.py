@@ -178,6 +178,9 @@ class AwsSettings(Declaration):
     budget: BudgetSettings = BudgetSettings()
     """The monthly cost budget and its alert thresholds."""
 
+    quotas: dict[str, float] = Field(default={}, json_schema_extra={"propertyNames": {"pattern": r"^ml\.[a-z0-9.-]+ for .+$"}})
+    """SageMaker Service Quotas by name (e.g. `ml.g5.2xlarge for spot training job usage: 2`) for `ftops preflight` where no Service Quotas API answers (the emulator); real accounts are always asked."""
+
     @staticmethod
     def _is_production(info: ValidationInfo) -> bool:
         source = (info.context or {}).get("source")
