@@ -81,10 +81,9 @@ def trusted_ref(env: Environment, job: RenderedJob) -> JobRef | None:
     if problem:
         raise FtopsError(f"{problem}: not trusted", source=where, field="job_name" if "names job" in problem else "key",
                          hint="delete the entry and rerun `ftops apply`, which finds the job in the cloud by its key")
-    carried = provider.key_of(env, entry.job_id)
-    if carried != job.idempotency_key:
-        shown = f"key {carried[:12]}" if carried else "no ftops key"
-        raise FtopsError(f"the ledger names cloud job {entry.job_id!r}, which carries {shown}, not "
-                         f"{job.idempotency_key[:12]}: not trusted", source=where, field="job_id",
+    if not provider.identifies(env, entry.job_id, job):
+        raise FtopsError(f"the ledger names cloud job {entry.job_id!r}, which is not the job of key "
+                         f"{job.idempotency_key[:12]} (its key tag or identity differs): not trusted",
+                         source=where, field="job_id",
                          hint="delete the entry and rerun `ftops apply`, which finds the job in the cloud by its key")
     return JobRef(job.provider, entry.job_id, job)

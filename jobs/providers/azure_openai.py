@@ -268,6 +268,23 @@ class AzureOpenAI(Provider):
             raise
         return (job.metadata or {}).get(KEY_FIELD)
 
+    def identifies(self, env: Environment, job_id: str, job: RenderedJob) -> bool:
+        """Azure keeps no key tag on a fine-tuning job (the spec's job has no `metadata`): the job is ours when its
+        suffix (which carries the key), base model and content-addressed training file are the rendered job's."""
+        identity = _identity(job, self.target)
+        if identity is None:
+            return False
+        suffix, model, filename = identity
+        try:
+            remote = client(env).fine_tuning.jobs.retrieve(job_id)
+        except Exception as exc:
+            if getattr(exc, "status_code", None) == 404:
+                return False
+            raise
+        if (_suffix_of(remote), remote.model) != (suffix, model) or not remote.training_file:
+            return False
+        return client(env).files.retrieve(remote.training_file).filename == filename
+
     def describe(self, env: Environment, job_id: str) -> JobStatus:
         try:
             job = client(env).fine_tuning.jobs.retrieve(job_id)

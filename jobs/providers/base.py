@@ -119,6 +119,11 @@ class Provider(ABC):
         """The idempotency key the cloud job `job_id` carries (its tag or metadata); None if it carries none.
         Commands check it against the ledger before acting on a job (an edited ledger cannot redirect them)."""
 
+    def identifies(self, env: Environment, job_id: str, job: RenderedJob) -> bool:
+        """Whether cloud job `job_id` is the one `job` creates: by the key it carries, where the cloud keeps one
+        (providers whose jobs carry no key tag override this with what the cloud does keep)."""
+        return self.key_of(env, job_id) == job.idempotency_key
+
     @abstractmethod
     def describe(self, env: Environment, job_id: str) -> JobStatus: ...
 
