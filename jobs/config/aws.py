@@ -163,6 +163,11 @@ class AwsSettings(Declaration):
         json_schema_extra={"items": {"pattern": r"^\d{12}/[a-z0-9][a-z0-9._/-]*$"}})
     """ECR repositories (`<account>/<name>`) the execution role may pull training images from; the default is AWS's Hugging Face DLC."""
 
+    inference_image_repositories: list[str] = Field(
+        default=["763104351884/huggingface-pytorch-inference"],
+        json_schema_extra={"items": {"pattern": r"^\d{12}/[a-z0-9][a-z0-9._/-]*$"}})
+    """ECR repositories (`<account>/<name>`) endpoints `ftops deploy` creates may pull inference images from; the default is AWS's Hugging Face inference DLC."""
+
     checkpoint_expiry_days: int = Field(30, ge=1, le=3650)
     """Checkpoints older than this are deleted by the checkpoints bucket's lifecycle rule."""
 
@@ -208,7 +213,7 @@ class AwsSettings(Declaration):
             raise ValueError("production environments run training in a VPC; set vpc.enabled: true")
         return vpc
 
-    @field_validator("training_image_repositories")
+    @field_validator("training_image_repositories", "inference_image_repositories")
     @classmethod
     def check_repositories(cls, repos: list[str]) -> list[str]:
         import re
