@@ -17,6 +17,10 @@ from jobs.config.environment import Environment as FtopsEnvironment
 
 
 class PlatformStack(Stack):
+    @property
+    def availability_zones(self) -> list[str]:
+        return self._zones
+
     def __init__(self, scope: Construct, *, env: FtopsEnvironment) -> None:
         aws = env.require_aws()
         names = Names.of(env)
@@ -29,6 +33,9 @@ class PlatformStack(Stack):
             description=f"ftops {env.name}: fine-tuning platform (KMS, S3, IAM, training defaults, alerts)",
             termination_protection=production,
         )
+        # Every construct asking the stack for its zones (interface endpoints do) gets the environment file's,
+        # instead of a context lookup that needs credentials.
+        self._zones = list(aws.vpc.availability_zones[:aws.vpc.max_azs]) if aws.vpc.enabled else []
         self.names = names
         self.env_settings = aws
         self.dataset_prefix = env.data.s3_prefix

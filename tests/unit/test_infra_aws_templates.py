@@ -67,7 +67,8 @@ def test_every_environment_gets_one_stack(synthesized):
 def test_cfn_lint_reports_nothing(synthesized):
     files = [str(t["file"]) for t in synthesized.values()]
     cfn_lint = Path(sys.executable).with_name("cfn-lint")
-    result = subprocess.run([str(cfn_lint), "-t", *files], capture_output=True, text=True)
+    # W3010: the zones are hard-coded on purpose: they come from the environment file so synth needs no lookup.
+    result = subprocess.run([str(cfn_lint), "--ignore-checks", "W3010", "-t", *files], capture_output=True, text=True)
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
 
 
