@@ -17,6 +17,10 @@ from jobs.config.environment import Environment as FtopsEnvironment
 
 
 class PlatformStack(Stack):
+    @property
+    def availability_zones(self) -> list[str]:
+        return self._zones
+
     def __init__(self, scope: Construct, *, env: FtopsEnvironment) -> None:
         aws = env.require_aws()
         names = Names.of(env)
@@ -29,6 +33,9 @@ class PlatformStack(Stack):
             description=f"ftops {env.name}: fine-tuning platform (KMS, S3, IAM, training defaults, alerts)",
             termination_protection=production,
         )
+        # Every construct asking the stack for its zones (interface endpoints do) gets the environment file's,
+        # instead of a context lookup that needs credentials.
+        self._zones = list(aws.vpc.availability_zones[:aws.vpc.max_azs]) if aws.vpc.enabled else []
         self.names = names
         self.env_settings = aws
         self.dataset_prefix = env.data.s3_prefix
@@ -48,18 +55,27 @@ class PlatformStack(Stack):
 
             self.network = TrainingNetwork(self, "Network", names=names, settings=aws.vpc,
                                            flow_logs_bucket=self.buckets.access_logs)
+        images = [*aws.training_image_repositories, *aws.inference_image_repositories]
+        if training.profiler:
+            # The ProfilerReport rule runs from a regional Debugger image (sagemaker-core's offline table).
+            from jobs.render.images import profiler_rule_image_uri
+
+            images.append(profiler_rule_image_uri(aws.region))
         self.execution_role = ExecutionRole(
             self, "ExecutionRole", names=names, key=self.key, dataset_prefix=env.data.s3_prefix,
-            checkpoint_prefix=training.checkpoint_prefix, image_repositories=aws.training_image_repositories,
+            checkpoint_prefix=training.checkpoint_prefix, image_repositories=images,
             vpc_arns=self.network.arns(names) if self.network else None).role
-        self.pipeline_role = PipelineRole(
-            self, "PipelineRole", names=names, key=self.key, execution_role=self.execution_role,
-            allowed_instance_types=training.allowed_instance_types,
-            require_isolation=training.network_isolation and training.inter_container_encryption).role
         # Tokens fetched once: every attribute read from Python is a jsii round trip.
         key_arn, execution_role_arn = self.key.key_arn, self.execution_role.role_arn
         subnet_ids = [subnet.subnet_id for subnet in self.network.subnets] if self.network else []
         security_group_ids = [self.network.security_group.security_group_id] if self.network else []
+        self.pipeline = PipelineRole(
+            self, "PipelineRole", names=names, key=self.key, execution_role=self.execution_role,
+            allowed_instance_types=training.allowed_instance_types,
+            require_isolation=training.network_isolation and training.inter_container_encryption,
+            dataset_prefix=env.data.s3_prefix, subnet_ids=subnet_ids, security_group_ids=security_group_ids,
+            github=env.github)
+        self.pipeline_role = self.pipeline.role
         self.training_defaults = TrainingDefaultsParameter(
             self, "TrainingDefaults", names=names, defaults=training, kms_key_arn=key_arn,
             execution_role_arn=execution_role_arn, subnet_ids=subnet_ids,

@@ -43,7 +43,8 @@ def dataset_upload_accesses(arns: Arns, env: Environment) -> list[Access]:
         Access("pipeline", "s3:ListBucket", arns.s3(bucket), {"s3:prefix": prefix}, f"{why}: HEAD of missing keys"),
         Access("pipeline", "s3:GetObject", obj, {}, f"{why}: HEAD/verify an uploaded file"),
         Access("pipeline", "s3:PutObject", obj, {}, f"{why}: put, multipart create/part/complete"),
-        Access("pipeline", "s3:ListBucketMultipartUploads", arns.s3(bucket), {"s3:prefix": prefix},
+        # The request's Prefix is no condition key of this action (Service Authorization Reference, S3).
+        Access("pipeline", "s3:ListBucketMultipartUploads", arns.s3(bucket), {},
                f"{why}: resume an interrupted multipart upload"),
         Access("pipeline", "s3:ListMultipartUploadParts", obj, {}, f"{why}: parts already sent"),
         Access("pipeline", "s3:AbortMultipartUpload", obj, {}, f"{why}: abandon a stale multipart upload"),
