@@ -1,10 +1,10 @@
-"""The SageMaker execution role: what training jobs, their profiler rules and the endpoints `ftops deploy`
-creates may touch, and nothing more (jobs.access lists each need; tests/unit/test_infra_aws_iam.py evaluates
+"""The SageMaker execution role: what training jobs (and tuning trials) and their profiler rules may touch, and
+nothing more; endpoints run as their own role (infra.aws.endpoint_role) (jobs.access lists each need; tests/unit/test_infra_aws_iam.py evaluates
 every one against this role).
 
 Reads the dataset prefix, base models (`models/`), training source archives (`source/`); writes model output
 (`training-output/`), TensorBoard and profiler output, checkpoints; uses the environment key, its log streams and
-metrics; pulls the configured training, inference and profiler-rule images; manages ENIs only with a VPC.
+metrics; pulls the configured training and profiler-rule images; manages ENIs only with a VPC.
 """
 
 from __future__ import annotations
@@ -16,15 +16,13 @@ from constructs import Construct
 from infra.aws.naming import Names
 from infra.aws.role_policy import add_to_default_policy
 
-SAGEMAKER_LOG_GROUPS = ("/aws/sagemaker/TrainingJobs", "/aws/sagemaker/ProcessingJobs", "/aws/sagemaker/Endpoints/*")
-"""Where SageMaker writes the logs of training jobs, profiler rules (processing jobs) and endpoints (fixed by the
-service; an endpoint's group is `/aws/sagemaker/Endpoints/<endpoint name>`)."""
+SAGEMAKER_LOG_GROUPS = ("/aws/sagemaker/TrainingJobs", "/aws/sagemaker/ProcessingJobs")
+"""Where SageMaker writes the logs of training jobs and profiler rules (processing jobs); fixed by the service."""
 
 READ_PREFIXES = ("models/", "source/", "profiler/")
 """Artifacts-bucket prefixes jobs read: base-model weights (the `model` channel), source archives, profiler data."""
 WRITE_PREFIXES = ("training-output/", "tensorboard/", "profiler/")
-"""Artifacts-bucket prefixes jobs write; endpoints read their model from `training-output/` and `promoted/`."""
-ENDPOINT_READ_PREFIXES = ("training-output/", "promoted/")
+"""Artifacts-bucket prefixes jobs write."""
 
 
 class ExecutionRole(Construct):
@@ -33,7 +31,7 @@ class ExecutionRole(Construct):
         super().__init__(scope, id)
         self.role = iam.Role(
             self, "Role", role_name=names.execution_role,
-            description=f"ftops {names.env}: assumed by SageMaker training and tuning jobs and ftops endpoints",
+            description=f"ftops {names.env}: assumed by SageMaker training and tuning jobs",
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com",
                                             conditions={"StringEquals": {"aws:SourceAccount": names.account}}),
         )
@@ -47,8 +45,8 @@ class ExecutionRole(Construct):
                                 resources=[s3(names.datasets_bucket, f"{dataset_prefix}*")]),
             iam.PolicyStatement(sid="ListArtifactPrefixes", actions=["s3:ListBucket"], resources=[s3(art)],
                                 conditions={"StringLike": {"s3:prefix": [f"{p}*" for p in READ_PREFIXES]}}),
-            iam.PolicyStatement(sid="ReadModelsSourceProfilerAndServedModels", actions=["s3:GetObject"],
-                                resources=[s3(art, f"{p}*") for p in dict.fromkeys(READ_PREFIXES + ENDPOINT_READ_PREFIXES)]),
+            iam.PolicyStatement(sid="ReadModelsSourceProfiler", actions=["s3:GetObject"],
+                                resources=[s3(art, f"{p}*") for p in READ_PREFIXES]),
             iam.PolicyStatement(sid="WriteOutputTensorBoardProfiler",
                                 actions=["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
                                 resources=[s3(art, f"{p}*") for p in WRITE_PREFIXES]),
@@ -62,7 +60,7 @@ class ExecutionRole(Construct):
             iam.PolicyStatement(sid="UseEnvironmentKey",
                                 actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
                                 resources=[key_arn]),
-            # Encrypted training and endpoint volumes: SageMaker creates a grant on the key for the EBS volumes.
+            # Encrypted training volumes: SageMaker creates a grant on the key for the EBS volumes.
             iam.PolicyStatement(sid="GrantKeyToVolumes", actions=["kms:CreateGrant"], resources=[key_arn],
                                 conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}}),
             iam.PolicyStatement(sid="WriteJobLogs",
@@ -74,7 +72,7 @@ class ExecutionRole(Construct):
                                 conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}),
             # GetAuthorizationToken is account-wide by design (no resource-level permissions).
             iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
-            iam.PolicyStatement(sid="PullTrainingInferenceAndRuleImages",
+            iam.PolicyStatement(sid="PullTrainingAndRuleImages",
                                 actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
                                          "ecr:BatchCheckLayerAvailability"],
                                 resources=[self.repository_arn(names, repo) for repo in dict.fromkeys(image_repositories)]),

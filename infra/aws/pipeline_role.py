@@ -24,7 +24,14 @@ from jobs.config.github import GITHUB_OIDC_HOST, STS_AUDIENCE, GitHubSettings
 LEDGER_PREFIX = "ftops-ledger/"
 SOURCE_PREFIX = "source/"
 OUTPUT_PREFIX = "training-output/"
-PROMOTED_PREFIX = "promoted/"
+RECORDS_PREFIX = "ftops-models/"
+"""jobs.models.store.PREFIX: `<prefix><env>/` holds model records and registry metrics documents."""
+PROMOTED_PREFIX = "ftops-models/artifacts/"
+"""jobs.models.artifacts.promoted_key: promoted copies `<prefix><job>/<sha256>/model.tar.gz`."""
+SOURCE_MODEL = "training-output/*/output/model.tar.gz"
+"""A training job's model (`<S3OutputPath><job>/output/model.tar.gz`): what promotion copies out of a source."""
+REGISTRY_GROUP_PREFIX = "ftops-"
+"""jobs.models.registry.group_name: `ftops-<job>` whatever the resource prefix (SageMaker ARNs are lower case)."""
 CREATE_ACTIONS = ["CreateTrainingJob", "CreateHyperParameterTuningJob", "CreateModel", "CreateEndpointConfig",
                   "CreateEndpoint", "CreateModelPackageGroup"]
 """Create calls whose Tags need sagemaker:AddTags (tag-on-create), limited to these by sagemaker:TaggingAction."""
@@ -32,8 +39,9 @@ CREATE_ACTIONS = ["CreateTrainingJob", "CreateHyperParameterTuningJob", "CreateM
 
 class PipelineRole(Construct):
     def __init__(self, scope: Construct, id: str, *, names: Names, key: kms.IKey, execution_role: iam.IRole,
-                 allowed_instance_types: list[str], require_isolation: bool, dataset_prefix: str,
-                 subnet_ids: list[str], security_group_ids: list[str], github: GitHubSettings | None) -> None:
+                 endpoint_role: iam.IRole, allowed_instance_types: list[str], require_isolation: bool,
+                 dataset_prefix: str, subnet_ids: list[str], security_group_ids: list[str],
+                 github: GitHubSettings | None, promotion_sources: list[Names], promotion_targets: list[Names]) -> None:
         super().__init__(scope, id)
         self.provider_arn: str | None = None
         self.role = iam.Role(self, "Role", role_name=names.pipeline_role, assumed_by=self._trust(names, github),
@@ -41,8 +49,8 @@ class PipelineRole(Construct):
         sm = lambda kind: names.arn("sagemaker", f"{kind}/*")  # noqa: E731
         jobs = [sm("training-job"), sm("hyper-parameter-tuning-job")]
         serving = [sm("model"), sm("endpoint-config"), sm("endpoint")]
-        registry = [names.arn("sagemaker", f"model-package-group/{names.prefix}-*"),
-                    names.arn("sagemaker", f"model-package/{names.prefix}-*/*")]
+        registry = [names.arn("sagemaker", f"model-package-group/{REGISTRY_GROUP_PREFIX}*"),
+                    names.arn("sagemaker", f"model-package/{REGISTRY_GROUP_PREFIX}*/*")]
         key_arn = key.key_arn  # one jsii round trip, not one per use
         ftops_request = {"aws:RequestTag/managed-by": "ftops", "aws:RequestTag/environment": names.env}
         ftops_resource = {"aws:ResourceTag/managed-by": "ftops", "aws:ResourceTag/environment": names.env}
@@ -70,6 +78,7 @@ class PipelineRole(Construct):
         s3 = names.s3_arn
         art, ds = names.artifacts_bucket, names.datasets_bucket
         ledger = f"{LEDGER_PREFIX}{names.env}/"
+        records = f"{RECORDS_PREFIX}{names.env}/"
         statements = [
             iam.PolicyStatement(sid="CreateJobs",
                                 actions=["sagemaker:CreateTrainingJob", "sagemaker:CreateHyperParameterTuningJob"],
@@ -85,10 +94,13 @@ class PipelineRole(Construct):
             iam.PolicyStatement(sid="StopFtopsJobs",
                                 actions=["sagemaker:StopTrainingJob", "sagemaker:StopHyperParameterTuningJob"],
                                 resources=jobs, conditions={"StringEquals": ftops_resource}),
-            # ListTrainingJobs has no resource-level permissions (`ftops jobs list`).
-            iam.PolicyStatement(sid="ListJobs", actions=["sagemaker:ListTrainingJobs"], resources=["*"]),
-            iam.PolicyStatement(sid="PassExecutionRoleToSageMaker", actions=["iam:PassRole"],
-                                resources=[execution_role.role_arn],
+            # List* of jobs have no resource-level permissions (`ftops jobs list`, sweeps included).
+            iam.PolicyStatement(sid="ListJobs",
+                                actions=["sagemaker:ListTrainingJobs", "sagemaker:ListHyperParameterTuningJobs"],
+                                resources=["*"]),
+            # Training and tuning jobs run as the execution role, endpoints as the endpoint role.
+            iam.PolicyStatement(sid="PassRolesToSageMaker", actions=["iam:PassRole"],
+                                resources=[execution_role.role_arn, endpoint_role.role_arn],
                                 conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
             # Deploy: models run in the environment's network; endpoints use its key for their volumes.
             iam.PolicyStatement(sid="CreateModels", actions=["sagemaker:CreateModel"], resources=[sm("model")],
@@ -110,20 +122,25 @@ class PipelineRole(Construct):
                                 resources=serving, conditions={"StringEquals": ftops_resource}),
             iam.PolicyStatement(sid="CreateModelPackageGroups", actions=["sagemaker:CreateModelPackageGroup"],
                                 resources=[registry[0]], conditions={"StringEquals": dict(ftops_request)}),
-            iam.PolicyStatement(sid="ModelRegistry",
-                                actions=["sagemaker:DescribeModelPackageGroup", "sagemaker:PutModelPackageGroupPolicy",
-                                         "sagemaker:CreateModelPackage", "sagemaker:UpdateModelPackage",
-                                         "sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],
-                                resources=registry),
-            # S3: listing makes a missing key 404 (not 403), which the upload and ledger checks depend on.
+            iam.PolicyStatement(sid="DescribeModelPackageGroups", actions=["sagemaker:DescribeModelPackageGroup"],
+                                resources=[registry[0]]),
+            iam.PolicyStatement(sid="ModelPackages",
+                                actions=["sagemaker:CreateModelPackage", "sagemaker:UpdateModelPackage",
+                                         "sagemaker:DescribeModelPackage"],
+                                resources=[registry[1]]),
+            # S3: listing makes a missing key 404 (not 403), which the upload, ledger and record checks depend on.
             iam.PolicyStatement(sid="ListArtifactPrefixes", actions=["s3:ListBucket"], resources=[s3(art)],
-                                conditions={"StringLike": {"s3:prefix": [f"{ledger}*", f"{SOURCE_PREFIX}*",
-                                                                         f"{OUTPUT_PREFIX}*"]}}),
+                                conditions={"StringLike": {"s3:prefix": [f"{p}*" for p in (
+                                    ledger, SOURCE_PREFIX, OUTPUT_PREFIX, records, PROMOTED_PREFIX)]}}),
             iam.PolicyStatement(sid="ReadArtifacts", actions=["s3:GetObject"],
-                                resources=[s3(art, f"{p}*") for p in (ledger, SOURCE_PREFIX, OUTPUT_PREFIX,
+                                resources=[s3(art, f"{p}*") for p in (ledger, SOURCE_PREFIX, OUTPUT_PREFIX, records,
                                                                       PROMOTED_PREFIX)]),
-            iam.PolicyStatement(sid="WriteLedgerAndPromoted", actions=["s3:PutObject"],
-                                resources=[s3(art, f"{ledger}*"), s3(art, f"{PROMOTED_PREFIX}*")]),
+            iam.PolicyStatement(sid="WriteLedgerRecordsAndPromoted", actions=["s3:PutObject"],
+                                resources=[s3(art, f"{p}*") for p in (ledger, records, PROMOTED_PREFIX)]),
+            # Promotion's copy is a multipart upload for large models and is removed if its sha256 differs.
+            iam.PolicyStatement(sid="CopyPromotedModels",
+                                actions=["s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:DeleteObject"],
+                                resources=[s3(art, f"{PROMOTED_PREFIX}*")]),
             # Source archives are content-addressed: written only if absent, never overwritten (issue 17, item 4).
             iam.PolicyStatement(sid="CreateSourceArchives", actions=["s3:PutObject"],
                                 resources=[s3(art, f"{SOURCE_PREFIX}*")],
@@ -142,7 +159,41 @@ class PipelineRole(Construct):
             # GetMetricData has no resource-level permissions (`ftops jobs results`).
             iam.PolicyStatement(sid="ReadJobMetrics", actions=["cloudwatch:GetMetricData"], resources=["*"]),
         ]
+        if promotion_targets:
+            # The registry's group policy lets the targets' pipeline roles record their approval here.
+            statements.append(iam.PolicyStatement(sid="ShareModelPackageGroups",
+                                                  actions=["sagemaker:PutModelPackageGroupPolicy"],
+                                                  resources=[registry[0]]))
+        for source in promotion_sources:
+            statements += self._promote_from(source)
         add_to_default_policy(self.role, statements)
+
+    @staticmethod
+    def _promote_from(source: Names) -> list[iam.PolicyStatement]:
+        """`ftops promote --from <source>` runs as this role: it reads the source's model record and evaluated
+        model, records the approval there (the record, If-Match only; the model package, Approved only), and
+        decrypts/encrypts through S3 with the source's key, named by its alias. The source's stack grants the
+        same on its bucket, key and (at run time) model package groups (infra.aws.promotion)."""
+        s3, bucket, sid = source.s3_arn, source.artifacts_bucket, "".join(p.capitalize() for p in source.env.split("-"))
+        records = f"{RECORDS_PREFIX}{source.env}/"
+        return [
+            iam.PolicyStatement(sid=f"ListRecordsOf{sid}", actions=["s3:ListBucket"], resources=[s3(bucket)],
+                                conditions={"StringLike": {"s3:prefix": [f"{records}*"]}}),
+            iam.PolicyStatement(sid=f"ReadRecordsAndModelsOf{sid}", actions=["s3:GetObject"],
+                                resources=[s3(bucket, f"{records}*"), s3(bucket, SOURCE_MODEL)]),
+            iam.PolicyStatement(sid=f"ApproveRecordsOf{sid}", actions=["s3:PutObject"],
+                                resources=[s3(bucket, f"{records}*")],
+                                conditions={"Null": {"s3:if-match": "false"}}),
+            iam.PolicyStatement(sid=f"UseKeyOf{sid}", actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                                resources=[source.arn("kms", "key/*")],
+                                conditions={"StringEquals": {"kms:ViaService": f"s3.{source.region}.amazonaws.com"},
+                                            "ForAnyValue:StringEquals": {"kms:ResourceAliases": source.key_alias}}),
+            iam.PolicyStatement(sid=f"DescribeModelPackagesOf{sid}", actions=["sagemaker:DescribeModelPackage"],
+                                resources=[source.arn("sagemaker", f"model-package/{REGISTRY_GROUP_PREFIX}*/*")]),
+            iam.PolicyStatement(sid=f"ApproveModelPackagesOf{sid}", actions=["sagemaker:UpdateModelPackage"],
+                                resources=[source.arn("sagemaker", f"model-package/{REGISTRY_GROUP_PREFIX}*/*")],
+                                conditions={"StringEquals": {"sagemaker:ModelApprovalStatus": "Approved"}}),
+        ]
 
     def _trust(self, names: Names, github: GitHubSettings | None) -> iam.IPrincipal:
         if github is None:

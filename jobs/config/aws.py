@@ -184,6 +184,11 @@ class AwsSettings(Declaration):
         json_schema_extra={"items": {"pattern": r"^\d{12}/[a-z0-9][a-z0-9._/-]*$"}})
     """ECR repositories (`<account>/<name>`) endpoints `ftops deploy` creates may pull inference images from; the default is AWS's Hugging Face inference DLC."""
 
+    promotion_targets: list[str] = Field(default=[], json_schema_extra={"items": {"pattern": r"^[a-z][a-z0-9-]*$"}})
+    """Environments whose pipeline role may promote models out of this one (`ftops promote --from <this> --to
+    <target>` runs there): this stack lets that role read the evaluated `model.tar.gz` and the model records,
+    record the approval on them and on this environment's model packages, and decrypt with this environment's key."""
+
     checkpoint_expiry_days: int = Field(30, ge=1, le=3650)
     """Checkpoints older than this are deleted by the checkpoints bucket's lifecycle rule."""
 

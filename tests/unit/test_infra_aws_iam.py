@@ -193,6 +193,8 @@ def world(tmp_path_factory: pytest.TempPathFactory):
         from jobs.apply.rendered import load_rendered
 
         rendered = {e: [j for j in load_rendered(out, e) if j.provider.startswith("sagemaker")] for e in ENVS}
+        TEMPLATES.update(templates)
+        WORLD_ENVS.update({e.name: e for e in envs})
         yield {"templates": templates, "rendered": rendered, "envs": {e.name: e for e in envs}}
     finally:
         if previous is None:
@@ -210,24 +212,49 @@ def simulate(simulations: list[dict]) -> dict:
     return {r["id"]: r for r in json.loads(result.stdout)["results"]}
 
 
-PRINCIPAL_ROLE = {"pipeline": "-pipeline", "execution": "-sagemaker-execution", "endpoint": "-sagemaker-execution"}
-"""The role each principal of the access model runs as (endpoints run as the execution role: deploy passes it)."""
+PRINCIPAL_ROLE = {"pipeline": "-pipeline", "execution": "-sagemaker-execution", "endpoint": "-sagemaker-endpoint"}
+"""The role each principal of the access model runs as (deploy passes the endpoint role to CreateModel)."""
+
+TEMPLATES: dict[str, Template] = {}
+"""Every environment's template: a promotion's calls reach the source environment's bucket, key and registry."""
+
+
+def _owner(template: Template, access: Access) -> Template:
+    """The template whose account owns the resource (S3 ARNs name no account: the bucket's stack does)."""
+    if access.action.startswith("s3:"):
+        bucket = access.resource.removeprefix("arn:aws:s3:::").split("/", 1)[0]
+        return next((t for t in TEMPLATES.values() if bucket in t.bucket_policies()), template)
+    account = access.resource.split(":")[4] if access.resource.startswith("arn:") else ""
+    return next((t for t in TEMPLATES.values() if t.account == account), template)
 
 
 def simulation(template: Template, access: Access, ident: str) -> dict:
     role = template.role_logical(PRINCIPAL_ROLE[access.principal])
+    owner = _owner(template, access)
     resource_policy = None
     if access.action.startswith("s3:"):
         bucket = access.resource.removeprefix("arn:aws:s3:::").split("/", 1)[0]
-        resource_policy = template.bucket_policies().get(bucket)
+        resource_policy = owner.bucket_policies().get(bucket)
     elif access.action.startswith("kms:"):
-        resource_policy = template.key_policy()
-    context = {"aws:SecureTransport": "true", **access.context}
+        resource_policy = owner.key_policy()
+    elif ":model-package/" in access.resource and owner is not template:
+        # Another account's model package: the group policy its registry puts (jobs.access.registry).
+        from jobs.access.registry import group_policy, promotion_readers
+
+        source = next(e for e in WORLD_ENVS.values() if e.aws.account == owner.account)
+        group = access.resource.rsplit("/", 1)[0].replace(":model-package/", ":model-package-group/")
+        resource_policy = group_policy(group, promotion_readers(source))
+    principal = template.role_arn(role)
+    context = {"aws:SecureTransport": "true", "aws:PrincipalArn": principal,
+               "aws:PrincipalAccount": template.account, **access.context}
     if access.action.startswith("s3:"):
         context.setdefault("s3:TlsVersion", "1.3")
-    return {"id": ident, "principal": template.role_arn(role), "action": access.action, "resource": access.resource,
-            "accountId": template.account, "context": context, "identityPolicies": template.identity_policies(role),
+    return {"id": ident, "principal": principal, "action": access.action, "resource": access.resource,
+            "accountId": owner.account, "context": context, "identityPolicies": template.identity_policies(role),
             "resourcePolicy": resource_policy}
+
+
+WORLD_ENVS: dict = {}
 
 
 def denials(template: Template, accesses: list[Access]) -> list[str]:
