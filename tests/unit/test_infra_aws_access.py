@@ -154,3 +154,25 @@ def test_ecr_repository_arn_reads_tag_and_digest():
 def test_unknown_principal_is_refused():
     with pytest.raises(ValueError):
         Access("admin", "s3:GetObject", "*", {}, "")
+
+
+def test_promotion_names_are_the_ones_the_registry_and_the_store_use(prod):
+    """Group names, record keys and promoted keys come from jobs.models, not a copy of their rules."""
+    from jobs.access.environment import promotion_accesses
+    from jobs.access.model import Arns
+    from jobs.models.artifacts import promoted_key
+    from jobs.models.registry import group_name
+
+    accesses = promotion_accesses(Arns.of(prod), prod, "Helpdesk_Qwen")
+    group = group_name("Helpdesk_Qwen")
+    assert group == "ftops-Helpdesk-Qwen"
+    groups = {a.resource for a in find(accesses, "pipeline", "sagemaker:CreateModelPackageGroup")}
+    assert groups == {f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/{group.lower()}"}
+    assert find(accesses, "pipeline", "s3:PutObject", f"{ART}/ftops-models/prod/Helpdesk_Qwen/")
+    copy_key = promoted_key("Helpdesk_Qwen", "0" * 64)
+    assert copy_key.startswith("ftops-models/artifacts/")
+    assert find(accesses, "pipeline", "s3:DeleteObject", f"{ART}/{copy_key}")
+    # prod promotes from staging (staging names it in aws.promotion_targets): the source's records and model.
+    staging_art = "ftops-staging-artifacts-222222222222-us-east-1"
+    assert find(accesses, "pipeline", "s3:GetObject", f"{staging_art}/training-output/")
+    assert find(accesses, "pipeline", "sagemaker:UpdateModelPackage", ":222222222222:model-package/ftops-helpdesk-qwen/")
