@@ -147,7 +147,8 @@ def test_the_access_model_becomes_questions_about_the_environments_roles(dev):
     specs = [s for s in from_render(dev) if s.provider == "sagemaker"]
     every, submit = questions(dev, specs), questions(dev, specs, SUBMIT_KINDS)
     resolved = resolved_aws(dev)
-    assert {q.principal for q in every} == {resolved.pipeline_role_arn, resolved.execution_role_arn}
+    assert {q.principal for q in every} == {resolved.pipeline_role_arn, resolved.execution_role_arn,
+                                            resolved.endpoint_role_arn}
     assert len(submit) < len(every)   # apply's cheap preflight asks only about submitting and running
     pass_role = [q for q in submit if q.action == "iam:PassRole" and q.job == specs[0].name]
     assert pass_role and pass_role[0].resource == resolved.execution_role_arn
