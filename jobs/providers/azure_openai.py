@@ -18,7 +18,6 @@ from jobs.apply import uploads as upload_steps
 from jobs.apply.ledger import BlobLedger
 from jobs.config.resolved import resolved_azure
 from jobs.errors import CloudError, ConfigError
-from jobs.local import emulators
 from jobs.providers import register
 from jobs.providers.base import JobEvent, JobStatus, Metrics, Provider, Submission
 
@@ -43,10 +42,7 @@ COLUMNS = {"step": "step", "train_loss": "train_loss", "valid_loss": "valid_loss
 
 def endpoint(env: Environment) -> str:
     """The account's data-plane endpoint: the emulator's per-account path locally, the account's host in Azure."""
-    resolved = resolved_azure(env)
-    if env.emulated:
-        return f"{emulators.endpoint('azure').rstrip('/')}/accounts/{resolved.openai_account}"
-    return resolved.openai_endpoint
+    return clients.azure_openai_endpoint(env, resolved_azure(env).openai_account)  # checked there
 
 
 @lru_cache(maxsize=16)
@@ -80,7 +76,7 @@ def _mgmt(env_name: str, base_url: str | None):
 
 
 def mgmt(env: Environment):
-    return _mgmt(env.name, emulators.endpoint("azure") if env.emulated else None)
+    return _mgmt(env.name, clients.arm_endpoint(env))
 
 
 def _lro_kwargs(env: Environment) -> dict[str, Any]:

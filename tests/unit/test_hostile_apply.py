@@ -387,3 +387,68 @@ def test_a_planted_dataset_object_is_replaced_not_trusted(monkeypatch, tmp_path)
         assert stored == (directory / "train.jsonl").read_bytes()
         again = upload_dataset(env, directory, ["aws"])
         assert {obj.status for obj in again.objects} == {"skipped"}  # genuine objects are still reused
+
+
+# --- credentials go only where they belong (case 8) -----------------------------------------------------------
+
+
+def _resolved_azure_with(project, endpoint: str) -> Path:
+    from jobs.config.resolved import derive_azure, resolved_file
+
+    path = resolved_file("dev", "azure")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    values = derive_azure(load_environment("dev")).model_dump(mode="json")
+    path.write_text(json.dumps({**values, "openai_endpoint": endpoint}))
+    return path
+
+
+@pytest.mark.parametrize("endpoint", [
+    "http://evil.example/", "https://evil.example/", "http://acct.openai.azure.com/",
+    "https://acct.openai.azure.com.evil.example/", "https://user:pw@acct.openai.azure.com/",
+    "https://acct.openai.azure.com:8443/", "https://openai.azure.com/",
+])
+def test_azure_tokens_go_only_to_azure_https_endpoints(project, ftops, endpoint):
+    from jobs.providers import azure_openai
+
+    path = _resolved_azure_with(project, endpoint)
+    with pytest.raises(FtopsError) as caught:
+        azure_openai.endpoint(load_environment("dev"))
+    assert str(caught.value).startswith(f"{path}: openai_endpoint {endpoint!r} is not https on *.openai.azure.com")
+    result = ftops("jobs", "status", "ftjob-0123", "--env", "dev")
+    assert result.exit_code == 1 and "is not https on" in result.stderr
+
+
+@pytest.mark.parametrize("endpoint", ["https://acct.openai.azure.com/", "https://acct.cognitiveservices.azure.com"])
+def test_azure_own_endpoints_are_accepted(project, endpoint):
+    from jobs.providers import azure_openai
+
+    _resolved_azure_with(project, endpoint)
+    assert azure_openai.endpoint(load_environment("dev")) == endpoint
+
+
+@pytest.mark.parametrize("name, variable", [("moto", "FTOPS_MOTO_ENDPOINT"), ("azure", "FTOPS_AZURE_ENDPOINT"),
+                                            ("azurite", "FTOPS_AZURITE_ENDPOINT")])
+def test_endpoint_overrides_are_loopback_only(monkeypatch, name, variable):
+    from jobs import clients
+
+    monkeypatch.setenv(variable, "http://evil.example:4566")
+    with pytest.raises(FtopsError, match=f"{variable}: the {name} emulator endpoint http://evil.example:4566 is not"):
+        clients.emulator_endpoint(name)
+    env = load_environment("local")
+    call = {"moto": lambda: clients.aws_client(env, "s3"), "azure": lambda: clients.arm_endpoint(env),
+            "azurite": lambda: clients.blob_account_url(env)}[name]
+    with pytest.raises(FtopsError, match="is not a loopback address"):
+        call()
+    for loopback in ("http://127.0.0.1:4566", "http://localhost:4566", "http://[::1]:4566"):
+        monkeypatch.setenv(variable, loopback)
+        assert clients.emulator_endpoint(name) == loopback
+
+
+def test_emulated_aws_clients_never_send_the_users_keys(monkeypatch):
+    from jobs import clients
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+    monkeypatch.setenv("FTOPS_MOTO_ENDPOINT", "http://127.0.0.1:4566")
+    credentials = clients.aws_client(load_environment("local"), "s3")._request_signer._credentials
+    assert (credentials.access_key, credentials.secret_key) == ("testing", "testing")
