@@ -79,6 +79,25 @@ def mgmt(env: Environment):
     return _mgmt(env.name, clients.arm_endpoint(env))
 
 
+REUSE_VERIFY_BYTES = 64 << 20
+"""A Files-API file found by name is reused only after its content is read back and hashed; larger ones are
+uploaded again rather than trusted."""
+
+
+def _holds(env: Environment, found: Any, path) -> bool:
+    """Whether the Files-API file `found` (found by its content-addressed name, which anyone with access to the
+    account can choose) holds exactly the bytes of `path`."""
+    import hashlib
+
+    from jobs.fsutil import sha256_file
+
+    size = path.stat().st_size
+    if getattr(found, "bytes", None) not in (None, size) or size > REUSE_VERIFY_BYTES:
+        return False
+    content = client(env).files.content(found.id).read()
+    return len(content) == size and hashlib.sha256(content).hexdigest() == sha256_file(path)
+
+
 def _lro_kwargs(env: Environment) -> dict[str, Any]:
     # The emulator speaks plain HTTP on loopback and answers at once.
     return {"enforce_https": False, "polling_interval": 0} if env.emulated else {}
@@ -174,13 +193,24 @@ class AzureOpenAI(Provider):
         return request
 
     def _file_id(self, env: Environment, uploads: Any, path, filename: str) -> str:
-        """The processed Files-API id for this content: found by its content-addressed name, else uploaded."""
+        """The processed Files-API id for this content: found by its content-addressed name (and its bytes
+        checked), else uploaded."""
         listing = uploads.once(f"azure-files:{env.name}", lambda: {
             f.filename: f for f in client(env).files.list(purpose="fine-tune") if f.status != "error"})
         found = listing.get(filename)
-        if found is None:
-            with open(path, "rb") as handle:
-                found = client(env).files.create(file=(filename, handle), purpose="fine-tune")
+        if found is not None:
+            try:
+                found = self._processed(env, found, filename, path)
+            except CloudError:
+                found = None  # someone else's upload under our name that failed: not ours to wait for
+            if found is not None and _holds(env, found, path):
+                return found.id
+            # A file under our content-addressed name with other bytes: upload ours, never reuse it.
+        with open(path, "rb") as handle:
+            created = client(env).files.create(file=(filename, handle), purpose="fine-tune")
+        return self._processed(env, created, filename, path).id
+
+    def _processed(self, env: Environment, found: Any, filename: str, path) -> Any:
         deadline = time.monotonic() + FILE_WAIT_S
         while found.status not in {"processed", "error"}:
             if time.monotonic() > deadline:
@@ -191,7 +221,7 @@ class AzureOpenAI(Provider):
         if found.status == "error":
             raise CloudError(f"Azure OpenAI refused {filename}: {found.status_details}", source=str(path),
                              hint="run `ftops data validate` on the dataset")
-        return found.id
+        return found
 
     def submit(self, env: Environment, job: RenderedJob, request: dict[str, Any], *,
                options: dict[str, Any] | None = None) -> Submission:

@@ -452,3 +452,50 @@ def test_emulated_aws_clients_never_send_the_users_keys(monkeypatch):
     monkeypatch.setenv("FTOPS_MOTO_ENDPOINT", "http://127.0.0.1:4566")
     credentials = clients.aws_client(load_environment("local"), "s3")._request_signer._credentials
     assert (credentials.access_key, credentials.secret_key) == ("testing", "testing")
+
+
+class _Files:
+    """The Files API surface `_file_id` uses, in memory (what each call returns is what Azure documents)."""
+
+    def __init__(self):
+        from types import SimpleNamespace
+
+        self.ns, self.store, self.created = SimpleNamespace, {}, 0
+
+    def add(self, name: str, data: bytes, status: str = "processed"):
+        file = self.ns(id=f"file-{len(self.store)}", filename=name, bytes=len(data), status=status,
+                       status_details=None, data=data)
+        self.store[file.id] = file
+        return file
+
+    def list(self, purpose):
+        return list(self.store.values())
+
+    def create(self, file, purpose):
+        self.created += 1
+        return self.add(file[0], file[1].read())
+
+    def retrieve(self, file_id):
+        return self.store[file_id]
+
+    def content(self, file_id):
+        return self.ns(read=lambda: self.store[file_id].data)
+
+
+def test_a_planted_azure_training_file_is_not_reused(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from jobs.providers import azure_openai
+
+    files = _Files()
+    monkeypatch.setattr(azure_openai, "client", lambda env: SimpleNamespace(files=files))
+    ours = tmp_path / "train.jsonl"
+    ours.write_bytes(b'{"messages": []}\n' * 10)
+    name = "ftops-0123456789abcdef-train.jsonl"
+    planted = files.add(name, b"x" * ours.stat().st_size)  # our name and size, other bytes
+    env = load_environment("local")
+    file_id = azure_openai.AzureOpenAI()._file_id(env, engine.UploadCache(), ours, name)
+    assert file_id != planted.id and files.store[file_id].data == ours.read_bytes() and files.created == 1
+    # Our own earlier upload is found by name and reused once its bytes are checked.
+    again = azure_openai.AzureOpenAI()._file_id(env, engine.UploadCache(), ours, name)
+    assert files.store[again].data == ours.read_bytes() and files.created == 1
