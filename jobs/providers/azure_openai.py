@@ -267,7 +267,9 @@ class AzureOpenAI(Provider):
                 raise CloudError(f"no Azure OpenAI fine-tuning job {job_id!r}", field="job",
                                  hint="`ftops jobs list` shows the jobs of this environment") from None
             raise
-        return (job.metadata or {}).get(KEY_FIELD)
+        metadata = job.metadata or {}
+        # Rendered bodies carry `ftops-idempotency-key`; prepare adds KEY_FIELD to bodies that carry none.
+        return metadata.get("ftops-idempotency-key") or metadata.get(KEY_FIELD)
 
     def describe(self, env: Environment, job_id: str) -> JobStatus:
         try:
