@@ -499,3 +499,22 @@ def test_a_planted_azure_training_file_is_not_reused(monkeypatch, tmp_path):
     # Our own earlier upload is found by name and reused once its bytes are checked.
     again = azure_openai.AzureOpenAI()._file_id(env, engine.UploadCache(), ours, name)
     assert files.store[again].data == ours.read_bytes() and files.created == 1
+
+
+def test_plan_names_a_corrupt_ledger_object_in_one_line(project, ftops, tmp_path, monkeypatch):
+    job_dir = _render(project, ftops, tmp_path / "rendered")
+    key = json.loads((job_dir / "job.json").read_text())["idempotency_key"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        sagemaker._client.cache_clear()
+        env = load_environment(ENV)
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=resolved_aws(env).output_bucket)
+        ledger = sagemaker.SageMaker().ledger(env)
+        ledger.client.put_object(Bucket=ledger.bucket, Key=ledger._key(key), Body=b"\x00garbage")
+        monkeypatch.setattr("jobs.providers.azure_openai.AzureOpenAI.existing", lambda self, env, jobs: {})
+        result = ftops("plan", tmp_path / "rendered", "--env", ENV, "--job", job_dir.name)
+        sagemaker._client.cache_clear()
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: s3://{ledger.bucket}/{ledger._key(key)}: corrupt ledger entry: not JSON")
+    assert len(result.stderr.strip().splitlines()) == 1
