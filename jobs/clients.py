@@ -39,8 +39,10 @@ def is_loopback(url: str) -> bool:
 # Azure public cloud only: ftops asks Entra ID for tokens with the public cloud's audiences
 # (https://cognitiveservices.azure.com/.default, https://management.azure.com/.default), so sovereign clouds
 # (Azure Government, Azure China: other domains and audiences) are refused rather than half supported.
-# Domains: Azure OpenAI resources answer on <name>.openai.azure.com and <name>.cognitiveservices.azure.com;
-# ARM on management.azure.com (learn.microsoft.com, Azure OpenAI REST reference and ARM overview, 2026-11).
+# Domains: Azure OpenAI resources answer on <name>.openai.azure.com (learn.microsoft.com, .NET Aspire
+# AzureOpenAISettings.Endpoint, checked 2026-11-29) and, for multi-service accounts, on
+# <name>.cognitiveservices.azure.com (the domain of the token audience above; taken from issue 17, not re-checked
+# against a Microsoft page in this change); ARM is management.azure.com (the audience ftops requests).
 AZURE_OPENAI_DOMAINS = (".openai.azure.com", ".cognitiveservices.azure.com")
 ARM_HOST = "management.azure.com"
 EMULATOR_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
