@@ -169,7 +169,7 @@ def test_plain_http_is_allowed_for_loopback_only(monkeypatch):
 
     env = load_environment("local")
     monkeypatch.setenv("FTOPS_AZURE_ENDPOINT", "http://arm.example.com")
-    with pytest.raises(CloudError, match="plain HTTP and not loopback"):
-        AzureClients.for_env(env)
+    with pytest.raises(CloudError, match="emulator endpoint http://arm.example.com is not a loopback address"):
+        AzureClients.for_env(env)  # refused by jobs.clients before any client exists
     monkeypatch.setenv("FTOPS_AZURE_ENDPOINT", "http://127.0.0.1:9")
     assert AzureClients.for_env(env).endpoint == "http://127.0.0.1:9"
