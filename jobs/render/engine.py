@@ -298,7 +298,8 @@ def _finish(pending: _Pending, env: Environment) -> RenderedJob:
         "name": name,
         "job": variant.name,
         "definition": variant.relpath,
-        "provider": job.provider,
+        # The provider that submits it: a tuning sweep is its own kind of SageMaker job (jobs/providers).
+        "provider": "sagemaker-tuning" if job.provider == "sagemaker" and job.is_tuning else job.provider,
         "environment": env.name,
         "idempotency_key": key,
         "dataset_manifest": dataset.relpath,
