@@ -52,8 +52,8 @@ def trial_values(config: dict[str, Any], count: int) -> list[dict[str, str]]:
         fraction = i / (count - 1) if count > 1 else 0.5
         values: dict[str, str] = {}
         for r in ranges.get("ContinuousParameterRanges", []):
-            values[r["Name"]] = repr(_along(float(r["MinValue"]), float(r["MaxValue"]), fraction,
-                                            r.get("ScalingType", "Auto")))
+            point = _along(float(r["MinValue"]), float(r["MaxValue"]), fraction, r.get("ScalingType", "Auto"))
+            values[r["Name"]] = repr(float(f"{point:.6g}"))  # 0.0001, not 0.00010000000000000009
         for r in ranges.get("IntegerParameterRanges", []):
             point = _along(float(r["MinValue"]), float(r["MaxValue"]), fraction, r.get("ScalingType", "Auto"))
             values[r["Name"]] = str(round(point))
