@@ -32,7 +32,6 @@ from jobs.render.cost import cost_key, estimate_job_cost
 from jobs.render.definitions import JobVariant, definition_files, find_definition, load_variants
 from jobs.render.secrets import find_secret, rendered_secret
 from jobs.render.templating import fill_template
-from jobs.training.archive import archive_files
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CParser = getattr(getattr(yaml, "cyaml", None), "CParser", None)  # libyaml's parser, when PyYAML has it
@@ -289,7 +288,7 @@ def _finish(pending: _Pending, env: Environment) -> RenderedJob:
         policy.check_sagemaker_request(variant, documents[request_file], tuning=job.is_tuning)
         archive = values["archive"]
         sagemaker_rules.check_request(variant, env, documents[request_file], tuning=job.is_tuning,
-                                      archive_files=archive_files(archive.data) if archive.offline else None)
+                                      archive_files=archive.files if archive.offline else None)
     else:
         policy.check_azure_body(variant, documents["azure-openai.json"])
     name = names[ctx.NAME]
