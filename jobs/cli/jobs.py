@@ -53,6 +53,7 @@ def list_(env: str = EnvOption, limit: int = typer.Option(50, "--limit", min=1, 
     statuses = []
     if environment.aws and environment.aws.enabled:
         statuses += providers.get("sagemaker").list(environment, limit)
+        statuses += providers.get("sagemaker-tuning").list(environment, limit)
     if environment.azure and environment.azure.enabled:
         statuses += providers.get("azure-openai").list(environment, limit)
     statuses.sort(key=lambda s: s.created_at or "", reverse=True)
@@ -201,10 +202,30 @@ def results(
     metrics = provider.metrics(environment, ref.job_id)
     target = (out or resolve_under(paths.state_dir() / "results" / env, ref.label, what="job name")).resolve()
     summary = write_results(current, metrics, target, ref.label)
+    if hasattr(provider, "best"):  # a tuning job: name its best training job and every trial
+        import orjson
+
+        from jobs.fsutil import atomic_write
+
+        summary["best_training_job"] = provider.best(environment, ref.job_id)
+        summary["trials"] = provider.trials(environment, ref.job_id)
+        atomic_write(Path(summary["files"]["summary"]), orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
 
     def human(_):
         console.print(f"[bold]{escape(ref.label)}[/] ({current.provider} {current.job_id}): {current.state}, "
                       f"{summary['steps']} steps from {escape(metrics.source)}")
+        if "trials" in summary:
+            best = summary["best_training_job"]
+            for trial in summary["trials"]:
+                tuned = ", ".join(f"{k}={v}" for k, v in sorted(trial["hyperparameters"].items()))
+                value = "-" if trial["objective"] is None else f"{trial['objective']:.4f}"
+                console.print(f"  trial {escape(trial['training_job'])}: {trial['status']}, objective {value} "
+                              f"({escape(tuned)})")
+            if best:
+                console.print(f"  [bold]best training job[/]: {escape(best['training_job'])} "
+                              f"({best['metric']} {best['value']}, {best['goal']})")
+            else:
+                console.print("  no best training job yet")
         final = ", ".join(f"{k} {v:.4f}" for k, v in summary["final"].items() if isinstance(v, float))
         if final:
             console.print(f"  final: {final}")

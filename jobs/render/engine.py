@@ -33,7 +33,6 @@ from jobs.render.cost import cost_key, estimate_job_cost
 from jobs.render.definitions import JobVariant, definition_files, find_definition, load_variants
 from jobs.render.secrets import find_secret, rendered_secret
 from jobs.render.templating import fill_template
-from jobs.training.archive import archive_files
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CParser = getattr(getattr(yaml, "cyaml", None), "CParser", None)  # libyaml's parser, when PyYAML has it
@@ -290,7 +289,7 @@ def _finish(pending: _Pending, env: Environment) -> RenderedJob:
         policy.check_sagemaker_request(variant, documents[request_file], tuning=job.is_tuning)
         archive = values["archive"]
         sagemaker_rules.check_request(variant, env, documents[request_file], tuning=job.is_tuning,
-                                      archive_files=archive_files(archive.data) if archive.offline else None)
+                                      archive_files=archive.files if archive.offline else None)
     else:
         policy.check_azure_body(variant, documents["azure-openai.json"])
     name = names[ctx.NAME]
@@ -299,7 +298,8 @@ def _finish(pending: _Pending, env: Environment) -> RenderedJob:
         "name": name,
         "job": variant.name,
         "definition": variant.relpath,
-        "provider": job.provider,
+        # The provider that submits it: a tuning sweep is its own kind of SageMaker job (jobs/providers).
+        "provider": "sagemaker-tuning" if job.provider == "sagemaker" and job.is_tuning else job.provider,
         "environment": env.name,
         "idempotency_key": key,
         "dataset_manifest": dataset.relpath,
