@@ -327,7 +327,9 @@ class AzureOpenAI(Provider):
         settings: dict[str, Any] = {}
         if "azure-openai-deployment" in job.targets:
             settings = job.load_target("azure-openai-deployment")
-        sku = settings.get("sku") if isinstance(settings.get("sku"), dict) else {}
+        # The rendered file holds the ARM body (`body.sku`); older hand-written files put `sku` at the top.
+        body = settings.get("body") if isinstance(settings.get("body"), dict) else {}
+        sku = next((s for s in (body.get("sku"), settings.get("sku")) if isinstance(s, dict)), {})
         fallback = (job.deployment or {}).get("azure", job.deployment or {})
         return {"name": settings.get("name") or settings.get("deployment_name") or job.name,
                 "sku": sku.get("name") or settings.get("sku_name") or fallback.get("sku") or "Standard",
