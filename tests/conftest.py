@@ -21,7 +21,7 @@ for leaked in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AZURE_CLIENT_SECRET"):
     os.environ.pop(leaked, None)
 
 pytest_plugins = ["tests.fixtures.emulators", "tests.fixtures.cli", "tests.fixtures.tiny_model",
-                  "tests.fixtures.render_project"]
+                  "tests.fixtures.render_project", "tests.fixtures.azure_spec"]
 
 
 @pytest.fixture(autouse=True)

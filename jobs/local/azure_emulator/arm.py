@@ -315,7 +315,8 @@ def account(data: Data, sub: str, rg: str, name: str) -> Response:
                 else f"https://{location}.api.cognitive.microsoft.com/")
     resource = {
         "id": rid, "name": current["name"] if current else name, "type": kind_name, "location": location,
-        "kind": body["kind"], "sku": body["sku"], "tags": body.get("tags") or {}, "identity": identity,
+        "kind": body["kind"], "sku": body["sku"], "tags": body.get("tags") or {},
+        **({"identity": identity} if identity else {}),
         "properties": {**props, "endpoint": endpoint, "endpoints": {"OpenAI Language Model Instance API": endpoint},
                        "internalId": (current or {}).get("properties", {}).get("internalId") or uuid.uuid4().hex,
                        "dateCreated": (current or {}).get("properties", {}).get("dateCreated")
