@@ -242,10 +242,13 @@ def scope_kind(scope_id: str) -> Scope:
     return "resource_group" if "resourcegroups" in parts and "locations" not in parts else "subscription"
 
 
-def missing_role(permission: str, scope_id: str, *, data: bool = False) -> str | None:
-    """`grant <role> on <scope>`: the role ftops' plan expects to carry this permission at this scope."""
+def missing_role(permission: str, scope_id: str, *, data: bool = False, identity: str | None = None) -> str | None:
+    """`grant <role> on <scope>`: the role ftops' plan expects to carry this permission at this scope (for the
+    identity making the call, when known)."""
     kind = scope_kind(scope_id)
     for grant in GRANTS:
+        if identity not in (None, grant.identity):
+            continue
         if kind in _INSIDE[grant.scope] and allows(grant.role, permission, data=data):
             who = "the apply identity" if grant.identity == "apply" else "pipeline_principal_id"
             extra = " (with the role-assignment condition in the README)" if grant.condition else ""
@@ -253,9 +256,9 @@ def missing_role(permission: str, scope_id: str, *, data: bool = False) -> str |
     return None
 
 
-def explain_denied(message: str) -> str | None:
+def explain_denied(message: str, identity: str | None = "apply") -> str | None:
     """For ARM's AuthorizationFailed message: which role is missing at which scope, or None."""
     found = _DENIED.search(message)
     if not found:
         return None
-    return missing_role(found["action"], found["scope"])
+    return missing_role(found["action"], found["scope"], identity=identity)

@@ -35,6 +35,9 @@ def _explained(command):
             better = explain_denied(exc.message)
             if better:
                 exc.hint = better
+            elif "AuthorizationFailed" in exc.message:
+                exc.hint = ("grant the roles of README '#### Azure', Permissions per scope (jobs/access/azure.py "
+                            "lists every call with its permission and scope)")
             raise
     return run
 

@@ -73,6 +73,17 @@ def test_gitops_manifest_checkpoint_deploy_and_batch_refusal(ftops, azure_job, a
     refused = ftops("deploy", JOB, "--env", ENV, "--dir", root, "--gitops", gitops)
     assert refused.exit_code == 1 and "not overwriting" in refused.stderr + refused.stdout
 
+    rule = {"rules": [{"method": "PUT", "path": "/deployments/", "status": 403, "code": "AuthorizationFailed",
+                       "message": "The client does not have authorization to perform action "
+                                  "'Microsoft.CognitiveServices/accounts/deployments/write'.", "times": 1}]}
+    urllib.request.urlopen(urllib.request.Request(f"{azure_local.endpoint}/_emulator/faults", method="POST",
+                                                  data=json.dumps(rule).encode(),
+                                                  headers={"Content-Type": "application/json"}))
+    denied = ftops("deploy", JOB, "--env", ENV, "--dir", root)
+    assert denied.exit_code == 1
+    assert "pipeline_principal_id 'Cognitive Services OpenAI Contributor' at account scope" in \
+        (denied.stderr + denied.stdout).replace("\n", " ")
+
     job_id = json.loads(waited.stdout)[0]["job_id"]
     checkpoint = next(iter(azure_openai.client(env).fine_tuning.jobs.checkpoints.list(job_id))).id
     deployed = ftops("deploy", JOB, "--env", ENV, "--dir", root, "--checkpoint", checkpoint, "--json")
