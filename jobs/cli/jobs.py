@@ -16,7 +16,7 @@ app = typer.Typer(help="Watch submitted jobs: status, live progress, events, can
 DirOption = typer.Option(None, "--dir", "-d", help="The rendered tree, to find jobs by name (default: rendered/).")
 JobArgument = typer.Argument(..., help="A rendered job name, an Azure job id (ftjob-...) or a SageMaker job name.")
 STATE_STYLE = {"pending": "yellow", "running": "cyan", "succeeded": "green", "failed": "bold red",
-               "cancelled": "magenta"}
+               "cancelled": "magenta", "paused": "bold yellow"}
 
 
 def _env(name: str):

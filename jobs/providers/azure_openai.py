@@ -7,6 +7,7 @@ import binascii
 import csv
 import inspect
 import io
+import re
 import threading
 import time
 from datetime import datetime, timezone
@@ -37,6 +38,9 @@ STATES = {"created": "pending", "pending": "pending", "validating_files": "pendi
           "running": "running", "pausing": "running", "resuming": "running", "paused": "paused",
           "succeeded": "succeeded", "failed": "failed", "cancelled": "cancelled"}
 FILE_WAIT_S = 600.0
+SOURCE_ACCOUNT = re.compile(r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.CognitiveServices/"
+                            r"accounts/[^/]+$", re.IGNORECASE)
+"""`properties.model.source` of a cross-resource (or cross-region) deployment of a fine-tuned model."""
 
 
 def hosting_notice(sku: str) -> str:
@@ -249,6 +253,12 @@ class AzureOpenAI(Provider):
             created = client(env).fine_tuning.jobs.create(**params, extra_body=extra or None)
         except Exception as exc:
             status = getattr(exc, "status_code", None)
+            if status in (401, 403):
+                from jobs.access.azure import missing_role
+
+                hint = missing_role("Microsoft.CognitiveServices/accounts/OpenAI/fine-tunes/write",
+                                    resolved_azure(env).openai_account_id, data=True, identity="pipeline")
+                raise CloudError(f"Azure OpenAI refused the job: {_message(exc)}", hint=hint) from None
             if status is not None and 400 <= status < 500 and status not in (408, 409, 429):
                 raise CloudError(f"Azure OpenAI refused the job: {_message(exc)}", source=job.target_path(self.target),
                                  hint="fix the job definition and re-render") from None
@@ -382,7 +392,9 @@ class AzureOpenAI(Provider):
         settings: dict[str, Any] = {}
         if "azure-openai-deployment" in job.targets:
             settings = job.load_target("azure-openai-deployment")
-        sku = settings.get("sku") if isinstance(settings.get("sku"), dict) else {}
+        # The rendered file holds the ARM body (`body.sku`); older hand-written files put `sku` at the top.
+        body = settings.get("body") if isinstance(settings.get("body"), dict) else {}
+        sku = next((s for s in (body.get("sku"), settings.get("sku")) if isinstance(s, dict)), {})
         fallback = (job.deployment or {}).get("azure", job.deployment or {})
         return {"name": settings.get("name") or settings.get("deployment_name") or job.name,
                 "sku": sku.get("name") or settings.get("sku_name") or fallback.get("sku") or "Standard",
@@ -396,6 +408,10 @@ class AzureOpenAI(Provider):
         for a deployment in another account or region (`properties.model.source`)."""
         from jobs.reference import azure_models
 
+        if source is not None and not SOURCE_ACCOUNT.match(source):
+            raise ConfigError(f"{source!r} is not an Azure OpenAI account resource id", field="source",
+                              hint="/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.CognitiveServices/"
+                                   "accounts/<name>: the account that trained the model")
         if status.state != "succeeded" or not status.model:
             raise CloudError(f"job {status.job_id} has no fine-tuned model to deploy (state {status.state})",
                              field="job", hint="wait until it succeeds: `ftops jobs wait`")
@@ -431,8 +447,19 @@ class AzureOpenAI(Provider):
                                 properties=DeploymentProperties(model=DeploymentModel(
                                     format="OpenAI", name=planned["model"], version="1", source=source)),
                                 tags={**env.all_tags, "ftops-idempotency-key": job.idempotency_key})
-        result = mgmt(env).deployments.begin_create_or_update(
-            planned["resource_group"], planned["account"], planned["name"], deployment, **_lro_kwargs(env)).result()
+        try:
+            result = mgmt(env).deployments.begin_create_or_update(
+                planned["resource_group"], planned["account"], planned["name"], deployment,
+                **_lro_kwargs(env)).result()
+        except Exception as exc:
+            if getattr(exc, "status_code", None) == 403:
+                from jobs.access.azure import missing_role
+
+                hint = missing_role("Microsoft.CognitiveServices/accounts/deployments/write", planned["account_id"],
+                                    identity="pipeline")
+                raise CloudError(f"not allowed to deploy {planned['name']} on {planned['account']}: "
+                                 f"{str(exc).splitlines()[0]}", hint=hint) from None
+            raise
         return {"provider": self.name, "deployment": planned["name"], "account": planned["account"],
                 "model": planned["model"], "source": source, "sku": planned["sku"],
                 "capacity": planned["capacity"], "state": getattr(result.properties, "provisioning_state", None),
