@@ -252,3 +252,26 @@ def test_sagemaker_promotion_copies_the_same_bytes_and_registers_them_approved(f
     assert package["ModelApprovalStatus"] == "Approved"
     assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == copy_uri
     assert "/local-prod/" in package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+
+
+def test_a_failed_gate_leaves_no_deployment_behind(ftops, two_envs, project):
+    project.edit_definition(JOB, evaluation__gate__min_improvement=0.99)  # nothing clears this bar
+    rendered = two_envs / "rendered"
+    assert ftops("render", "--env", SOURCE, "--job", JOB, "--out", rendered).exit_code == 0
+    assert ftops("apply", rendered, "--env", SOURCE, "--json").exit_code == 0
+    assert ftops("jobs", "wait", "--env", SOURCE, "--dir", rendered, "--interval", "0.2").exit_code == 0
+    account = resolved_azure(load_environment(SOURCE)).openai_account_id
+
+    def deployments() -> set[str]:
+        return {d["name"] for d in _arm("GET", f"{account}/deployments")["value"]}
+
+    before = deployments()
+    gated = ftops("eval", JOB, "--env", SOURCE, "--gate", "--no-judge", "--dir", rendered, "--json")
+    assert gated.exit_code == 1
+    result = json.loads(gated.stdout)
+    assert not result["gate"]["passed"] and "below the required +0.990" in result["gate"]["reasons"][0]
+    created = result["gate_deployments"]["created"]
+    assert len(created) == 1 and created == result["gate_deployments"]["removed"]
+    assert deployments() == before  # the candidate was deployed for the gate, and is gone again
+    shown = json.loads(ftops("models", "show", JOB, "--env", SOURCE, "--json").stdout)
+    assert shown["evaluation"]["passed"] is False and shown["approval"]["status"] == "PendingManualApproval"
