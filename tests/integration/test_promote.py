@@ -99,6 +99,7 @@ def _no_network(monkeypatch) -> list:
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
     monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: refuse(None, address))
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: refuse(None, host))  # no DNS either
     return attempts
 
 
@@ -265,6 +266,8 @@ def test_a_failed_gate_leaves_no_deployment_behind(ftops, two_envs, project):
     def deployments() -> set[str]:
         return {d["name"] for d in _arm("GET", f"{account}/deployments")["value"]}
 
+    # The emulators live for the session: start from a candidate that is not deployed (another test may have).
+    assert ftops("undeploy", JOB, "--env", SOURCE, "--dir", rendered).exit_code == 0
     before = deployments()
     gated = ftops("eval", JOB, "--env", SOURCE, "--gate", "--no-judge", "--dir", rendered, "--json")
     assert gated.exit_code == 1
@@ -273,5 +276,9 @@ def test_a_failed_gate_leaves_no_deployment_behind(ftops, two_envs, project):
     created = result["gate_deployments"]["created"]
     assert len(created) == 1 and created == result["gate_deployments"]["removed"]
     assert deployments() == before  # the candidate was deployed for the gate, and is gone again
+    # A candidate that already served before the gate is left as it was found.
+    assert ftops("deploy", JOB, "--env", SOURCE, "--dir", rendered).exit_code == 0
+    again = json.loads(ftops("eval", JOB, "--env", SOURCE, "--gate", "--no-judge", "--dir", rendered, "--json").stdout)
+    assert again["gate_deployments"]["created"] == [] and len(deployments()) == len(before) + 1
     shown = json.loads(ftops("models", "show", JOB, "--env", SOURCE, "--json").stdout)
     assert shown["evaluation"]["passed"] is False and shown["approval"]["status"] == "PendingManualApproval"
