@@ -223,8 +223,11 @@ def _passing_evaluation(env, record) -> dict:
     return result
 
 
-def test_sagemaker_promotion_copies_the_same_bytes_and_registers_them_approved(ftops, two_envs):
+def test_sagemaker_promotion_copies_the_same_bytes_and_registers_them_approved(ftops, two_envs, project):
     import hashlib
+
+    # moto's endpoint instance types predate ml.g5; serverless is what a small model uses anyway.
+    project.edit_definition(SM_JOB, deployment__sagemaker__serverless={"memory_mb": 6144, "max_concurrency": 2})
 
     from jobs.models.lifecycle import attach_evaluation, register_trained
 
@@ -253,6 +256,18 @@ def test_sagemaker_promotion_copies_the_same_bytes_and_registers_them_approved(f
     assert package["ModelApprovalStatus"] == "Approved"
     assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == copy_uri
     assert "/local-prod/" in package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+
+    # The endpoint in the target serves the verified copy, and the record says so.
+    rendered = two_envs / "rendered"
+    assert ftops("render", "--env", TARGET, "--job", SM_JOB, "--out", rendered).exit_code == 0
+    served = ftops("deploy", SM_JOB, "--env", TARGET, "--dir", rendered, "--json")
+    assert served.exit_code == 0, served.stderr
+    endpoint = json.loads(served.stdout)
+    assert endpoint["model_data"] == copy_uri and endpoint["promoted_from"] == SOURCE
+    model = sagemaker.client(target).describe_model(ModelName=endpoint["model"])
+    assert model["PrimaryContainer"]["ModelDataUrl"] == copy_uri
+    shown = json.loads(ftops("models", "show", SM_JOB, "--env", TARGET, "--json").stdout)
+    assert [s["where"] for s in shown["serving"]] == [endpoint["endpoint"]]
 
 
 def test_a_failed_gate_leaves_no_deployment_behind(ftops, two_envs, project):
