@@ -155,6 +155,8 @@ def test_azure_staging_model_promoted_to_prod_is_the_same_fine_tuned_model(ftops
     assert [s["where"] for s in record["serving"]] == [result["deployment"]]
     listed = json.loads(ftops("models", "list", "--env", SOURCE, "--json").stdout)
     assert [r["approval"] for r in listed] == ["Approved"]
+    assert ftops("undeploy", JOB, "--env", TARGET, "--dir", rendered).exit_code == 0
+    assert json.loads(ftops("models", "show", JOB, "--env", TARGET, "--json").stdout)["serving"] == []
 
 
 def test_an_unapproved_record_is_refused_by_deploy(ftops, two_envs):
