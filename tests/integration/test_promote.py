@@ -299,3 +299,27 @@ def test_a_failed_gate_leaves_no_deployment_behind(ftops, two_envs, project):
     assert again["gate_deployments"]["created"] == [] and len(deployments()) == len(before) + 1
     shown = json.loads(ftops("models", "show", JOB, "--env", SOURCE, "--json").stdout)
     assert shown["evaluation"]["passed"] is False and shown["approval"]["status"] == "PendingManualApproval"
+
+
+def test_promotion_retrain_serves_only_the_target_model_that_passed_the_gate_there(ftops, two_envs, project):
+    project.edit_definition(JOB, promotion="retrain")
+    target = load_environment(TARGET)
+    _azure_account(target, [("grader", "gpt-4.1-mini", "2025-04-14")])
+    rendered = two_envs / "rendered"
+    assert ftops("render", "--env", SOURCE, "--env", TARGET, "--job", JOB, "--out", rendered).exit_code == 0
+    for env in (SOURCE, TARGET):
+        assert ftops("apply", rendered, "--env", env, "--json").exit_code == 0
+        assert ftops("jobs", "wait", "--env", env, "--dir", rendered, "--interval", "0.2").exit_code == 0
+    assert ftops("eval", JOB, "--env", SOURCE, "--gate", "--no-judge", "--dir", rendered).exit_code == 0
+
+    early = ftops("promote", JOB, "--from", SOURCE, "--to", TARGET, "--no-judge")
+    assert early.exit_code == 1 and "has not passed the gate there" in early.stderr
+
+    assert ftops("eval", JOB, "--env", TARGET, "--gate", "--no-judge", "--dir", rendered).exit_code == 0
+    promoted = ftops("promote", JOB, "--from", SOURCE, "--to", TARGET, "--no-judge", "--json")
+    assert promoted.exit_code == 0, promoted.stderr
+    assert json.loads(promoted.stdout)["mode"] == "retrain"
+    record = json.loads(ftops("models", "show", JOB, "--env", TARGET, "--json").stdout)
+    assert record["approval"]["status"] == "Approved" and record["training_job_id"].startswith("ftjob-")
+    assert record["evaluation"]["env"] == TARGET and record["evaluation"]["passed"]
+    assert record["artifact"]["source_resource_id"] == resolved_azure(target).openai_account_id
