@@ -27,10 +27,15 @@ def base_model_names(job: str) -> dict[str, str]:
 
 
 def base_model_requests(env: Environment, job: str, s3_uri: str, *, image: str, execution_role: str,
-                        subnets: list[str], security_groups: list[str], memory_mb: int = 6144,
+                        subnets: list[str], security_groups: list[str], instance_type: str = "ml.g5.xlarge",
+                        kms_key: str | None = None, memory_mb: int = 6144,
                         max_concurrency: int = 2) -> dict[str, dict[str, Any]]:
-    """CreateModel / CreateEndpointConfig / CreateEndpoint for the base weights (an uncompressed S3 prefix),
-    serverless: billed per request, nothing idles while the gate waits."""
+    """CreateModel / CreateEndpointConfig / CreateEndpoint for the base weights (an uncompressed S3 prefix).
+
+    Serverless where possible (billed per request, nothing idles while the gate waits). Serverless endpoints
+    take no VPC configuration or network isolation (AWS's list of features serverless inference does not
+    support, read 2026-11; not checked against a live account here), so an environment with a training VPC
+    gets one instance of the job's serving type in that VPC instead, removed as soon as the gate ends."""
     names = base_model_names(job)
     tags = [{"Key": k, "Value": v} for k, v in {**env.all_tags, "ftops:gate": job}.items()]
     model: dict[str, Any] = {
@@ -42,10 +47,14 @@ def base_model_requests(env: Environment, job: str, s3_uri: str, *, image: str, 
     if subnets:
         model["VpcConfig"] = {"Subnets": subnets, "SecurityGroupIds": security_groups}
         model["EnableNetworkIsolation"] = True
-    config = {"EndpointConfigName": names["config"], "Tags": tags,
-              "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": names["model"],
-                                      "ServerlessConfig": {"MemorySizeInMB": memory_mb,
-                                                           "MaxConcurrency": max_concurrency}}]}
+    variant: dict[str, Any] = {"VariantName": "AllTraffic", "ModelName": names["model"]}
+    config: dict[str, Any] = {"EndpointConfigName": names["config"], "Tags": tags, "ProductionVariants": [variant]}
+    if subnets:
+        variant.update(InstanceType=instance_type, InitialInstanceCount=1)
+        if kms_key:
+            config["KmsKeyId"] = kms_key
+    else:
+        variant["ServerlessConfig"] = {"MemorySizeInMB": memory_mb, "MaxConcurrency": max_concurrency}
     endpoint = {"EndpointName": names["endpoint"], "EndpointConfigName": names["config"], "Tags": tags}
     return {"model": model, "config": config, "endpoint": endpoint}
 
@@ -68,7 +77,8 @@ def _deploy_base(env: Environment, job: str, definition: Any) -> tuple[str, Undo
         uri = f"s3://{aws.output_bucket}/{uri}"
     requests = base_model_requests(env, job, uri, image=inference_image(aws.region, None),
                                    execution_role=aws.execution_role_arn, subnets=aws.subnet_ids,
-                                   security_groups=aws.security_group_ids)
+                                   security_groups=aws.security_group_ids, kms_key=aws.kms_key_arn,
+                                   instance_type=definition.deployment.sagemaker.instance_type)
     sm = client(env)
     names = base_model_names(job)
 

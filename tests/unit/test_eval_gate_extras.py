@@ -35,18 +35,29 @@ def test_max_out_of_domain_regression_refuses_the_collapse():
     assert fine["passed"] and fine["warnings"] == []
 
 
-def test_the_gate_base_model_requests_conform_to_the_service_model():
+def _base_requests(subnets: list[str]) -> dict:
     model = botocore.session.get_session().get_service_model("sagemaker")
     requests = base_model_requests(load_environment("staging"), "helpdesk-qwen-lora", "s3://b/models/qwen/",
                                    image="763104351884.dkr.ecr.us-east-1.amazonaws.com/hf:1",
-                                   execution_role="arn:aws:iam::111122223333:role/x", subnets=["subnet-1"],
-                                   security_groups=["sg-1"])
+                                   execution_role="arn:aws:iam::111122223333:role/x", subnets=subnets,
+                                   security_groups=["sg-1"] if subnets else [],
+                                   kms_key="arn:aws:kms:us-east-1:111122223333:key/k")
     for operation, key in (("CreateModel", "model"), ("CreateEndpointConfig", "config"),
                            ("CreateEndpoint", "endpoint")):
         report = ParamValidator().validate(requests[key], model.operation_model(operation).input_shape)
         assert not report.has_errors(), report.generate_report()
+    return requests
+
+
+def test_the_gate_base_model_requests_conform_to_the_service_model():
+    requests = _base_requests([])
     variant = requests["config"]["ProductionVariants"][0]
     assert "ServerlessConfig" in variant and "InstanceType" not in variant  # nothing idles, billed per request
+    assert "VpcConfig" not in requests["model"]
+    in_vpc = _base_requests(["subnet-1"])  # serverless takes no VPC: one instance in the VPC instead
+    variant = in_vpc["config"]["ProductionVariants"][0]
+    assert "ServerlessConfig" not in variant and variant["InstanceType"] == "ml.g5.xlarge"
+    assert in_vpc["model"]["VpcConfig"]["Subnets"] == ["subnet-1"] and in_vpc["model"]["EnableNetworkIsolation"]
     assert requests["model"]["PrimaryContainer"]["ModelDataSource"]["S3DataSource"]["CompressionType"] == "None"
     names = base_model_names("a" * 32)
     assert len(names["endpoint"]) <= 63 and len(names["config"]) <= 63
