@@ -163,6 +163,10 @@ class AwsSettings(Declaration):
         json_schema_extra={"items": {"pattern": r"^\d{12}/[a-z0-9][a-z0-9._/-]*$"}})
     """ECR repositories (`<account>/<name>`) the execution role may pull training images from; the default is AWS's Hugging Face DLC."""
 
+    gate_base_endpoint: str | None = Field(None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    """A SageMaker endpoint serving the base model, for the promotion gate to compare with. Unset: the gate
+    deploys the base model (from the job's `base_model.s3_uri`, serverless) and removes it when it ends."""
+
     checkpoint_expiry_days: int = Field(30, ge=1, le=3650)
     """Checkpoints older than this are deleted by the checkpoints bucket's lifecycle rule."""
 
