@@ -22,16 +22,16 @@ def load_specs(env, directory: Path | None, only: list[str] | None):
 
 
 def print_report(report) -> None:
-    table = Table(title=f"preflight for {report.environment}")
+    table = Table(title=f"preflight for {report.environment}", expand=True)
     table.add_column("check", no_wrap=True)
     table.add_column("job", overflow="fold")
     table.add_column("status", no_wrap=True)
-    table.add_column("detail", ratio=3)
-    table.add_column("fix", ratio=2)
+    table.add_column("detail", ratio=4, overflow="fold")
+    table.add_column("fix", ratio=3, overflow="fold")
+    table.add_column("source", style="dim", ratio=2, overflow="fold")
     for row in report.rows:
-        table.add_row(row.check, escape(row.job), f"[{STYLE[row.status]}]{row.status}[/]",
-                      escape(row.detail) + (f" [dim]({escape(row.source)})[/]" if row.source else ""),
-                      escape(row.fix))
+        table.add_row(row.check, escape(row.job), f"[{STYLE[row.status]}]{row.status}[/]", escape(row.detail),
+                      escape(row.fix), escape(row.source))
     console.print(table)
     counts = report.counts()
     console.print(f"Preflight for {report.environment}: {counts['block']} blocking, {counts['warn']} warnings, "

@@ -148,7 +148,7 @@ def fine_tunable(model: dict) -> tuple[bool, str]:
     Only when a listing has no `finetuneCapabilities` at all is `capabilities.fineTune` read."""
     if "finetuneCapabilities" in model:
         return str((model.get("finetuneCapabilities") or {}).get("fineTune")).lower() == "true", "finetuneCapabilities"
-    return str((model.get("capabilities") or {}).get("fineTune")).lower() == "true", "capabilities (no finetuneCapabilities)"
+    return str((model.get("capabilities") or {}).get("fineTune")).lower() == "true", "capabilities, no finetuneCapabilities listed"
 
 
 def models_and_quota(env: Environment, arm: Arm, needs: list[AzureNeed], now: datetime | None = None) -> list[Row]:
@@ -178,7 +178,7 @@ def models_and_quota(env: Environment, arm: Arm, needs: list[AzureNeed], now: da
         retire_at = datetime.fromisoformat(str(retire).replace("Z", "+00:00")) if retire else None
         if not ok:
             rows.append(Row("azure-model", need.job, "block", f"{ref.base} {ref.version} cannot be fine-tuned in "
-                            f"{azure.location} ({field}.fineTune is not true)",
+                            f"{azure.location} (fineTune is not true in {field})",
                             "choose a model that fine-tunes here (azure.openai.fine_tuning_models)", source))
         elif retire_at and retire_at <= now:
             rows.append(Row("azure-model", need.job, "block", f"fine-tuning {ref.base} {ref.version} retired on "
