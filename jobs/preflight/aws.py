@@ -106,10 +106,19 @@ def _quota_table(client: Client) -> dict[str, dict]:
     return table
 
 
-def _running(client: Client) -> dict[tuple[str, str], int]:
-    """Instances held by SageMaker training jobs in progress now, per (instance type, usage)."""
+def _running(client: Client, endpoints: bool) -> dict[tuple[str, str], int]:
+    """Instances held now, per (instance type, usage): training jobs in progress, and (when asked) endpoints."""
     sm = client("sagemaker")
     held: dict[tuple[str, str], int] = defaultdict(int)
+    if endpoints:
+        for page in sm.get_paginator("list_endpoints").paginate():
+            for summary in page["Endpoints"]:
+                if summary["EndpointStatus"] in ("Failed", "Deleting"):
+                    continue
+                config_name = sm.describe_endpoint(EndpointName=summary["EndpointName"])["EndpointConfigName"]
+                for variant in sm.describe_endpoint_config(EndpointConfigName=config_name)["ProductionVariants"]:
+                    if variant.get("InstanceType"):
+                        held[(variant["InstanceType"], "endpoint")] += int(variant.get("InitialInstanceCount") or 1)
     for page in sm.get_paginator("list_training_jobs").paginate(StatusEquals="InProgress"):
         for summary in page["TrainingJobSummaries"]:
             job = sm.describe_training_job(TrainingJobName=summary["TrainingJobName"])
@@ -120,11 +129,12 @@ def _running(client: Client) -> dict[tuple[str, str], int]:
     return held
 
 
-def quotas(env: Environment, client: Client, specs: list[JobSpec]) -> list[Row]:
+def quotas(env: Environment, client: Client, specs: list[JobSpec], *, endpoints: bool = True) -> list[Row]:
+    """`endpoints`: also the endpoint `ftops deploy` would create (not asked before an apply, which trains only)."""
     aws = env.require_aws()
     wanted: dict[tuple[str, str], list[InstanceNeed]] = defaultdict(list)
     for spec in specs:
-        for need in instance_needs(spec):
+        for need in instance_needs(spec, env if endpoints else None):
             wanted[(need.instance_type, need.usage)].append(need)
     if not wanted:
         return []
@@ -133,7 +143,7 @@ def quotas(env: Environment, client: Client, specs: list[JobSpec]) -> list[Row]:
         source = f"{environment_file(env.name).name} aws.quotas (moto has no Service Quotas)"
     else:
         table, source = _quota_table(client), "service-quotas"
-    running = _running(client)
+    running = _running(client, endpoints=any(usage == "endpoint" for _, usage in wanted))
     rows = []
     for (instance_type, usage), needs in sorted(wanted.items()):
         name = needs[0].quota_name
@@ -174,7 +184,7 @@ def capacity(env: Environment, client: Client, specs: list[JobSpec]) -> list[Row
     aws = env.require_aws()
     by_type: dict[str, set[str]] = defaultdict(set)
     for spec in specs:
-        for need in instance_needs(spec):
+        for need in instance_needs(spec, env):
             by_type[need.instance_type].add(need.job)
     if not by_type:
         return []

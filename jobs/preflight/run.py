@@ -94,7 +94,7 @@ def run(env: Environment, specs: list[JobSpec], sources: Sources, *, cheap: bool
                 return aws_checks.permissions(env, client, asked)
 
             _guard(report, "permission", permission_rows)
-            _guard(report, "quota", lambda: aws_checks.quotas(env, client, aws_specs))
+            _guard(report, "quota", lambda: aws_checks.quotas(env, client, aws_specs, endpoints=not cheap))
             if not cheap:
                 _guard(report, "capacity", lambda: aws_checks.capacity(env, client, aws_specs))
                 _guard(report, "stack", lambda: aws_checks.deployed_state(env, client))

@@ -345,3 +345,40 @@ def test_a_full_run_makes_only_read_calls(dev, monkeypatch):
         "s3:GetBucketEncryption", "budgets:DescribeBudget"}
     assert {r.check for r in report.rows} == {"identity", "permission", "quota", "capacity", "stack", "resolved",
                                               "bucket", "budget", "cost"}
+
+
+def test_endpoint_quota_counts_the_endpoints_in_service(dev):
+    from jobs.apply.rendered import RenderedJob
+
+    rendered = RenderedJob.model_validate({"name": "job-a", "provider": "sagemaker", "environment": "dev",
+                                           "idempotency_key": "k" * 16, "targets": {"sagemaker": "sagemaker.json"},
+                                           "deployment": {"sagemaker": {"instance_type": "ml.g5.xlarge",
+                                                                        "instance_count": 1}}})
+    job = training_job()
+    job = JobSpec(job.name, job.provider, job.index, job.load, rendered)
+    stubs = Stubs()
+    for limit in (2.0, 1.0):
+        quota = {"ServiceCode": "sagemaker", "QuotaCode": "L-00000END", "Value": limit,
+                 "QuotaName": "ml.g5.xlarge for endpoint usage"}
+        sq = stubs.on("service-quotas")
+        sq.add_response("list_aws_default_service_quotas", {"Quotas": [quota]}, {"ServiceCode": "sagemaker"})
+        sq.add_response("list_service_quotas", {"Quotas": []}, {"ServiceCode": "sagemaker"})
+        sm = stubs.on("sagemaker")
+        sm.add_response("list_endpoints", {"Endpoints": [{
+            "EndpointName": "other", "EndpointArn": "arn:aws:sagemaker:us-east-1:111111111111:endpoint/other",
+            "CreationTime": NOW, "LastModifiedTime": NOW, "EndpointStatus": "InService"}]}, {})
+        sm.add_response("describe_endpoint", {
+            "EndpointName": "other", "EndpointArn": "arn:aws:sagemaker:us-east-1:111111111111:endpoint/other",
+            "EndpointConfigName": "other-config", "EndpointStatus": "InService", "CreationTime": NOW,
+            "LastModifiedTime": NOW}, {"EndpointName": "other"})
+        sm.add_response("describe_endpoint_config", {
+            "EndpointConfigName": "other-config",
+            "EndpointConfigArn": "arn:aws:sagemaker:us-east-1:111111111111:endpoint-config/other-config",
+            "ProductionVariants": [{"VariantName": "main", "InstanceType": "ml.g5.xlarge", "InitialInstanceCount": 1}],
+            "CreationTime": NOW}, {"EndpointConfigName": "other-config"})
+        running_jobs(stubs, 0)
+    # The listing here declares only the endpoint quota: the (blocking) spot training row is left aside.
+    [ok] = [r for r in checks.quotas(dev, stubs, [job]) if "endpoint" in r.detail]
+    assert ok.status == "ok" and "limit 2, in use 1, these jobs need 1" in ok.detail
+    [blocked] = [r for r in checks.quotas(dev, stubs, [job]) if "endpoint" in r.detail]
+    assert blocked.status == "block" and "--quota-code L-00000END --desired-value 2" in blocked.fix
