@@ -2,8 +2,9 @@
 
 Offline: the versioned model file (`jobs/reference/models.yaml`, with its source and date) says which models
 fine-tune in which regions per training type. Live (whenever ARM is reachable, the emulator included):
-`models.list(location)` must list each model with the `fineTune` capability and without a passed
-fine-tune deprecation date, and each deployment's model/version/SKU; `usages.list(location)` gives the quota
+`models.list(location)` must list each model under kind `OpenAI` (the list also holds `AIServices` entries) with
+`finetuneCapabilities.fineTune` "true" (not `capabilities.fineTune`, which Azure sets "false" for models that
+fine-tune: the spec's ListLocationModels example) and without a passed fine-tune deprecation date, and each deployment's model/version/SKU; `usages.list(location)` gives the quota
 plan shows next to what the deployments need.
 """
 
@@ -17,6 +18,9 @@ from jobs.config.environment import Environment, environment_file
 from jobs.errors import ConfigError
 from jobs.reference import azure_models
 from jobs.yamlio import line_for, load_yaml
+
+ACCOUNT_KIND = "OpenAI"
+"""The kind of account ftops creates; models.list entries of other kinds do not apply to it."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,7 @@ def live_checks(env: Environment, models: list[dict]) -> list[CheckResult]:
     def listed(name: str, version: str) -> dict | None:
         for item in models:
             model = item.get("model") or {}
-            if model.get("name") == name and model.get("version") == version:
+            if item.get("kind") == ACCOUNT_KIND and model.get("name") == name and model.get("version") == version:
                 return model
         return None
 
@@ -102,7 +106,7 @@ def live_checks(env: Environment, models: list[dict]) -> list[CheckResult]:
         key, ref = found
         where = ("azure", "openai", "fine_tuning_models", i, "model")
         model = listed(ref.base, ref.version)
-        fine_tune = (model or {}).get("capabilities", {}).get("fineTune") == "true"
+        fine_tune = ((model or {}).get("finetuneCapabilities") or {}).get("fineTune") == "true"
         retire = ((model or {}).get("deprecation") or {}).get("fineTune")
         if model is None or not fine_tune:
             results.append(CheckResult(False, key, f"models.list({azure.location}) does not offer it for "
@@ -139,7 +143,8 @@ def quota(env: Environment, clients: Any, models: list[dict], on_retry=None) -> 
     for deployment in azure.openai.deployments:
         for item in models:
             model = item.get("model") or {}
-            if model.get("name") == deployment.model and model.get("version") == deployment.version:
+            if item.get("kind") == ACCOUNT_KIND and model.get("name") == deployment.model and \
+                    model.get("version") == deployment.version:
                 for sku in model.get("skus") or []:
                     if sku.get("name") == deployment.sku and sku.get("usageName"):
                         line = wanted.setdefault(sku["usageName"], QuotaLine(sku["usageName"], 0, 0))

@@ -18,7 +18,10 @@ from infra.azure.resources import OpenAIAccountHandler, handler
 from jobs.config.environment import Environment
 
 Action = Literal["create", "update", "replace", "unchanged"]
-TRANSITIONAL = {"Accepted", "Creating", "Updating", "Deleting", "ResolvingDNS"}
+# ARM's ProvisioningState (accounts) and DeploymentProvisioningState (Microsoft.CognitiveServices 2025-09-01):
+# no `Updating`; `Moving` is an operation in progress; `Canceled` (deployments) ended without the change.
+TRANSITIONAL = {"Accepted", "Creating", "Deleting", "ResolvingDNS", "Moving"}
+FAILED = {"Failed", "Canceled"}
 
 
 @dataclass(frozen=True)
@@ -111,8 +114,8 @@ def compare(res: Resource, actual: dict | None) -> Change:
     if any(c.path in res.immutable for c in changes):
         fixed = ", ".join(c.path for c in changes if c.path in res.immutable)
         return Change(res, "replace", changes, f"{fixed} cannot change in place", actual)
-    if state == "Failed":
-        return Change(res, "update", changes, "provisioningState is Failed: apply provisions it again", actual)
+    if state in FAILED:
+        return Change(res, "update", changes, f"provisioningState is {state}: apply provisions it again", actual)
     if state in TRANSITIONAL:
         return Change(res, "update", changes, f"still {state}: apply waits for it, then converges", actual)
     return Change(res, "update" if changes else "unchanged", changes, actual=actual)

@@ -29,6 +29,8 @@ def _resolve(env: str, job: str, directory: Path | None):
 def deploy(job: str = JobArgument, env: str = EnvOption, directory: Path | None = DirOption,
            checkpoint: str | None = typer.Option(None, "--checkpoint", help="Deploy this checkpoint instead of the "
                                                  "final model (Azure checkpoint id, or a SageMaker model S3 URI)."),
+           gitops: Path | None = typer.Option(None, "--gitops", help="Azure: write the deployment's ASO manifest under "
+                                              "DIR/<env>/ for a reviewed commit instead of creating it."),
            as_json: bool = JsonOption) -> None:
     """Create or update the deployment that serves the job's fine-tuned model."""
     from jobs import providers
@@ -37,12 +39,22 @@ def deploy(job: str = JobArgument, env: str = EnvOption, directory: Path | None 
     provider = providers.get(ref.provider)
     with err_console.status(f"deploying {ref.label}..."):
         current = provider.describe(environment, ref.job_id)
-        result = provider.deploy(environment, ref.rendered, current, checkpoint=checkpoint)
+        if gitops is not None:
+            from jobs.errors import FtopsError
+
+            if not hasattr(provider, "gitops"):
+                raise FtopsError(f"--gitops is not supported for {ref.provider}", field="--gitops")
+            result = provider.gitops(environment, ref.rendered, current, gitops, checkpoint=checkpoint)
+        else:
+            result = provider.deploy(environment, ref.rendered, current, checkpoint=checkpoint)
 
     def human(_):
         where = result.get("deployment") or result.get("endpoint")
-        console.print(f"[green]deployed[/] {escape(ref.label)} as [bold]{escape(str(where))}[/] "
-                      f"(model {escape(str(result.get('model')))})")
+        if result.get("manifest"):
+            console.print(f"[green]wrote[/] {escape(result['manifest'])} (commit it; ASO creates {escape(str(where))})")
+        else:
+            console.print(f"[green]deployed[/] {escape(ref.label)} as [bold]{escape(str(where))}[/] "
+                          f"(model {escape(str(result.get('model')))})")
         for note in result.get("notes", []):
             console.print(f"[yellow]note[/]: {escape(note)}")
 

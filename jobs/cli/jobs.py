@@ -85,7 +85,8 @@ def wait(
     interval: float = typer.Option(5.0, "--interval", min=0.05, help="Seconds between polls."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Follow jobs live until each one ends. Exit 1 if any failed or was cancelled (the reason is shown)."""
+    """Follow jobs live until each one ends. Exit 1 if any failed or was cancelled (the reason is shown), 2 on
+    timeout, 3 if one is paused (Azure OpenAI: it moves again only when resumed, so the wait ends on it)."""
     from rich.live import Live
 
     from jobs import providers
@@ -117,7 +118,8 @@ def wait(
         while True:
             poll()
             live.update(render())
-            if all(s.done for s in latest.values()):
+            # A paused job (Azure OpenAI) moves again only when a person resumes it: the wait ends on it.
+            if all(s.done or s.state == "paused" for s in latest.values()):
                 break
             if time.monotonic() > deadline:
                 emit([{"job": k, **v.to_json()} for k, v in latest.items()], as_json, lambda _: None)
@@ -125,16 +127,22 @@ def wait(
                 raise typer.Exit(2)
             time.sleep(interval)
     bad = {label: s for label, s in latest.items() if s.state in {"failed", "cancelled"}}
+    paused = [label for label, s in latest.items() if s.state == "paused"]
 
     def human(_):
         for label, s in bad.items():
             err_console.print(f"[bold red]{escape(label)} {s.state}[/]: {escape(s.failure_reason or 'no reason given')}")
-        if not bad:
+        for label in paused:
+            err_console.print(f"[yellow]{escape(label)} paused[/]: it stays paused until resumed (Azure OpenAI "
+                              "resume: Foundry portal or POST .../fine_tuning/jobs/<id>/resume); then wait again")
+        if not bad and not paused:
             console.print(f"{len(latest)} job(s) succeeded.")
 
     emit([{"job": k, **v.to_json()} for k, v in latest.items()], as_json, human)
     if bad:
         raise typer.Exit(1)
+    if paused:
+        raise typer.Exit(3)
 
 
 @app.command()

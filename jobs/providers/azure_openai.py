@@ -11,6 +11,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobs import clients
@@ -28,14 +29,31 @@ if TYPE_CHECKING:
 
 # The classic data-plane API with fine-tuning `method` and `trainingType` (the v1 API lacks the training type).
 API_VERSION = "2025-04-01-preview"
-KEY_FIELD = "ftops_idempotency_key"
+KEY_FIELD = "ftops-idempotency-key"
 LEDGER_PREFIX = "ftops-ledger/"
 PLACEHOLDER = "ftops-file:"
-STATES = {"validating_files": "pending", "queued": "pending", "pending": "pending", "running": "running",
+# The data-plane spec's FineTuningState (2025-04-01-preview). pausing/resuming are still in motion; paused waits
+# for a person (`jobs wait` ends on it). OpenAI's validating_files/queued are kept for older API versions.
+STATES = {"created": "pending", "pending": "pending", "validating_files": "pending", "queued": "pending",
+          "running": "running", "pausing": "running", "resuming": "running", "paused": "paused",
           "succeeded": "succeeded", "failed": "failed", "cancelled": "cancelled"}
 FILE_WAIT_S = 600.0
-HOSTING_NOTICE = ("a fine-tuned deployment is billed per hour while it exists, even when idle, and Azure deletes "
-                  "one that has had no traffic for 15 days; `ftops undeploy` removes it")
+
+
+def hosting_notice(sku: str) -> str:
+    """What a fine-tuned deployment of this type costs and how long it lives (models.yaml, with its sources)."""
+    from jobs.reference import azure_models
+
+    facts = azure_models().deployment_types.get(sku)  # type: ignore[call-overload]
+    if facts is None:
+        return f"check the hosting price and lifetime of {sku} fine-tuned deployments before leaving one up"
+    if not facts.hosting_fee:
+        return (f"a {sku} deployment has no hosting fee (tokens only), no SLA, and Azure deletes it "
+                f"{facts.lifetime_hours} hours after creation; redeploy with `ftops deploy`")
+    return (f"a fine-tuned {sku} deployment is billed per hour while it exists, even when idle, and Azure deletes "
+            f"one that has had no traffic for {facts.idle_delete_days} days; `ftops undeploy` removes it")
+
+
 COLUMNS = {"step": "step", "train_loss": "train_loss", "valid_loss": "valid_loss",
            "full_valid_loss": "full_valid_loss", "train_mean_token_accuracy": "train_accuracy",
            "valid_mean_token_accuracy": "valid_accuracy"}
@@ -171,11 +189,7 @@ class AzureOpenAI(Provider):
             filename = f"ftops-{entry.sha256[:16]}-{split}.jsonl"
             files[split] = uploads.once(f"azure-file:{env.name}:{filename}", lambda p=path, n=filename: retry.call(
                 lambda: self._file_id(env, uploads, p, n)))
-        request = _substitute(body, files)
-        if not any(job.idempotency_key in str(v) for v in (request.get("metadata") or {}).values()) and \
-                job.idempotency_key[:8] not in str(request.get("suffix") or ""):
-            request["metadata"] = {**(request.get("metadata") or {}), KEY_FIELD: job.idempotency_key}
-        return request
+        return _substitute(body, files)
 
     def _file_id(self, env: Environment, uploads: Any, path, filename: str) -> str:
         """The processed Files-API id for this content: found by its content-addressed name, else uploaded."""
@@ -215,17 +229,28 @@ class AzureOpenAI(Provider):
             raise
         return Submission(created.id)
 
-    def _key_of(self, found: Any) -> str | None:
-        return (found.metadata or {}).get(KEY_FIELD) if found.metadata else None
-
     def existing(self, env: Environment, jobs: list[RenderedJob]) -> dict[str, tuple[str, str | None]]:
-        wanted = {job.idempotency_key: job.name for job in jobs}
+        """Submitted jobs found by what Azure keeps: suffix (it carries the idempotency key), base model and
+        training file (content-addressed name). The job schema has no `metadata`, so nothing relies on it."""
+        wanted: dict[tuple[str, str], tuple[RenderedJob, str]] = {}
+        for job in jobs:
+            identity = _identity(job, self.target)
+            if identity is not None:
+                suffix, model, filename = identity
+                wanted[(suffix, model)] = (job, filename)
+        if not wanted:
+            return {}
+        file_ids: dict[str, set[str]] = {}
+        for item in client(env).files.list(purpose="fine-tune"):
+            file_ids.setdefault(item.filename, set()).add(item.id)
         found: dict[str, tuple[str, str | None]] = {}
         for remote in client(env).fine_tuning.jobs.list(limit=100):
-            values = {str(v) for v in (remote.metadata or {}).values()}
-            for key in values & set(wanted):
-                if remote.status != "failed" and wanted[key] not in found:  # a failed job may be submitted again
-                    found[wanted[key]] = (remote.id, key)
+            hit = wanted.get((_suffix_of(remote) or "", remote.model))
+            if hit is None or remote.status == "failed":  # a failed job may be submitted again
+                continue
+            job, filename = hit
+            if remote.training_file in file_ids.get(filename, ()) and job.name not in found:
+                found[job.name] = (remote.id, job.idempotency_key)
         return found
 
     def find(self, env: Environment, job: RenderedJob) -> tuple[str, str | None] | None:
@@ -243,7 +268,7 @@ class AzureOpenAI(Provider):
             raise
         status = JobStatus(
             provider=self.name, job_id=job.id, state=STATES.get(job.status, "pending"), provider_status=job.status,
-            idempotency_key=(job.metadata or {}).get(KEY_FIELD) if job.metadata else None,
+            idempotency_key=_key_of(job),
             failure_reason=(f"{job.error.code}: {job.error.message}" if job.error and job.error.message else None),
             created_at=_iso(job.created_at), finished_at=_iso(job.finished_at), model=job.fine_tuned_model)
         if status.state in {"running", "succeeded"}:
@@ -263,7 +288,7 @@ class AzureOpenAI(Provider):
             out.append(JobStatus(provider=self.name, job_id=job.id, state=STATES.get(job.status, "pending"),
                                  provider_status=job.status, created_at=_iso(job.created_at),
                                  finished_at=_iso(job.finished_at), model=job.fine_tuned_model,
-                                 idempotency_key=(job.metadata or {}).get(KEY_FIELD) if job.metadata else None))
+                                 idempotency_key=_key_of(job)))
             if len(out) >= limit:
                 break
         return out
@@ -302,15 +327,21 @@ class AzureOpenAI(Provider):
         settings: dict[str, Any] = {}
         if "azure-openai-deployment" in job.targets:
             settings = job.load_target("azure-openai-deployment")
-        sku = settings.get("sku") if isinstance(settings.get("sku"), dict) else {}
+        # The rendered file holds the ARM body (`body.sku`); older hand-written files put `sku` at the top.
+        body = settings.get("body") if isinstance(settings.get("body"), dict) else {}
+        sku = next((s for s in (body.get("sku"), settings.get("sku")) if isinstance(s, dict)), {})
         fallback = (job.deployment or {}).get("azure", job.deployment or {})
         return {"name": settings.get("name") or settings.get("deployment_name") or job.name,
                 "sku": sku.get("name") or settings.get("sku_name") or fallback.get("sku") or "Standard",
                 "capacity": int(sku.get("capacity") or settings.get("capacity") or fallback.get("capacity") or 1)}
 
-    def deploy(self, env: Environment, job: RenderedJob, status: JobStatus, *,
-               checkpoint: str | None = None) -> dict[str, Any]:
-        from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
+    def planned_deployment(self, env: Environment, job: RenderedJob, status: JobStatus, *,
+                           checkpoint: str | None = None, source: str | None = None) -> dict[str, Any]:
+        """The deployment `deploy` would create, after every check that needs no write: the job succeeded, the
+        checkpoint exists (deployed by its id, as Azure documents), and the fine-tuned deployment table offers
+        the SKU for this model in this region. `source`: the resource id of the account that trained the model,
+        for a deployment in another account or region (`properties.model.source`)."""
+        from jobs.reference import azure_models
 
         if status.state != "succeeded" or not status.model:
             raise CloudError(f"job {status.job_id} has no fine-tuned model to deploy (state {status.state})",
@@ -322,19 +353,49 @@ class AzureOpenAI(Provider):
             if checkpoint not in known:
                 raise ConfigError(f"job {status.job_id} has no checkpoint {checkpoint}", field="--checkpoint",
                                   hint=f"deployable checkpoints: {', '.join(known) or 'none'}")
-            model = known[checkpoint]
+            model = checkpoint
         settings = self.deployment_settings(job)
         resolved = resolved_azure(env)
-        deployment = Deployment(sku=Sku(name=settings["sku"], capacity=settings["capacity"]),
-                                properties=DeploymentProperties(model=DeploymentModel(format="OpenAI", name=model,
-                                                                                      version="1")),
+        location = env.require_azure().location
+        base = str(job.load_target(self.target).get("model") or "")
+        found = azure_models().find(base)
+        if found is not None:
+            problem = found[1].deployment_problem(settings["sku"], location)
+            if problem:
+                raise ConfigError(problem, source=job.target_path("azure-openai-deployment"), field="body.sku.name",
+                                  hint="change deployment.azure.sku in the definition and re-render")
+        return {"name": settings["name"], "model": model, "sku": settings["sku"], "capacity": settings["capacity"],
+                "account": resolved.openai_account, "account_id": resolved.openai_account_id,
+                "resource_group": resolved.resource_group, "source": source, "job_id": status.job_id,
+                "idempotency_key": job.idempotency_key, "environment": env.name}
+
+    def deploy(self, env: Environment, job: RenderedJob, status: JobStatus, *,
+               checkpoint: str | None = None, source: str | None = None) -> dict[str, Any]:
+        from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
+
+        planned = self.planned_deployment(env, job, status, checkpoint=checkpoint, source=source)
+        deployment = Deployment(sku=Sku(name=planned["sku"], capacity=planned["capacity"]),
+                                properties=DeploymentProperties(model=DeploymentModel(
+                                    format="OpenAI", name=planned["model"], version="1", source=source)),
                                 tags={**env.all_tags, "ftops-idempotency-key": job.idempotency_key})
         result = mgmt(env).deployments.begin_create_or_update(
-            resolved.resource_group, resolved.openai_account, settings["name"], deployment, **_lro_kwargs(env)).result()
-        return {"provider": self.name, "deployment": settings["name"], "account": resolved.openai_account,
-                "model": model, "sku": settings["sku"], "capacity": settings["capacity"],
+            planned["resource_group"], planned["account"], planned["name"], deployment, **_lro_kwargs(env)).result()
+        return {"provider": self.name, "deployment": planned["name"], "account": planned["account"],
+                "model": planned["model"], "sku": planned["sku"], "capacity": planned["capacity"],
                 "state": getattr(result.properties, "provisioning_state", None), "endpoint": endpoint(env),
-                "notes": [HOSTING_NOTICE]}
+                "notes": [hosting_notice(planned["sku"])]}
+
+    def gitops(self, env: Environment, job: RenderedJob, status: JobStatus, directory: Path, *,
+               checkpoint: str | None = None, source: str | None = None) -> dict[str, Any]:
+        """Write the Azure Service Operator `Deployment` for this model under `directory` (for a reviewed commit),
+        instead of creating it through ARM. Written only once the model exists: never a placeholder."""
+        from jobs.providers.azure_gitops import write_manifest
+
+        planned = self.planned_deployment(env, job, status, checkpoint=checkpoint, source=source)
+        path = write_manifest(planned, directory)
+        return {"provider": self.name, "deployment": planned["name"], "account": planned["account"],
+                "model": planned["model"], "sku": planned["sku"], "capacity": planned["capacity"],
+                "manifest": str(path), "notes": [hosting_notice(planned["sku"])]}
 
     def undeploy(self, env: Environment, job: RenderedJob) -> dict[str, Any]:
         from azure.core.exceptions import ResourceNotFoundError
@@ -352,6 +413,29 @@ class AzureOpenAI(Provider):
                          **_lro_kwargs(env)).result()
         removed = ["deployment"]
         return {"provider": self.name, "deployment": settings["name"], "removed": removed}
+
+
+def _identity(job: RenderedJob, target: str) -> tuple[str, str, str] | None:
+    """(suffix, base model, content-addressed training file name) of a rendered job: how Azure knows it."""
+    from jobs.data.manifest import read_manifest
+
+    body = job.load_target(target)
+    split = str(body.get("training_file") or "").removeprefix(PLACEHOLDER)
+    manifest = read_manifest(job.manifest_dir())
+    if not body.get("suffix") or split not in manifest.files:
+        return None
+    return str(body["suffix"]), str(body.get("model")), f"ftops-{manifest.files[split].sha256[:16]}-{split}.jsonl"
+
+
+def _suffix_of(remote: Any) -> str | None:
+    """The job's suffix (in the spec's FineTuningJob; the openai SDK keeps it as an extra field)."""
+    suffix = getattr(remote, "suffix", None) or (getattr(remote, "model_extra", None) or {}).get("suffix")
+    return str(suffix) if suffix else None
+
+
+def _key_of(remote: Any) -> str | None:
+    metadata = getattr(remote, "metadata", None) or {}
+    return metadata.get(KEY_FIELD) if isinstance(metadata, dict) else None
 
 
 def _message(exc: BaseException) -> str:

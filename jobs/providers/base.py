@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from jobs.apply.rendered import RenderedJob
     from jobs.config.environment import Environment
 
-State = Literal["pending", "running", "succeeded", "failed", "cancelled"]
+State = Literal["pending", "running", "paused", "succeeded", "failed", "cancelled"]
+"""`paused`: stopped by a person (Azure OpenAI pause); it does not move again on its own, so waits end on it."""
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 
 

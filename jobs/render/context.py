@@ -33,10 +33,10 @@ CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 TENSORBOARD_LOCAL_PATH = "/opt/ml/output/tensorboard"
 DATASET_FORMATS = {"supervised": ("chat", "completion"), "dpo": ("preference",), "classification": ("classification",)}
 SCRIPT_METHOD = {"supervised": "sft", "dpo": "dpo", "classification": "classification"}
-# The fine-tuning API's spelling of the training types (sent as `trainingType` in the body).
-AZURE_TRAINING_TYPE = {"Standard": "standard", "GlobalStandard": "globalstandard", "Developer": "developertier"}
+# The fine-tuning API's spelling of the training types (sent as `trainingType` in the body), as Microsoft's
+# fine-tuning how-to spells them (`globalstandard`, `developerTier`); `standard` is the documented default.
+AZURE_TRAINING_TYPE = {"Standard": "standard", "GlobalStandard": "globalstandard", "Developer": "developerTier"}
 AZURE_FILE_PLACEHOLDER = "ftops-file:{split}"
-AZURE_MODEL_PLACEHOLDER = "ftops-model:fine-tuned"
 
 
 @dataclass(frozen=True)
@@ -209,8 +209,7 @@ def azure_context(variant: JobVariant, env: Environment, dataset: Dataset,
         # The fine-tuning API allows 16 metadata pairs of 64/512 characters: only the identifying ones.
         "metadata": {"ftops-idempotency-key": KEY, "ftops-job": variant.name, "ftops-environment": env.name,
                      "ftops-dataset-id": dataset.dataset_id},
-        "deployment": {"name": NAME, "sku": job.deployment.azure.sku, "capacity": job.deployment.azure.capacity,
-                       "model": AZURE_MODEL_PLACEHOLDER},
+        "deployment": {"name": NAME, "sku": job.deployment.azure.sku, "capacity": job.deployment.azure.capacity},
         "account": {"name": res.openai_account, "id": res.openai_account_id, "resource_group": res.resource_group,
                     "subscription_id": res.subscription_id, "endpoint": res.openai_endpoint},
         "tags": dict(sorted(tags.items())),

@@ -49,7 +49,6 @@ TARGETS: dict[str, tuple[str, str]] = {
     "ack-tuning": ("ack/tuning-job.yaml.j2", "ack.yaml"),
     "azure-openai": ("azure-openai/fine-tuning-job.json.j2", "azure-openai.json"),
     "azure-openai-deployment": ("azure-openai/deployment.json.j2", "azure-openai-deployment.json"),
-    "aso": ("azure-openai/aso-deployment.yaml.j2", "aso.yaml"),
 }
 _TOKEN = re.compile(r"^[a-z0-9-]+$")
 
@@ -102,7 +101,8 @@ def _dump_json(data: Any) -> bytes:
 def _targets(variant: JobVariant) -> list[str]:
     job = variant.definition
     if job.provider == "azure-openai":
-        return ["azure-openai", "azure-openai-deployment", "aso"]
+        # No aso.yaml here: its model exists only after training (`ftops deploy --gitops` writes it then).
+        return ["azure-openai", "azure-openai-deployment"]
     return ["sagemaker-tuning", "ack-tuning"] if job.is_tuning else ["sagemaker", "ack"]
 
 

@@ -19,7 +19,8 @@ from jobs.render.definitions import JobVariant
 
 SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 TUNING_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$")
-AZURE_SUFFIX = re.compile(r"^[a-zA-Z0-9_.-]+$")
+# Azure's FineTuningJobCreation.suffix: letters, digits, `-` and `_` (no `.`; data-plane spec 2025-04-01-preview).
+AZURE_SUFFIX = re.compile(r"^[a-zA-Z0-9_-]+$")
 MAX_HYPERPARAMETERS, MAX_HP_KEY, MAX_HP_VALUE = 100, 256, 2500
 MAX_TAGS, MAX_TAG_KEY, MAX_TAG_VALUE = 50, 128, 256
 
@@ -101,6 +102,13 @@ def _check_azure(variant: JobVariant, env: Environment) -> None:
     if env.azure.location not in regions:
         raise variant.error(f"{model_id} cannot be fine-tuned with {training_type} training in {env.azure.location}",
                             "azure.training_type", f"{training_type} regions: {', '.join(regions) or 'none'}")
+    from jobs.reference import azure_models as reference  # the fine-tuned deployment table (models.yaml)
+
+    sku = job.deployment.azure.sku
+    problem = reference().models[model_id].deployment_problem(sku, env.azure.location)
+    if problem:
+        raise variant.error(problem, "deployment.azure.sku", "pick a deployment type the region offers for this "
+                            "model (jobs/reference/models.yaml, `deployments`)")
 
 
 def check_sagemaker_request(variant: JobVariant, request: dict[str, Any], *, tuning: bool) -> None:

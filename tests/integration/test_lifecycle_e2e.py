@@ -3,6 +3,7 @@ wait (through an emulator restart) -> results -> deploy -> undeploy, plus thrott
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -65,7 +66,7 @@ def local(aws_local, blob_local, azure_local, tmp_path):
     # Four epochs on 40 examples: the emulator's curve memorises, so results must flag overfitting.
     write_job(root, ENV, "faq-az-overfit", "azure-openai", manifest, salt=salt, body={
         "model": "gpt-4.1-mini-2025-04-14", "training_file": "ftops-file:train", "validation_file": "ftops-file:validation",
-        "suffix": "overfit", "seed": 1, "trainingType": "standard",
+        "suffix": f"overfit-{hashlib.sha256(salt.encode()).hexdigest()[:8]}", "seed": 1, "trainingType": "standard",
         "method": {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 6, "batch_size": 4}}}})
     (root / ENV / "faq-az-overfit" / "azure-openai-deployment.json").write_text(
         json.dumps({"name": f"faq-{salt[-6:]}", "sku": {"name": "Standard", "capacity": 2}}))
@@ -83,10 +84,11 @@ def local(aws_local, blob_local, azure_local, tmp_path):
 
 
 def _azure_jobs_by_key(env) -> dict[str, int]:
+    """Jobs per suffix (the renderer puts the idempotency key's first 8 characters in it)."""
     counts: dict[str, int] = {}
     for job in azure_openai.client(env).fine_tuning.jobs.list(limit=100):
-        key = (job.metadata or {}).get(azure_openai.KEY_FIELD)
-        counts[key] = counts.get(key, 0) + 1
+        suffix = str((job.model_extra or {}).get("suffix") or "")
+        counts[suffix] = counts.get(suffix, 0) + 1
     return counts
 
 
@@ -115,7 +117,7 @@ def test_full_lifecycle(ftops, local, tmp_path):
     for thread in threads:
         thread.join()
     counts = _azure_jobs_by_key(env)
-    assert all(counts.get(job.idempotency_key) == 1 for job in racing + [j for j in jobs if j.provider == "azure-openai"])
+    assert all(counts.get(job.load_target("azure-openai")["suffix"]) == 1 for job in racing + [j for j in jobs if j.provider == "azure-openai"])
 
     waited = ftops("jobs", "wait", "--env", ENV, "--dir", root, "--interval", "0.3", "--json")
     assert waited.exit_code == 0, waited.stdout + waited.stderr
@@ -181,7 +183,7 @@ def test_killed_apply_then_rerun_converges_without_duplicates(local, tmp_path):
     assert sorted(i.result for i in items).count("adopted") == 1, [(i.job, i.result, i.detail) for i in items]
     assert {i.result for i in items} <= {"adopted", "created"}
     counts = _azure_jobs_by_key(env)
-    assert all(counts[j.idempotency_key] == 1 for j in jobs)
+    assert all(counts[j.load_target("azure-openai")["suffix"]] == 1 for j in jobs)
 
 
 def test_wait_survives_an_emulator_restart(ftops, aws_local, blob_local, tmp_path, monkeypatch):

@@ -58,20 +58,20 @@ def _wait(client, job_id, states=("succeeded", "failed", "cancelled")):
     raise AssertionError(job)
 
 
-BODY = {"model": "gpt-4.1-mini-2025-04-14", "suffix": "faq", "trainingType": "Standard",
+BODY = {"model": "gpt-4.1-mini-2025-04-14", "suffix": "faq", "trainingType": "standard",
         "method": {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 2}}}}
 
 
 def test_job_runs_to_success_with_events_checkpoints_and_base64_results(client):
     train, valid = _upload(client, _chat_lines(40)), _upload(client, _chat_lines(12), "valid.jsonl")
     created = client.post("/openai/fine_tuning/jobs", json={**BODY, "training_file": train, "validation_file": valid})
-    assert created.status_code == 201 and created.json["status"] == "validating_files"
+    assert created.status_code == 201 and created.json["status"] == "pending"
     job = _wait(client, created.json["id"])
     assert job["status"] == "succeeded"
     assert job["fine_tuned_model"].startswith("gpt-4.1-mini-2025-04-14.ft-") and job["fine_tuned_model"].endswith("-faq")
     events = client.get(f"/openai/fine_tuning/jobs/{job['id']}/events?limit=1000").json["data"]
     messages = [e["message"] for e in reversed(events)]
-    assert messages[0] == "Job entered status validating_files" and "successfully completed" in messages[-1]
+    assert messages[0] == "Job entered status pending" and "successfully completed" in messages[-1]
     assert any(e["type"] == "metrics" for e in events)
     checkpoints = client.get(f"/openai/fine_tuning/jobs/{job['id']}/checkpoints").json["data"]
     assert len(checkpoints) == 2 and all(":ckpt-step-" in c["fine_tuned_model_checkpoint"] for c in checkpoints)
@@ -99,9 +99,9 @@ def test_the_account_region_must_offer_the_training_type(client):
     train = _upload(client, _chat_lines(20))
     response = client.post("/accounts/weu-openai/openai/fine_tuning/jobs", json={**BODY, "training_file": train})
     assert response.status_code == 400
-    assert "cannot be fine-tuned with Standard training in westeurope" in response.json["error"]["message"]
+    assert "cannot be fine-tuned with standard training in westeurope" in response.json["error"]["message"]
     other = client.post("/accounts/weu-openai/openai/fine_tuning/jobs",
-                        json={**BODY, "training_file": train, "trainingType": "GlobalStandard"})
+                        json={**BODY, "training_file": train, "trainingType": "globalstandard"})
     assert other.status_code == 400, "westeurope offers no GlobalStandard fine-tuning for this model either"
 
 

@@ -161,11 +161,13 @@ def test_azure_body_is_what_the_openai_sdk_sends(project, env, method):
     assert (hyper.get("beta") == 0.2) == (method == "dpo")
 
 
-def test_azure_deployment_and_aso_describe_the_same_deployment(project):
+def test_no_rendered_azure_file_carries_a_placeholder_model(project):
+    """The fine-tuned model exists only after training: render writes no aso.yaml and no model name at all."""
     job = render_environment(load_environment("local"), AZ)[0]
-    deployment, aso = job.documents["azure-openai-deployment.json"], job.documents["aso.yaml"]
-    assert aso["kind"] == "Deployment" and aso["apiVersion"].startswith("cognitiveservices.azure.com/")
-    assert aso["spec"]["azureName"] == deployment["deployment_name"] == job.name
-    assert aso["spec"]["sku"] == deployment["body"]["sku"] == {"name": "Standard", "capacity": 1}
-    assert aso["spec"]["properties"] == deployment["body"]["properties"]
-    assert aso["spec"]["owner"]["armId"].endswith(f"/accounts/{deployment['account_name']}")
+    assert "aso.yaml" not in job.documents
+    deployment = job.documents["azure-openai-deployment.json"]
+    assert deployment["deployment_name"] == job.name and deployment["body"] == {"sku": {"name": "Standard",
+                                                                                        "capacity": 1}}
+    assert all("ftops-model" not in json.dumps(job.documents[name]) for name in ("azure-openai.json",
+                                                                            "azure-openai-deployment.json"))
+

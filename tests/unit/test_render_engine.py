@@ -38,7 +38,7 @@ def test_render_writes_the_layout_apply_reads(project, ftops, tmp_path):
     assert {"Key": "ftops:idempotency-key", "Value": index["idempotency_key"]} in request["Tags"]
     assert sm_dir.name == f"{SM}-local-{index['idempotency_key'][:8]}" and SAGEMAKER_NAME.match(sm_dir.name)
     az_dir = tmp_path / "out" / "local" / jobs[AZ]["name"]
-    assert sorted(p.name for p in az_dir.iterdir()) == ["aso.yaml", "azure-openai-deployment.json",
+    assert sorted(p.name for p in az_dir.iterdir()) == ["azure-openai-deployment.json",
                                                         "azure-openai.json", "job.json"]
     body = json.loads((az_dir / "azure-openai.json").read_text())
     assert body["training_file"] == "ftops-file:train" and body["validation_file"] == "ftops-file:validation"

@@ -33,8 +33,10 @@ def build(spec: str, env: Environment, *, concurrency: int = 8, batch: bool = Fa
           option: str = "--fine-tuned", base_model_dir: Path | None = None) -> Target:
     kind, value = parse_spec(spec, option=option)
     if kind == "azure":
-        from jobs.eval.targets.azure_openai import AzureOpenAITarget
+        from jobs.eval.targets.azure_openai import AzureOpenAITarget, check_batch_deployment
 
+        if batch:
+            check_batch_deployment(env, value)
         return AzureOpenAITarget(azure_client(env), value, concurrency=concurrency, batch=batch,
                                  poll_interval_s=poll_interval_s)
     if kind == "sagemaker":

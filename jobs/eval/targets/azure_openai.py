@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from jobs.errors import CloudError
+from jobs.errors import CloudError, ConfigError
 from jobs.eval.store import Answer, AnswerStore
 from jobs.eval.targets.base import (Generation, Messages, Request, Target, Throttle, content_of_chat_completion,
                                     retry_after_seconds)
@@ -166,3 +166,38 @@ class AzureOpenAITarget(Target):
             raise CloudError(f"{what} ended {batch.status}: {detail}",
                              hint="fix the cause and run the evaluation again (finished answers are kept)")
         store.finish_batch(self.identity, batch_id)
+
+
+BATCH_SKUS = {"GlobalBatch", "DataZoneBatch"}
+
+
+def check_batch_deployment(env: Any, deployment: str) -> None:
+    """Refuse `--batch` where Azure's Batch API cannot serve: it does not support fine-tuned models and needs a
+    base model deployed with a batch SKU (GlobalBatch / DataZoneBatch). Read from ARM before anything is sent."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    from jobs.config.resolved import resolved_azure
+    from jobs.providers import azure_openai
+
+    resolved = resolved_azure(env)
+    try:
+        found = azure_openai.mgmt(env).deployments.get(resolved.resource_group, resolved.openai_account, deployment,
+                                                       **({"enforce_https": False} if env.emulated else {}))
+    except ResourceNotFoundError:
+        raise ConfigError(f"no deployment {deployment!r} on {resolved.openai_account}", field="--batch",
+                          hint="deploy it first, or evaluate without --batch") from None
+    model = (found.properties.model.name if found.properties and found.properties.model else "") or ""
+    if is_fine_tuned(model):
+        raise ConfigError(f"deployment {deployment!r} serves the fine-tuned model {model}: the Azure OpenAI Batch "
+                          "API does not support fine-tuned models", field="--batch",
+                          hint="evaluate without --batch (per-request calls); Batch needs a GlobalBatch deployment "
+                               "of a base model")
+    sku = found.sku.name if found.sku else None
+    if sku not in BATCH_SKUS:
+        raise ConfigError(f"deployment {deployment!r} has SKU {sku}; the Batch API serves only {'/'.join(sorted(BATCH_SKUS))} "
+                          "deployments", field="--batch", hint="deploy the base model as GlobalBatch, or drop --batch")
+
+
+def is_fine_tuned(model: str) -> bool:
+    """Azure names fine-tuned models `<base>.ft-<id>[-suffix]` and checkpoints `ftchkpt-...` (deployed by id)."""
+    return ".ft-" in model or model.startswith(("ftchkpt-", "ftckpt"))

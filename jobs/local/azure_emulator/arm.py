@@ -7,7 +7,8 @@ Microsoft.Authorization role assignments at any scope. Paths are matched case-in
 
 Long-running operations (account/deployment PUT, PATCH and DELETE; storage account creation; resource group
 deletion) answer 201/202 with `Azure-AsyncOperation` (and `Location`) headers; the resource shows
-`Creating`/`Updating`/`Deleting` until `op_delay_s` has passed, then `Succeeded` (or `Failed` when a fault
+`Creating`/`Accepted`/`Deleting` (ARM's ProvisioningState has no `Updating`: an update shows `Accepted`) until
+`op_delay_s` has passed, then `Succeeded` (or `Failed` when a fault
 rule says so). Transitions are computed lazily on each request, so no thread and no timer survive a restart
 incorrectly: the deadline is stored with the operation.
 """
@@ -29,7 +30,7 @@ from jobs.local.azure_emulator.store import get_store
 bp = Blueprint("arm", __name__)
 
 Data = dict[str, Any]
-TRANSITIONAL = {"Accepted", "Creating", "Updating", "Deleting", "ResolvingDNS", "Moving"}
+TRANSITIONAL = {"Accepted", "Creating", "Deleting", "ResolvingDNS", "Moving"}
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
 
@@ -126,6 +127,20 @@ def _body() -> dict:
     if body is None and request.method in ("PUT", "PATCH", "POST") and request.data:
         raise ArmError(400, "InvalidRequestContent", "The request content was invalid and could not be deserialized.")
     return body or {}
+
+
+def _sdk_checked(body: dict, model: str) -> dict:
+    """Refuse what ARM would: unknown members, read-only members and enum values outside the SDK model's."""
+    from jobs.local.azure_emulator.sdk_check import problem
+
+    module, _, name = model.rpartition(".")
+    import importlib
+
+    found = problem(body, getattr(importlib.import_module(module), name))
+    if found:
+        raise ArmError(400, "InvalidRequestContent", f"The request content was invalid and could not be deserialized: "
+                                                     f"{found}")
+    return body
 
 
 def _merge(base: dict, patch: dict) -> dict:
@@ -249,7 +264,7 @@ def account(data: Data, sub: str, rg: str, name: str) -> Response:
         op = _start_operation(data, rid, "delete", current["location"])
         return _json(None, 202, _operation_headers(op, sub, "Microsoft.CognitiveServices"))
     _require_rg(data, sub, rg)
-    body = _body()
+    body = _sdk_checked(_body(), "azure.mgmt.cognitiveservices.models.Account")
     if request.method == "PATCH":
         if current is None:
             raise _not_found(kind_name, name, rg)
@@ -311,7 +326,7 @@ def account(data: Data, sub: str, rg: str, name: str) -> Response:
     if current is not None and _strip_readonly(current, ACCOUNT_READONLY) == _strip_readonly(resource, ACCOUNT_READONLY) \
             and _state(current) == "Succeeded":
         return _json(current)  # idempotent PUT: nothing changes, nothing to wait for
-    resource["properties"]["provisioningState"] = "Updating" if current else "Creating"
+    resource["properties"]["provisioningState"] = "Accepted" if current else "Creating"
     _put(data, resource)
     op = _start_operation(data, rid, "update" if current else "create", location)
     return _json(resource, 200 if current else 201, _operation_headers(op, sub, "Microsoft.CognitiveServices",
@@ -348,7 +363,7 @@ def deployment(data: Data, sub: str, rg: str, account_name: str, name: str) -> R
         current["properties"]["provisioningState"] = "Deleting"
         op = _start_operation(data, rid, "delete", parent["location"])
         return _json(None, 202, _operation_headers(op, sub, "Microsoft.CognitiveServices"))
-    body = _body()
+    body = _sdk_checked(_body(), "azure.mgmt.cognitiveservices.models.Deployment")
     if request.method == "PATCH":
         if current is None:
             raise _not_found("Microsoft.CognitiveServices/accounts/deployments", name, rg)
@@ -358,8 +373,10 @@ def deployment(data: Data, sub: str, rg: str, account_name: str, name: str) -> R
     if not model.get("name") or not sku.get("name"):
         raise ArmError(400, "InvalidResourceProperties", "The deployment needs sku.name and properties.model.name.")
     capacity = int(sku.get("capacity") or 1)
-    fine_tuned = ".ft-" in model["name"]
-    if not fine_tuned:
+    fine_tuned = ".ft-" in model["name"] or model["name"].startswith("ftchkpt-")
+    if fine_tuned:
+        _check_fine_tuned(model["name"], sku["name"], parent["location"])
+    else:
         known = catalog.find(parent["location"], model["name"], model.get("version") or "")
         if known is None:
             raise ArmError(400, "DeploymentModelNotSupported",
@@ -384,11 +401,33 @@ def deployment(data: Data, sub: str, rg: str, account_name: str, name: str) -> R
             {**resource, "properties": {**resource["properties"], "provisioningState": "x"}} \
             and _state(current) == "Succeeded":
         return _json(current)
-    resource["properties"]["provisioningState"] = "Updating" if current else "Creating"
+    resource["properties"]["provisioningState"] = "Accepted" if current else "Creating"
     _put(data, resource)
     op = _start_operation(data, rid, "update" if current else "create", parent["location"])
     return _json(resource, 200 if current else 201, _operation_headers(op, sub, "Microsoft.CognitiveServices",
                                                                       location_header=False))
+
+
+FINE_TUNED_SKUS = {"Standard", "GlobalStandard", "DeveloperTier"}
+
+
+def _check_fine_tuned(name: str, sku: str, location: str) -> None:
+    """The fine-tuned model (or checkpoint id) must exist in the data plane, with a SKU fine-tuned models take."""
+    from jobs.local.azure_emulator.store import get_store
+
+    jobs = get_store("openai").snapshot().get("jobs", {}).values()
+    job = next((j for j in jobs if j.get("fine_tuned_model") == name
+                or any(c["id"] == name for c in j.get("_checkpoints", []))), None)
+    if job is None:
+        raise ArmError(400, "DeploymentModelNotSupported", f"The model '{name}' was not found. A fine-tuned model is "
+                                                           "deployed by its fine_tuned_model name or checkpoint id.")
+    if sku not in FINE_TUNED_SKUS:
+        raise ArmError(400, "InvalidResourceProperties", f"The specified SKU '{sku}' is not supported for "
+                                                         f"fine-tuned models; supported: {sorted(FINE_TUNED_SKUS)}.")
+    base = catalog.find_fine_tunable(job["model"]) or {}
+    if sku == "Standard" and location not in base.get("training", {}).get("standard", ()):
+        raise ArmError(400, "InvalidResourceProperties", f"The specified SKU 'Standard' for fine-tuned model "
+                                                         f"'{name}' is not supported in this region '{location}'.")
 
 
 def list_deployments(data: Data, sub: str, rg: str, account_name: str) -> Response:
@@ -420,6 +459,8 @@ def usages_list(data: Data, sub: str, location: str) -> Response:
     used = _usage(data, sub, location)
     items = []
     for model in catalog.models(location):
+        if model["kind"] != "OpenAI":
+            continue
         for sku in model["model"]["skus"]:
             items.append({"name": {"value": sku["usageName"], "localizedValue": sku["usageName"]}, "unit": "Count",
                           "currentValue": used.get(sku["usageName"], 0), "limit": catalog.SKU_QUOTA[sku["name"]],
@@ -583,7 +624,8 @@ def role_assignment(data: Data, scope: str, name: str) -> Response:
     if not GUID.match(name):
         raise ArmError(400, "InvalidRoleAssignmentId",
                        f"The role assignment ID '{name}' is not valid. The role assignment ID must be a GUID.")
-    props = _body().get("properties") or {}
+    props = _sdk_checked(_body(), "azure.mgmt.authorization.models.RoleAssignmentCreateParameters").get(
+        "properties") or {}
     if not GUID.match(props.get("principalId") or ""):
         raise ArmError(400, "InvalidPrincipalId", "A valid principal ID must be provided for role assignment.")
     if not (props.get("roleDefinitionId") or "").lower().startswith("/subscriptions/") or \
@@ -595,7 +637,10 @@ def role_assignment(data: Data, scope: str, name: str) -> Response:
         raise ArmError(400, "InvalidResourceScope" if len(scope_parts) > 4 else "ResourceGroupNotFound",
                        f"The scope '{scope}' is not valid or does not exist.")
     wanted = {"roleDefinitionId": props["roleDefinitionId"], "principalId": props["principalId"],
-              "principalType": props.get("principalType") or "ServicePrincipal", "scope": scope}
+              "principalType": props.get("principalType") or "ServicePrincipal", "scope": scope,
+              **{k: props[k] for k in ("condition", "conditionVersion", "description") if props.get(k)}}
+    if wanted.get("condition") and wanted.get("conditionVersion") != "2.0":
+        raise ArmError(400, "InvalidConditionVersion", "A role assignment condition requires conditionVersion 2.0.")
     if current is not None:
         if {k: current["properties"].get(k) for k in ("roleDefinitionId", "principalId")} != \
                 {k: wanted[k] for k in ("roleDefinitionId", "principalId")}:

@@ -1,8 +1,16 @@
 """The Azure OpenAI data plane, as the openai SDK's `AzureOpenAI` client calls it.
 
-Files (upload, processing status, content), fine-tuning jobs (validation as Azure does it, then
-validating_files -> queued -> running -> succeeded/failed over a configurable time, with events, checkpoints
-and a base64 `results.csv`), cancel, list with pagination, and chat completions on a deployed fine-tuned model.
+Files (upload, processing status, content), fine-tuning jobs (validation as Azure does it, then the spec's
+FineTuningState: pending -> running -> succeeded/failed over a configurable time, pause -> pausing/paused,
+resume -> resuming/running, with events, checkpoints and a base64 `results.csv`), cancel, list with pagination,
+and chat completions on a deployed fine-tuned model. Request bodies are checked the way the data-plane spec
+(2025-04-01-preview) defines them: only its FineTuningJobCreation fields plus the documented `trainingType`,
+spelled exactly; errors carry the spec's ErrorCode values.
+
+What the emulator decides by itself (never evidence of the client's logic; see README "What the emulator
+invents"): chat answers (the training example nearest to the prompt), loss and accuracy curves (a formula over
+the data's size and hash), job and file timings, checkpoint ids (`ftchkpt-` + 32 hex, as Microsoft's deploy
+documentation shows; the spec's own example uses OpenAI's `ftckpt_` form), trained token counts.
 
 Nothing runs in the background: a job's state is computed from its creation time whenever it is read, so an
 emulator restarted mid-job carries on where it was. Every route is served both at `/openai/...` (the default
@@ -25,15 +33,20 @@ from flask import Blueprint, Response, jsonify, request
 
 from jobs.local.azure_emulator import faults, store
 from jobs.local.azure_emulator.store import get_store
-from jobs.reference import azure_models
+from jobs.local.azure_emulator import catalog
 
 bp = Blueprint("openai", __name__)
 
 NS = "openai"
-SUFFIX = re.compile(r"^[A-Za-z0-9_.-]{1,18}$")
+SUFFIX = re.compile(rf"^[A-Za-z0-9_-]{{1,{catalog.SUFFIX_MAX}}}$")  # the spec: a-z, A-Z, 0-9, - and _ (no `.`)
+# FineTuningJobCreation's properties in the spec, plus `trainingType` (documented by Microsoft's fine-tuning
+# how-to, absent from the spec); anything else is refused like a schema violation. A test keeps this set equal to
+# the spec's.
+JOB_FIELDS = {"model", "training_file", "validation_file", "hyperparameters", "suffix", "seed", "integrations",
+              "method", "trainingType"}
 DEFAULTS = {"job_duration_s": 6.0, "file_processing_s": 0.3}
 """Seconds a fine-tuning job takes end to end, and a file takes to process (overridable at run time)."""
-PHASES = (("validating_files", 0.1), ("queued", 0.1), ("running", 0.8))
+PHASES = (("pending", 0.2), ("running", 0.8))
 
 
 def _route(rule: str, **options: Any):
@@ -47,7 +60,9 @@ def _route(rule: str, **options: Any):
 
 
 def _error(status: int, code: str, message: str, param: str | None = None) -> Response:
-    response = jsonify({"error": {"code": code, "message": message, "param": param, "type": "invalid_request_error"}})
+    """The spec's ErrorResponse: `code` from its ErrorCode enum, `target` naming the field."""
+    error = {"code": code, "message": message, **({"target": param} if param else {})}
+    response = jsonify({"error": error})
     response.status_code = status
     return response
 
@@ -118,7 +133,7 @@ def _parse_examples(raw: bytes) -> tuple[list[dict], str | None]:
 
 
 def _file_view(record: dict[str, Any]) -> dict[str, Any]:
-    view = {k: v for k, v in record.items() if not k.startswith("_")}
+    view = {k: v for k, v in record.items() if not k.startswith("_") and v is not None}
     if view["status"] == "pending" and time.time() >= record["_ready_at"]:
         view["status"] = record["_final_status"]
         if record.get("_error"):
@@ -135,9 +150,9 @@ def upload_file(account: str | None = None):
     if purpose not in {"fine-tune", "assistants", "batch"}:
         return _error(400, "invalidPayload", f"purpose {purpose!r} is not supported; use fine-tune", "purpose")
     raw = upload.read()
-    limit = azure_models().max_file_bytes
+    limit = catalog.FILE_LIMIT_BYTES
     if len(raw) > limit:
-        return _error(413, "fileTooLarge", f"files above {limit} bytes go through blob import, not the Files API")
+        return _error(413, "invalidPayload", f"files above {limit} bytes go through blob import, not the Files API")
     examples, problem = _parse_examples(raw) if purpose == "fine-tune" else ([], None)
     file_id = f"file-{uuid.uuid4().hex}"
     _blob(file_id).write_bytes(raw)
@@ -169,7 +184,7 @@ def list_files(account: str | None = None):
 def get_file(file_id: str, account: str | None = None):
     record = get_store(NS).snapshot().get("files", {}).get(file_id)
     if record is None:
-        return _error(404, "fileNotFound", f"file {file_id} does not exist")
+        return _error(404, "notFound", f"file {file_id} does not exist")
     return jsonify(_file_view(record))
 
 
@@ -177,7 +192,7 @@ def get_file(file_id: str, account: str | None = None):
 def delete_file(file_id: str, account: str | None = None):
     with get_store(NS).transaction() as data:
         if data.get("files", {}).pop(file_id, None) is None:
-            return _error(404, "fileNotFound", f"file {file_id} does not exist")
+            return _error(404, "notFound", f"file {file_id} does not exist")
     _blob(file_id).unlink(missing_ok=True)
     return jsonify({"id": file_id, "object": "file", "deleted": True})
 
@@ -185,20 +200,19 @@ def delete_file(file_id: str, account: str | None = None):
 @_route("/files/<file_id>/content", methods=["GET"])
 def file_content(file_id: str, account: str | None = None):
     if file_id not in get_store(NS).snapshot().get("files", {}):
-        return _error(404, "fileNotFound", f"file {file_id} does not exist")
+        return _error(404, "notFound", f"file {file_id} does not exist")
     return Response(_blob(file_id).read_bytes(), mimetype="application/octet-stream")
 
 
 # --- fine-tuning jobs ------------------------------------------------------------------------------
 
-# The wire spelling of the training types (what Azure's REST API takes) -> the reference file's names.
-WIRE_TRAINING_TYPES = {"standard": "Standard", "globalstandard": "GlobalStandard", "developertier": "Developer"}
+# The wire spelling of the training types, exactly as Microsoft's fine-tuning how-to writes them (no other casing,
+# no `training_type` alias: an unknown field or value is refused).
+WIRE_TRAINING_TYPES = ("standard", "globalstandard", "developerTier")
 
 
 def _training_type(body: dict[str, Any]) -> str:
-    """Azure takes the type in lower case (`globalstandard`); anything else is refused like Azure does."""
-    raw = body.get("trainingType") or body.get("training_type") or "standard"
-    return WIRE_TRAINING_TYPES.get(str(raw).lower(), str(raw))
+    return str(body.get("trainingType", "standard"))
 
 
 def _method(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -210,29 +224,32 @@ def _method(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 def _validate(body: dict[str, Any], account: str | None, files: dict[str, Any]) -> Response | None:
     """What Azure checks before it accepts a fine-tuning job."""
-    catalog = azure_models()
+    unknown = sorted(set(body) - JOB_FIELDS)
+    if unknown:
+        return _error(400, "invalidPayload", f"unknown properties {unknown}; a fine-tuning job takes "
+                      f"{sorted(JOB_FIELDS)}", unknown[0])
     model_name = body.get("model")
-    if not model_name:
+    if not model_name or not isinstance(model_name, str):
         return _error(400, "invalidPayload", "`model` is required", "model")
-    found = catalog.find(model_name)
-    if found is None:
+    model = catalog.find_fine_tunable(model_name)
+    if model is None:
         return _error(400, "invalidPayload", f"the model {model_name!r} is not fine-tunable", "model")
-    _, model = found
     training_type = _training_type(body)
     location = _account_location(account)
-    if training_type not in {"Standard", "GlobalStandard", "Developer"}:
+    if training_type not in WIRE_TRAINING_TYPES:
         return _error(400, "invalidPayload", f"trainingType {training_type!r} is not one of "
                       f"{', '.join(WIRE_TRAINING_TYPES)}", "trainingType")
-    if location and location not in model.regions(training_type):
+    regions = model["training"].get(training_type, ())
+    if location and location not in regions:
         return _error(400, "invalidPayload", f"{model_name} cannot be fine-tuned with {training_type} training in "
-                      f"{location}; regions: {', '.join(model.regions(training_type)) or 'none'}", "model")
+                      f"{location}; regions: {', '.join(regions) or 'none'}", "model")
     kind, hyper = _method(body)
-    if kind not in model.methods:
+    if kind not in model["methods"]:
         return _error(400, "invalidPayload", f"method {kind!r} is not supported for {model_name}", "method")
     suffix = body.get("suffix")
     if suffix is not None and not SUFFIX.match(str(suffix)):
-        return _error(400, "invalidPayload", f"suffix must be 1-{catalog.suffix_max_length} letters, digits, "
-                      "'-', '_' or '.'", "suffix")
+        return _error(400, "invalidPayload", f"suffix must be 1-{catalog.SUFFIX_MAX} letters, digits, "
+                      "'-' or '_'", "suffix")
     for field in ("training_file", "validation_file"):
         file_id = body.get(field)
         if file_id is None and field == "validation_file":
@@ -247,9 +264,9 @@ def _validate(body: dict[str, Any], account: str | None, files: dict[str, Any]) 
             return _error(400, "invalidPayload", f"{field} {file_id} is {view['status']}, not processed"
                           + (f": {record['_error']}" if record.get("_error") else ""), field)
     examples = files[body["training_file"]]["_examples"]
-    if examples < catalog.min_training_examples:
+    if examples < catalog.MIN_TRAINING_EXAMPLES:
         return _error(400, "invalidPayload", f"the training file has {examples} examples; at least "
-                      f"{catalog.min_training_examples} are required", "training_file")
+                      f"{catalog.MIN_TRAINING_EXAMPLES} are required", "training_file")
     n_epochs = hyper.get("n_epochs", "auto")
     if n_epochs != "auto" and not (isinstance(n_epochs, int) and 1 <= n_epochs <= 50):
         return _error(400, "invalidPayload", "n_epochs must be 1-50 or auto", "hyperparameters.n_epochs")
@@ -303,6 +320,8 @@ def _status_at(job: dict[str, Any], now: float) -> tuple[str, float]:
     """The job's status at `now` and its training progress (0-1)."""
     if job.get("_final"):
         return job["_final"], 1.0
+    if job.get("_paused_at") is not None:
+        return "paused", 0.0
     elapsed = now - job["created_at_f"]
     duration = job["_duration_s"]
     edge = 0.0
@@ -338,18 +357,33 @@ def _advance(job: dict[str, Any], files: dict[str, Any], data: dict[str, Any], n
     job["trained_tokens"] = files[job["training_file"]]["bytes"] // 4 * job["_epochs"]
     per_epoch = job["_per_epoch"]
     job["_checkpoints"] = [
-        {"id": "ftchkpt-" + hashlib.sha256(f"{job['id']}:{e}".encode()).hexdigest()[:24],
+        {"id": "ftchkpt-" + hashlib.sha256(f"{job['id']}:{e}".encode()).hexdigest()[:32],
          "object": "fine_tuning.job.checkpoint", "created_at": job["finished_at"],
          "fine_tuned_model_checkpoint": f"{job['fine_tuned_model']}:ckpt-step-{e * per_epoch}",
          "fine_tuning_job_id": job["id"], "step_number": e * per_epoch,
-         "metrics": {k: rows[e * per_epoch - 1][k] for k in ("train_loss", "valid_loss", "full_valid_loss")}}
+         "metrics": _checkpoint_metrics(rows[e * per_epoch - 1])}
         for e in range(max(1, job["_epochs"] - 2), job["_epochs"] + 1)]  # Azure keeps the last three epochs
 
 
-def _job_view(job: dict[str, Any], now: float) -> dict[str, Any]:
-    view = {k: v for k, v in job.items() if not k.startswith("_") and k not in {"request", "created_at_f"}}
+def _resolved(value: Any, default: Any) -> Any:
+    """The spec's hyperparameters are numbers: `auto` (or absent) reads back as what the emulator chose."""
+    return default if value in (None, "auto") else value
+
+
+def _checkpoint_metrics(row: dict[str, Any]) -> dict[str, float]:
+    """The metric names of the spec's checkpoint example (step, losses and token accuracies), all numbers."""
+    names = ("step", "train_loss", "train_mean_token_accuracy", "valid_loss", "valid_mean_token_accuracy",
+             "full_valid_loss", "full_valid_mean_token_accuracy")
+    fallback = {"full_valid_loss": row["valid_loss"], "full_valid_mean_token_accuracy": row["valid_mean_token_accuracy"]}
+    return {k: float(row[k] if row.get(k) is not None else fallback[k]) for k in names}
+
+
+def _job_view(job: dict[str, Any], now: float, transition: str | None = None) -> dict[str, Any]:
+    # The spec marks no property nullable: an unset one is left out rather than sent as null.
+    view = {k: v for k, v in job.items() if not k.startswith("_") and k not in {"request", "created_at_f", "account"}
+            and v is not None}
     status, _ = _status_at(job, now)
-    view["status"] = status
+    view["status"] = transition or status
     if status not in {"succeeded", "failed", "cancelled"}:
         view["estimated_finish"] = int(job["created_at_f"] + job["_duration_s"])
     return view
@@ -376,13 +410,13 @@ def create_job(account: str | None = None):
         job_id = f"ftjob-{uuid.uuid4().hex}"
         kind, hyper = _method(body)
         job = {"id": job_id, "object": "fine_tuning.job", "model": body["model"], "created_at": int(now),
-               "created_at_f": now, "finished_at": None, "fine_tuned_model": None, "organization_id": "org-emulator",
+               "created_at_f": now, "finished_at": None, "fine_tuned_model": None, "organisation_id": "org-emulator",
                "result_files": [], "status": "pending", "training_file": body["training_file"],
                "validation_file": body.get("validation_file"), "hyperparameters": {
-                   "n_epochs": hyper.get("n_epochs", "auto"), "batch_size": hyper.get("batch_size", "auto"),
-                   "learning_rate_multiplier": hyper.get("learning_rate_multiplier", "auto")},
+                   "n_epochs": _resolved(hyper.get("n_epochs"), 3), "batch_size": _resolved(hyper.get("batch_size"), 1),
+                   "learning_rate_multiplier": float(_resolved(hyper.get("learning_rate_multiplier"), 1.0))},
                "method": {"type": kind, kind: {"hyperparameters": hyper}}, "seed": body.get("seed", 0),
-               "suffix": body.get("suffix"), "metadata": body.get("metadata"), "trained_tokens": None,
+               "suffix": body.get("suffix"), "trained_tokens": None,
                "error": None, "integrations": None, "trainingType": _training_type(body), "account": account,
                "request": body, "_duration_s": _settings()["job_duration_s"],
                "_fail": {"code": failure["code"], "message": failure["message"], "param": None} if failure else None}
@@ -393,7 +427,7 @@ def create_job(account: str | None = None):
 def _job_or_404(data: dict[str, Any], job_id: str):
     job = data.get("jobs", {}).get(job_id)
     if job is None:
-        return None, _error(404, "jobNotFound", f"fine-tuning job {job_id} does not exist")
+        return None, _error(404, "notFound", f"fine-tuning job {job_id} does not exist")
     return job, None
 
 
@@ -433,16 +467,46 @@ def cancel_job(job_id: str, account: str | None = None):
         _advance(job, data.get("files", {}), data, now)
         status, _ = _status_at(job, now)
         if status in {"succeeded", "failed", "cancelled"}:
-            return _error(400, "jobNotCancellable", f"job {job_id} is already {status}")
+            return _error(400, "unexpectedEntityState", f"job {job_id} is already {status}")
         job["_final"], job["finished_at"] = "cancelled", int(now)
     return jsonify(_job_view(job, now))
+
+
+@_route("/fine_tuning/jobs/<job_id>/pause", methods=["POST"])
+def pause_job(job_id: str, account: str | None = None):
+    """Running jobs pause: the answer says `pausing`, every later read `paused` (until resumed)."""
+    with get_store(NS).transaction() as data:
+        job, missing = _job_or_404(data, job_id)
+        if missing:
+            return missing
+        now = time.time()
+        _advance(job, data.get("files", {}), data, now)
+        status, _ = _status_at(job, now)
+        if status != "running":
+            return _error(409, "unexpectedEntityState", f"job {job_id} is {status}; only a running job pauses")
+        job["_paused_at"] = now
+    return jsonify(_job_view(job, now, "pausing"))
+
+
+@_route("/fine_tuning/jobs/<job_id>/resume", methods=["POST"])
+def resume_job(job_id: str, account: str | None = None):
+    """A paused job resumes where it stopped: its clock moves on by the time it spent paused."""
+    with get_store(NS).transaction() as data:
+        job, missing = _job_or_404(data, job_id)
+        if missing:
+            return missing
+        now = time.time()
+        if job.get("_paused_at") is None or job.get("_final"):
+            return _error(409, "unexpectedEntityState", f"job {job_id} is not paused")
+        job["created_at_f"] += now - job.pop("_paused_at")
+    return jsonify(_job_view(job, now, "resuming"))
 
 
 @_route("/fine_tuning/jobs/<job_id>", methods=["DELETE"])
 def delete_job(job_id: str, account: str | None = None):
     with get_store(NS).transaction() as data:
         if data.get("jobs", {}).pop(job_id, None) is None:
-            return _error(404, "jobNotFound", f"fine-tuning job {job_id} does not exist")
+            return _error(404, "notFound", f"fine-tuning job {job_id} does not exist")
     return "", 204
 
 
@@ -456,7 +520,7 @@ def _events(job: dict[str, Any], files: dict[str, Any], now: float) -> list[dict
         if edge > now or (job.get("_final") == "cancelled" and edge > job["finished_at"]):
             break
         events.append({"created_at": int(edge), "level": "info", "message": f"Job entered status {name}",
-                       "type": "message", "data": None})
+                       "type": "message"})
         edge += share * duration
     if status in {"running", "succeeded", "failed"} or job.get("_final") == "succeeded":
         rows = _curve(dict(job), files)
@@ -474,7 +538,7 @@ def _events(job: dict[str, Any], files: dict[str, Any], now: float) -> list[dict
         message = {"succeeded": "The job has successfully completed", "cancelled": "The job was cancelled",
                    "failed": f"The job failed: {(job.get('error') or {}).get('message', '')}"}[final]
         events.append({"created_at": job["finished_at"], "level": "error" if final == "failed" else "info",
-                       "message": message, "type": "message", "data": None})
+                       "message": message, "type": "message"})
     for number, event in enumerate(events):
         event.update(id=f"ftevent-{job['id'][6:18]}{number:06d}", object="fine_tuning.job.event")
     return events
@@ -514,7 +578,7 @@ def set_settings():
     """Tests and the benchmark change job and file timing here (kept across restarts)."""
     unknown = store.update_settings(NS, DEFAULTS, request.get_json(force=True, silent=True) or {})
     if unknown:
-        return _error(400, "invalidSetting", f"unknown settings {unknown}; known: {sorted(DEFAULTS)}")
+        return _error(400, "invalidPayload", f"unknown settings {unknown}; known: {sorted(DEFAULTS)}")
     return jsonify(_settings())
 
 
@@ -537,7 +601,8 @@ def _words(text: str) -> set[str]:
 def _answer(model: str, prompt: str, data: dict[str, Any]) -> str:
     """Deterministic: the training example whose user turn is closest to the prompt (exact match first)."""
     job = next((j for j in data.get("jobs", {}).values()
-                if j.get("fine_tuned_model") and model.split(":ckpt-")[0] == j["fine_tuned_model"]), None)
+                if (j.get("fine_tuned_model") and model.split(":ckpt-")[0] == j["fine_tuned_model"])
+                or any(c["id"] == model for c in j.get("_checkpoints", []))), None)  # a checkpoint, by its id
     if job is None:
         return f"[{model}] {prompt}"
     raw = _blob(job["training_file"]).read_bytes()
