@@ -38,7 +38,14 @@ def identity(env: Environment, client: Client) -> tuple[list[Row], str | None]:
         return [Row("identity", ENV, "block", f"{me['Arn']} is in account {me['Account']}, the environment is "
                     f"{aws.account}", f"use credentials for account {aws.account}, or fix aws.account in "
                     f"{environment_file(env.name).name}", "sts:GetCallerIdentity")], me["Arn"]
-    return [Row("identity", ENV, "ok", f"{me['Arn']} (account {me['Account']})", "",
+    from jobs.config.resolved import resolved_aws
+
+    pipeline_role = resolved_aws(env).pipeline_role_arn.rsplit("/", 1)[-1]
+    # An assumed role shows as arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION.
+    as_pipeline = f":assumed-role/{pipeline_role}/" in me["Arn"]
+    note = "" if as_pipeline else (f"; not the pipeline role {pipeline_role}: permissions below are simulated "
+                                   "for the pipeline and execution roles, not for this caller")
+    return [Row("identity", ENV, "ok", f"{me['Arn']} (account {me['Account']}){note}", "",
                 "sts:GetCallerIdentity")], me["Arn"]
 
 

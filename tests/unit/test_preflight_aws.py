@@ -94,10 +94,15 @@ def test_identity_passes_in_the_environments_account_and_blocks_in_another(dev):
     stubs = Stubs()
     stubs.on("sts").add_response("get_caller_identity", {"UserId": "AROA:ci", "Account": "111111111111",
                                                          "Arn": "arn:aws:sts::111111111111:assumed-role/ci/gh"}, {})
+    stubs.on("sts").add_response("get_caller_identity", {
+        "UserId": "AROA:gh", "Account": "111111111111",
+        "Arn": "arn:aws:sts::111111111111:assumed-role/ftops-dev-pipeline/gh"}, {})
+    rows, arn = checks.identity(dev, stubs)
+    assert rows[0].status == "ok" and arn.endswith("ci/gh") and "not the pipeline role ftops-dev-pipeline" in rows[0].detail
+    rows, _ = checks.identity(dev, stubs)
+    assert rows[0].status == "ok" and "not the pipeline role" not in rows[0].detail
     stubs.on("sts").add_response("get_caller_identity", {"UserId": "AROA:ci", "Account": "999999999999",
                                                          "Arn": "arn:aws:sts::999999999999:assumed-role/ci/gh"}, {})
-    rows, arn = checks.identity(dev, stubs)
-    assert rows[0].status == "ok" and arn.endswith("ci/gh")
     rows, _ = checks.identity(dev, stubs)
     assert rows[0].status == "block" and "111111111111" in rows[0].fix and "999999999999" in rows[0].detail
 
