@@ -22,16 +22,23 @@ def load_specs(env, directory: Path | None, only: list[str] | None):
 
 
 def print_report(report) -> None:
+    # A source column where the terminal is wide enough; otherwise the source follows the detail, dimmed.
+    wide = console.width >= 140
     table = Table(title=f"preflight for {report.environment}", expand=True)
     table.add_column("check", no_wrap=True)
-    table.add_column("job", overflow="fold")
+    table.add_column("job", overflow="fold", ratio=2)
     table.add_column("status", no_wrap=True)
-    table.add_column("detail", ratio=4, overflow="fold")
+    table.add_column("detail", ratio=5, overflow="fold")
     table.add_column("fix", ratio=3, overflow="fold")
-    table.add_column("source", style="dim", ratio=2, overflow="fold")
+    if wide:
+        table.add_column("source", style="dim", ratio=2, overflow="fold")
     for row in report.rows:
-        table.add_row(row.check, escape(row.job), f"[{STYLE[row.status]}]{row.status}[/]", escape(row.detail),
-                      escape(row.fix), escape(row.source))
+        cells = [row.check, escape(row.job), f"[{STYLE[row.status]}]{row.status}[/]"]
+        if wide:
+            table.add_row(*cells, escape(row.detail), escape(row.fix), escape(row.source))
+        else:
+            table.add_row(*cells, escape(row.detail) + (f" [dim]({escape(row.source)})[/]" if row.source else ""),
+                          escape(row.fix))
     console.print(table)
     counts = report.counts()
     console.print(f"Preflight for {report.environment}: {counts['block']} blocking, {counts['warn']} warnings, "
@@ -53,6 +60,10 @@ def preflight(
     from jobs.config.environment import load_environment
     from jobs.preflight.run import Sources, run
 
+    import logging
+
+    # A missing Azure credential becomes one `azure-identity` row; the SDK's multi-line warning adds nothing.
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)
     environment = load_environment(env)
     specs = load_specs(environment, directory, job)
     with err_console.status(f"preflight for {env}: {len(specs)} jobs..."):

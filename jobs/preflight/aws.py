@@ -19,7 +19,8 @@ Client = Callable[[str], Any]
 
 
 def _code(exc: Exception) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__))
+    response = getattr(exc, "response", None)
+    return str((response or {}).get("Error", {}).get("Code") or type(exc).__name__)
 
 
 # --- identity ------------------------------------------------------------------------------------------------

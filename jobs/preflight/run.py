@@ -66,14 +66,29 @@ def costs(env: Environment, specs: list[JobSpec]) -> list[Row]:
     return rows
 
 
-def _guard(report: Report, check: str, fn: Callable[[], list[Row]]) -> None:
-    """A check that fails to run is a blocking row naming the error, never a traceback that hides the others."""
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):   # botocore's ClientError
+        return str(response.get("Error", {}).get("Code") or type(exc).__name__)
+    return type(exc).__name__
+
+
+def _guard(report: Report, check: str, fn: Callable[[], list[Row]]) -> bool:
+    """A check that fails to run is a blocking row naming the error, never a traceback that hides the others.
+    Returns False when the credentials themselves failed (the cloud's remaining checks would say the same)."""
     try:
         report.add(*fn())
+        return True
     except Exception as exc:  # noqa: BLE001 - every check reports, whatever broke
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code") if hasattr(exc, "response") else None
-        report.add(Row(check, ENV, "block", f"check failed: {code or type(exc).__name__}: {exc}".splitlines()[0],
+        if type(exc).__name__ == "ClientAuthenticationError":   # azure.core: no usable Azure credential
+            report.add(Row("azure-identity", ENV, "block", "no Azure credential works here: "
+                           + str(exc).splitlines()[0][:300],
+                           "`az login` on a laptop; workload identity (OIDC) in the pipeline", "azure-identity"))
+            return False
+        first = (str(exc).splitlines() or [""])[0][:300]
+        report.add(Row(check, ENV, "block", f"check failed: {_error_code(exc)}: {first}",
                        "fix the access or connectivity the error names, then rerun `ftops preflight`", "-"))
+        return True
 
 
 def run(env: Environment, specs: list[JobSpec], sources: Sources, *, cheap: bool = False,
@@ -101,10 +116,10 @@ def run(env: Environment, specs: list[JobSpec], sources: Sources, *, cheap: bool
                 _guard(report, "budget", lambda: aws_checks.budget(env, client, aws_specs))
     if sources.arm is not None:
         arm = sources.arm
-        _guard(report, "azure-permission", lambda: azure_checks.permissions(env, arm))
-        if azure_needs:
-            _guard(report, "azure-model", lambda: azure_checks.models_and_quota(env, arm, azure_needs))
-        if not cheap:
+        authenticated = _guard(report, "azure-permission", lambda: azure_checks.permissions(env, arm))
+        if authenticated and azure_needs:
+            authenticated = _guard(report, "azure-model", lambda: azure_checks.models_and_quota(env, arm, azure_needs))
+        if authenticated and not cheap:
             _guard(report, "azure-network", lambda: azure_checks.network(env, arm, runner_ip))
     if not cheap:
         report.add(*costs(env, specs))

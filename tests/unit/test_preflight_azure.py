@@ -242,3 +242,22 @@ def test_an_azure_run_makes_only_get_requests(dev):
     assert not report.blocked, [r for r in report.rows if r.status != "ok"]
     assert {method for method, _ in fake.requests} == {"GET"} and len(fake.requests) == 6
     assert {r.check for r in report.rows} == {"azure-permission", "azure-model", "azure-quota", "azure-network", "cost"}
+
+
+def test_missing_credentials_are_one_row_per_cloud_not_a_traceback(dev):
+    from azure.core.exceptions import ClientAuthenticationError
+    from botocore.exceptions import NoCredentialsError
+
+    class NoAws:
+        def get_caller_identity(self):
+            raise NoCredentialsError()
+
+    def no_azure(path, api_version):
+        raise ClientAuthenticationError("DefaultAzureCredential failed to retrieve a token")
+
+    job = JobSpec("job-az", "azure-openai", {"targets": {"azure-openai": "a.json"}, "estimated_cost_usd": 1.0},
+                  lambda t: {"model": "gpt-4o-2024-08-06", "trainingType": "standard"})
+    report = run(dev, [job], Sources(aws_client=lambda service: NoAws(), arm=no_azure))
+    blocked = [(r.check, r.fix) for r in report.rows if r.status == "block"]
+    assert [check for check, _ in blocked] == ["identity", "azure-identity"]
+    assert "aws sso login" in blocked[0][1] and "az login" in blocked[1][1]
