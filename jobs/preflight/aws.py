@@ -63,40 +63,80 @@ def permissions(env: Environment, client: Client, accesses: list[Any]) -> list[R
                     "the synthesized templates (tests/unit/test_infra_aws_access.py, with an IAM evaluator)", "",
                     "not evaluated (emulator)")]
     iam = client("iam")
-    rows = []
+    paginator = iam.get_paginator("simulate_principal_policy")
+    # One simulation per principal, resource and context, with all the actions asked of that resource: the
+    # results come back per action (EvalActionName). 20 actions per request keeps requests small.
+    groups: dict[tuple, list[Any]] = defaultdict(list)
     for access in accesses:
-        context = [{"ContextKeyName": key, "ContextKeyValues": values if isinstance(values, list) else [values],
-                    "ContextKeyType": "stringList" if isinstance(values, list) else "string"}
-                   for key, values in (access.context or {}).items()]
-        request = {"PolicySourceArn": access.principal, "ActionNames": [access.action],
-                   "ResourceArns": [access.resource]}
-        if context:
-            request["ContextEntries"] = context
-        label = f"{access.action} on {access.resource}"
-        who = access.principal.rsplit("/", 1)[-1]
-        try:
-            results = iam.simulate_principal_policy(**request)["EvaluationResults"]
-        except ClientError as exc:
-            rows.append(Row("permission", access.job, "warn", f"{who}: cannot simulate {label} ({_code(exc)})",
-                            "grant the preflight identity iam:SimulatePrincipalPolicy on the roles (README, Preflight)",
-                            "iam:SimulatePrincipalPolicy"))
+        groups[(access.principal, access.resource, repr(sorted((access.context or {}).items())))].append(access)
+    results: dict[int, dict] = {}
+    refused: dict[str, str] = {}
+    for (principal, resource, _), items in groups.items():
+        if principal in refused:
             continue
-        result = results[0]
+        actions = list(dict.fromkeys(a.action for a in items))
+        for start in range(0, len(actions), 20):
+            request = {"PolicySourceArn": principal, "ActionNames": actions[start:start + 20],
+                       "ResourceArns": [resource]}
+            context = _context_entries(items[0].context)
+            if context:
+                request["ContextEntries"] = context
+            try:
+                by_action = {r["EvalActionName"].lower(): r for page in paginator.paginate(**request)
+                             for r in page["EvaluationResults"]}
+            except ClientError as exc:
+                refused[principal] = _code(exc)
+                break
+            for access in items:
+                if access.action.lower() in by_action:
+                    results[id(access)] = by_action[access.action.lower()]
+    rows = [Row("permission", ENV, "warn", f"{p.rsplit('/', 1)[-1]}: not simulated ({code})",
+                "grant the preflight identity iam:SimulatePrincipalPolicy on the roles (README, Preflight)",
+                "iam:SimulatePrincipalPolicy") for p, code in refused.items()]
+    allowed: dict[tuple[str, str], int] = defaultdict(int)
+    for access in accesses:
+        result = results.get(id(access))
+        if result is None:
+            continue
+        who = access.principal.rsplit("/", 1)[-1]
         decision = result["EvalDecision"]
         if decision == "allowed":
-            rows.append(Row("permission", access.job, "ok", f"{who} may {label}", "", "iam:SimulatePrincipalPolicy"))
+            allowed[(access.job, who)] += 1
             continue
-        statements = [s.get("SourcePolicyId") or s.get("SourcePolicyType", "?") for s in result.get("MatchedStatements") or []]
+        statements = [s.get("SourcePolicyId") or s.get("SourcePolicyType", "?")
+                      for s in result.get("MatchedStatements") or []]
         missing = result.get("MissingContextValues") or []
         reason = (f"explicitly denied by {', '.join(statements)}" if decision == "explicitDeny"
                   else "no statement grants it")
         if missing:
             reason += f" (context keys not supplied: {', '.join(missing)})"
-        rows.append(Row("permission", access.job, "block", f"{who} may not {label}: {reason}. Why needed: {access.why}",
+        rows.append(Row("permission", access.job, "block",
+                        f"{who} may not {access.action} on {access.resource}: {reason}. Why needed: {access.why}",
                         f"grant {access.action} on {access.resource} to {access.principal} "
                         f"(the role's policy in infra/aws/), then `ftops infra deploy --env {env.name}`",
                         "iam:SimulatePrincipalPolicy"))
+    rows += [Row("permission", job, "ok", f"{who}: {n} access{'es' if n > 1 else ''} allowed", "",
+                 "iam:SimulatePrincipalPolicy") for (job, who), n in sorted(allowed.items())]
     return rows
+
+
+def _context_entries(context: dict[str, Any] | None) -> list[dict]:
+    """The access model's condition values as SimulatePrincipalPolicy ContextEntries (strings and string lists;
+    booleans and numbers get their IAM types)."""
+    def kind(value: Any) -> tuple[str, str]:
+        if isinstance(value, bool):
+            return "boolean", str(value).lower()
+        if isinstance(value, (int, float)):
+            return "numeric", str(value)
+        return "string", str(value)
+
+    entries = []
+    for key, values in (context or {}).items():
+        items = [kind(v) for v in (values if isinstance(values, list) else [values])]
+        type_ = items[0][0] if items else "string"
+        entries.append({"ContextKeyName": key, "ContextKeyValues": [v for _, v in items],
+                        "ContextKeyType": f"{type_}List" if isinstance(values, list) else type_})
+    return entries
 
 
 # --- quotas and capacity -------------------------------------------------------------------------------------

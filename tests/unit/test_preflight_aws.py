@@ -160,6 +160,28 @@ def test_the_access_model_becomes_questions_about_the_environments_roles(dev):
     assert any(q.job == "-" for q in every)   # the environment's own accesses (ledger, uploads)
 
 
+def test_actions_on_one_resource_share_a_simulation_and_a_refusal_warns_once(dev):
+    stubs = Stubs()
+    bucket = "arn:aws:s3:::ftops-dev-datasets-111111111111-us-east-1/datasets/x"
+    role = "arn:aws:iam::111111111111:role/ftops-dev-execution"
+    asked = [Question(role, "s3:GetObject", bucket, {}, "read the dataset", "job-a"),
+             Question(role, "s3:PutObject", bucket, {}, "write the dataset", "job-a")]
+    stubs.on("iam").add_response("simulate_principal_policy", {"EvaluationResults": [
+        {"EvalActionName": "s3:GetObject", "EvalResourceName": bucket, "EvalDecision": "allowed"},
+        {"EvalActionName": "s3:PutObject", "EvalResourceName": bucket, "EvalDecision": "implicitDeny"}],
+        "IsTruncated": False}, {"PolicySourceArn": role, "ActionNames": ["s3:GetObject", "s3:PutObject"],
+                                "ResourceArns": [bucket]})
+    rows = checks.permissions(dev, stubs, asked)
+    assert [(r.status, r.detail.split(":")[0]) for r in rows] == [("block", "ftops-dev-execution may not s3"),
+                                                                  ("ok", "ftops-dev-execution")]
+    assert "1 access allowed" in rows[1].detail and "s3:PutObject" in rows[0].detail
+    stubs.on("iam").add_client_error("simulate_principal_policy", service_error_code="AccessDenied",
+                                     http_status_code=403)
+    [refused] = checks.permissions(dev, stubs, asked)
+    assert refused.status == "warn" and "AccessDenied" in refused.detail
+    assert "iam:SimulatePrincipalPolicy" in refused.fix
+
+
 def test_permissions_in_the_emulator_say_why_they_are_not_simulated(project):
     [row] = checks.permissions(load_environment("local"), Stubs(), [PASS_ROLE])
     assert row.status == "skip" and "SimulatePrincipalPolicy" in row.detail
