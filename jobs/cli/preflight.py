@@ -3,7 +3,8 @@ checked read-only before anything is submitted; exit 1 when anything blocks."""
 
 from __future__ import annotations
 
-import os
+import ipaddress
+import logging
 from pathlib import Path
 
 import typer
@@ -45,12 +46,21 @@ def print_report(report) -> None:
                   f"{counts['skip']} skipped, {counts['ok']} ok.")
 
 
+def _check_ip(value: str | None) -> str | None:
+    if value:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise typer.BadParameter(f"{value!r} is not an IP address, e.g. 203.0.113.7") from None
+    return value or None
+
+
 def preflight(
     directory: Path | None = typer.Argument(None, help="A rendered tree (`ftops render --out`); default: render "
                                                         "the job definitions in memory."),
     env: str = EnvOption,
     job: list[str] | None = typer.Option(None, "--job", "-j", help="Only these rendered jobs (repeatable)."),
-    runner_ip: str | None = typer.Option(None, "--runner-ip", envvar="FTOPS_RUNNER_IP",
+    runner_ip: str | None = typer.Option(None, "--runner-ip", envvar="FTOPS_RUNNER_IP", callback=_check_ip,
                                          help="This runner's public egress address, checked against Azure "
                                               "network rules (preflight never calls an IP lookup service)."),
     as_json: bool = JsonOption,
@@ -59,8 +69,6 @@ def preflight(
     fix. Only read calls are made. Exit 1 when any check blocks."""
     from jobs.config.environment import load_environment
     from jobs.preflight.run import Sources, run
-
-    import logging
 
     # A missing Azure credential becomes one `azure-identity` row; the SDK's multi-line warning adds nothing.
     logging.getLogger("azure.identity").setLevel(logging.ERROR)
@@ -82,8 +90,7 @@ def apply_gate(environment, directory: Path | None, only: list[str] | None, as_j
     specs = needs.from_directory(directory or default_dir(), environment, only)
     if not specs:
         return
-    report = run(environment, specs, Sources.for_env(environment, clouds_of(specs)), cheap=True,
-                 runner_ip=os.environ.get("FTOPS_RUNNER_IP") or None)
+    report = run(environment, specs, Sources.for_env(environment, clouds_of(specs)), cheap=True)
     if report.blocked:
         if as_json:
             emit({"environment": environment.name, "preflight": report.to_json()}, True)
