@@ -86,8 +86,11 @@ def _guard(report: Report, check: str, fn: Callable[[], list[Row]]) -> bool:
                            "`az login` on a laptop; workload identity (OIDC) in the pipeline", "azure-identity"))
             return False
         first = (str(exc).splitlines() or [""])[0][:300]
-        report.add(Row(check, ENV, "block", f"check failed: {_error_code(exc)}: {first}",
-                       "fix the access or connectivity the error names, then rerun `ftops preflight`", "-"))
+        code = _error_code(exc)
+        fix = ("grant this identity the read permission the error names (README, Preflight: what preflight needs)"
+               if "denied" in code.lower() or "unauthorized" in code.lower() or "forbidden" in first.lower()
+               else "fix the access or connectivity the error names, then rerun `ftops preflight`")
+        report.add(Row(check, ENV, "block", f"check failed: {code}: {first}", fix, "-"))
         return True
 
 

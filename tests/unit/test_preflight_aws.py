@@ -409,3 +409,14 @@ def test_endpoint_quota_counts_the_endpoints_in_service(dev):
     assert ok.status == "ok" and "limit 2, in use 1, these jobs need 1" in ok.detail
     [blocked] = [r for r in checks.quotas(dev, stubs, [job]) if "endpoint" in r.detail]
     assert blocked.status == "block" and "--quota-code L-00000END --desired-value 2" in blocked.fix
+
+
+def test_a_read_the_identity_may_not_make_blocks_and_names_the_grant(dev):
+    stubs = Stubs()
+    stubs.on("sts").add_response("get_caller_identity", {"UserId": "AROA:ci", "Account": "111111111111",
+                                                         "Arn": "arn:aws:sts::111111111111:assumed-role/ci/gh"}, {})
+    stubs.on("service-quotas").add_client_error("list_aws_default_service_quotas",
+                                                service_error_code="AccessDeniedException", http_status_code=400)
+    report = run(dev, [training_job()], Sources(aws_client=stubs), cheap=True)
+    [row] = [r for r in report.rows if r.check == "quota"]
+    assert row.status == "block" and "AccessDeniedException" in row.detail and "grant this identity" in row.fix
