@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -94,9 +94,11 @@ def mark_owned(directory: Path, kind: str, *, with_content: bool = True) -> None
     atomic_write(directory / OWNER_MARKER, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
-def check_replaceable(target: Path, kind: str, *, field: str | None = None) -> None:
+def check_replaceable(target: Path, kind: str, *, field: str | None = None,
+                      legacy: Callable[[Path], bool] | None = None) -> None:
     """Refuse (one line) unless `target` is absent, an empty directory, or a directory ftops marked as `kind`
-    whose files are exactly those the marker lists, unchanged."""
+    whose files are exactly those the marker lists, unchanged. `legacy` recognises an unmarked output of an ftops
+    version before markers by its exact shape and content (so upgrading does not strand earlier outputs)."""
     if target.is_symlink():
         raise _not_owned("is a symbolic link; ftops replaces only directories it created", target, field)
     if not target.exists():
@@ -106,6 +108,8 @@ def check_replaceable(target: Path, kind: str, *, field: str | None = None) -> N
     if not any(target.iterdir()):
         return
     marker = read_marker(target)
+    if marker is None and legacy is not None and not (target / OWNER_MARKER).exists() and legacy(target):
+        return
     if marker is None:
         raise _not_owned(f"exists and was not created by ftops (no {OWNER_MARKER}); refusing to replace it",
                          target, field)
@@ -129,12 +133,13 @@ def check_replaceable(target: Path, kind: str, *, field: str | None = None) -> N
                          hint="move your changes elsewhere or remove the directory yourself")
 
 
-def replace_dir(staging: Path, target: Path, kind: str, *, field: str | None = None) -> None:
+def replace_dir(staging: Path, target: Path, kind: str, *, field: str | None = None,
+                legacy: Callable[[Path], bool] | None = None) -> None:
     """Mark the finished `staging` directory as `kind` and swap it in for `target` (see `check_replaceable`).
     `staging` must be a sibling of `target` (same file system, so the renames are atomic)."""
     import shutil
 
-    check_replaceable(target, kind, field=field)
+    check_replaceable(target, kind, field=field, legacy=legacy)
     mark_owned(staging, kind)
     backup = None
     if target.exists():

@@ -79,7 +79,8 @@ def prepare(path: Path, out: Path, counter: TokenCounter, limits: ModelLimits, *
     _check_split(split)
     fmt = fmt or sniff_format(path)
     out = out.resolve()
-    check_replaceable(out, PREPARED_KIND, field="--out")  # before any work: refuse a directory ftops did not make
+    # Before any work: refuse a directory ftops did not make.
+    check_replaceable(out, PREPARED_KIND, field="--out", legacy=is_unmarked_prepare_output)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     umask = os.umask(0)
@@ -281,4 +282,21 @@ def _write_splits(work: Path, cleaned: Path, kept: list[_Kept], assignment: dict
 
 def _swap_into_place(work: Path, out: Path) -> None:
     """Swap the finished temp directory in for `out` (only an unchanged earlier prepare output is replaced)."""
-    replace_dir(work, out, PREPARED_KIND, field="--out")
+    replace_dir(work, out, PREPARED_KIND, field="--out", legacy=is_unmarked_prepare_output)
+
+
+def is_unmarked_prepare_output(directory: Path) -> bool:
+    """An output of prepare from before ownership markers: exactly manifest.json and the split files it lists,
+    each with the sha256 it records (anything else, or any change, and it is not recognised)."""
+    from jobs.data.manifest import read_manifest
+
+    try:
+        manifest = read_manifest(directory)
+    except FtopsError:
+        return False
+    expected = {"manifest.json"} | {entry.path for entry in manifest.files.values()}
+    present = {p.name for p in directory.iterdir()}
+    if present != expected or any(not (directory / name).is_file() or (directory / name).is_symlink()
+                                  for name in expected):
+        return False
+    return all(sha256_file(directory / entry.path) == entry.sha256 for entry in manifest.files.values())

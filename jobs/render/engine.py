@@ -371,7 +371,7 @@ def write_tree(rendered: list[RenderedJob], out: Path, env_name: str, *, only: l
     """
     target = out / env_name
     # A directory ftops did not render (`--out ~ --env dev` names ~/dev), or one edited since, is never replaced.
-    check_replaceable(target, RENDERED_KIND, field="--out")
+    check_replaceable(target, RENDERED_KIND, field="--out", legacy=_is_unmarked_tree)
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{env_name}.", suffix=".rendering", dir=out))
     try:
@@ -388,11 +388,26 @@ def write_tree(rendered: list[RenderedJob], out: Path, env_name: str, *, only: l
             (staging / job.name).mkdir()
             for name, data in job.files.items():
                 (staging / job.name / name).write_bytes(data)
-        replace_dir(staging, target, RENDERED_KIND, field="--out")
+        replace_dir(staging, target, RENDERED_KIND, field="--out", legacy=_is_unmarked_tree)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _is_unmarked_tree(directory: Path) -> bool:
+    """A tree rendered before ownership markers: only job directories, each with a job.json naming its definition
+    and nothing but the files render writes (a directory of anything else is not recognised, so not replaced)."""
+    names = {INDEX} | {file for _, file in TARGETS.values()}
+    try:
+        for job_dir in directory.iterdir():
+            if job_dir.is_symlink() or not job_dir.is_dir() or not isinstance(_owner(job_dir), str):
+                return False
+            if any(p.is_symlink() or not p.is_file() or p.name not in names for p in job_dir.iterdir()):
+                return False
+    except (OSError, ValueError, AttributeError):  # an unreadable or odd job.json: not ftops's
+        return False
+    return True
 
 
 def _relpath(path: Path) -> str:

@@ -144,3 +144,25 @@ def test_regular_file_refuses_a_fifo_and_a_directory_without_opening(tmp_path):
         regular_file(tmp_path / "missing")
     (tmp_path / "f").write_text("x")
     assert regular_file(tmp_path / "f") == tmp_path / "f"
+
+
+def test_outputs_of_earlier_versions_without_a_marker_are_recognised_only_by_their_exact_shape(ftops, project,
+                                                                                                tmp_path):
+    out = tmp_path / "prepared"
+    assert ftops("data", "prepare", SAMPLE, "--out", out).exit_code == 0
+    (out / OWNER_MARKER).unlink()  # as an earlier ftops left it
+    assert ftops("data", "prepare", SAMPLE, "--out", out, "--seed", "3").exit_code == 0
+    assert (out / OWNER_MARKER).is_file()
+    (out / OWNER_MARKER).unlink()
+    (out / "test.jsonl").write_text("edited\n")
+    assert "not created by ftops" in one_line(ftops("data", "prepare", SAMPLE, "--out", out))
+
+    rendered = tmp_path / "rendered"
+    assert ftops("render", "--env", "local", "--out", rendered).exit_code == 0
+    (rendered / "local" / OWNER_MARKER).unlink()
+    assert ftops("render", "--env", "local", "--out", rendered).exit_code == 0
+    (rendered / "local" / OWNER_MARKER).unlink()
+    job_dir = next(p for p in (rendered / "local").iterdir() if p.is_dir())
+    (job_dir / "notes.txt").write_text("mine")
+    assert "not created by ftops" in one_line(ftops("render", "--env", "local", "--out", rendered))
+    assert (job_dir / "notes.txt").read_text() == "mine"
