@@ -154,15 +154,22 @@ def replace_dir(staging: Path, target: Path, kind: str, *, field: str | None = N
         shutil.rmtree(backup, ignore_errors=True)
 
 
-def ensure_owned_dir(target: Path, kind: str, *, field: str | None = None) -> Path:
+def ensure_owned_dir(target: Path, kind: str, *, field: str | None = None,
+                     own_files: frozenset[str] = frozenset()) -> Path:
     """A directory ftops writes its own named files into (results, eval reports): create and mark it when it is
-    absent or empty; accept it when marked as `kind`; refuse any other directory (one line)."""
+    absent or empty; accept it when marked as `kind`, or, inside ftops's state directory (`.ftops/`, written
+    before markers), when it holds nothing but regular files named in `own_files`; refuse any other directory."""
     if target.is_symlink():
         raise _not_owned("is a symbolic link; ftops writes only into directories it created", target, field)
     if target.exists() and not target.is_dir():
         raise _not_owned("exists and is not a directory", target, field)
     if target.is_dir() and any(target.iterdir()):
         marker = read_marker(target)
+        entries = list(target.iterdir())
+        if marker is None and own_files and _in_state_dir(target) and not (target / OWNER_MARKER).exists() and all(
+                p.name in own_files and p.is_file() and not p.is_symlink() for p in entries):
+            mark_owned(target, kind, with_content=False)
+            return target
         if marker is None:
             raise _not_owned(f"exists and was not created by ftops (no {OWNER_MARKER}); refusing to write into it",
                              target, field)
@@ -173,6 +180,12 @@ def ensure_owned_dir(target: Path, kind: str, *, field: str | None = None) -> Pa
     target.mkdir(parents=True, exist_ok=True)
     mark_owned(target, kind, with_content=False)
     return target
+
+
+def _in_state_dir(path: Path) -> bool:
+    from jobs import paths
+
+    return paths.state_dir().resolve() in path.resolve().parents
 
 
 def resolve_under(base: Path, *parts: str | os.PathLike, what: str = "path") -> Path:

@@ -166,3 +166,19 @@ def test_outputs_of_earlier_versions_without_a_marker_are_recognised_only_by_the
     (job_dir / "notes.txt").write_text("mine")
     assert "not created by ftops" in one_line(ftops("render", "--env", "local", "--out", rendered))
     assert (job_dir / "notes.txt").read_text() == "mine"
+
+
+def test_results_folders_of_earlier_versions_are_adopted_but_a_home_directory_is_not(tmp_path, isolated_state):
+    from jobs.results.report import RESULTS_FILES, RESULTS_KIND
+
+    earlier = isolated_state / "results" / "local" / "job"
+    earlier.mkdir(parents=True)
+    (earlier / "summary.json").write_text("{}")
+    (earlier / "metrics.csv").write_text("step\n")
+    assert ensure_owned_dir(earlier, RESULTS_KIND, own_files=RESULTS_FILES) == earlier
+    assert json.loads((earlier / OWNER_MARKER).read_text())["kind"] == RESULTS_KIND
+    home = tmp_path / "home"  # outside .ftops/: a marker is required, whatever it holds
+    home.mkdir()
+    (home / "summary.json").write_text("{}")
+    with pytest.raises(FtopsError, match="not created by ftops"):
+        ensure_owned_dir(home, RESULTS_KIND, own_files=RESULTS_FILES)
