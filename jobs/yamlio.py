@@ -25,6 +25,7 @@ Loc = tuple[str | int, ...]
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _INT_TAG = "tag:yaml.org,2002:int"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 MAX_YAML_BYTES = 1 << 20
 """Largest declaration file read (1 MiB; the shipped ones are a few KiB)."""
@@ -135,9 +136,14 @@ def _construct(node: yaml.Node, loader: Any, path: Loc, lines: dict[Loc, int], s
     if isinstance(node, yaml.ScalarNode) and node.tag == _STR_TAG:
         return node.value  # what PyYAML's string constructor returns, without its dispatch (render reads many)
     if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
+        merged = getattr(node, "_ftops_merged", None)
+        if merged is None:  # the first visit (an aliased node is visited again, already flattened)
+            own = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
+            loader.flatten_mapping(node)  # merged pairs first, then the node's own
+            merged = node._ftops_merged = len(node.value) - own
         result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
+        own_keys: set[Any] = set()
+        for index, (key_node, value_node) in enumerate(node.value):
             plain = isinstance(key_node, yaml.ScalarNode) and key_node.tag == _STR_TAG
             key = key_node.value if plain else loader.construct_object(key_node, deep=True)
             if not isinstance(key, Hashable):
@@ -146,12 +152,16 @@ def _construct(node: yaml.Node, loader: Any, path: Loc, lines: dict[Loc, int], s
                     line=key_node.start_mark.line + 1, field=".".join(map(str, path)) or None,
                     hint="write the key as plain text",
                 )
-            if key in result:
+            # YAML merge keys: a key of the mapping itself overrides a merged one, and an earlier merged mapping
+            # one of a later (PyYAML's order); only a key written twice in the mapping itself is a mistake.
+            if index >= merged and key in own_keys:
                 raise ConfigError(
                     f"duplicate key {key!r}", source=source, line=key_node.start_mark.line + 1,
                     field=".".join(map(str, (*path, key))), hint="keep one of the two entries",
                 )
             lines[(*path, key)] = key_node.start_mark.line + 1
+            if index >= merged:
+                own_keys.add(key)
             result[key] = _construct(value_node, loader, (*path, key), lines, source)
         return result
     if isinstance(node, yaml.SequenceNode):
