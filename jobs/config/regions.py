@@ -28,7 +28,8 @@ def aws_regions() -> frozenset[str]:
 @cache
 def azure_locations() -> tuple[str, frozenset[str]]:
     """(the list's retrieval date, the location names)."""
-    data = yaml.safe_load((REFERENCE / "azure_locations.yaml").read_text())
+    data = yaml.load((REFERENCE / "azure_locations.yaml").read_text(), Loader=getattr(yaml, "CSafeLoader",
+                                                                                        yaml.SafeLoader))
     return data["retrieved"], frozenset(data["locations"])
 
 
