@@ -99,6 +99,13 @@ def check_replaceable(target: Path, kind: str, *, field: str | None = None,
     """Refuse (one line) unless `target` is absent, an empty directory, or a directory ftops marked as `kind`
     whose files are exactly those the marker lists, unchanged. `legacy` recognises an unmarked output of an ftops
     version before markers by its exact shape and content (so upgrading does not strand earlier outputs)."""
+    try:
+        _check_replaceable(target, kind, field, legacy)
+    except OSError as exc:  # unreadable content cannot be shown to be ftops's
+        raise _not_owned(f"cannot be read ({exc.strerror}); refusing to replace it", target, field) from None
+
+
+def _check_replaceable(target: Path, kind: str, field: str | None, legacy: Callable[[Path], bool] | None) -> None:
     if target.is_symlink():
         raise _not_owned("is a symbolic link; ftops replaces only directories it created", target, field)
     if not target.exists():
@@ -177,9 +184,23 @@ def ensure_owned_dir(target: Path, kind: str, *, field: str | None = None,
             raise _not_owned(f"holds ftops's {marker['kind']}, not its {kind}; refusing to write into it",
                              target, field)
         return target
-    target.mkdir(parents=True, exist_ok=True)
+    make_dirs(target, field=field)
     mark_owned(target, kind, with_content=False)
     return target
+
+
+def make_dirs(path: Path, *, field: str | None = None) -> Path:
+    """`mkdir -p path`, with a file in the way (or no permission) as one line instead of a traceback."""
+    from jobs.errors import FtopsError
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise FtopsError("a file is in the way of this directory", source=path, field=field,
+                         hint="choose another output directory") from None
+    except OSError as exc:
+        raise FtopsError(f"cannot create the directory: {exc.strerror}", source=path, field=field) from None
+    return path
 
 
 def _in_state_dir(path: Path) -> bool:

@@ -29,7 +29,7 @@ from jobs.data.manifest import SPLITS, DatasetFormat, Dropped, Manifest, SplitFi
 from jobs.data.tokens import ModelLimits, TokenCounter
 from jobs.data.validate import TOO_LONG, iter_lines, parse_line, sniff_format
 from jobs.errors import FtopsError
-from jobs.fsutil import check_replaceable, regular_file, replace_dir, sha256_file
+from jobs.fsutil import check_replaceable, make_dirs, regular_file, replace_dir, sha256_file
 
 BATCH = 1024
 PREPARED_KIND = "prepared dataset"
@@ -81,7 +81,7 @@ def prepare(path: Path, out: Path, counter: TokenCounter, limits: ModelLimits, *
     out = out.resolve()
     # Before any work: refuse a directory ftops did not make.
     check_replaceable(out, PREPARED_KIND, field="--out", legacy=is_unmarked_prepare_output)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(out.parent, field="--out")
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     umask = os.umask(0)
     os.umask(umask)

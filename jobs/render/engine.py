@@ -26,7 +26,7 @@ from jobs.config.environment import Environment
 from jobs.config.resolved import resolved_aws, resolved_azure
 from jobs.data.manifest import Manifest
 from jobs.errors import ConfigError, FtopsError
-from jobs.fsutil import check_replaceable, replace_dir
+from jobs.fsutil import check_replaceable, make_dirs, replace_dir
 from jobs.render import context as ctx
 from jobs.render import policy
 from jobs.render.cost import cost_key, estimate_job_cost
@@ -372,7 +372,7 @@ def write_tree(rendered: list[RenderedJob], out: Path, env_name: str, *, only: l
     target = out / env_name
     # A directory ftops did not render (`--out ~ --env dev` names ~/dev), or one edited since, is never replaced.
     check_replaceable(target, RENDERED_KIND, field="--out", legacy=_is_unmarked_tree)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(out, field="--out")
     staging = Path(tempfile.mkdtemp(prefix=f".{env_name}.", suffix=".rendering", dir=out))
     try:
         keep_from_old: list[Path] = []

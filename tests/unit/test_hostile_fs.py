@@ -182,3 +182,11 @@ def test_results_folders_of_earlier_versions_are_adopted_but_a_home_directory_is
     (home / "summary.json").write_text("{}")
     with pytest.raises(FtopsError, match="not created by ftops"):
         ensure_owned_dir(home, RESULTS_KIND, own_files=RESULTS_FILES)
+
+
+def test_a_file_in_the_way_of_an_output_is_one_line(ftops, project, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert "file is in the way" in one_line(ftops("render", "--env", "local", "--out", blocker))
+    assert "file is in the way" in one_line(ftops("data", "prepare", SAMPLE, "--out", blocker / "sub"))
+    assert blocker.read_text() == "x"
