@@ -52,9 +52,12 @@ def _prompts(path: Path, fmt: DatasetFormat | None) -> tuple[DatasetFormat | Non
             if problem:
                 continue
             fmt = fmt or detect(obj)
-            if fmt is None:
+            if fmt is None or not isinstance(obj, dict):
                 continue
-            found.append((number, prompt_key(canonical(obj, fmt), fmt)))
+            try:
+                found.append((number, prompt_key(canonical(obj, fmt), fmt)))
+            except (orjson.JSONEncodeError, RecursionError):  # nested too deeply: prepare drops it too
+                continue
     return fmt, found
 
 

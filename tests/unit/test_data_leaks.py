@@ -88,3 +88,12 @@ def test_the_committed_sample_splits_share_no_prompt(ftops):
                        "--json")
         assert result.exit_code == 0, result.stdout[-500:]
         assert json.loads(result.stdout)["against_train"]["overlapping_examples"] == 0
+
+
+def test_against_train_skips_lines_nested_too_deeply_to_compare(ftops, tmp_path):
+    deep = "[" * 1000 + "]" * 1000
+    path = tmp_path / "deep.jsonl"
+    path.write_text('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok"}], '
+                    f'"tools": {deep}}}\n' + json.dumps(chat("Printer jammed", "Open tray 2.", "c")) + "\n")
+    result = ftops("data", "validate", path, "--against-train", path, "--json")
+    assert json.loads(result.stdout)["against_train"]["overlapping_examples"] == 1
