@@ -138,7 +138,14 @@ class AwsSettings(Declaration):
     """The 12-digit AWS account id the environment deploys into."""
 
     region: str = Field(pattern=AWS_REGION)
-    """The AWS region, e.g. `us-east-1`."""
+    """The AWS region, e.g. `us-east-1` (checked against botocore's partition data)."""
+
+    @field_validator("region")
+    @classmethod
+    def check_region_exists(cls, region: str) -> str:
+        from jobs.config.regions import check_aws_region
+
+        return check_aws_region(region)
 
     resource_prefix: str = Field("ftops", pattern=r"^[a-z][a-z0-9-]{1,20}$")
     """Prefix for bucket and resource names; bucket names are `<prefix>-<env>-<purpose>-<account>-<region>`."""

@@ -26,7 +26,7 @@ from jobs.config.environment import Environment
 from jobs.config.resolved import resolved_aws, resolved_azure
 from jobs.data.manifest import Manifest
 from jobs.errors import ConfigError, FtopsError
-from jobs.fsutil import check_replaceable, replace_dir
+from jobs.fsutil import check_replaceable, make_dirs, replace_dir
 from jobs.render import context as ctx
 from jobs.render import policy, sagemaker_rules
 from jobs.render.cost import cost_key, estimate_job_cost
@@ -375,8 +375,8 @@ def write_tree(rendered: list[RenderedJob], out: Path, env_name: str, *, only: l
     """
     target = out / env_name
     # A directory ftops did not render (`--out ~ --env dev` names ~/dev), or one edited since, is never replaced.
-    check_replaceable(target, RENDERED_KIND, field="--out")
-    out.mkdir(parents=True, exist_ok=True)
+    check_replaceable(target, RENDERED_KIND, field="--out", legacy=_is_unmarked_tree)
+    make_dirs(out, field="--out")
     staging = Path(tempfile.mkdtemp(prefix=f".{env_name}.", suffix=".rendering", dir=out))
     try:
         keep_from_old: list[Path] = []
@@ -392,11 +392,26 @@ def write_tree(rendered: list[RenderedJob], out: Path, env_name: str, *, only: l
             (staging / job.name).mkdir()
             for name, data in job.files.items():
                 (staging / job.name / name).write_bytes(data)
-        replace_dir(staging, target, RENDERED_KIND, field="--out")
+        replace_dir(staging, target, RENDERED_KIND, field="--out", legacy=_is_unmarked_tree)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _is_unmarked_tree(directory: Path) -> bool:
+    """A tree rendered before ownership markers: only job directories, each with a job.json naming its definition
+    and nothing but the files render writes (a directory of anything else is not recognised, so not replaced)."""
+    names = {INDEX} | {file for _, file in TARGETS.values()}
+    try:
+        for job_dir in directory.iterdir():
+            if job_dir.is_symlink() or not job_dir.is_dir() or not isinstance(_owner(job_dir), str):
+                return False
+            if any(p.is_symlink() or not p.is_file() or p.name not in names for p in job_dir.iterdir()):
+                return False
+    except (OSError, ValueError, AttributeError):  # an unreadable or odd job.json: not ftops's
+        return False
+    return True
 
 
 def _relpath(path: Path) -> str:
