@@ -86,7 +86,7 @@ def wait(
     as_json: bool = JsonOption,
 ) -> None:
     """Follow jobs live until each one ends. Exit 1 if any failed or was cancelled (the reason is shown)."""
-    from rich.live import Live
+    from jobs.cli.output import live as output_live
 
     from jobs import providers
     from jobs import retry
@@ -113,7 +113,7 @@ def wait(
     def render() -> Table:
         return _table([_status_row(label, s) for label, s in latest.items()])
 
-    with Live(render(), console=err_console, refresh_per_second=4, transient=as_json) as live:
+    with output_live(render(), transient=as_json) as live:
         while True:
             poll()
             live.update(render())
@@ -211,6 +211,6 @@ def results(
             console.print(f"  spot: {spot['training_seconds']} s trained, {spot['billable_seconds']} s billed, "
                           f"{spot['savings']:.0%} saved")
         for kind, path in summary["files"].items():
-            console.print(f"  {kind}: {path}")
+            console.print(f"  {kind}: {path}", markup=False)
 
     emit(summary, as_json, human)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console
+from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, plain
 from jobs.errors import FtopsError
 
 
@@ -27,7 +27,7 @@ def _human(result: dict) -> None:
     from rich.table import Table
 
     summary = result.get("summary") or {}
-    table = Table(title=f"{result['job_name']}: {result['status']}", show_header=False)
+    table = Table(title=plain(f"{result['job_name']}: {result['status']}"), show_header=False)
     rows = [
         ("steps", summary.get("global_step")),
         ("train loss (first -> last)", f"{summary.get('first_train_loss')} -> {summary.get('final_train_loss')}"),
@@ -42,7 +42,7 @@ def _human(result: dict) -> None:
     ]
     for name, value in rows:
         if value is not None:
-            table.add_row(name, str(value))
+            table.add_row(name, plain(value))
     console.print(table)
 
 

@@ -392,9 +392,9 @@ def run_training_job(request: dict, env: Environment, *, max_steps: int | None =
             raise FtopsError(f"channel {name!r}: nothing under {uri}", field="InputDataConfig",
                              hint="upload the data first (`ftops data upload`) or fix the S3Uri")
     _unpack_source(s3, source_uri, layout.code)
-    program_path = guard.inside(layout.code, program, "HyperParameters.sagemaker_program")  # links resolved
-    if not program_path.is_file():
+    if not (layout.code / program).is_file():
         raise FtopsError(f"the source archive has no {program}", field="HyperParameters.sagemaker_program")
+    program_path = guard.inside(layout.code, program, "HyperParameters.sagemaker_program")  # links resolved
     if checkpoint_uri:  # a (re)started SageMaker job first restores what the checkpoint prefix holds
         s3io.download_prefix(s3, checkpoint_uri, layout.checkpoints)
 
