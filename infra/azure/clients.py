@@ -44,7 +44,7 @@ class AzureClients:
     def for_env(cls, env: Environment) -> "AzureClients":
         endpoint = arm_endpoint(env)
         credential = azure_credential(env)
-        # One retry mechanism, at our boundary (infra.azure.retry), so every retry is visible and honours
+        # One retry mechanism, at our boundary (jobs.retry, through infra.azure.errors), so every retry is visible and honours
         # Retry-After the same way; the SDK's own policy would multiply attempts.
         kwargs: dict[str, Any] = {"retry_total": 0, "polling_interval": 5}
         if endpoint:

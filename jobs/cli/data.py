@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, progress
+from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, markup_free, progress
 
 app = typer.Typer(help="Validate, clean, split, count, estimate and upload fine-tuning datasets.", no_args_is_help=True)
 
@@ -44,7 +44,7 @@ def _issue_lines(kind: str, issues: list[dict], counts: dict[str, int], file: st
 
 
 def _stats_table(payload: dict) -> Table:
-    table = Table("", "min", "mean", "p50", "p95", "max", title=f"{escape(payload['file'])}: {payload['format']}, "
+    table = Table("", "min", "mean", "p50", "p95", "max", title=f"{markup_free(payload['file'])}: {payload['format']}, "
                   f"tokenizer {payload['tokenizer']}", title_justify="left")
     for name, stats in (("tokens per example", payload["tokens"]["per_example"]),
                         ("assistant tokens per example", payload["tokens"]["assistant_per_example"]),

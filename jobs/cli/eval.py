@@ -43,7 +43,7 @@ def _human(result: dict[str, Any]) -> None:
         console.print(rob)
     _print_gate(result["gate"])
     for kind, path in result.get("files", {}).items():
-        console.print(f"{kind}: {path}")
+        console.print(f"{kind}: {path}", markup=False)
 
 
 def _print_gate(gate: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from jobs import paths
-from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console
+from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, markup_free
 from jobs.config.environment import Environment, load_environment
 from jobs.config.resolved import resolved_file
 from jobs.errors import CloudError, FtopsError
@@ -100,7 +100,7 @@ def write_resolved(env: Environment, cloud: Cloud, outputs_file: Path | None = N
 
 
 def _show(payload: dict) -> None:
-    table = Table("field", "value", title=f"{payload['environment']} ({payload['cloud']}) -> {payload['file']}")
+    table = Table("field", "value", title=f"{payload['environment']} ({payload['cloud']}) -> {markup_free(payload['file'])}")
     table.columns[1].overflow = "fold"
     for key, value in payload["resolved"].items():
         table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))

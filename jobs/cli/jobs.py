@@ -88,7 +88,7 @@ def wait(
 ) -> None:
     """Follow jobs live until each one ends. Exit 1 if any failed or was cancelled (the reason is shown), 2 on
     timeout, 3 if one is paused (Azure OpenAI: it moves again only when resumed, so the wait ends on it)."""
-    from rich.live import Live
+    from jobs.cli.output import live as output_live
 
     from jobs import providers
     from jobs import retry
@@ -115,7 +115,7 @@ def wait(
     def render() -> Table:
         return _table([_status_row(label, s) for label, s in latest.items()])
 
-    with Live(render(), console=err_console, refresh_per_second=4, transient=as_json) as live:
+    with output_live(render(), transient=as_json) as live:
         while True:
             poll()
             live.update(render())
@@ -240,6 +240,6 @@ def results(
             console.print(f"  spot: {spot['training_seconds']} s trained, {spot['billable_seconds']} s billed, "
                           f"{spot['savings']:.0%} saved")
         for kind, path in summary["files"].items():
-            console.print(f"  {kind}: {path}")
+            console.print(f"  {kind}: {path}", markup=False)
 
     emit(summary, as_json, human)
