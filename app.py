@@ -17,10 +17,8 @@ def _selected() -> str | None:
 
 
 def main() -> int:
-    from infra.aws.kernel import start_cdk_in_background
-
-    # Node starts while Python imports `jobs` and reads the environments; the CDK imports below wait for it.
-    start_cdk_in_background()
+    # Everything is imported on this thread: importing aws_cdk on a second thread while this one imported
+    # raced Python's module locks ("partially initialized module 'typing'", issue 12). Slower, never flaky.
     from infra.aws.app import build_app, select_environments
     from jobs.errors import FtopsError
 

@@ -47,8 +47,6 @@ def build_app(envs: list[Environment], outdir: Path | None = None, context: dict
               builtin_cloud_formation_validation=False)
     for env in envs:
         acknowledge(PlatformStack(app, env=env))
-    # Imported last: when infra.aws.kernel started the kernel early, cdk-nag loaded into it while the stacks'
-    # Python modules were imported above.
     from cdk_nag import AwsSolutionsChecks
 
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))

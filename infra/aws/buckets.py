@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -40,6 +41,13 @@ class PlatformBuckets(Construct):
                                      rules=versioned_rules)
         self.artifacts = self._bucket("Artifacts", names.artifacts_bucket, key, removal_policy, versioned=True,
                                       rules=versioned_rules)
+        # Training source archives are content-addressed: nobody may overwrite one (issue 17, item 4). S3 enforces
+        # the If-None-Match precondition named by s3:if-none-match (AWS S3 User Guide, "Enforce conditional writes
+        # on Amazon S3 buckets"); a write without it, including CopyObject, is denied.
+        self.artifacts.add_to_resource_policy(iam.PolicyStatement(
+            sid="DenySourceOverwrites", effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()],
+            actions=["s3:PutObject"], resources=[self.artifacts.arn_for_objects("source/*")],
+            conditions={"Null": {"s3:if-none-match": "true"}}))
         # Checkpoints only matter while a job runs or may resume; old ones are expired, not versioned.
         self.checkpoints = self._bucket("Checkpoints", names.checkpoints_bucket, key, removal_policy, versioned=False,
                                         rules=[s3.LifecycleRule(

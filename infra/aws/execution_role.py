@@ -1,8 +1,10 @@
-"""The SageMaker execution role: what a training job may touch, and nothing more.
+"""The SageMaker execution role: what training jobs (and tuning trials) and their profiler rules may touch, and
+nothing more; endpoints run as their own role (infra.aws.endpoint_role) (jobs.access lists each need; tests/unit/test_infra_aws_iam.py evaluates
+every one against this role).
 
-Reads the dataset prefix and the training source archives; writes output, TensorBoard and checkpoints; uses the
-environment key, its log streams and metrics, pulls the configured training images, and manages ENIs only when
-jobs run in the VPC.
+Reads the dataset prefix, base models (`models/`), training source archives (`source/`); writes model output
+(`training-output/`), TensorBoard and profiler output, checkpoints; uses the environment key, its log streams and
+metrics; pulls the configured training and profiler-rule images; manages ENIs only with a VPC.
 """
 
 from __future__ import annotations
@@ -14,8 +16,13 @@ from constructs import Construct
 from infra.aws.naming import Names
 from infra.aws.role_policy import add_to_default_policy
 
-SAGEMAKER_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
-"""Where SageMaker writes training job logs (fixed by the service)."""
+SAGEMAKER_LOG_GROUPS = ("/aws/sagemaker/TrainingJobs", "/aws/sagemaker/ProcessingJobs")
+"""Where SageMaker writes the logs of training jobs and profiler rules (processing jobs); fixed by the service."""
+
+READ_PREFIXES = ("models/", "source/", "profiler/")
+"""Artifacts-bucket prefixes jobs read: base-model weights (the `model` channel), source archives, profiler data."""
+WRITE_PREFIXES = ("training-output/", "tensorboard/", "profiler/")
+"""Artifacts-bucket prefixes jobs write."""
 
 
 class ExecutionRole(Construct):
@@ -29,18 +36,20 @@ class ExecutionRole(Construct):
                                             conditions={"StringEquals": {"aws:SourceAccount": names.account}}),
         )
         s3 = names.s3_arn
+        art = names.artifacts_bucket
         key_arn = key.key_arn  # one jsii round trip, not one per use
         statements = [
             iam.PolicyStatement(sid="ListDatasetPrefix", actions=["s3:ListBucket"], resources=[s3(names.datasets_bucket)],
                                 conditions={"StringLike": {"s3:prefix": [f"{dataset_prefix}*"]}}),
             iam.PolicyStatement(sid="ReadDatasets", actions=["s3:GetObject"],
                                 resources=[s3(names.datasets_bucket, f"{dataset_prefix}*")]),
-            iam.PolicyStatement(sid="ReadTrainingSource", actions=["s3:GetObject"],
-                                resources=[s3(names.artifacts_bucket, "source/*")]),
-            iam.PolicyStatement(sid="WriteOutputAndTensorBoard",
+            iam.PolicyStatement(sid="ListArtifactPrefixes", actions=["s3:ListBucket"], resources=[s3(art)],
+                                conditions={"StringLike": {"s3:prefix": [f"{p}*" for p in READ_PREFIXES]}}),
+            iam.PolicyStatement(sid="ReadModelsSourceProfiler", actions=["s3:GetObject"],
+                                resources=[s3(art, f"{p}*") for p in READ_PREFIXES]),
+            iam.PolicyStatement(sid="WriteOutputTensorBoardProfiler",
                                 actions=["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
-                                resources=[s3(names.artifacts_bucket, "output/*"),
-                                           s3(names.artifacts_bucket, "tensorboard/*")]),
+                                resources=[s3(art, f"{p}*") for p in WRITE_PREFIXES]),
             iam.PolicyStatement(sid="ListCheckpointPrefix", actions=["s3:ListBucket"],
                                 resources=[s3(names.checkpoints_bucket)],
                                 conditions={"StringLike": {"s3:prefix": [f"{checkpoint_prefix}*"]}}),
@@ -51,23 +60,22 @@ class ExecutionRole(Construct):
             iam.PolicyStatement(sid="UseEnvironmentKey",
                                 actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
                                 resources=[key_arn]),
-            # Encrypted training volumes: SageMaker creates a grant on the key for the job's EBS volumes.
+            # Encrypted training volumes: SageMaker creates a grant on the key for the EBS volumes.
             iam.PolicyStatement(sid="GrantKeyToVolumes", actions=["kms:CreateGrant"], resources=[key_arn],
                                 conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}}),
             iam.PolicyStatement(sid="WriteJobLogs",
                                 actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
                                          "logs:DescribeLogStreams"],
-                                resources=[names.arn("logs", f"log-group:{SAGEMAKER_LOG_GROUP}:*"),
-                                           f"{names.log_group_arn}:*"]),
+                                resources=[names.arn("logs", f"log-group:{group}:*") for group in SAGEMAKER_LOG_GROUPS]),
             # PutMetricData has no resource-level permissions; the namespace condition is the scope.
             iam.PolicyStatement(sid="PutJobMetrics", actions=["cloudwatch:PutMetricData"], resources=["*"],
                                 conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}),
             # GetAuthorizationToken is account-wide by design (no resource-level permissions).
             iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
-            iam.PolicyStatement(sid="PullTrainingImages",
+            iam.PolicyStatement(sid="PullTrainingAndRuleImages",
                                 actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
                                          "ecr:BatchCheckLayerAvailability"],
-                                resources=[self.repository_arn(names, repo) for repo in image_repositories]),
+                                resources=[self.repository_arn(names, repo) for repo in dict.fromkeys(image_repositories)]),
         ]
         if vpc_arns is not None:
             statements += [
@@ -76,15 +84,22 @@ class ExecutionRole(Construct):
                                     actions=["ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeSubnets",
                                              "ec2:DescribeSecurityGroups", "ec2:DescribeDhcpOptions"],
                                     resources=["*"]),
-                iam.PolicyStatement(sid="JobNetworkInterfaces",
-                                    actions=["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
-                                             "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission"],
+                iam.PolicyStatement(sid="CreateJobNetworkInterfaces", actions=["ec2:CreateNetworkInterface"],
                                     resources=[names.arn("ec2", "network-interface/*"),
                                                *vpc_arns["subnets"], *vpc_arns["security_groups"]]),
+                iam.PolicyStatement(sid="ManageJobNetworkInterfaces",
+                                    actions=["ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
+                                             "ec2:DeleteNetworkInterfacePermission"],
+                                    resources=[names.arn("ec2", "network-interface/*")]),
             ]
         add_to_default_policy(self.role, statements)
 
     @staticmethod
     def repository_arn(names: Names, repo: str) -> str:
+        """`<account>/<name>` or an ECR image URI -> the repository's ARN in this environment's region."""
+        if ".dkr.ecr." in repo:
+            from jobs.access.model import ecr_repository_arn
+
+            return ecr_repository_arn(names.partition, repo)
         account, name = repo.split("/", 1)
         return f"arn:{names.partition}:ecr:{names.region}:{account}:repository/{name}"

@@ -33,6 +33,7 @@ class Names:
     access_logs_bucket: str
     key_alias: str
     execution_role: str
+    endpoint_role: str
     pipeline_role: str
     training_defaults_parameter: str
     log_group: str
@@ -53,6 +54,7 @@ class Names:
             access_logs_bucket=aws.bucket_name(env.name, "access-logs"),
             key_alias="alias/" + derived.kms_key_arn.split(":alias/", 1)[1],
             execution_role=derived.execution_role_arn.rsplit("/", 1)[1],
+            endpoint_role=derived.endpoint_role_arn.rsplit("/", 1)[1],
             pipeline_role=derived.pipeline_role_arn.rsplit("/", 1)[1],
             training_defaults_parameter=derived.training_defaults_parameter,
             log_group=derived.log_group_name,
@@ -75,6 +77,14 @@ class Names:
     @property
     def execution_role_arn(self) -> str:
         return self.arn("iam", f"role/{self.execution_role}", region=False)
+
+    @property
+    def endpoint_role_arn(self) -> str:
+        return self.arn("iam", f"role/{self.endpoint_role}", region=False)
+
+    @property
+    def pipeline_role_arn(self) -> str:
+        return self.arn("iam", f"role/{self.pipeline_role}", region=False)
 
     @property
     def parameter_arn(self) -> str:

@@ -3,7 +3,6 @@ endpoints for the AWS APIs jobs call, one security group for training containers
 
 from __future__ import annotations
 
-from aws_cdk import Fn
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -19,9 +18,8 @@ class TrainingNetwork(Construct):
         self.vpc = ec2.Vpc(
             self, "Vpc", vpc_name=f"{names.prefix}-{names.env}-training",
             ip_addresses=ec2.IpAddresses.cidr(settings.cidr),
-            # Zones resolved by CloudFormation (Fn::GetAZs): synth stays offline (no lookup with credentials)
-            # and nothing hard-codes a zone name.
-            availability_zones=[Fn.select(i, Fn.get_azs()) for i in range(settings.max_azs)],
+            # Zones from the environment file: synth stays offline (no lookup with credentials).
+            availability_zones=settings.availability_zones[:settings.max_azs],
             nat_gateways=0,
             subnet_configuration=[ec2.SubnetConfiguration(name="training", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED,
                                                           cidr_mask=20)],

@@ -7,16 +7,24 @@ from constructs import Construct
 
 from infra.aws.buckets import PlatformBuckets
 from infra.aws.execution_role import ExecutionRole
+from infra.aws.endpoint_role import EndpointRole
 from infra.aws.kms_key import PlatformKey
 from infra.aws.naming import Names
 from infra.aws.observability import Observability
 from infra.aws.outputs import NO_ITEMS, output_key
 from infra.aws.pipeline_role import PipelineRole
+from infra.aws.promotion import grant_promotion
 from infra.aws.training_defaults import TrainingDefaultsParameter
+from jobs.access.environment import promotion_sources
 from jobs.config.environment import Environment as FtopsEnvironment
+from jobs.config.environment import load_environment
 
 
 class PlatformStack(Stack):
+    @property
+    def availability_zones(self) -> list[str]:
+        return self._zones
+
     def __init__(self, scope: Construct, *, env: FtopsEnvironment) -> None:
         aws = env.require_aws()
         names = Names.of(env)
@@ -29,6 +37,9 @@ class PlatformStack(Stack):
             description=f"ftops {env.name}: fine-tuning platform (KMS, S3, IAM, training defaults, alerts)",
             termination_protection=production,
         )
+        # Every construct asking the stack for its zones (interface endpoints do) gets the environment file's,
+        # instead of a context lookup that needs credentials.
+        self._zones = list(aws.vpc.availability_zones[:aws.vpc.max_azs]) if aws.vpc.enabled else []
         self.names = names
         self.env_settings = aws
         self.dataset_prefix = env.data.s3_prefix
@@ -48,18 +59,36 @@ class PlatformStack(Stack):
 
             self.network = TrainingNetwork(self, "Network", names=names, settings=aws.vpc,
                                            flow_logs_bucket=self.buckets.access_logs)
+        images = list(aws.training_image_repositories)
+        if training.profiler:
+            # The ProfilerReport rule runs from a regional Debugger image (sagemaker-core's offline table).
+            from jobs.render.images import profiler_rule_image_uri
+
+            images.append(profiler_rule_image_uri(aws.region))
+        vpc_arns = self.network.arns(names) if self.network else None
         self.execution_role = ExecutionRole(
             self, "ExecutionRole", names=names, key=self.key, dataset_prefix=env.data.s3_prefix,
-            checkpoint_prefix=training.checkpoint_prefix, image_repositories=aws.training_image_repositories,
-            vpc_arns=self.network.arns(names) if self.network else None).role
-        self.pipeline_role = PipelineRole(
-            self, "PipelineRole", names=names, key=self.key, execution_role=self.execution_role,
-            allowed_instance_types=training.allowed_instance_types,
-            require_isolation=training.network_isolation and training.inter_container_encryption).role
+            checkpoint_prefix=training.checkpoint_prefix, image_repositories=images,
+            vpc_arns=vpc_arns).role
+        self.endpoint_role = EndpointRole(
+            self, "EndpointRole", names=names, key=self.key, image_repositories=aws.inference_image_repositories,
+            vpc_arns=vpc_arns).role
+        # Promotion across environments: this environment's targets may read here, its sources are read from.
+        targets = [Names.of(load_environment(name)) for name in aws.promotion_targets]
+        sources = self.promotion_sources = [Names.of(other) for other in promotion_sources(env)]
+        grant_promotion(names, self.buckets.artifacts, self.key, targets)
         # Tokens fetched once: every attribute read from Python is a jsii round trip.
         key_arn, execution_role_arn = self.key.key_arn, self.execution_role.role_arn
         subnet_ids = [subnet.subnet_id for subnet in self.network.subnets] if self.network else []
         security_group_ids = [self.network.security_group.security_group_id] if self.network else []
+        self.pipeline = PipelineRole(
+            self, "PipelineRole", names=names, key=self.key, execution_role=self.execution_role,
+            endpoint_role=self.endpoint_role, promotion_sources=sources, promotion_targets=targets,
+            allowed_instance_types=training.allowed_instance_types,
+            require_isolation=training.network_isolation and training.inter_container_encryption,
+            dataset_prefix=env.data.s3_prefix, subnet_ids=subnet_ids, security_group_ids=security_group_ids,
+            github=env.github)
+        self.pipeline_role = self.pipeline.role
         self.training_defaults = TrainingDefaultsParameter(
             self, "TrainingDefaults", names=names, defaults=training, kms_key_arn=key_arn,
             execution_role_arn=execution_role_arn, subnet_ids=subnet_ids,
@@ -84,6 +113,7 @@ class PlatformStack(Stack):
             "kms_key_arn": key_arn,
             "execution_role_arn": execution_role_arn,
             "pipeline_role_arn": self.pipeline_role.role_arn,
+            "endpoint_role_arn": self.endpoint_role.role_arn,
             "training_defaults_parameter": self.training_defaults.parameter_name,
             "log_group_name": self.observability.log_group.log_group_name,
             "notifications_topic_arn": self.observability.topic.topic_arn,

@@ -72,6 +72,15 @@ def accesses_for_job(env: Environment, job: RenderedJob, kinds: tuple[str, ...] 
         job_name, definition, tags = (trial_name(tuning["HyperParameterTuningJobName"]),
                                       tuning["TrainingJobDefinition"], tuning.get("Tags") or [])
     model_data = model_artifact(definition["OutputDataConfig"]["S3OutputPath"], job_name)
+    # A tuning job's endpoint is named after the tuning job (the provider deploys its best trial's model).
+    endpoint_job = training["TrainingJobName"] if training is not None else tuning["HyperParameterTuningJobName"]
+    served = [model_data]
+    from jobs.access.environment import promotion_sources
+
+    if promotion_sources(env):  # deploy serves the approved record's promoted copy here
+        from jobs.models.artifacts import promoted_key
+
+        served.append(f"s3://{arns.resolved.output_bucket}/{promoted_key(job.job or job.name, '0' * 64)}")
     if "deploy" in kinds:
         from jobs.providers.sagemaker import deployment_settings, inference_image
 
@@ -83,11 +92,35 @@ def accesses_for_job(env: Environment, job: RenderedJob, kinds: tuple[str, ...] 
         from jobs.providers.sagemaker import KEY_TAG
 
         tag_map = {**env.all_tags, KEY_TAG: job.idempotency_key}
-        out += deploy_accesses(arns, job_name=job_name, model_data=model_data, image=image, settings=settings,
-                               tags=tag_map, role_arn=resolved.execution_role_arn, vpc=vpc)
+        out += deploy_accesses(arns, job_name=endpoint_job, model_data=served, image=image, settings=settings,
+                               tags=tag_map, role_arn=resolved.endpoint_role_arn, vpc=vpc)
     if "evaluation" in kinds:
-        out += evaluation_accesses(arns, job_name=job_name, model_data=model_data)
+        out += evaluation_accesses(arns, job_name=endpoint_job, model_data=model_data)
+        base_uri = _base_model_uri(job, arns)
+        if base_uri and not env.emulated:
+            from jobs.access.deploy import base_model_accesses
+            from jobs.providers.sagemaker import inference_image
+
+            resolved = arns.resolved
+            vpc = ({"Subnets": resolved.subnet_ids, "SecurityGroupIds": resolved.security_group_ids}
+                   if resolved.subnet_ids else None)
+            out += base_model_accesses(arns, job=job.job or job.name, s3_uri=base_uri,
+                                       image=inference_image(arns.region, None), tags=env.all_tags,
+                                       role_arn=resolved.endpoint_role_arn, vpc=vpc)
     if "promotion" in kinds:
         out += promotion_accesses(arns, env, job.job or job.name)
     del tags
     return dedupe(out)
+
+
+def _base_model_uri(job: RenderedJob, arns: Arns) -> str | None:
+    """The definition's `base_model.s3_uri` as the gate reads it (a key in the artifacts bucket, or an S3 URI)."""
+    from jobs import paths
+    from jobs.config.job import JobDefinition
+    from jobs.yamlio import load_model
+
+    path = paths.project_root() / job.definition if job.definition else None
+    uri = load_model(path, JobDefinition).base_model.s3_uri if path and path.is_file() else None
+    if not uri:
+        return None
+    return uri if uri.startswith("s3://") else f"s3://{arns.resolved.output_bucket}/{uri}"

@@ -18,8 +18,9 @@ def model_artifact(output_path: str, job_name: str) -> str:
     return output_path.rstrip("/") + f"/{job_name}/output/model.tar.gz"
 
 
-def deploy_accesses(arns: Arns, *, job_name: str, model_data: str, image: str, settings: dict[str, Any],
+def deploy_accesses(arns: Arns, *, job_name: str, model_data: str | list[str], image: str, settings: dict[str, Any],
                     tags: dict[str, str], role_arn: str, vpc: dict[str, Any] | None) -> list[Access]:
+    """`model_data`: the artifacts the endpoint may serve (the training job's, and a promoted copy)."""
     from jobs.providers.sagemaker import endpoint_names
 
     names = endpoint_names(job_name)
@@ -61,13 +62,14 @@ def deploy_accesses(arns: Arns, *, job_name: str, model_data: str, image: str, s
         Access("pipeline", "sagemaker:DeleteEndpointConfig", config, on_resource, f"undeploy of {job_name}"),
         Access("pipeline", "sagemaker:DeleteModel", model, on_resource, f"undeploy of {job_name}"),
     ]
-    # SageMaker validates the model artifact's location with the caller's credentials? Not documented; the
-    # endpoint's role reads it when the container starts, which is what is checked here.
-    bucket, key = split_s3(model_data)
+    # Whether CreateModel checks the artifact with the caller's credentials is not documented; the endpoint's
+    # role reads it when the container starts, which is what is checked here.
     serving = f"endpoint {names['endpoint']}"
-    out += [Access("endpoint", "s3:GetObject", arns.s3(bucket, key), {}, f"{serving}: model artifact"),
-            Access("endpoint", "kms:Decrypt", arns.key_arn, {"kms:ViaService": f"s3.{arns.region}.amazonaws.com"},
-                   f"{serving}: model artifact (SSE-KMS)")]
+    for uri in [model_data] if isinstance(model_data, str) else model_data:
+        bucket, key = split_s3(uri)
+        out.append(Access("endpoint", "s3:GetObject", arns.s3(bucket, key), {}, f"{serving}: model artifact {key}"))
+    out.append(Access("endpoint", "kms:Decrypt", arns.key_arn, {"kms:ViaService": f"s3.{arns.region}.amazonaws.com"},
+                      f"{serving}: model artifact (SSE-KMS)"))
     out += image_pull(arns, "endpoint", image, f"{serving}: inference image")
     out += logs_and_metrics(arns, "endpoint", ENDPOINT_LOG_GROUP_PREFIX + names["endpoint"],
                             "AllTraffic/i-0123456789abcdef0", f"{serving}: logs", ENDPOINT_METRICS_NAMESPACE)
@@ -87,3 +89,19 @@ def evaluation_accesses(arns: Arns, *, job_name: str, model_data: str) -> list[A
     why = f"evaluation of {job_name}"
     return [Access("pipeline", "sagemaker:InvokeEndpoint", endpoint, {}, f"{why}: endpoint target"),
             *s3_read_prefix(arns, "pipeline", model_data, f"{why}: local-model target downloads the artifact")]
+
+
+def base_model_accesses(arns: Arns, *, job: str, s3_uri: str, image: str, tags: dict[str, str], role_arn: str,
+                        vpc: dict[str, Any] | None) -> list[Access]:
+    """The promotion gate's base-model endpoint (`ftops eval --gate` without `aws.gate_base_endpoint`): a
+    serverless model over the uncompressed base weights (an S3 prefix), removed when the gate ends."""
+    import hashlib
+
+    digest = hashlib.sha256(job.encode()).hexdigest()[:8]
+    base = f"ftops-gate-base-{job}"[:50].rstrip("-") + f"-{digest}"
+    gate_tags = {**tags, "ftops:gate": job}
+    out = deploy_accesses(arns, job_name=base, model_data=[], image=image, settings={"serverless": True},
+                          tags=gate_tags, role_arn=role_arn, vpc=vpc)
+    # endpoint_names(base) derives the same names the gate uses: <base>, <base>-cfg, <base>.
+    out += s3_read_prefix(arns, "endpoint", s3_uri, f"endpoint {base}: base model weights")
+    return out

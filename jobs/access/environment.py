@@ -14,8 +14,10 @@ SOURCE_PREFIX = "source/"
 MODELS_PREFIX = "models/"
 """Base-model weights in the artifacts bucket (the `model` channel)."""
 OUTPUT_PREFIX = "training-output/"
-PROMOTED_PREFIX = "promoted/"
-"""Where promotion copies a candidate's model.tar.gz in the target environment's artifacts bucket."""
+RECORDS_PREFIX = "ftops-models/"
+"""jobs.models.store.PREFIX: model records `<prefix><env>/<job>/<digest>.json`, the registry's metrics documents
+`<prefix><env>/<job>/<digest>/metrics.json`, and promoted artifacts `<prefix>artifacts/<job>/<sha256>/model.tar.gz`
+(jobs.models.artifacts.promoted_key)."""
 
 
 def ledger_accesses(arns: Arns, env_name: str) -> list[Access]:
@@ -43,7 +45,8 @@ def dataset_upload_accesses(arns: Arns, env: Environment) -> list[Access]:
         Access("pipeline", "s3:ListBucket", arns.s3(bucket), {"s3:prefix": prefix}, f"{why}: HEAD of missing keys"),
         Access("pipeline", "s3:GetObject", obj, {}, f"{why}: HEAD/verify an uploaded file"),
         Access("pipeline", "s3:PutObject", obj, {}, f"{why}: put, multipart create/part/complete"),
-        Access("pipeline", "s3:ListBucketMultipartUploads", arns.s3(bucket), {"s3:prefix": prefix},
+        # The request's Prefix is no condition key of this action (Service Authorization Reference, S3).
+        Access("pipeline", "s3:ListBucketMultipartUploads", arns.s3(bucket), {},
                f"{why}: resume an interrupted multipart upload"),
         Access("pipeline", "s3:ListMultipartUploadParts", obj, {}, f"{why}: parts already sent"),
         Access("pipeline", "s3:AbortMultipartUpload", obj, {}, f"{why}: abandon a stale multipart upload"),
@@ -65,43 +68,132 @@ def source_upload_accesses(arns: Arns) -> list[Access]:
 
 
 def listing_accesses() -> list[Access]:
-    return [Access("pipeline", "sagemaker:ListTrainingJobs", ANY_RESOURCE, {},
-                   f"`ftops jobs list` ({NO_RESOURCE_LEVEL['sagemaker:ListTrainingJobs']})")]
+    return [Access("pipeline", action, ANY_RESOURCE, {}, f"`ftops jobs list` ({NO_RESOURCE_LEVEL[action]})")
+            for action in ("sagemaker:ListTrainingJobs", "sagemaker:ListHyperParameterTuningJobs")]
 
 
-def model_group_name(env: Environment, job: str) -> str:
-    """The model package group promotion registers a job's candidates in (one per job definition)."""
-    return f"{env.require_aws().resource_prefix}-{job}"[:63]
+def key_alias_name(env: Environment) -> str:
+    """The environment key's alias name (jobs.config.resolved.derive_aws names it `<prefix>-<env>`)."""
+    return f"{env.require_aws().resource_prefix}-{env.name}"
 
 
-def promotion_accesses(arns: Arns, env: Environment, job: str) -> list[Access]:
-    """Model-registry calls and the copy of the candidate's artifact into this environment (pre-declared for
-    `ftops promote`; the registry calls are the SageMaker Model Registry API's)."""
-    group_name = model_group_name(env, job)
-    group = arns.sagemaker("model-package-group", group_name)
-    package = arns.sagemaker("model-package", f"{group_name}/1")
-    tags = env.all_tags
-    why = f"promotion of {job}"
+def promotion_sources(env: Environment) -> list[Environment]:
+    """The environments `env` promotes from: those naming it in `aws.promotion_targets`."""
+    from jobs.config.environment import environment_names, load_environment
+
+    out = []
+    for name in environment_names():
+        if name == env.name:
+            continue
+        other = load_environment(name)
+        if other.aws and other.aws.enabled and env.name in other.aws.promotion_targets:
+            out.append(other)
+    return out
+
+
+def _package_arns(arns: Arns, job: str) -> tuple[str, str]:
+    from jobs.models.registry import group_name
+
+    group = group_name(job)
+    return (arns.sagemaker("model-package-group", group),
+            arns.sagemaker("model-package", f"{group}/{SAMPLE_VERSION}"))
+
+
+SAMPLE_VERSION = "1"
+SAMPLE_DIGEST = "sha256-" + "0" * 64
+"""Stand-ins for a model package version and a record's artifact digest (IAM matches them by pattern)."""
+
+
+def record_accesses(arns: Arns, env_name: str, job: str, why: str) -> list[Access]:
+    """jobs.models.store (S3): list a job's records, read one, create it (If-None-Match), update it (If-Match);
+    jobs.models.registry: the metrics document beside the record, which ModelMetrics points at."""
+    from jobs.models.store import PREFIX, record_key
+
+    bucket = arns.resolved.output_bucket
+    record = arns.s3(bucket, record_key(env_name, job, SAMPLE_DIGEST))
+    metrics = arns.s3(bucket, f"{PREFIX}{env_name}/{job}/{SAMPLE_DIGEST}/metrics.json")
+    return [
+        Access("pipeline", "s3:ListBucket", arns.s3(bucket), {"s3:prefix": f"{PREFIX}{env_name}/{job}/"},
+               f"{why}: list the model records"),
+        Access("pipeline", "s3:GetObject", record, {}, f"{why}: read a model record"),
+        Access("pipeline", "s3:PutObject", record, {"s3:if-none-match": "*"}, f"{why}: create a model record"),
+        Access("pipeline", "s3:PutObject", record, {"s3:if-match": '"0123456789abcdef0123456789abcdef"'},
+               f"{why}: update a model record (If-Match its ETag)"),
+        Access("pipeline", "s3:PutObject", metrics, {}, f"{why}: the registry's metrics document"),
+        *kms_for_s3(arns, "pipeline", f"{why}: model records", write=True),
+    ]
+
+
+def registry_accesses(arns: Arns, env: Environment, job: str, approval: str, why: str) -> list[Access]:
+    """jobs.models.registry.register: the group (created once, tagged), a model package, its approval."""
     from jobs.access.model import tag_context
 
-    out = [
+    group, package = _package_arns(arns, job)
+    tags = env.all_tags
+    return [
+        Access("pipeline", "sagemaker:DescribeModelPackageGroup", group, {}, f"{why}: group exists?"),
         Access("pipeline", "sagemaker:CreateModelPackageGroup", group, tag_context(tags, request=True),
                f"{why}: model package group"),
         Access("pipeline", "sagemaker:AddTags", group,
                {**tag_context(tags, request=True), "sagemaker:TaggingAction": "CreateModelPackageGroup"},
                f"{why}: group tags set on create"),
-        Access("pipeline", "sagemaker:DescribeModelPackageGroup", group, {}, f"{why}: group exists?"),
-        Access("pipeline", "sagemaker:PutModelPackageGroupPolicy", group, {}, f"{why}: cross-account read of the group"),
-        Access("pipeline", "sagemaker:CreateModelPackage", package, {}, f"{why}: register a candidate"),
-        Access("pipeline", "sagemaker:UpdateModelPackage", package, {}, f"{why}: approve or reject"),
-        Access("pipeline", "sagemaker:DescribeModelPackage", package, {}, f"{why}: candidate status"),
-        Access("pipeline", "sagemaker:ListModelPackages", package, {}, f"{why}: candidates of the group"),
+        Access("pipeline", "sagemaker:CreateModelPackage", package, {"sagemaker:ModelApprovalStatus": approval},
+               f"{why}: register the model ({approval})"),
+        Access("pipeline", "sagemaker:UpdateModelPackage", package, {"sagemaker:ModelApprovalStatus": "Approved"},
+               f"{why}: approve it"),
+        Access("pipeline", "sagemaker:DescribeModelPackage", package, {}, f"{why}: approval status (deploy checks it)"),
     ]
+
+
+def promotion_accesses(arns: Arns, env: Environment, job: str) -> list[Access]:
+    """What `env`'s pipeline role does for jobs.models.lifecycle: register and evaluate a model trained here, and
+    promote one from each environment that names `env` in `aws.promotion_targets` (`ftops promote --from S --to
+    env` runs with env's credentials: it reads S's record and artifact, records the approval on S's record and
+    model package, copies the bytes into env's bucket, verifies them, registers them here approved)."""
+    from jobs.models.artifacts import promoted_key
+
+    out = record_accesses(arns, env.name, job, f"model of {job}")
+    out += registry_accesses(arns, env, job, "PendingManualApproval", f"model of {job}")
+    if env.require_aws().promotion_targets:
+        group, _ = _package_arns(arns, job)
+        out.append(Access("pipeline", "sagemaker:PutModelPackageGroupPolicy", group, {},
+                          f"model of {job}: let {', '.join(env.require_aws().promotion_targets)} approve its packages"))
     bucket = arns.resolved.output_bucket
-    target = arns.s3(bucket, f"{PROMOTED_PREFIX}{job}/{SAMPLE_OBJECT}/model.tar.gz")
-    out += [Access("pipeline", "s3:PutObject", target, {}, f"{why}: copy the candidate's model.tar.gz here"),
-            Access("pipeline", "s3:GetObject", target, {}, f"{why}: verify the copy"),
-            *kms_for_s3(arns, "pipeline", f"{why}: copy", write=True)]
+    for source in promotion_sources(env):
+        src = Arns.of(source)
+        why = f"promotion of {job} from {source.name}"
+        start = len(out)
+        out += [access for access in record_accesses(src, source.name, job, why)
+                if not access.resource.endswith("/metrics.json") and "s3:if-none-match" not in access.context]
+        _, package = _package_arns(src, job)
+        out += [Access("pipeline", "sagemaker:DescribeModelPackage", package, {}, f"{why}: the source package"),
+                Access("pipeline", "sagemaker:UpdateModelPackage", package,
+                       {"sagemaker:ModelApprovalStatus": "Approved"}, f"{why}: approve the source package")]
+        # The evaluated artifact: the training job's model.tar.gz in the source's artifacts bucket
+        # (jobs.access.deploy.model_artifact: `<S3OutputPath><training job>/output/model.tar.gz`).
+        out.append(Access("pipeline", "s3:GetObject", src.s3(src.resolved.output_bucket,
+                                                             f"{OUTPUT_PREFIX}{job}-0123abcd/output/model.tar.gz"),
+                          {}, f"{why}: the evaluated model.tar.gz"))
+        out += kms_for_s3(src, "pipeline", f"{why}: the evaluated model.tar.gz", write=False)
+        # Another account's key: KMS sets kms:ResourceAliases from the key's aliases; the target's identity policy
+        # names the source key by its alias (its key id is only known once the source is deployed).
+        alias = "alias/" + key_alias_name(source)
+        out[start:] = [Access(a.principal, a.action, a.resource, {**a.context, "kms:ResourceAliases": [alias]}, a.why)
+                       if a.action.startswith("kms:") else a for a in out[start:]]
+        # The copy (jobs.models.artifacts.copy_verified): streamed, multipart for large files, under the target
+        # environment's key; re-read to verify the sha256; removed when it does not match.
+        target = arns.s3(bucket, promoted_key(job, "0" * 64))
+        encrypted = {"s3:x-amz-server-side-encryption": "aws:kms",
+                     "s3:x-amz-server-side-encryption-aws-kms-key-id": arns.key_arn}
+        out += [Access("pipeline", "s3:ListBucket", arns.s3(bucket), {"s3:prefix": promoted_key(job, "0" * 64)},
+                       f"{why}: is the copy there?"),
+                Access("pipeline", "s3:GetObject", target, {}, f"{why}: verify the copy's sha256"),
+                Access("pipeline", "s3:PutObject", target, encrypted, f"{why}: copy the model.tar.gz here"),
+                *(Access("pipeline", action, target, {}, f"{why}: multipart copy")
+                  for action in ("s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")),
+                Access("pipeline", "s3:DeleteObject", target, {}, f"{why}: remove a copy whose sha256 differs"),
+                *kms_for_s3(arns, "pipeline", f"{why}: copy", write=True)]
+        out += registry_accesses(arns, env, job, "Approved", why)
     return out
 
 

@@ -94,6 +94,10 @@ class Arns:
     def execution_role_arn(self) -> str:
         return self.resolved.execution_role_arn
 
+    @property
+    def endpoint_role_arn(self) -> str:
+        return self.resolved.endpoint_role_arn
+
 
 def split_s3(uri: str) -> tuple[str, str]:
     bucket, _, key = uri.removeprefix("s3://").partition("/")

@@ -96,6 +96,22 @@ class VpcSettings(Declaration):
     max_azs: int = Field(2, ge=1, le=6)
     """How many availability zones get a private isolated subnet."""
 
+    availability_zones: list[str] = Field(default=[], json_schema_extra={"items": {"pattern": r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$"}})
+    """The zones (e.g. `us-east-1a`) of the subnets, at least `max_azs` of them: synth reads them from here,
+    never from a lookup, so it works offline with no credentials. Required when the VPC is enabled."""
+
+    @model_validator(mode="after")
+    def check_zones(self) -> "VpcSettings":
+        import re
+
+        for zone in self.availability_zones:
+            if not re.match(r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$", zone):
+                raise ValueError(f"{zone!r} is not an availability zone name such as us-east-1a")
+        if self.enabled and len(self.availability_zones) < self.max_azs:
+            raise ValueError(f"list at least {self.max_azs} availability_zones (max_azs), e.g. [us-east-1a, us-east-1b]: "
+                             "synth takes them from here instead of looking them up")
+        return self
+
     interface_endpoints: list[str] = Field(
         default=["sagemaker.api", "sts", "logs", "ecr.api", "ecr.dkr", "kms"],
         json_schema_extra={"items": {"pattern": r"^[a-z0-9-]+(\.[a-z0-9-]+)*$"}})
@@ -174,6 +190,16 @@ class AwsSettings(Declaration):
     """A SageMaker endpoint serving the base model, for the promotion gate to compare with. Unset: the gate
     deploys the base model (from the job's `base_model.s3_uri`, serverless) and removes it when it ends."""
 
+    inference_image_repositories: list[str] = Field(
+        default=["763104351884/huggingface-pytorch-inference"],
+        json_schema_extra={"items": {"pattern": r"^\d{12}/[a-z0-9][a-z0-9._/-]*$"}})
+    """ECR repositories (`<account>/<name>`) endpoints `ftops deploy` creates may pull inference images from; the default is AWS's Hugging Face inference DLC."""
+
+    promotion_targets: list[str] = Field(default=[], json_schema_extra={"items": {"pattern": r"^[a-z][a-z0-9-]*$"}})
+    """Environments whose pipeline role may promote models out of this one (`ftops promote --from <this> --to
+    <target>` runs there): this stack lets that role read the evaluated `model.tar.gz` and the model records,
+    record the approval on them and on this environment's model packages, and decrypt with this environment's key."""
+
     checkpoint_expiry_days: int = Field(30, ge=1, le=3650)
     """Checkpoints older than this are deleted by the checkpoints bucket's lifecycle rule."""
 
@@ -222,7 +248,7 @@ class AwsSettings(Declaration):
             raise ValueError("production environments run training in a VPC; set vpc.enabled: true")
         return vpc
 
-    @field_validator("training_image_repositories")
+    @field_validator("training_image_repositories", "inference_image_repositories")
     @classmethod
     def check_repositories(cls, repos: list[str]) -> list[str]:
         import re

@@ -13,6 +13,7 @@ from jobs.config.aws import AwsSettings
 from jobs.config.azure import AzureSettings
 from jobs.config.base import Declaration, check_cloud_tags, check_named_like_file
 from jobs.config.data import DataSettings
+from jobs.config.github import GitHubSettings
 from jobs.config.policy import PolicySettings
 from jobs.errors import ConfigError
 from jobs.yamlio import load_model
@@ -41,6 +42,9 @@ class Environment(Declaration):
 
     azure: AzureSettings | None = None
     """Azure settings; omit to run this environment on AWS only."""
+
+    github: GitHubSettings | None = None
+    """The GitHub repository whose workflows apply this environment (OIDC sign-in to AWS); omit for none."""
 
     data: DataSettings = DataSettings()
     """Settings of the data stage (splits, upload locations, price overrides)."""

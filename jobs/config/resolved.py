@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from jobs import paths
 from jobs.config.environment import Environment
@@ -33,10 +33,26 @@ class ResolvedAws(BaseModel):
     training_defaults_parameter: str
     log_group_name: str
     notifications_topic_arn: str
+    endpoint_role_arn: str
+    """The role endpoints run as (CreateModel's ExecutionRoleArn): model artifacts, inference images, logs."""
     subnet_ids: list[str] = []
     security_group_ids: list[str] = []
     source: str = "derived"
     """`derived` (from the environment file) or `deployed` (from stack outputs)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def endpoint_role_by_name(cls, values):
+        # Files written before the stack had an endpoint role: the stack names it by rule, beside the execution role.
+        if isinstance(values, dict) and "endpoint_role_arn" not in values and \
+                str(values.get("execution_role_arn", "")).endswith(EXECUTION_ROLE_SUFFIX):
+            values = {**values, "endpoint_role_arn": values["execution_role_arn"].removesuffix(EXECUTION_ROLE_SUFFIX)
+                      + ENDPOINT_ROLE_SUFFIX}
+        return values
+
+
+EXECUTION_ROLE_SUFFIX = "-sagemaker-execution"
+ENDPOINT_ROLE_SUFFIX = "-sagemaker-endpoint"
 
 
 class ResolvedAzure(BaseModel):
@@ -72,7 +88,8 @@ def derive_aws(env: Environment) -> ResolvedAws:
         output_bucket=aws.bucket_name(env.name, "artifacts"),
         checkpoints_bucket=aws.bucket_name(env.name, "checkpoints"),
         kms_key_arn=arn.format(svc="kms") + f":alias/{prefix}",
-        execution_role_arn=f"arn:aws:iam::{aws.account}:role/{prefix}-sagemaker-execution",
+        execution_role_arn=f"arn:aws:iam::{aws.account}:role/{prefix}{EXECUTION_ROLE_SUFFIX}",
+        endpoint_role_arn=f"arn:aws:iam::{aws.account}:role/{prefix}{ENDPOINT_ROLE_SUFFIX}",
         pipeline_role_arn=f"arn:aws:iam::{aws.account}:role/{prefix}-pipeline",
         training_defaults_parameter=f"/{aws.resource_prefix}/{env.name}/training-defaults",
         log_group_name=f"/{aws.resource_prefix}/{env.name}/training",

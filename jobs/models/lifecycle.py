@@ -94,9 +94,12 @@ def _register_package(env: Environment, record: ModelRecord, approval: str) -> d
     from jobs.models import registry
     from jobs.providers.sagemaker import client, inference_image
 
+    from jobs.access.registry import promotion_readers
+
     aws = resolved_aws(env)
     return registry.register(client(env), client(env, "s3"), aws.output_bucket, record,
-                             image=inference_image(aws.region, None), tags=env.all_tags, approval=approval)
+                             image=inference_image(aws.region, None), tags=env.all_tags, approval=approval,
+                             readers=promotion_readers(env))
 
 
 def attach_evaluation(env: Environment, record: ModelRecord, store: RecordStore, result: dict[str, Any]) -> ModelRecord:

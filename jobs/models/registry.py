@@ -69,15 +69,21 @@ def approval_request(package_arn: str, status: str, description: str) -> dict[st
 
 
 def register(sm: Any, s3: Any, bucket: str, record: ModelRecord, *, image: str, tags: dict[str, str],
-             approval: str = "PendingManualApproval") -> dict[str, str]:
-    """Create the group (once) and the model package; returns {group, package_arn}."""
+             approval: str = "PendingManualApproval", readers: list[str] | None = None) -> dict[str, str]:
+    """Create the group (once) and the model package; returns {group, package_arn}. `readers`: pipeline role
+    ARNs of the environments this one promotes to, which approve its packages (jobs.access.registry)."""
     group = group_name(record.job)
     try:
         sm.describe_model_package_group(ModelPackageGroupName=group)
     except Exception as exc:
         if "does not exist" not in str(exc) and "ValidationException" not in str(exc):
             raise
-        sm.create_model_package_group(**group_request(record.job, tags))
+        created = sm.create_model_package_group(**group_request(record.job, tags))
+        if readers:
+            from jobs.access.registry import group_policy
+
+            sm.put_model_package_group_policy(ModelPackageGroupName=group, ResourcePolicy=orjson.dumps(
+                group_policy(created["ModelPackageGroupArn"], readers)).decode())
     key = metrics_key(record)
     s3.put_object(Bucket=bucket, Key=key, Body=metrics_document(record), ContentType="application/json")
     created = sm.create_model_package(**package_request(record, image=image, metrics_uri=f"s3://{bucket}/{key}",

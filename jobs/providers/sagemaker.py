@@ -295,7 +295,7 @@ class SageMaker(Provider):
                      "ModelDataUrl": model_data,
                      "Environment": {"HF_TASK": "text-generation", "SAGEMAKER_CONTAINER_LOG_LEVEL": "20"}}
         model_args: dict[str, Any] = {"ModelName": names["model"], "PrimaryContainer": container,
-                                      "ExecutionRoleArn": aws.execution_role_arn,
+                                      "ExecutionRoleArn": aws.endpoint_role_arn,  # not the training role
                                       "Tags": _tags(env, job)}
         if aws.subnet_ids:
             model_args["VpcConfig"] = {"Subnets": aws.subnet_ids, "SecurityGroupIds": aws.security_group_ids}

@@ -141,7 +141,7 @@ def test_environment_accesses_cover_ledger_uploads_and_listing(prod):
     (source_put,) = find(accesses, "pipeline", "s3:PutObject", "/source/")
     assert source_put.context == {"s3:if-none-match": "*"}
     star = {a.action for a in accesses if a.resource == "*"}
-    assert star == {"sagemaker:ListTrainingJobs"}
+    assert star == {"sagemaker:ListTrainingJobs", "sagemaker:ListHyperParameterTuningJobs"}
 
 
 def test_ecr_repository_arn_reads_tag_and_digest():

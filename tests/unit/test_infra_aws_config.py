@@ -72,7 +72,7 @@ def test_production_flag_turns_the_guard_rails_on_for_any_name(tmp_path):
 
 
 def test_a_prod_with_guard_rails_loads(tmp_path):
-    env = load_model(write_env(tmp_path, "prod", "  vpc: {enabled: true}\n  training: {spot: false, "
+    env = load_model(write_env(tmp_path, "prod", "  vpc: {enabled: true, availability_zones: [us-east-1a, us-east-1b]}\n  training: {spot: false, "
                                                  "network_isolation: true, inter_container_encryption: true}\n"),
                      Environment)
     assert env.aws.vpc.enabled and not env.aws.training.spot and env.aws.removal_policy == "retain"

@@ -1,0 +1,85 @@
+"""The role ftops endpoints run as (CreateModel's ExecutionRoleArn in `ftops deploy` and the promotion gate):
+read the model it serves, pull the inference image, write its logs and metrics, and nothing a training job
+needs (jobs.access lists each need under the `endpoint` principal; tests/unit/test_infra_aws_iam.py evaluates
+every one against this role).
+
+Models: a training job's `training-output/<job>/output/model.tar.gz`, a promoted copy
+`ftops-models/artifacts/<job>/<sha256>/model.tar.gz` (jobs.models.artifacts.promoted_key), and the uncompressed
+base weights under `models/` that the gate serves for comparison.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from infra.aws.execution_role import ExecutionRole
+from infra.aws.naming import Names
+from infra.aws.role_policy import add_to_default_policy
+
+ENDPOINT_LOG_GROUPS = "/aws/sagemaker/Endpoints/*"
+"""SageMaker writes an endpoint's logs to `/aws/sagemaker/Endpoints/<endpoint name>` (fixed by the service)."""
+ENDPOINT_METRICS_NAMESPACE = "/aws/sagemaker/Endpoints"
+SERVED_MODELS = ("training-output/*/output/model.tar.gz", "ftops-models/artifacts/*/model.tar.gz")
+"""Artifacts-bucket keys an endpoint serves: a training job's model, a promoted copy."""
+BASE_MODELS_PREFIX = "models/"
+"""Uncompressed base weights (an S3 prefix the gate's base-model endpoint loads)."""
+
+
+class EndpointRole(Construct):
+    def __init__(self, scope: Construct, id: str, *, names: Names, key: kms.IKey, image_repositories: list[str],
+                 vpc_arns: dict[str, list[str]] | None) -> None:
+        super().__init__(scope, id)
+        self.role = iam.Role(
+            self, "Role", role_name=names.endpoint_role,
+            description=f"ftops {names.env}: assumed by the SageMaker endpoints ftops deploys",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com",
+                                            conditions={"StringEquals": {"aws:SourceAccount": names.account}}),
+        )
+        s3 = names.s3_arn
+        art = names.artifacts_bucket
+        key_arn = key.key_arn
+        statements = [
+            iam.PolicyStatement(sid="ReadServedModels", actions=["s3:GetObject"],
+                                resources=[s3(art, pattern) for pattern in SERVED_MODELS]),
+            iam.PolicyStatement(sid="ListBaseModels", actions=["s3:ListBucket"], resources=[s3(art)],
+                                conditions={"StringLike": {"s3:prefix": [f"{BASE_MODELS_PREFIX}*"]}}),
+            iam.PolicyStatement(sid="ReadBaseModels", actions=["s3:GetObject"],
+                                resources=[s3(art, f"{BASE_MODELS_PREFIX}*")]),
+            iam.PolicyStatement(sid="DecryptThroughS3", actions=["kms:Decrypt"], resources=[key_arn],
+                                conditions={"StringEquals": {"kms:ViaService": f"s3.{names.region}.amazonaws.com"}}),
+            # Encrypted instance volumes (the endpoint config's KmsKeyId): SageMaker grants the key to the volumes.
+            iam.PolicyStatement(sid="GrantKeyToVolumes", actions=["kms:CreateGrant"], resources=[key_arn],
+                                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}}),
+            iam.PolicyStatement(sid="DescribeKey", actions=["kms:DescribeKey"], resources=[key_arn]),
+            iam.PolicyStatement(sid="WriteEndpointLogs",
+                                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+                                         "logs:DescribeLogStreams"],
+                                resources=[names.arn("logs", f"log-group:{ENDPOINT_LOG_GROUPS}:*")]),
+            # PutMetricData has no resource-level permissions; the namespace condition is the scope.
+            iam.PolicyStatement(sid="PutEndpointMetrics", actions=["cloudwatch:PutMetricData"], resources=["*"],
+                                conditions={"StringEquals": {"cloudwatch:namespace": ENDPOINT_METRICS_NAMESPACE}}),
+            # GetAuthorizationToken is account-wide by design (no resource-level permissions).
+            iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+            iam.PolicyStatement(sid="PullInferenceImages",
+                                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+                                         "ecr:BatchCheckLayerAvailability"],
+                                resources=[ExecutionRole.repository_arn(names, repo)
+                                           for repo in dict.fromkeys(image_repositories)]),
+        ]
+        if vpc_arns is not None:
+            statements += [
+                iam.PolicyStatement(sid="DescribeNetwork",
+                                    actions=["ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeSubnets",
+                                             "ec2:DescribeSecurityGroups", "ec2:DescribeDhcpOptions"],
+                                    resources=["*"]),
+                iam.PolicyStatement(sid="CreateEndpointNetworkInterfaces", actions=["ec2:CreateNetworkInterface"],
+                                    resources=[names.arn("ec2", "network-interface/*"),
+                                               *vpc_arns["subnets"], *vpc_arns["security_groups"]]),
+                iam.PolicyStatement(sid="ManageEndpointNetworkInterfaces",
+                                    actions=["ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
+                                             "ec2:DeleteNetworkInterfacePermission"],
+                                    resources=[names.arn("ec2", "network-interface/*")]),
+            ]
+        add_to_default_policy(self.role, statements)

