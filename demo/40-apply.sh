@@ -32,6 +32,8 @@ ftops jobs results "$job" --env local --dir "$R" --out "$OUT/results/$job"
 echo "-- deploy the fine-tuned Azure model on the emulator"
 ftops deploy "$job" --env local --dir "$R" --json > "$OUT/deploy-$job.json"
 ftops deploy "$job" --env local --dir "$R"
+echo "-- the same deployment as an ASO manifest for GitOps (written now that the fine-tuned model exists)"
+ftops deploy "$job" --env local --dir "$R" --gitops "$OUT/gitops"
 
 sm_job=helpdesk-qwen-lora
 echo "-- the SageMaker job, trained by the local runner: status, events and the real loss curve"

@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -94,9 +94,18 @@ def mark_owned(directory: Path, kind: str, *, with_content: bool = True) -> None
     atomic_write(directory / OWNER_MARKER, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
-def check_replaceable(target: Path, kind: str, *, field: str | None = None) -> None:
+def check_replaceable(target: Path, kind: str, *, field: str | None = None,
+                      legacy: Callable[[Path], bool] | None = None) -> None:
     """Refuse (one line) unless `target` is absent, an empty directory, or a directory ftops marked as `kind`
-    whose files are exactly those the marker lists, unchanged."""
+    whose files are exactly those the marker lists, unchanged. `legacy` recognises an unmarked output of an ftops
+    version before markers by its exact shape and content (so upgrading does not strand earlier outputs)."""
+    try:
+        _check_replaceable(target, kind, field, legacy)
+    except OSError as exc:  # unreadable content cannot be shown to be ftops's
+        raise _not_owned(f"cannot be read ({exc.strerror}); refusing to replace it", target, field) from None
+
+
+def _check_replaceable(target: Path, kind: str, field: str | None, legacy: Callable[[Path], bool] | None) -> None:
     if target.is_symlink():
         raise _not_owned("is a symbolic link; ftops replaces only directories it created", target, field)
     if not target.exists():
@@ -106,6 +115,8 @@ def check_replaceable(target: Path, kind: str, *, field: str | None = None) -> N
     if not any(target.iterdir()):
         return
     marker = read_marker(target)
+    if marker is None and legacy is not None and not (target / OWNER_MARKER).exists() and legacy(target):
+        return
     if marker is None:
         raise _not_owned(f"exists and was not created by ftops (no {OWNER_MARKER}); refusing to replace it",
                          target, field)
@@ -129,12 +140,13 @@ def check_replaceable(target: Path, kind: str, *, field: str | None = None) -> N
                          hint="move your changes elsewhere or remove the directory yourself")
 
 
-def replace_dir(staging: Path, target: Path, kind: str, *, field: str | None = None) -> None:
+def replace_dir(staging: Path, target: Path, kind: str, *, field: str | None = None,
+                legacy: Callable[[Path], bool] | None = None) -> None:
     """Mark the finished `staging` directory as `kind` and swap it in for `target` (see `check_replaceable`).
     `staging` must be a sibling of `target` (same file system, so the renames are atomic)."""
     import shutil
 
-    check_replaceable(target, kind, field=field)
+    check_replaceable(target, kind, field=field, legacy=legacy)
     mark_owned(staging, kind)
     backup = None
     if target.exists():
@@ -149,15 +161,22 @@ def replace_dir(staging: Path, target: Path, kind: str, *, field: str | None = N
         shutil.rmtree(backup, ignore_errors=True)
 
 
-def ensure_owned_dir(target: Path, kind: str, *, field: str | None = None) -> Path:
+def ensure_owned_dir(target: Path, kind: str, *, field: str | None = None,
+                     own_files: frozenset[str] = frozenset()) -> Path:
     """A directory ftops writes its own named files into (results, eval reports): create and mark it when it is
-    absent or empty; accept it when marked as `kind`; refuse any other directory (one line)."""
+    absent or empty; accept it when marked as `kind`, or, inside ftops's state directory (`.ftops/`, written
+    before markers), when it holds nothing but regular files named in `own_files`; refuse any other directory."""
     if target.is_symlink():
         raise _not_owned("is a symbolic link; ftops writes only into directories it created", target, field)
     if target.exists() and not target.is_dir():
         raise _not_owned("exists and is not a directory", target, field)
     if target.is_dir() and any(target.iterdir()):
         marker = read_marker(target)
+        entries = list(target.iterdir())
+        if marker is None and own_files and _in_state_dir(target) and not (target / OWNER_MARKER).exists() and all(
+                p.name in own_files and p.is_file() and not p.is_symlink() for p in entries):
+            mark_owned(target, kind, with_content=False)
+            return target
         if marker is None:
             raise _not_owned(f"exists and was not created by ftops (no {OWNER_MARKER}); refusing to write into it",
                              target, field)
@@ -165,9 +184,29 @@ def ensure_owned_dir(target: Path, kind: str, *, field: str | None = None) -> Pa
             raise _not_owned(f"holds ftops's {marker['kind']}, not its {kind}; refusing to write into it",
                              target, field)
         return target
-    target.mkdir(parents=True, exist_ok=True)
+    make_dirs(target, field=field)
     mark_owned(target, kind, with_content=False)
     return target
+
+
+def make_dirs(path: Path, *, field: str | None = None) -> Path:
+    """`mkdir -p path`, with a file in the way (or no permission) as one line instead of a traceback."""
+    from jobs.errors import FtopsError
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise FtopsError("a file is in the way of this directory", source=path, field=field,
+                         hint="choose another output directory") from None
+    except OSError as exc:
+        raise FtopsError(f"cannot create the directory: {exc.strerror}", source=path, field=field) from None
+    return path
+
+
+def _in_state_dir(path: Path) -> bool:
+    from jobs import paths
+
+    return paths.state_dir().resolve() in path.resolve().parents
 
 
 def resolve_under(base: Path, *parts: str | os.PathLike, what: str = "path") -> Path:

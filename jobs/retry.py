@@ -1,12 +1,15 @@
-"""Retries on throttling and transient errors, with capped exponential backoff that honours Retry-After.
+"""Every retry ftops makes: throttling and transient errors, capped exponential backoff that honours Retry-After.
 
-Shared by every cloud call ftops makes (apply, jobs, evaluation, Azure provisioning): one reading of the
-Retry-After headers, one backoff rule.
+The one retry loop (DEVELOPERS.md: "retries from jobs.retry"): apply, jobs, evaluation targets and Azure
+provisioning all call `call`, each with its own idea of which errors are transient (`retryable`) and, where many
+workers share a limit, a `Gate` that one 429 closes for all of them. One set of defaults (`RetryPolicy()`); a
+caller changes a field only with a reason next to it.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,11 +25,32 @@ THROTTLE_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsException
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 6
+    attempts: int = 8
+    """Tries in all, the first included."""
     base_s: float = 0.5
+    """Backoff without a Retry-After: base_s * 2**(retry - 1), jittered to 50-100 %, capped at max_delay_s."""
     max_delay_s: float = 30.0
     max_retry_after_s: float = 120.0
     """A Retry-After longer than this is not waited for: the error surfaces and a rerun finishes the job."""
+    unreachable_attempts: int = 4
+    """Tries in all when the endpoint cannot be reached at all: waiting minutes on a dead emulator helps nobody."""
+
+
+class Gate:
+    """Shared by workers that share one limit: a 429 closes it for all of them until its Retry-After has passed
+    (N workers discovering the limit on their own would prolong the storm N times)."""
+
+    def __init__(self) -> None:
+        self._not_before = 0.0
+        self._lock = threading.Lock()
+
+    def wait_turn(self, sleep: Callable[[float], Any] = time.sleep) -> None:
+        while (delay := self._not_before - time.monotonic()) > 0:
+            sleep(delay)
+
+    def pause(self, seconds: float) -> None:
+        with self._lock:
+            self._not_before = max(self._not_before, time.monotonic() + seconds)
 
 
 def _headers(exc: BaseException) -> dict[str, str]:
@@ -87,21 +111,43 @@ def is_transient(exc: BaseException) -> bool:
                     "ConnectTimeoutError"}
 
 
+UNREACHABLE = {"APIConnectionError", "ServiceRequestError", "EndpointConnectionError", "ConnectionError",
+               "ConnectTimeoutError", "ConnectionRefusedError"}
+"""Errors that mean nothing answered at all (as opposed to a timeout or a 5xx from a live service)."""
+
+
+def backoff_s(retry: int, policy: RetryPolicy) -> float:
+    """The jittered wait before retry number `retry` (1-based) when the server gave no Retry-After."""
+    return min(policy.max_delay_s, policy.base_s * 2 ** (retry - 1)) * (0.5 + random.random() / 2)
+
+
 def call(fn: Callable[[], T], policy: RetryPolicy = RetryPolicy(), *, sleep: Callable[[float], Any] = time.sleep,
-         on_retry: Callable[[int, float, BaseException], Any] | None = None) -> T:
-    """Call `fn`; on a transient error wait (Retry-After if the server gave one, else jittered backoff) and retry."""
+         on_retry: Callable[[int, float, BaseException], Any] | None = None,
+         retryable: Callable[[BaseException], bool] = is_transient,
+         retry_after: Callable[[BaseException], float | None] = retry_after_s,
+         gate: Gate | None = None, throttled: Callable[[BaseException], bool] | None = None) -> T:
+    """Call `fn`; on an error `retryable` accepts, wait (the server's Retry-After, else jittered backoff) and retry.
+
+    The last error is re-raised as is when the tries run out, it is not retryable, or its Retry-After is over
+    `policy.max_retry_after_s` (the caller words it: `retry_after(exc)` tells which). With a `gate`, every try waits its turn and a
+    throttled error (`throttled`, default: any retryable one) closes the gate for everyone sharing it."""
     for attempt in range(1, policy.attempts + 1):
+        if gate is not None:
+            gate.wait_turn(sleep)
         try:
             return fn()
         except Exception as exc:
-            if attempt == policy.attempts or not is_transient(exc):
+            limit = policy.unreachable_attempts if type(exc).__name__ in UNREACHABLE else policy.attempts
+            if attempt >= min(limit, policy.attempts) or not retryable(exc):
                 raise
-            hinted = retry_after_s(exc)
+            hinted = retry_after(exc)
             if hinted is not None and hinted > policy.max_retry_after_s:
                 raise
-            delay = hinted if hinted is not None else min(policy.max_delay_s, policy.base_s * 2 ** (attempt - 1))
-            delay = delay if hinted is not None else delay * (0.5 + random.random() / 2)
+            delay = hinted if hinted is not None else backoff_s(attempt, policy)
             if on_retry:
                 on_retry(attempt, delay, exc)
-            sleep(delay)
+            if gate is not None and (throttled is None or throttled(exc)):
+                gate.pause(delay)
+            else:
+                sleep(delay)
     raise AssertionError("unreachable")

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -24,13 +25,15 @@ Loc = tuple[str | int, ...]
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _INT_TAG = "tag:yaml.org,2002:int"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 MAX_YAML_BYTES = 1 << 20
 """Largest declaration file read (1 MiB; the shipped ones are a few KiB)."""
 MAX_DEPTH = 64
 """Deepest nesting of mappings and lists, counted after aliases are expanded."""
-MAX_VALUES = 100_000
-"""Most values (scalars, mappings, lists) a file may hold after aliases and merge keys are expanded."""
+MAX_VALUES = 20_000
+"""Most values (scalars, mappings, lists) a file may hold after aliases and merge keys are expanded (the shipped
+files hold under 200; building 20,000 with their line marks takes about 0.2 s)."""
 MAX_INT_CHARS = 40
 """Longest integer literal (no setting of ftops needs more than 20 digits)."""
 ALLOWED_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in
@@ -134,9 +137,14 @@ def _construct(node: yaml.Node, loader: Any, path: Loc, lines: dict[Loc, int], s
     if isinstance(node, yaml.ScalarNode) and node.tag == _STR_TAG:
         return node.value  # what PyYAML's string constructor returns, without its dispatch (render reads many)
     if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
+        merged = getattr(node, "_ftops_merged", None)
+        if merged is None:  # the first visit (an aliased node is visited again, already flattened)
+            own = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
+            loader.flatten_mapping(node)  # merged pairs first, then the node's own
+            merged = node._ftops_merged = len(node.value) - own
         result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
+        own_keys: set[Any] = set()
+        for index, (key_node, value_node) in enumerate(node.value):
             plain = isinstance(key_node, yaml.ScalarNode) and key_node.tag == _STR_TAG
             key = key_node.value if plain else loader.construct_object(key_node, deep=True)
             if not isinstance(key, Hashable):
@@ -145,12 +153,16 @@ def _construct(node: yaml.Node, loader: Any, path: Loc, lines: dict[Loc, int], s
                     line=key_node.start_mark.line + 1, field=".".join(map(str, path)) or None,
                     hint="write the key as plain text",
                 )
-            if key in result:
+            # YAML merge keys: a key of the mapping itself overrides a merged one, and an earlier merged mapping
+            # one of a later (PyYAML's order); only a key written twice in the mapping itself is a mistake.
+            if index >= merged and key in own_keys:
                 raise ConfigError(
                     f"duplicate key {key!r}", source=source, line=key_node.start_mark.line + 1,
                     field=".".join(map(str, (*path, key))), hint="keep one of the two entries",
                 )
             lines[(*path, key)] = key_node.start_mark.line + 1
+            if index >= merged:
+                own_keys.add(key)
             result[key] = _construct(value_node, loader, (*path, key), lines, source)
         return result
     if isinstance(node, yaml.SequenceNode):
@@ -216,21 +228,79 @@ def line_for(loc: Loc, lines: dict[Loc, int]) -> int | None:
     return None
 
 
-def validation_to_config_error(exc: ValidationError, source: Path, lines: dict[Loc, int]) -> ConfigError:
-    """The first pydantic error as one ConfigError naming file, line and dotted field."""
-    first = exc.errors()[0]
+def _fields_at(model: Any, loc: Loc) -> list[str]:
+    """The field names the model accepts at `loc` (a path of keys and list indexes), or [] when unknown."""
+    current: Any = model
+    for part in loc:
+        current = _descend(current, part)
+        if current is None:
+            return []
+    return _field_names(current)
+
+
+def _field_names(annotation: Any) -> list[str]:
+    for candidate in _candidates(annotation):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return list(candidate.model_fields)
+    return []
+
+
+def _candidates(annotation: Any) -> list[Any]:
+    """`annotation` with Optional, unions and Annotated unwrapped into the types they allow."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _candidates(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        return [inner for arg in get_args(annotation) for inner in _candidates(arg)]
+    return [annotation]
+
+
+def _descend(annotation: Any, part: str | int) -> Any:
+    for candidate in _candidates(annotation):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            field = candidate.model_fields.get(part) if isinstance(part, str) else None
+            if field is not None:
+                return field.annotation
+            continue
+        origin, args = get_origin(candidate), get_args(candidate)
+        if origin in (list, tuple, set, frozenset) and isinstance(part, int) and args:
+            return args[0]
+        if origin is dict and len(args) == 2:
+            return args[1]
+    return None
+
+
+def describe_validation_error(exc: ValidationError, model: Any = None) -> tuple[Loc, str, str | None]:
+    """(location, message, hint) of the error to show: an unknown key first (a misspelt key also makes the field
+    it meant "missing", and the typo is the thing to fix), named with the closest known key."""
+    errors = exc.errors()
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(part for part in first["loc"] if not (isinstance(part, str) and part.startswith("function-")))
-    field = ".".join(map(str, loc)) or None
     kind = first["type"]
     message = first["msg"].removeprefix("Value error, ")
-    hint = {
-        "extra_forbidden": "remove the key, or check its spelling against the JSON Schema (ftops schema)",
-        "missing": "add the field",
-    }.get(kind)
-    more = len(exc.errors()) - 1
+    hint = {"missing": "add the field"}.get(kind)
+    if kind == "extra_forbidden" and loc:
+        key = loc[-1]
+        known = _fields_at(model, loc[:-1]) if model is not None else []
+        from jobs.config.regions import closest
+
+        close = closest(str(key), known)
+        message = f"unknown key {key}" + (f", did you mean {close}?" if close else "")
+        hint = ("fix the spelling" if close else
+                f"known keys here: {', '.join(known)}" if known else
+                "remove the key, or check its spelling against the JSON Schema (ftops schema)")
+    more = len(errors) - 1
     if more:
         message += f" (+{more} more error{'s' if more > 1 else ''})"
-    return ConfigError(message, source=source, line=line_for(loc, lines), field=field, hint=hint)
+    return loc, message, hint
+
+
+def validation_to_config_error(exc: ValidationError, source: Path, lines: dict[Loc, int],
+                               model: Any = None) -> ConfigError:
+    """The most useful pydantic error as one ConfigError naming file, line and dotted field."""
+    loc, message, hint = describe_validation_error(exc, model)
+    return ConfigError(message, source=source, line=line_for(loc, lines), field=".".join(map(str, loc)) or None,
+                       hint=hint)
 
 
 def load_model(path: Path, model: type[M], *, overlay: dict[str, Any] | None = None, **context: Any) -> M:
@@ -243,4 +313,4 @@ def load_model(path: Path, model: type[M], *, overlay: dict[str, Any] | None = N
     try:
         return model.model_validate(data, context={"source": path, **context})
     except ValidationError as exc:
-        raise validation_to_config_error(exc, path, lines) from None
+        raise validation_to_config_error(exc, path, lines, model) from None

@@ -21,7 +21,8 @@ for leaked in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AZURE_CLIENT_SECRET"):
     os.environ.pop(leaked, None)
 
 pytest_plugins = ["tests.fixtures.emulators", "tests.fixtures.cli", "tests.fixtures.tiny_model",
-                  "tests.fixtures.render_project", "tests.fixtures.processes"]
+                  "tests.fixtures.render_project", "tests.fixtures.processes",
+                  "tests.fixtures.azure_spec"]
 
 # pytest-timeout's limit (pyproject: `timeout`) fits a unit or emulator test; tests marked slow (training, the CDK
 # CLI) get this one instead unless they carry their own `@pytest.mark.timeout(N)`.

@@ -79,7 +79,7 @@ def offline_checks(env: Environment) -> list[CheckResult]:
 
 def _live_models(env: Environment, clients: Any, on_retry=None) -> list[dict]:
     from infra.azure.resources import to_rest
-    from infra.azure.retry import call
+    from infra.azure.errors import call
 
     location = env.require_azure().location
     return call(f"list models in {location}",
@@ -136,7 +136,7 @@ def live_checks(env: Environment, models: list[dict]) -> list[CheckResult]:
 def quota(env: Environment, clients: Any, models: list[dict], on_retry=None) -> list[QuotaLine]:
     """The usages the environment's deployments draw on (what plan shows next to their capacity)."""
     from infra.azure.resources import to_rest
-    from infra.azure.retry import call
+    from infra.azure.errors import call
 
     azure = env.require_azure()
     wanted: dict[str, QuotaLine] = {}

@@ -6,17 +6,16 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from jobs.clients import azure_credential, is_loopback
+from jobs.clients import azure_credential, emulator_endpoint, is_loopback
 from jobs.config.environment import Environment
 from jobs.errors import CloudError
-from jobs.local import emulators
 
 ARM_SCOPE = "https://management.azure.com/.default"
 
 
 def arm_endpoint(env: Environment) -> str | None:
     """The emulator for emulated environments; None means Azure's public cloud."""
-    return emulators.endpoint("azure") if env.emulated else None
+    return emulator_endpoint("azure") if env.emulated else None  # loopback only (jobs.clients)
 
 
 def _loopback_bearer_policy(credential: Any, endpoint: str):
@@ -45,7 +44,7 @@ class AzureClients:
     def for_env(cls, env: Environment) -> "AzureClients":
         endpoint = arm_endpoint(env)
         credential = azure_credential(env)
-        # One retry mechanism, at our boundary (infra.azure.retry), so every retry is visible and honours
+        # One retry mechanism, at our boundary (jobs.retry, through infra.azure.errors), so every retry is visible and honours
         # Retry-After the same way; the SDK's own policy would multiply attempts.
         kwargs: dict[str, Any] = {"retry_total": 0, "polling_interval": 5}
         if endpoint:

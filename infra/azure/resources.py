@@ -1,6 +1,6 @@
 """How each resource kind is read, created, updated and deleted with the management SDKs.
 
-Every call goes through `retry.call`, which names the resource in errors. Reads return ARM's JSON shape
+Every call goes through `errors.call`, which names the resource in errors. Reads return ARM's JSON shape
 (`None` when the resource does not exist) so the diff compares like with like.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from infra.azure.clients import AzureClients
 from infra.azure.desired import Resource
-from infra.azure.retry import call
+from infra.azure.errors import call
 
 Body = dict[str, Any]
 

@@ -109,7 +109,13 @@ def plan(env: Environment, jobs: list[RenderedJob], *, lease_s: float = DEFAULT_
     def one(job: RenderedJob) -> PlanItem:
         provider = providers.get(job.provider)
         ledger = provider.ledger(env)
-        entry = ledger.get(job.idempotency_key)
+        try:
+            entry = ledger.get(job.idempotency_key)
+        except FtopsError:
+            raise
+        except Exception as exc:  # one line naming the ledger, not a traceback
+            raise CloudError(f"reading the ledger entry of {job.name} failed: {_describe(exc)}",
+                             source=ledger.location, hint="rerun `ftops plan` once the storage answers") from None
         item = PlanItem(job.name, job.provider, job.idempotency_key, "create")
         problem = entry.problem(job.idempotency_key, job.name) if entry else None
         if problem:

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, progress
+from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, markup_free, progress
 
 app = typer.Typer(help="Validate, clean, split, count, estimate and upload fine-tuning datasets.", no_args_is_help=True)
 
@@ -44,7 +44,7 @@ def _issue_lines(kind: str, issues: list[dict], counts: dict[str, int], file: st
 
 
 def _stats_table(payload: dict) -> Table:
-    table = Table("", "min", "mean", "p50", "p95", "max", title=f"{escape(payload['file'])}: {payload['format']}, "
+    table = Table("", "min", "mean", "p50", "p95", "max", title=f"{markup_free(payload['file'])}: {payload['format']}, "
                   f"tokenizer {payload['tokenizer']}", title_justify="left")
     for name, stats in (("tokens per example", payload["tokens"]["per_example"]),
                         ("assistant tokens per example", payload["tokens"]["assistant_per_example"]),
@@ -63,6 +63,9 @@ def validate(
     max_errors: int = typer.Option(100, "--max-errors", min=1, help="Report at most this many errors and warnings "
                                                                     "(all are counted)."),
     workers: int | None = typer.Option(None, "--workers", min=1, help="Processes to use [default: every core]."),
+    against_train: Path | None = typer.Option(None, "--against-train", metavar="FILE",
+                                              help="A training file: report examples of FILE whose prompt is also "
+                                                   "in it (exit 1 when any), e.g. a test split against its train."),
     as_json: bool = JsonOption,
 ) -> None:
     """Check every line (format, roles, weights, tool calls, token limits), count tokens; exit 1 on any error."""
@@ -77,6 +80,12 @@ def validate(
                                max_reported=max_errors, workers=workers,
                                on_progress=lambda done, total: bar.update(task, completed=done))
     payload = report.as_dict()
+    overlap = None
+    if against_train is not None:
+        from jobs.data.leaks import prompt_overlap
+
+        overlap = prompt_overlap(file, against_train, report.format)
+        payload["against_train"] = overlap.as_dict()
 
     def human(payload: dict) -> None:
         _issue_lines("error", payload["errors"], payload["error_counts"], payload["file"])
@@ -90,9 +99,19 @@ def validate(
         errors, warnings = sum(payload["error_counts"].values()), sum(payload["warning_counts"].values())
         verdict = "[green]valid[/]" if not errors else f"[red]{errors} error(s)[/]"
         console.print(f"{verdict}, {warnings} warning(s)")
+        if "against_train" in payload:
+            found = payload["against_train"]
+            for entry in found["lines"]:
+                err_console.print(f"[red]error[/] {escape(payload['file'])}:{entry['line']} [bold]E_PROMPT_IN_TRAIN"
+                                  f"[/] the same prompt is in {escape(found['train'])}:{entry['train_line']}",
+                                  soft_wrap=True)
+            more = found["overlapping_examples"] - len(found["lines"])
+            if more > 0:
+                err_console.print(f"[red]... and {more} more[/] examples whose prompt is in {escape(found['train'])}")
+            console.print(f"{found['overlapping_examples']} example(s) share a prompt with {escape(found['train'])}")
 
     emit(payload, as_json, human)
-    if not report.ok:
+    if not report.ok or (overlap is not None and overlap.examples):
         raise typer.Exit(1)
 
 
@@ -159,6 +178,10 @@ def prepare(
         stripped = ", ".join(f"{key} ({n})" for key, n in payload["stripped_keys"].items())
         console.print(f"read {payload['read']} examples, kept {payload['kept']}, dropped {dropped}"
                       + (f"; removed keys: {escape(stripped)}" if stripped else ""))
+        if payload["moved_for_shared_prompts"]:
+            console.print(f"moved {payload['moved_for_shared_prompts']} examples to another split than grouping "
+                          f"alone gave: {payload['joined_units']} group(s) shared a prompt with another group, so "
+                          "they were kept in one split")
         console.print(f"dataset id [bold]{payload['dataset_id']}[/] (seed {manifest['seed']}, split "
                       f"{'/'.join(str(part) for part in manifest['split'])}"
                       + (f", grouped by {escape(manifest['group_by'])}" if manifest["group_by"] else "") + ")")

@@ -170,5 +170,14 @@ def undeploy(job: str = JobArgument, env: str = EnvOption, directory: Path | Non
         rendered = _rendered_for(environment, job, directory)
         label = rendered.name
     result = providers.get(rendered.provider).undeploy(environment, rendered)
+    if result["removed"]:
+        from jobs.models.lifecycle import forget_serving
+
+        try:
+            forget_serving(environment, rendered.provider, rendered.job or job,
+                           str(result.get("deployment") or result.get("endpoint")))
+        except Exception as exc:  # the deployment is gone either way; say the record could not follow
+            err_console.print(f"[yellow]note[/]: removed, but the model record still lists it as serving: "
+                              f"{escape(str(exc).splitlines()[0])}")
     emit(result, as_json, lambda _: console.print(
         f"removed {', '.join(result['removed']) or 'nothing (already gone)'} for {escape(label)}"))

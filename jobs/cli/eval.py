@@ -43,7 +43,7 @@ def _human(result: dict[str, Any]) -> None:
         console.print(rob)
     _print_gate(result["gate"])
     for kind, path in result.get("files", {}).items():
-        console.print(f"{kind}: {path}")
+        console.print(f"{kind}: {path}", markup=False)
 
 
 def _print_gate(gate: dict[str, Any]) -> None:
@@ -115,6 +115,10 @@ def eval_job(
     out: Path | None = typer.Option(None, "--out", help="Folder for answers and reports (default .ftops/eval/ENV/JOB)."),
     loss_plot: Path | None = typer.Option(None, "--loss-plot", help="PNG to embed (default: from `ftops jobs results`)."),
     check: bool = typer.Option(False, "--check", help="Exit 1 when the promotion gate fails."),
+    gate: bool = typer.Option(False, "--gate", help="Run as the promotion gate: deploy the candidate (and a SageMaker "
+                              "base model) if not serving, evaluate, remove what was deployed whatever the "
+                              "outcome (unless evaluation.keep_deployments), exit 1 when the gate fails."),
+    directory: Path | None = typer.Option(None, "--dir", "-d", help="The rendered tree (default: rendered/); --gate."),
     as_json: bool = JsonOption,
 ) -> None:
     """Evaluate the fine-tuned model against its base on the held-out test split (metrics with confidence
@@ -123,10 +127,26 @@ def eval_job(
     Answers are saved as they arrive: run the same command again after an interruption and it asks only for
     what is missing.
     """
-    result = _evaluate(job, env, fine_tuned=fine_tuned, base=base, batch=batch, concurrency=concurrency, limit=limit,
-                       judge=not no_judge, out=out, loss_plot=loss_plot, quiet=as_json)
+    base_spec_default = base
+
+    def run(base_spec: str | None = base) -> dict[str, Any]:
+        return _evaluate(job, env, fine_tuned=fine_tuned, base=base_spec, batch=batch, concurrency=concurrency,
+                         limit=limit, judge=not no_judge, out=out, loss_plot=loss_plot, quiet=as_json)
+
+    if gate:
+        if fine_tuned is not None or limit is not None:
+            raise ConfigError("--gate evaluates the job's own trained model on the whole test split",
+                              field="--gate", hint="drop --fine-tuned and --limit")
+        from jobs.eval.gate_run import run_gate
+
+        result = run_gate(job, load_environment(env), directory, lambda base: run(base or base_spec_default),
+                          keep=None)
+    else:
+        result = run()
     emit(result, as_json, _human)
-    if check and not result["gate"]["passed"]:
+    for what in (result.get("gate_deployments") or {}).get("removed", []):
+        err_console.print(f"removed the gate's {escape(what)}")
+    if (check or gate) and not result["gate"]["passed"]:
         raise typer.Exit(1)
 
 

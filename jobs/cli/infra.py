@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from jobs import paths
-from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console
+from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, markup_free
 from jobs.config.environment import Environment, load_environment
 from jobs.config.resolved import resolved_file
 from jobs.errors import CloudError, FtopsError
@@ -50,11 +50,11 @@ def cdk_command(env: Environment, *args: str) -> tuple[list[str], dict[str, str]
     proc_env.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     proc_env.setdefault("CDK_DISABLE_CLI_TELEMETRY", "true")
     if env.emulated:
-        from jobs.local import emulators
+        from jobs.clients import emulator_endpoint
 
         aws = env.require_aws()
-        # moto needs the `localhost` form of the endpoint, and credentials that cannot be real ones.
-        proc_env.update({"AWS_ENDPOINT_URL": emulators.endpoint("moto"), "AWS_ACCESS_KEY_ID": "testing",
+        # moto needs the `localhost` form of the endpoint (loopback only), and credentials that cannot be real.
+        proc_env.update({"AWS_ENDPOINT_URL": emulator_endpoint("moto"), "AWS_ACCESS_KEY_ID": "testing",
                          "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": aws.region,
                          "AWS_DEFAULT_REGION": aws.region, "AWS_EC2_METADATA_DISABLED": "true"})
         for leaked in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
@@ -100,7 +100,7 @@ def write_resolved(env: Environment, cloud: Cloud, outputs_file: Path | None = N
 
 
 def _show(payload: dict) -> None:
-    table = Table("field", "value", title=f"{payload['environment']} ({payload['cloud']}) -> {payload['file']}")
+    table = Table("field", "value", title=f"{payload['environment']} ({payload['cloud']}) -> {markup_free(payload['file'])}")
     table.columns[1].overflow = "fold"
     for key, value in payload["resolved"].items():
         table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))

@@ -6,6 +6,7 @@ Registered on the `ftops infra` Typer app (jobs/cli/infra.py); AWS provisioning 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 
 import typer
@@ -20,6 +21,25 @@ CloudOption = typer.Option(..., "--cloud", help="Which cloud: azure (AWS is depl
 YesOption = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (pipelines).")
 SYMBOL = {"create": "[green]+[/]", "update": "[yellow]~[/]", "replace": "[red]-/+[/]", "unchanged": "[dim]=[/]",
           "delete": "[red]-[/]", "keep": "[dim]·[/]", "absent": "[dim]·[/]"}
+
+
+def _explained(command):
+    """An AuthorizationFailed from ARM names the role (and scope) ftops' access model expects to carry it."""
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except FtopsError as exc:
+            from jobs.access.azure import explain_denied
+
+            better = explain_denied(exc.message)
+            if better:
+                exc.hint = better
+            elif "AuthorizationFailed" in exc.message:
+                exc.hint = ("grant the roles of README '#### Azure', Permissions per scope (jobs/access/azure.py "
+                            "lists every call with its permission and scope)")
+            raise
+    return run
 
 
 def _azure_env(cloud: Cloud, env_name: str) -> Environment:
@@ -66,6 +86,7 @@ def _events(as_json: bool):
 
 
 @app.command()
+@_explained
 def plan(
     env_name: str = EnvOption,
     cloud: Cloud = CloudOption,
@@ -88,6 +109,7 @@ def plan(
 
 
 @app.command()
+@_explained
 def apply(
     env_name: str = EnvOption,
     cloud: Cloud = CloudOption,
@@ -119,6 +141,7 @@ def apply(
 
 
 @app.command()
+@_explained
 def destroy(
     env_name: str = EnvOption,
     cloud: Cloud = CloudOption,

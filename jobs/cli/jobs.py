@@ -16,7 +16,7 @@ app = typer.Typer(help="Watch submitted jobs: status, live progress, events, can
 DirOption = typer.Option(None, "--dir", "-d", help="The rendered tree, to find jobs by name (default: rendered/).")
 JobArgument = typer.Argument(..., help="A rendered job name, an Azure job id (ftjob-...) or a SageMaker job name.")
 STATE_STYLE = {"pending": "yellow", "running": "cyan", "succeeded": "green", "failed": "bold red",
-               "cancelled": "magenta"}
+               "cancelled": "magenta", "paused": "bold yellow"}
 
 
 def _env(name: str):
@@ -53,6 +53,7 @@ def list_(env: str = EnvOption, limit: int = typer.Option(50, "--limit", min=1, 
     statuses = []
     if environment.aws and environment.aws.enabled:
         statuses += providers.get("sagemaker").list(environment, limit)
+        statuses += providers.get("sagemaker-tuning").list(environment, limit)
     if environment.azure and environment.azure.enabled:
         statuses += providers.get("azure-openai").list(environment, limit)
     statuses.sort(key=lambda s: s.created_at or "", reverse=True)
@@ -87,7 +88,7 @@ def wait(
 ) -> None:
     """Follow jobs live until each one ends. Exit 1 if any failed or was cancelled (the reason is shown), 2 on
     timeout, 3 if one is paused (Azure OpenAI: it moves again only when resumed, so the wait ends on it)."""
-    from rich.live import Live
+    from jobs.cli.output import live as output_live
 
     from jobs import providers
     from jobs import retry
@@ -114,7 +115,7 @@ def wait(
     def render() -> Table:
         return _table([_status_row(label, s) for label, s in latest.items()])
 
-    with Live(render(), console=err_console, refresh_per_second=4, transient=as_json) as live:
+    with output_live(render(), transient=as_json) as live:
         while True:
             poll()
             live.update(render())
@@ -201,10 +202,30 @@ def results(
     metrics = provider.metrics(environment, ref.job_id)
     target = (out or resolve_under(paths.state_dir() / "results" / env, ref.label, what="job name")).resolve()
     summary = write_results(current, metrics, target, ref.label)
+    if hasattr(provider, "best"):  # a tuning job: name its best training job and every trial
+        import orjson
+
+        from jobs.fsutil import atomic_write
+
+        summary["best_training_job"] = provider.best(environment, ref.job_id)
+        summary["trials"] = provider.trials(environment, ref.job_id)
+        atomic_write(Path(summary["files"]["summary"]), orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
 
     def human(_):
         console.print(f"[bold]{escape(ref.label)}[/] ({current.provider} {current.job_id}): {current.state}, "
                       f"{summary['steps']} steps from {escape(metrics.source)}")
+        if "trials" in summary:
+            best = summary["best_training_job"]
+            for trial in summary["trials"]:
+                tuned = ", ".join(f"{k}={v}" for k, v in sorted(trial["hyperparameters"].items()))
+                value = "-" if trial["objective"] is None else f"{trial['objective']:.4f}"
+                console.print(f"  trial {escape(trial['training_job'])}: {trial['status']}, objective {value} "
+                              f"({escape(tuned)})")
+            if best:
+                console.print(f"  [bold]best training job[/]: {escape(best['training_job'])} "
+                              f"({best['metric']} {best['value']}, {best['goal']})")
+            else:
+                console.print("  no best training job yet")
         final = ", ".join(f"{k} {v:.4f}" for k, v in summary["final"].items() if isinstance(v, float))
         if final:
             console.print(f"  final: {final}")
@@ -219,6 +240,6 @@ def results(
             console.print(f"  spot: {spot['training_seconds']} s trained, {spot['billable_seconds']} s billed, "
                           f"{spot['savings']:.0%} saved")
         for kind, path in summary["files"].items():
-            console.print(f"  {kind}: {path}")
+            console.print(f"  {kind}: {path}", markup=False)
 
     emit(summary, as_json, human)

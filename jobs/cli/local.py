@@ -23,17 +23,38 @@ def _table(report: dict[str, dict]) -> None:
 @app.command()
 def up(as_json: bool = JsonOption) -> None:
     """Start the emulators in the background on loopback ports and wait until each answers."""
+    restored: dict[str, dict] = {}
     with err_console.status("starting emulators...", spinner="dots") as spinner:
-        emulators.up(on_started=lambda emu: spinner.update(f"{emu.name} answers on {emu.endpoint}"))
-    emit(emulators.status(), as_json, _table)
+        emulators.up(on_started=lambda emu: spinner.update(f"{emu.name} answers on {emu.endpoint}"),
+                     restored=restored)
+    report = emulators.status()
+    for name, restore in restored.items():
+        report[name]["restored"] = restore
+
+    def human(data: dict[str, dict]) -> None:
+        _table(data)
+        for name, restore in restored.items():
+            if restore["replayed"]:
+                console.print(f"{name}: replayed {restore['replayed']} recorded requests", markup=False)
+            for kind, names in (restore.get("lost") or {}).items():
+                shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+                err_console.print(f"{name}: NOT restored ({kind}): {shown}", markup=False, highlight=False)
+
+    emit(report, as_json, human)
 
 
 @app.command()
 def down(as_json: bool = JsonOption) -> None:
     """Stop the emulators that `ftops local up` started."""
-    stopped = emulators.down()
-    emit({"stopped": stopped}, as_json,
-         lambda data: console.print(f"stopped: {', '.join(data['stopped']) or 'nothing was running'}"))
+    result = emulators.down()
+
+    def human(data: dict[str, list[str]]) -> None:
+        console.print(f"stopped: {', '.join(data['stopped']) or 'nothing was running'}", markup=False)
+        if data["skipped"]:
+            console.print(f"left alone (the recorded pid is now another process): {', '.join(data['skipped'])}",
+                          markup=False)
+
+    emit(result, as_json, human)
 
 
 @app.command()

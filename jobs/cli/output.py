@@ -6,12 +6,69 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import contextlib
+import os
+from collections.abc import Iterator
+
 import orjson
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.markup import escape
+from rich.text import Text
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Outside a terminal (CI logs, pipes, files) rich assumes 80 columns and cuts table cells ("helpdesk-g…"):
+# there, lines are as wide as their content needs. COLUMNS still wins when set.
+UNBOUNDED_WIDTH = 1_000
+
+
+def _width(stream) -> int | None:
+    if os.environ.get("COLUMNS"):
+        return None  # rich reads it
+    try:
+        return None if stream.isatty() else UNBOUNDED_WIDTH
+    except (AttributeError, ValueError):
+        return UNBOUNDED_WIDTH
+
+
+console = Console(highlight=False, width=_width(sys.stdout))
+err_console = Console(stderr=True, highlight=False, width=_width(sys.stderr))
+
+
+def plain(value: object) -> Text:
+    """A value (a path, a name, a message) shown as is: `[` in it is text, never rich markup."""
+    return Text(str(value))
+
+
+def markup_free(value: object) -> str:
+    """The same for places that take a markup string (f-strings mixed with intended markup)."""
+    return escape(str(value))
+
+
+@contextlib.contextmanager
+def live(renderable: RenderableType, *, transient: bool = False, refresh_per_second: float = 4) -> Iterator:
+    """A live-updating view on stderr in a terminal. Elsewhere rich's Live would print only its last frame and no
+    newline after it (the next line was glued to the table border): there we print that frame once, whole."""
+    from rich.live import Live
+
+    if err_console.is_terminal:
+        with Live(renderable, console=err_console, refresh_per_second=refresh_per_second,
+                  transient=transient) as view:
+            yield view
+        return
+    view = _Frame(renderable)
+    try:
+        yield view
+    finally:
+        if not transient:
+            err_console.print(view.renderable)
+
+
+class _Frame:
+    def __init__(self, renderable: RenderableType) -> None:
+        self.renderable = renderable
+
+    def update(self, renderable: RenderableType, refresh: bool = False) -> None:
+        self.renderable = renderable
 
 JsonOption = typer.Option(False, "--json", help="Print one JSON document instead of the human format.")
 EnvOption = typer.Option("local", "--env", "-e", help="Environment name (a file under environments/).")

@@ -31,9 +31,11 @@ def render(
     if check:
         stale = current != text
         emit({"path": str(target), "stale": stale}, as_json,
-             lambda _: console.print(f"{target}: {'stale, run `ftops pipeline render`' if stale else 'up to date'}"))
+             lambda _: console.print(f"{target}: {'stale, run `ftops pipeline render`' if stale else 'up to date'}",
+                                   markup=False))
         raise typer.Exit(1 if stale else 0)
     if current != text:
         atomic_write(target, text)
     emit({"path": str(target), "changed": current != text}, as_json,
-         lambda _: console.print(f"wrote {target}" if current != text else f"{target} is up to date"))
+         lambda _: console.print(f"wrote {target}" if current != text else f"{target} is up to date",
+                                   markup=False))

@@ -3,7 +3,8 @@ checked read-only before anything is submitted; exit 1 when anything blocks."""
 
 from __future__ import annotations
 
-import os
+import ipaddress
+import logging
 from pathlib import Path
 
 import typer
@@ -22,20 +23,36 @@ def load_specs(env, directory: Path | None, only: list[str] | None):
 
 
 def print_report(report) -> None:
-    table = Table(title=f"preflight for {report.environment}")
+    # A source column where the terminal is wide enough; otherwise the source follows the detail, dimmed.
+    wide = console.width >= 140
+    table = Table(title=f"preflight for {report.environment}", expand=True)
     table.add_column("check", no_wrap=True)
-    table.add_column("job", overflow="fold")
+    table.add_column("job", overflow="fold", ratio=2)
     table.add_column("status", no_wrap=True)
-    table.add_column("detail", ratio=3)
-    table.add_column("fix", ratio=2)
+    table.add_column("detail", ratio=5, overflow="fold")
+    table.add_column("fix", ratio=3, overflow="fold")
+    if wide:
+        table.add_column("source", style="dim", ratio=2, overflow="fold")
     for row in report.rows:
-        table.add_row(row.check, escape(row.job), f"[{STYLE[row.status]}]{row.status}[/]",
-                      escape(row.detail) + (f" [dim]({escape(row.source)})[/]" if row.source else ""),
-                      escape(row.fix))
+        cells = [row.check, escape(row.job), f"[{STYLE[row.status]}]{row.status}[/]"]
+        if wide:
+            table.add_row(*cells, escape(row.detail), escape(row.fix), escape(row.source))
+        else:
+            table.add_row(*cells, escape(row.detail) + (f" [dim]({escape(row.source)})[/]" if row.source else ""),
+                          escape(row.fix))
     console.print(table)
     counts = report.counts()
     console.print(f"Preflight for {report.environment}: {counts['block']} blocking, {counts['warn']} warnings, "
                   f"{counts['skip']} skipped, {counts['ok']} ok.")
+
+
+def _check_ip(value: str | None) -> str | None:
+    if value:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise typer.BadParameter(f"{value!r} is not an IP address, e.g. 203.0.113.7") from None
+    return value or None
 
 
 def preflight(
@@ -43,7 +60,7 @@ def preflight(
                                                         "the job definitions in memory."),
     env: str = EnvOption,
     job: list[str] | None = typer.Option(None, "--job", "-j", help="Only these rendered jobs (repeatable)."),
-    runner_ip: str | None = typer.Option(None, "--runner-ip", envvar="FTOPS_RUNNER_IP",
+    runner_ip: str | None = typer.Option(None, "--runner-ip", envvar="FTOPS_RUNNER_IP", callback=_check_ip,
                                          help="This runner's public egress address, checked against Azure "
                                               "network rules (preflight never calls an IP lookup service)."),
     as_json: bool = JsonOption,
@@ -53,6 +70,8 @@ def preflight(
     from jobs.config.environment import load_environment
     from jobs.preflight.run import Sources, run
 
+    # A missing Azure credential becomes one `azure-identity` row; the SDK's multi-line warning adds nothing.
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)
     environment = load_environment(env)
     specs = load_specs(environment, directory, job)
     with err_console.status(f"preflight for {env}: {len(specs)} jobs..."):
@@ -71,8 +90,7 @@ def apply_gate(environment, directory: Path | None, only: list[str] | None, as_j
     specs = needs.from_directory(directory or default_dir(), environment, only)
     if not specs:
         return
-    report = run(environment, specs, Sources.for_env(environment, clouds_of(specs)), cheap=True,
-                 runner_ip=os.environ.get("FTOPS_RUNNER_IP") or None)
+    report = run(environment, specs, Sources.for_env(environment, clouds_of(specs)), cheap=True)
     if report.blocked:
         if as_json:
             emit({"environment": environment.name, "preflight": report.to_json()}, True)

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from jobs import paths
-from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console
+from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, plain
 from jobs.config.environment import load_environment
 
 JobOption = typer.Option(None, "--job", "-j", help="Render one definition (its name or path); default: all.")
@@ -45,7 +45,7 @@ def render(
         payloads.append({"environment": name, "out": str(written), "jobs": rows})
 
     def human(payload: dict) -> None:
-        table = Table(title=f"rendered for {payload['environment']} into {escape(payload['out'])}")
+        table = Table(title=plain(f"rendered for {payload['environment']} into {payload['out']}"))
         table.add_column("job name", no_wrap=True)
         table.add_column("provider", no_wrap=True)
         table.add_column("files")
@@ -85,7 +85,7 @@ def diff(
 
     def human(data: dict) -> None:
         if data["identical"]:
-            err_console.print(f"no changes: {escape(data['against'])} is what ENV {env} renders")
+            err_console.print(f"no changes: {data['against']} is what ENV {env} renders", markup=False)
             return
         for change in data["changes"]:
             err_console.print(f"[bold]{change['kind']}[/]: {change['job']} ({change['old_name'] or '-'} -> "

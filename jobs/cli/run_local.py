@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console
+from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, plain
 from jobs.errors import FtopsError
 
 
@@ -27,7 +27,7 @@ def _human(result: dict) -> None:
     from rich.table import Table
 
     summary = result.get("summary") or {}
-    table = Table(title=f"{result['job_name']}: {result['status']}", show_header=False)
+    table = Table(title=plain(f"{result['job_name']}: {result['status']}"), show_header=False)
     rows = [
         ("steps", summary.get("global_step")),
         ("train loss (first -> last)", f"{summary.get('first_train_loss')} -> {summary.get('final_train_loss')}"),
@@ -42,7 +42,7 @@ def _human(result: dict) -> None:
     ]
     for name, value in rows:
         if value is not None:
-            table.add_row(name, str(value))
+            table.add_row(name, plain(value))
     console.print(table)
 
 
@@ -55,15 +55,40 @@ def run_local(
                                             help="Simulate a spot interruption at STEP, then resume from S3."),
     nproc: int | None = typer.Option(None, "--nproc", min=1,
                                      help="Worker processes (torchrun); default: the request's InstanceCount."),
+    fresh: bool = typer.Option(False, "--fresh", help="Run under a new job name and new output and checkpoint "
+                                                      "prefixes (the default with --max-steps)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the job's checkpoints in S3 and replace its "
+                                                        "outputs, as a restarted SageMaker job would."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not stream the training log to stderr."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Run a rendered SageMaker training job locally: channels from S3, SM_* layout, checkpoints, model.tar.gz."""
-    from jobs.config.environment import load_environment
-    from jobs.runlocal import run_training_job
+    """Run a rendered SageMaker training job locally: channels from S3, SM_* layout, checkpoints, model.tar.gz.
 
+    A job that already has outputs or checkpoints in S3 (an applied job, an earlier run) is refused unless you
+    say --resume or --fresh; smoke runs (--max-steps) are fresh unless you say --resume."""
+    from jobs.clients import aws_client
+    from jobs.config.environment import load_environment
+    from jobs.runlocal import guard, run_training_job
+
+    if fresh and resume:
+        raise FtopsError("--fresh and --resume exclude each other", field="--fresh",
+                         hint="--fresh: a new name and prefixes; --resume: continue this job")
+    if interrupt_at is not None and max_steps is not None and interrupt_at >= max_steps:
+        raise FtopsError(f"--interrupt-at {interrupt_at} leaves nothing to resume with --max-steps {max_steps}",
+                         field="--interrupt-at", hint="interrupt before the last step")
     request = _load_request(job)
+    guard.check_request(request)
     environment = load_environment(env)
+    if fresh or (max_steps is not None and not resume):
+        request = guard.fresh(request)
+        err_console.print(f"fresh run: {request['TrainingJobName']}", markup=False, highlight=False)
+    elif not resume:
+        found = guard.existing(aws_client(environment, "s3"), request)
+        if found:
+            where = ", ".join(f"{kind} at {uri}" for kind, uri in found.items())
+            raise FtopsError(f"job {request['TrainingJobName']} already has {where}", source=job,
+                             hint="--resume continues from its checkpoints and replaces its outputs; "
+                                  "--fresh runs under a new name")
     echo = None if quiet else (lambda line: err_console.print(line, markup=False, highlight=False, soft_wrap=True))
     result = run_training_job(request, environment, max_steps=max_steps, subset=subset, interrupt_at=interrupt_at,
                               nproc=nproc, echo=echo)

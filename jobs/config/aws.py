@@ -154,7 +154,14 @@ class AwsSettings(Declaration):
     """The 12-digit AWS account id the environment deploys into."""
 
     region: str = Field(pattern=AWS_REGION)
-    """The AWS region, e.g. `us-east-1`."""
+    """The AWS region, e.g. `us-east-1` (checked against botocore's partition data)."""
+
+    @field_validator("region")
+    @classmethod
+    def check_region_exists(cls, region: str) -> str:
+        from jobs.config.regions import check_aws_region
+
+        return check_aws_region(region)
 
     resource_prefix: str = Field("ftops", pattern=r"^[a-z][a-z0-9-]{1,20}$")
     """Prefix for bucket and resource names; bucket names are `<prefix>-<env>-<purpose>-<account>-<region>`."""
@@ -178,6 +185,10 @@ class AwsSettings(Declaration):
         default=["763104351884/huggingface-pytorch-training"],
         json_schema_extra={"items": {"pattern": r"^\d{12}/[a-z0-9][a-z0-9._/-]*$"}})
     """ECR repositories (`<account>/<name>`) the execution role may pull training images from; the default is AWS's Hugging Face DLC."""
+
+    gate_base_endpoint: str | None = Field(None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    """A SageMaker endpoint serving the base model, for the promotion gate to compare with. Unset: the gate
+    deploys the base model (from the job's `base_model.s3_uri`, serverless) and removes it when it ends."""
 
     inference_image_repositories: list[str] = Field(
         default=["763104351884/huggingface-pytorch-inference"],

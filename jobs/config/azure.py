@@ -114,7 +114,15 @@ class AzureSettings(Declaration):
     """The Azure subscription id (a GUID)."""
 
     location: str = Field(pattern=r"^[a-z0-9]+$")
-    """The Azure region for the OpenAI account and storage, e.g. `swedencentral`."""
+    """The Azure region for the OpenAI account and storage, e.g. `swedencentral` (checked against
+    jobs/reference/azure_locations.yaml)."""
+
+    @field_validator("location")
+    @classmethod
+    def check_location_exists(cls, location: str) -> str:
+        from jobs.config.regions import check_azure_location
+
+        return check_azure_location(location)
 
     resource_group: str = Field(pattern=r"^[-\w._()]{1,89}[-\w_()]$")
     """The resource group ftops manages for this environment."""

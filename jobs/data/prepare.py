@@ -24,11 +24,12 @@ from typing import Any
 import orjson
 
 from jobs.data.formats import Analysis, analyze, canonical
+from jobs.data.leaks import prompt_key
 from jobs.data.manifest import SPLITS, DatasetFormat, Dropped, Manifest, SplitFile
 from jobs.data.tokens import ModelLimits, TokenCounter
 from jobs.data.validate import TOO_LONG, iter_lines, parse_line, sniff_format
 from jobs.errors import FtopsError
-from jobs.fsutil import check_replaceable, regular_file, replace_dir, sha256_file
+from jobs.fsutil import check_replaceable, make_dirs, regular_file, replace_dir, sha256_file
 
 BATCH = 1024
 PREPARED_KIND = "prepared dataset"
@@ -45,6 +46,10 @@ class PrepareReport:
     stripped_keys: Counter = field(default_factory=Counter)
     ungrouped: int = 0
     """Examples without the --group-by field (each became a group of its own)."""
+    moved_for_shared_prompts: int = 0
+    """Examples placed in another split than their group alone gave, to keep a prompt in one split."""
+    joined_units: int = 0
+    """Units (groups or examples) joined to another because they share a prompt with it."""
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -53,6 +58,7 @@ class PrepareReport:
                 "dropped": [d.model_dump() for d in self.manifest.dropped],
                 "dropped_counts": dict(sorted(self.dropped_counts.items())),
                 "stripped_keys": dict(sorted(self.stripped_keys.items())), "ungrouped": self.ungrouped,
+                "moved_for_shared_prompts": self.moved_for_shared_prompts, "joined_units": self.joined_units,
                 "warnings": self.warnings, "manifest": self.manifest.model_dump(mode="json")}
 
 
@@ -62,6 +68,8 @@ class _Kept:
     label: str | None
     tokens: int
     trained: int
+    prompt: bytes
+    """The prompt's digest (jobs.data.leaks): the same prompt never lands in two splits."""
 
 
 def prepare(path: Path, out: Path, counter: TokenCounter, limits: ModelLimits, *,
@@ -71,8 +79,9 @@ def prepare(path: Path, out: Path, counter: TokenCounter, limits: ModelLimits, *
     _check_split(split)
     fmt = fmt or sniff_format(path)
     out = out.resolve()
-    check_replaceable(out, PREPARED_KIND, field="--out")  # before any work: refuse a directory ftops did not make
-    out.parent.mkdir(parents=True, exist_ok=True)
+    # Before any work: refuse a directory ftops did not make.
+    check_replaceable(out, PREPARED_KIND, field="--out", legacy=is_unmarked_prepare_output)
+    make_dirs(out.parent, field="--out")
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     umask = os.umask(0)
     os.umask(umask)
@@ -105,13 +114,13 @@ def _prepare_into(work: Path, path: Path, out: Path, counter: TokenCounter, limi
 
     kept: list[_Kept] = []
     seen: dict[bytes, int] = {}
-    pending: list[tuple[int, Analysis, bytes, str, str | None, bytes]] = []
+    pending: list[tuple[int, Analysis, bytes, str, str | None, bytes, bytes]] = []
     cleaned_path = work / "cleaned.jsonl"
     seed_bytes = str(seed).encode()
 
     def flush(sink) -> None:
         counts = counter.count([entry[1] for entry in pending])
-        for (line, analysis, data, unit, label, dedupe_key), (tokens, trained) in zip(pending, counts):
+        for (line, analysis, data, unit, label, dedupe_key, prompt), (tokens, trained) in zip(pending, counts):
             if limits.max_example_tokens is not None and tokens > limits.max_example_tokens:
                 drop(line, "E_TOO_MANY_TOKENS", f"{tokens} tokens, over the limit of {limits.max_example_tokens}")
                 continue
@@ -122,7 +131,7 @@ def _prepare_into(work: Path, path: Path, out: Path, counter: TokenCounter, limi
                     continue
             sink.write(data)
             rank = hashlib.blake2b(unit.encode(), key=seed_bytes[:64], digest_size=16).digest()
-            kept.append(_Kept(rank, label, tokens, trained))
+            kept.append(_Kept(rank, label, tokens, trained, prompt))
         pending.clear()
 
     with open(path, "rb") as source, open(cleaned_path, "wb") as sink:
@@ -153,7 +162,7 @@ def _prepare_into(work: Path, path: Path, out: Path, counter: TokenCounter, limi
                 drop(number, "E_INVALID_JSON", "nested too deeply to write back as JSON")
                 continue
             unit = _unit(obj, group_by, data, report)
-            pending.append((number, analysis, data, unit, analysis.label, dedupe_key))
+            pending.append((number, analysis, data, unit, analysis.label, dedupe_key, prompt_key(example, fmt)))
             if len(pending) >= BATCH:
                 flush(sink)
         flush(sink)
@@ -161,7 +170,17 @@ def _prepare_into(work: Path, path: Path, out: Path, counter: TokenCounter, limi
         raise FtopsError("no valid examples left after cleaning", source=path,
                          hint=f"run `ftops data validate {path.name}` to see why each line fails")
 
-    assignment = assign_splits([(k.rank, k.label if fmt == "classification" else None) for k in kept], split)
+    units = [(k.rank, k.label if fmt == "classification" else None) for k in kept]
+    by_groups = assign_splits(units, split)
+    # Units (groups, or single examples) that share a prompt, transitively, become one unit ranked by the smallest
+    # of their ranks, and the split is cut again: identical prompts with different answers, or in different
+    # groups, must not straddle train and test. Cutting again keeps the fractions; the examples it places in
+    # another split than grouping alone did are counted (joined units and, where the cut moved, their neighbours).
+    root = join_shared_prompts([k.rank for k in kept], [k.prompt for k in kept])
+    joined = assign_splits([(root[rank], stratum) for rank, stratum in units], split)
+    assignment = {rank: joined[root[rank]] for rank in by_groups}
+    report.joined_units = len(by_groups) - len(set(root.values()))
+    report.moved_for_shared_prompts = sum(1 for k in kept if assignment[k.rank] != by_groups[k.rank])
     files = _write_splits(work, cleaned_path, kept, assignment)
     cleaned_path.unlink()
     labels = Counter(k.label for k in kept if k.label is not None) if fmt == "classification" else None
@@ -188,6 +207,25 @@ def _unit(obj: dict, group_by: str | None, data: bytes, report: PrepareReport) -
             return "g:" + orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
         report.ungrouped += 1
     return "x:" + hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def join_shared_prompts(ranks: list[bytes], prompts: list[bytes]) -> dict[bytes, bytes]:
+    """Map each unit rank to the smallest rank of the units it shares a prompt with, transitively (union-find)."""
+    parent: dict[bytes, bytes] = {rank: rank for rank in ranks}
+
+    def find(rank: bytes) -> bytes:
+        while parent[rank] != rank:
+            parent[rank] = parent[parent[rank]]
+            rank = parent[rank]
+        return rank
+
+    first_unit: dict[bytes, bytes] = {}
+    for rank, prompt in zip(ranks, prompts):
+        other = first_unit.setdefault(prompt, rank)
+        a, b = find(rank), find(other)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    return {rank: find(rank) for rank in parent}
 
 
 def assign_splits(units: list[tuple[bytes, str | None]], split: tuple[float, float, float]) -> dict[bytes, int]:
@@ -244,4 +282,21 @@ def _write_splits(work: Path, cleaned: Path, kept: list[_Kept], assignment: dict
 
 def _swap_into_place(work: Path, out: Path) -> None:
     """Swap the finished temp directory in for `out` (only an unchanged earlier prepare output is replaced)."""
-    replace_dir(work, out, PREPARED_KIND, field="--out")
+    replace_dir(work, out, PREPARED_KIND, field="--out", legacy=is_unmarked_prepare_output)
+
+
+def is_unmarked_prepare_output(directory: Path) -> bool:
+    """An output of prepare from before ownership markers: exactly manifest.json and the split files it lists,
+    each with the sha256 it records (anything else, or any change, and it is not recognised)."""
+    from jobs.data.manifest import read_manifest
+
+    try:
+        manifest = read_manifest(directory)
+    except FtopsError:
+        return False
+    expected = {"manifest.json"} | {entry.path for entry in manifest.files.values()}
+    present = {p.name for p in directory.iterdir()}
+    if present != expected or any(not (directory / name).is_file() or (directory / name).is_symlink()
+                                  for name in expected):
+        return False
+    return all(sha256_file(directory / entry.path) == entry.sha256 for entry in manifest.files.values())

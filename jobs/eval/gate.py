@@ -38,7 +38,7 @@ def decide(gate: GateConfig, evaluation: dict[str, Any], *, source: Path | None 
         if gate.metric not in per_metric:
             continue
         row_v = per_metric[gate.metric]
-        if row_v["fine_tuned"] < row_v["base"] - 1e-12:
+        if "base" in row_v and row_v["fine_tuned"] < row_v["base"] - 1e-12:
             # Fine-tuning made the model worse than what it started from on these inputs: worth a human look
             # even where no threshold refuses it.
             warnings.append(f"{gate.metric} on {variant}: fine-tuned {row_v['fine_tuned']:.3f} is below the base "

@@ -28,6 +28,7 @@ from jobs.eval import targets as target_specs
 from jobs.fsutil import ensure_owned_dir, resolve_under
 
 EVAL_KIND = "evaluation"
+EVAL_FILES = frozenset({"answers.jsonl", "report.md", "report.html", "evaluation.json"})
 
 
 @dataclass
@@ -193,7 +194,7 @@ def run_plan(plan: EvalPlan, *, batch: bool = False, concurrency: int = 8, poll_
              loss_plot: Path | None = None, on_answer: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Evaluate, write answers/report/evaluation.json under the plan's folder, and return the evaluation."""
     # Answers and reports go only into a folder ftops made for them (never overwrite a user's report.md).
-    ensure_owned_dir(plan.out_dir, EVAL_KIND, field="--out")
+    ensure_owned_dir(plan.out_dir, EVAL_KIND, field="--out", own_files=EVAL_FILES)
     built: list[target_specs.Target] = []
 
     def make(spec: str, option: str, base_dir: Path | None = None) -> target_specs.Target:

@@ -1,7 +1,10 @@
 """Start, stop and find the local emulators. Used by `ftops local` and by the test fixtures.
 
-Each emulator is a background process on a free loopback port; `ftops local up` records pid, port and
-endpoint in `.ftops/local.json` so that every later command (and `local down`) finds them.
+Each emulator is a background process on a free loopback port; `ftops local up` records pid, port, endpoint,
+command line and start time in `.ftops/local.json` so that every later command finds them, and `local down`
+stops a recorded pid only while it is still that process (a pid reused by another program is left alone).
+State survives a restart: Azurite and the Azure emulator keep theirs in `.ftops/data/`, moto replays a recording
+(`moto_state`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ class EmulatorSpec:
     command: Callable[[int, Path | None], list[str]]
     endpoint: Callable[[int], str]
     """The URL clients use. AWS uses `localhost` (not 127.0.0.1): the CDK CLI misparses the IP form."""
+    environment: Callable[[Path], dict[str, str]] | None = None
+    """Extra environment when it keeps durable state in a data dir (`ftops local up`)."""
 
 
 @dataclass
@@ -47,6 +52,10 @@ class RunningEmulator:
     port: int
     endpoint: str
     log: str
+    command: list[str] | None = None
+    """What we started; `down` checks the live pid still runs it."""
+    started: float | None = None
+    """The process's start time (psutil create_time): with the pid, the identity of the process."""
 
 
 def _node_bin(tool: str) -> str:
@@ -72,9 +81,15 @@ def _azure(port: int, data: Path | None) -> list[str]:
     return [sys.executable, "-m", "jobs.local.azure_emulator", "--port", str(port), "--state-dir", str(state)]
 
 
+def _moto_env(data: Path) -> dict[str, str]:
+    from jobs.local import moto_state
+
+    return moto_state.environment(data)
+
+
 EMULATORS: dict[str, EmulatorSpec] = {
     "moto": EmulatorSpec("moto", "AWS (S3, KMS, IAM, SSM, SageMaker, CloudFormation)", _moto,
-                         lambda port: f"http://localhost:{port}"),
+                         lambda port: f"http://localhost:{port}", _moto_env),
     "azurite": EmulatorSpec("azurite", "Azure Blob Storage", _azurite,
                             lambda port: f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"),
     "azure": EmulatorSpec("azure", "Azure Resource Manager and Azure OpenAI (ftops' own emulator)", _azure,
@@ -135,9 +150,13 @@ def start(name: str, *, port: int | None = None, data_dir: Path | None = None, l
     log_path = log_dir / f"{name}.log"
     if data_dir:
         data_dir.mkdir(parents=True, exist_ok=True)
+    command = spec.command(port, data_dir)
+    environ = _child_env()
+    if data_dir and spec.environment:
+        environ.update(spec.environment(data_dir))
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(spec.command(port, data_dir), stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, env=_child_env(),
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True, env=environ,
                                 preexec_fn=_die_with_parent if tied_to_parent and sys.platform == "linux" else None)
     deadline = time.monotonic() + wait_s
     while not answers(port):
@@ -149,7 +168,32 @@ def start(name: str, *, port: int | None = None, data_dir: Path | None = None, l
             raise FtopsError(f"the {name} emulator did not answer within {wait_s:.0f}s", source=log_path,
                              hint="read its log")
         time.sleep(0.1)
-    return RunningEmulator(name, proc.pid, port, spec.endpoint(port), str(log_path))
+    return RunningEmulator(name, proc.pid, port, spec.endpoint(port), str(log_path), command, _started(proc.pid))
+
+
+def _started(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def is_ours(entry: RunningEmulator) -> bool:
+    """Whether the live process with the recorded pid is still the emulator we started: same start time, and its
+    command line ends with our arguments (a `#!/usr/bin/env node` script shows `node` first)."""
+    import psutil
+
+    if entry.command is None or entry.started is None:
+        return False
+    try:
+        proc = psutil.Process(entry.pid)
+        cmdline, started = proc.cmdline(), proc.create_time()
+    except psutil.Error:
+        return False
+    args = entry.command[1:]
+    return abs(started - entry.started) < 1.0 and cmdline[len(cmdline) - len(args):] == args
 
 
 def _child_env() -> dict[str, str]:
@@ -186,12 +230,39 @@ def read_state() -> dict[str, RunningEmulator]:
     path = state_file()
     if not path.exists():
         return {}
+    hint = "remove it (stop any emulator it named by hand), then run `ftops local up`"
     try:
         raw = orjson.loads(path.read_bytes())
-    except orjson.JSONDecodeError:
-        raise FtopsError("the emulator state file is corrupt", source=path,
-                         hint="run `ftops local down` then `ftops local up`") from None
-    return {name: RunningEmulator(**entry) for name, entry in raw.items()}
+    except (orjson.JSONDecodeError, OSError) as exc:
+        raise FtopsError(f"the emulator state file is not valid JSON ({exc})", source=path, hint=hint) from None
+    if not isinstance(raw, dict):
+        raise FtopsError("the emulator state file is not a JSON object", source=path, hint=hint)
+    state = {}
+    for name, entry in raw.items():
+        try:
+            state[name] = _entry(name, entry)
+        except (TypeError, ValueError) as exc:
+            raise FtopsError(f"the emulator state file has a malformed entry: {exc}", source=path, field=name,
+                             hint=hint) from None
+    return state
+
+
+def _entry(name: str, entry: object) -> RunningEmulator:
+    if not isinstance(entry, dict):
+        raise TypeError("expected an object")
+    fields = {"name": str, "pid": int, "port": int, "endpoint": str, "log": str}
+    for key, kind in fields.items():
+        if not isinstance(entry.get(key), kind) or isinstance(entry.get(key), bool):
+            raise ValueError(f"{key} must be a {kind.__name__}")
+    if not (0 < entry["pid"] < 2**22 and 0 < entry["port"] < 65536):
+        raise ValueError("pid or port out of range")
+    command, started = entry.get("command"), entry.get("started")
+    if command is not None and not (isinstance(command, list) and all(isinstance(a, str) for a in command)):
+        raise ValueError("command must be a list of strings")
+    if started is not None and not isinstance(started, int | float):
+        raise ValueError("started must be a number")
+    return RunningEmulator(entry["name"], entry["pid"], entry["port"], entry["endpoint"], entry["log"], command,
+                           float(started) if started is not None else None)
 
 
 def write_state(state: dict[str, RunningEmulator]) -> None:
@@ -204,39 +275,84 @@ def status() -> dict[str, dict]:
     report = {}
     for name, spec in EMULATORS.items():
         entry = state.get(name)
-        up = bool(entry and pid_alive(entry.pid) and answers(entry.port))
+        up = bool(entry and is_ours(entry) and answers(entry.port))
         report[name] = {"purpose": spec.purpose, "running": up,
                         "endpoint": entry.endpoint if entry else None, "pid": entry.pid if entry else None,
                         "port": entry.port if entry else None, "log": entry.log if entry else None}
     return report
 
 
-def up(names: list[str] | None = None, on_started: Callable[[RunningEmulator], None] | None = None) -> dict[str, RunningEmulator]:
-    """Start every emulator that is not already running; keep the ones that are. Persistent data in .ftops/."""
+def up(names: list[str] | None = None, on_started: Callable[[RunningEmulator], None] | None = None,
+       restored: dict[str, dict] | None = None) -> dict[str, RunningEmulator]:
+    """Start every emulator that is not already running; keep the ones that are. Persistent data in .ftops/;
+    a restarted moto replays its recording first (`restored["moto"]` says what came back)."""
     state = read_state()
     root = paths.state_dir()
     for name in names or list(EMULATORS):
         current = state.get(name)
-        if current and pid_alive(current.pid) and answers(current.port):
+        if current and is_ours(current) and answers(current.port):
             continue
-        # Reuse the recorded port so endpoints stay stable across restarts when it is still free.
-        port = current.port if current and not answers(current.port) else None
-        state[name] = start(name, port=port, data_dir=root / "data" / name, log_dir=root / "logs")
+        # Reuse the last port so endpoints stay stable across restarts (also after `down`) when it is still free.
+        data_dir = root / "data" / name
+        port = current.port if current else _last_port(data_dir)
+        port = port if port and _bindable(port) else None
+        from jobs.local import moto_state
+
+        replay = name == "moto" and moto_state.has_recording(data_dir)
+        emu = start(name, port=port, data_dir=data_dir, log_dir=root / "logs")
+        if name == "moto":
+            try:
+                report = moto_state.restore(emu.endpoint, data_dir, replay)
+            except OSError as exc:
+                stop_pid(emu.pid)
+                raise FtopsError(f"moto did not replay its recording: {exc}", source=data_dir / moto_state.RECORDING,
+                                 hint="read .ftops/logs/moto.log; move the recording away to start empty") from None
+            if restored is not None:
+                restored[name] = report
+        state[name] = emu
         write_state(state)
+        atomic_write(data_dir / "port", str(emu.port))
         if on_started:
             on_started(state[name])
     return state
 
 
-def down() -> list[str]:
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _last_port(data_dir: Path) -> int | None:
+    try:
+        port = int((data_dir / "port").read_text())
+    except (OSError, ValueError):
+        return None
+    return port if 1024 <= port < 65536 else None
+
+
+def down() -> dict[str, list[str]]:
+    """Stop the emulators `up` started; a recorded pid that is now another process is left alone (`skipped`)."""
     state = read_state()
-    stopped = []
+    stopped, skipped = [], []
     for name, entry in state.items():
-        if pid_alive(entry.pid):
-            stop_pid(entry.pid)
-            stopped.append(name)
+        if not pid_alive(entry.pid):
+            continue
+        if not is_ours(entry):
+            skipped.append(name)
+            continue
+        if name == "moto":  # what `up` must find again after the replay
+            from jobs.local import moto_state
+
+            with contextlib.suppress(Exception):  # a moto that no longer answers has nothing to list
+                moto_state.save_inventory(entry.endpoint, paths.state_dir() / "data" / "moto")
+        stop_pid(entry.pid)
+        stopped.append(name)
     state_file().unlink(missing_ok=True)
-    return stopped
+    return {"stopped": stopped, "skipped": skipped}
 
 
 def endpoint(name: str) -> str:

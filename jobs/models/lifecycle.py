@@ -323,3 +323,15 @@ def note_serving(store: RecordStore, record: ModelRecord, etag: str, env: Enviro
     record.serving = [s for s in record.serving if not (s.env == env.name and s.where == where)]
     record.serving.append(Serving(env=env.name, where=where, at=time.time()))
     store.put(record, etag)
+
+
+def forget_serving(env: Environment, provider: str, job: str, where: str) -> None:
+    """After an undeploy: no record of `job` in `env` says it still serves there."""
+    store = store_for(env, provider)
+    for record in store.records(job):
+        if any(s.env == env.name and s.where == where for s in record.serving):
+            found = store.get(record.job, record.artifact.digest)
+            if found is not None:
+                current, etag = found
+                current.serving = [s for s in current.serving if not (s.env == env.name and s.where == where)]
+                store.put(current, etag)

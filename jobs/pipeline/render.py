@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ def _environment(name: str) -> dict[str, Any]:
         raise ConfigError(f"{name} is emulated; a pipeline applies to real clouds", field="--env",
                           hint="list real environments, e.g. dev staging prod")
     values: dict[str, Any] = {"name": name, "aws_role": None, "aws_region": None, "azure_subscription": None,
-                              "production": env.is_production, "promote_to": None}
+                              "production": env.is_production, "promote_to": None, "promote_from": None}
     if env.aws and env.aws.enabled:
         values.update(aws_role=resolved_aws(env).pipeline_role_arn, aws_region=env.aws.region)
     if env.azure and env.azure.enabled:
@@ -45,12 +47,31 @@ def render_workflow(order: list[str] | None = None, *, branch: str = "main", pyt
     # The environment before a production one runs the promotion gate (with its own credentials, where the
     # candidate models are deployed); the production apply needs that job, so a refused gate stops it.
     for current, following in zip(environments, environments[1:]):
-        if following["production"]:
-            current["promote_to"] = following["name"]
-    jobs = sorted(path.stem for path in definition_files())
-    return fill_template(TEMPLATE, environments=environments, branch=branch, jobs=jobs,
+        if following["production"] and not current["production"]:
+            current["promote_to"], following["promote_from"] = following["name"], current["name"]
+    jobs, retrain = pipeline_jobs()
+    gate_env = next((e["name"] for e in environments if e["promote_to"]), None)
+    return fill_template(TEMPLATE, environments=environments, branch=branch, jobs=jobs, retrain_jobs=retrain,
                          python_version=python_version, data_glob=data_glob, render_dir=render_dir,
-                         concurrency=concurrency, watched=WATCHED, gh=github_expression)
+                         concurrency=concurrency, watched=WATCHED, gh=github_expression, sh=shlex.quote,
+                         gate_env=gate_env)
+
+
+def pipeline_jobs() -> tuple[list[str], list[str]]:
+    """Every job definition's name (checked against the name pattern before it reaches a template, so a file
+    name cannot smuggle shell into the workflow), and those that opt into `promotion: retrain`."""
+    from jobs.config.job import JOB_NAME, JobDefinition
+    from jobs.yamlio import load_model
+
+    jobs, retrain = [], []
+    for path in sorted(definition_files()):
+        if not re.fullmatch(JOB_NAME.strip("^$"), path.stem):
+            raise ConfigError(f"definition file name {path.stem!r} is not a job name", source=path,
+                              hint="rename it: lowercase letters, digits and single hyphens, e.g. helpdesk-lora.yaml")
+        jobs.append(path.stem)
+        if load_model(path, JobDefinition).promotion == "retrain":
+            retrain.append(path.stem)
+    return jobs, retrain
 
 
 def github_expression(expression: str) -> str:

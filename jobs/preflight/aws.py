@@ -19,7 +19,8 @@ Client = Callable[[str], Any]
 
 
 def _code(exc: Exception) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__))
+    response = getattr(exc, "response", None)
+    return str((response or {}).get("Error", {}).get("Code") or type(exc).__name__)
 
 
 # --- identity ------------------------------------------------------------------------------------------------
@@ -38,7 +39,14 @@ def identity(env: Environment, client: Client) -> tuple[list[Row], str | None]:
         return [Row("identity", ENV, "block", f"{me['Arn']} is in account {me['Account']}, the environment is "
                     f"{aws.account}", f"use credentials for account {aws.account}, or fix aws.account in "
                     f"{environment_file(env.name).name}", "sts:GetCallerIdentity")], me["Arn"]
-    return [Row("identity", ENV, "ok", f"{me['Arn']} (account {me['Account']})", "",
+    from jobs.config.resolved import resolved_aws
+
+    pipeline_role = resolved_aws(env).pipeline_role_arn.rsplit("/", 1)[-1]
+    # An assumed role shows as arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION.
+    as_pipeline = f":assumed-role/{pipeline_role}/" in me["Arn"]
+    note = "" if as_pipeline else (f"; not the pipeline role {pipeline_role}: permissions below are simulated "
+                                   "for the pipeline and execution roles, not for this caller")
+    return [Row("identity", ENV, "ok", f"{me['Arn']} (account {me['Account']}){note}", "",
                 "sts:GetCallerIdentity")], me["Arn"]
 
 
@@ -55,40 +63,80 @@ def permissions(env: Environment, client: Client, accesses: list[Any]) -> list[R
                     "the synthesized templates (tests/unit/test_infra_aws_access.py, with an IAM evaluator)", "",
                     "not evaluated (emulator)")]
     iam = client("iam")
-    rows = []
+    paginator = iam.get_paginator("simulate_principal_policy")
+    # One simulation per principal, resource and context, with all the actions asked of that resource: the
+    # results come back per action (EvalActionName). 20 actions per request keeps requests small.
+    groups: dict[tuple, list[Any]] = defaultdict(list)
     for access in accesses:
-        context = [{"ContextKeyName": key, "ContextKeyValues": values if isinstance(values, list) else [values],
-                    "ContextKeyType": "stringList" if isinstance(values, list) else "string"}
-                   for key, values in (access.context or {}).items()]
-        request = {"PolicySourceArn": access.principal, "ActionNames": [access.action],
-                   "ResourceArns": [access.resource]}
-        if context:
-            request["ContextEntries"] = context
-        label = f"{access.action} on {access.resource}"
-        who = access.principal.rsplit("/", 1)[-1]
-        try:
-            results = iam.simulate_principal_policy(**request)["EvaluationResults"]
-        except ClientError as exc:
-            rows.append(Row("permission", access.job, "warn", f"{who}: cannot simulate {label} ({_code(exc)})",
-                            "grant the preflight identity iam:SimulatePrincipalPolicy on the roles (README, Preflight)",
-                            "iam:SimulatePrincipalPolicy"))
+        groups[(access.principal, access.resource, repr(sorted((access.context or {}).items())))].append(access)
+    results: dict[int, dict] = {}
+    refused: dict[str, str] = {}
+    for (principal, resource, _), items in groups.items():
+        if principal in refused:
             continue
-        result = results[0]
+        actions = list(dict.fromkeys(a.action for a in items))
+        for start in range(0, len(actions), 20):
+            request = {"PolicySourceArn": principal, "ActionNames": actions[start:start + 20],
+                       "ResourceArns": [resource]}
+            context = _context_entries(items[0].context)
+            if context:
+                request["ContextEntries"] = context
+            try:
+                by_action = {r["EvalActionName"].lower(): r for page in paginator.paginate(**request)
+                             for r in page["EvaluationResults"]}
+            except ClientError as exc:
+                refused[principal] = _code(exc)
+                break
+            for access in items:
+                if access.action.lower() in by_action:
+                    results[id(access)] = by_action[access.action.lower()]
+    rows = [Row("permission", ENV, "warn", f"{p.rsplit('/', 1)[-1]}: not simulated ({code})",
+                "grant the preflight identity iam:SimulatePrincipalPolicy on the roles (README, Preflight)",
+                "iam:SimulatePrincipalPolicy") for p, code in refused.items()]
+    allowed: dict[tuple[str, str], int] = defaultdict(int)
+    for access in accesses:
+        result = results.get(id(access))
+        if result is None:
+            continue
+        who = access.principal.rsplit("/", 1)[-1]
         decision = result["EvalDecision"]
         if decision == "allowed":
-            rows.append(Row("permission", access.job, "ok", f"{who} may {label}", "", "iam:SimulatePrincipalPolicy"))
+            allowed[(access.job, who)] += 1
             continue
-        statements = [s.get("SourcePolicyId") or s.get("SourcePolicyType", "?") for s in result.get("MatchedStatements") or []]
+        statements = [s.get("SourcePolicyId") or s.get("SourcePolicyType", "?")
+                      for s in result.get("MatchedStatements") or []]
         missing = result.get("MissingContextValues") or []
         reason = (f"explicitly denied by {', '.join(statements)}" if decision == "explicitDeny"
                   else "no statement grants it")
         if missing:
             reason += f" (context keys not supplied: {', '.join(missing)})"
-        rows.append(Row("permission", access.job, "block", f"{who} may not {label}: {reason}. Why needed: {access.why}",
+        rows.append(Row("permission", access.job, "block",
+                        f"{who} may not {access.action} on {access.resource}: {reason}. Why needed: {access.why}",
                         f"grant {access.action} on {access.resource} to {access.principal} "
                         f"(the role's policy in infra/aws/), then `ftops infra deploy --env {env.name}`",
                         "iam:SimulatePrincipalPolicy"))
+    rows += [Row("permission", job, "ok", f"{who}: {n} access{'es' if n > 1 else ''} allowed", "",
+                 "iam:SimulatePrincipalPolicy") for (job, who), n in sorted(allowed.items())]
     return rows
+
+
+def _context_entries(context: dict[str, Any] | None) -> list[dict]:
+    """The access model's condition values as SimulatePrincipalPolicy ContextEntries (strings and string lists;
+    booleans and numbers get their IAM types)."""
+    def kind(value: Any) -> tuple[str, str]:
+        if isinstance(value, bool):
+            return "boolean", str(value).lower()
+        if isinstance(value, (int, float)):
+            return "numeric", str(value)
+        return "string", str(value)
+
+    entries = []
+    for key, values in (context or {}).items():
+        items = [kind(v) for v in (values if isinstance(values, list) else [values])]
+        type_ = items[0][0] if items else "string"
+        entries.append({"ContextKeyName": key, "ContextKeyValues": [v for _, v in items],
+                        "ContextKeyType": f"{type_}List" if isinstance(values, list) else type_})
+    return entries
 
 
 # --- quotas and capacity -------------------------------------------------------------------------------------
@@ -106,10 +154,19 @@ def _quota_table(client: Client) -> dict[str, dict]:
     return table
 
 
-def _running(client: Client) -> dict[tuple[str, str], int]:
-    """Instances held by SageMaker training jobs in progress now, per (instance type, usage)."""
+def _running(client: Client, endpoints: bool) -> dict[tuple[str, str], int]:
+    """Instances held now, per (instance type, usage): training jobs in progress, and (when asked) endpoints."""
     sm = client("sagemaker")
     held: dict[tuple[str, str], int] = defaultdict(int)
+    if endpoints:
+        for page in sm.get_paginator("list_endpoints").paginate():
+            for summary in page["Endpoints"]:
+                if summary["EndpointStatus"] in ("Failed", "Deleting"):
+                    continue
+                config_name = sm.describe_endpoint(EndpointName=summary["EndpointName"])["EndpointConfigName"]
+                for variant in sm.describe_endpoint_config(EndpointConfigName=config_name)["ProductionVariants"]:
+                    if variant.get("InstanceType"):
+                        held[(variant["InstanceType"], "endpoint")] += int(variant.get("InitialInstanceCount") or 1)
     for page in sm.get_paginator("list_training_jobs").paginate(StatusEquals="InProgress"):
         for summary in page["TrainingJobSummaries"]:
             job = sm.describe_training_job(TrainingJobName=summary["TrainingJobName"])
@@ -120,11 +177,12 @@ def _running(client: Client) -> dict[tuple[str, str], int]:
     return held
 
 
-def quotas(env: Environment, client: Client, specs: list[JobSpec]) -> list[Row]:
+def quotas(env: Environment, client: Client, specs: list[JobSpec], *, endpoints: bool = True) -> list[Row]:
+    """`endpoints`: also the endpoint `ftops deploy` would create (not asked before an apply, which trains only)."""
     aws = env.require_aws()
     wanted: dict[tuple[str, str], list[InstanceNeed]] = defaultdict(list)
     for spec in specs:
-        for need in instance_needs(spec):
+        for need in instance_needs(spec, env if endpoints else None):
             wanted[(need.instance_type, need.usage)].append(need)
     if not wanted:
         return []
@@ -133,7 +191,7 @@ def quotas(env: Environment, client: Client, specs: list[JobSpec]) -> list[Row]:
         source = f"{environment_file(env.name).name} aws.quotas (moto has no Service Quotas)"
     else:
         table, source = _quota_table(client), "service-quotas"
-    running = _running(client)
+    running = _running(client, endpoints=any(usage == "endpoint" for _, usage in wanted))
     rows = []
     for (instance_type, usage), needs in sorted(wanted.items()):
         name = needs[0].quota_name
@@ -174,7 +232,7 @@ def capacity(env: Environment, client: Client, specs: list[JobSpec]) -> list[Row
     aws = env.require_aws()
     by_type: dict[str, set[str]] = defaultdict(set)
     for spec in specs:
-        for need in instance_needs(spec):
+        for need in instance_needs(spec, env):
             by_type[need.instance_type].add(need.job)
     if not by_type:
         return []

@@ -67,25 +67,23 @@ def scopes(env: Environment) -> dict[str, str]:
             "container": f"{resolved.storage_account_id}/blobServices/default/containers/{env.data.blob_container}"}
 
 
-# The calls ftops makes, as ARM actions per scope, used when the Azure access map (jobs.access.azure) is not
-# part of this build. Only actions whose names are in Azure's resource provider operations list are here; the
-# OpenAI data-plane actions come from the access map.
-FALLBACK_ACTIONS: dict[str, list[tuple[str, bool, str]]] = {
-    "resource group": [("Microsoft.CognitiveServices/accounts/read", False, "read the OpenAI account")],
-    "openai account": [("Microsoft.CognitiveServices/accounts/deployments/read", False, "plan deployments"),
-                       ("Microsoft.CognitiveServices/accounts/deployments/write", False, "ftops deploy")],
-    "container": [("Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read", True, "read datasets"),
-                  ("Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write", True, "upload datasets")],
-}
+SCOPE_NAMES = {"resource_group": "resource group", "account": "openai account", "container": "container"}
+"""The access model's scopes that ARM's permissions API answers for (it has no subscription-level list; the
+subscription-level reads preflight needs, models and usages, are proven by making them)."""
 
 
-def required_actions(env: Environment) -> tuple[dict[str, list[tuple[str, bool, str]]], str]:
-    """Scope name -> [(action, is data action, why)], and where the list came from."""
-    try:
-        from jobs.access import azure as access_azure  # the Azure access map (branch `azure`)
-    except ImportError:
-        return FALLBACK_ACTIONS, "ftops' built-in list (jobs.access.azure not in this build)"
-    return access_azure.preflight_actions(env), "jobs.access.azure"
+def required_actions(env: Environment) -> dict[str, list[tuple[str, bool, str]]]:
+    """Scope name -> [(permission, is data action, what needs it)]: the pipeline identity's calls in the Azure
+    access model (jobs.access.azure), i.e. what `ftops apply|jobs|deploy|eval` do with this identity."""
+    from jobs.access.azure import CALLS
+
+    required: dict[str, list[tuple[str, bool, str]]] = defaultdict(list)
+    for call in CALLS:
+        if call.identity == "pipeline" and call.scope in SCOPE_NAMES:
+            entry = (call.permission, call.data, call.what)
+            if entry[:2] not in {e[:2] for e in required[SCOPE_NAMES[call.scope]]}:
+                required[SCOPE_NAMES[call.scope]].append(entry)
+    return dict(required)
 
 
 def allows(permissions: list[dict], action: str, data: bool) -> bool:
@@ -101,9 +99,11 @@ def allows(permissions: list[dict], action: str, data: bool) -> bool:
 
 
 def permissions(env: Environment, arm: Arm) -> list[Row]:
-    required, origin = required_actions(env)
+    required = required_actions(env)
     rows = []
     for scope_name, scope in scopes(env).items():
+        if not required.get(scope_name):
+            continue
         try:
             granted = arm(f"{scope}/providers/Microsoft.Authorization/permissions", PERMISSIONS_API).get("value", [])
         except ArmError as exc:
@@ -119,13 +119,13 @@ def permissions(env: Environment, arm: Arm) -> list[Row]:
         missing = [(a, why) for a, data, why in required.get(scope_name, []) if not allows(granted, a, data)]
         if missing:
             rows.append(Row("azure-permission", ENV, "block", f"{scope_name}: missing " +
-                            "; ".join(f"{a} ({why})" for a, why in missing) + f" [required list: {origin}]",
+                            "; ".join(f"{a} ({why})" for a, why in missing),
                             f"assign a role granting them at {scope} (`ftops infra apply --cloud azure` assigns "
                             "the pipeline's data roles when azure.pipeline_principal_id is set)",
                             "Microsoft.Authorization/permissions"))
         else:
             rows.append(Row("azure-permission", ENV, "ok", f"{scope_name}: all {len(required.get(scope_name, []))} "
-                            f"actions ftops uses are granted [required list: {origin}]", "",
+                            "permissions the pipeline identity's calls need are granted (jobs.access.azure)", "",
                             "Microsoft.Authorization/permissions"))
     return rows
 
@@ -148,7 +148,7 @@ def fine_tunable(model: dict) -> tuple[bool, str]:
     Only when a listing has no `finetuneCapabilities` at all is `capabilities.fineTune` read."""
     if "finetuneCapabilities" in model:
         return str((model.get("finetuneCapabilities") or {}).get("fineTune")).lower() == "true", "finetuneCapabilities"
-    return str((model.get("capabilities") or {}).get("fineTune")).lower() == "true", "capabilities (no finetuneCapabilities)"
+    return str((model.get("capabilities") or {}).get("fineTune")).lower() == "true", "capabilities, no finetuneCapabilities listed"
 
 
 def models_and_quota(env: Environment, arm: Arm, needs: list[AzureNeed], now: datetime | None = None) -> list[Row]:
@@ -178,7 +178,7 @@ def models_and_quota(env: Environment, arm: Arm, needs: list[AzureNeed], now: da
         retire_at = datetime.fromisoformat(str(retire).replace("Z", "+00:00")) if retire else None
         if not ok:
             rows.append(Row("azure-model", need.job, "block", f"{ref.base} {ref.version} cannot be fine-tuned in "
-                            f"{azure.location} ({field}.fineTune is not true)",
+                            f"{azure.location} (fineTune is not true in {field})",
                             "choose a model that fine-tunes here (azure.openai.fine_tuning_models)", source))
         elif retire_at and retire_at <= now:
             rows.append(Row("azure-model", need.job, "block", f"fine-tuning {ref.base} {ref.version} retired on "

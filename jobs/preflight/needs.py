@@ -118,9 +118,9 @@ class _InMemoryJob:
         return job
 
 
-def instance_needs(spec: JobSpec) -> list[InstanceNeed]:
+def instance_needs(spec: JobSpec, env: Environment | None = None) -> list[InstanceNeed]:
     """SageMaker instances a job holds at once: a training job's count, a tuning job's count x parallel jobs,
-    plus the endpoint its deployment settings ask for."""
+    plus (given `env`) the endpoint `ftops deploy` would create from its deployment settings."""
     needs = []
     training = spec.target("sagemaker")
     tuning = spec.target("sagemaker-tuning")
@@ -138,10 +138,13 @@ def instance_needs(spec: JobSpec) -> list[InstanceNeed]:
         if config.get("InstanceType"):
             needs.append(InstanceNeed(config["InstanceType"], usage,
                                       int(config.get("InstanceCount") or 1) * parallel, spec.name))
-    deployment = spec.index.get("deployment") or {}
-    if spec.provider == "sagemaker" and deployment.get("instance_type") and not deployment.get("serverless"):
-        needs.append(InstanceNeed(deployment["instance_type"], "endpoint",
-                                  int(deployment.get("instance_count") or 1), spec.name))
+    if env is not None and spec.provider == "sagemaker" and spec.rendered is not None and (training or tuning):
+        from jobs.providers.sagemaker import deployment_settings
+
+        deployment = deployment_settings(spec.rendered, env)
+        if deployment.get("instance_type") and not deployment.get("serverless"):
+            needs.append(InstanceNeed(deployment["instance_type"], "endpoint",
+                                      int(deployment.get("instance_count") or 1), spec.name))
     return needs
 
 

@@ -66,14 +66,32 @@ def costs(env: Environment, specs: list[JobSpec]) -> list[Row]:
     return rows
 
 
-def _guard(report: Report, check: str, fn: Callable[[], list[Row]]) -> None:
-    """A check that fails to run is a blocking row naming the error, never a traceback that hides the others."""
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):   # botocore's ClientError
+        return str(response.get("Error", {}).get("Code") or type(exc).__name__)
+    return type(exc).__name__
+
+
+def _guard(report: Report, check: str, fn: Callable[[], list[Row]]) -> bool:
+    """A check that fails to run is a blocking row naming the error, never a traceback that hides the others.
+    Returns False when the credentials themselves failed (the cloud's remaining checks would say the same)."""
     try:
         report.add(*fn())
+        return True
     except Exception as exc:  # noqa: BLE001 - every check reports, whatever broke
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code") if hasattr(exc, "response") else None
-        report.add(Row(check, ENV, "block", f"check failed: {code or type(exc).__name__}: {exc}".splitlines()[0],
-                       "fix the access or connectivity the error names, then rerun `ftops preflight`", "-"))
+        if type(exc).__name__ == "ClientAuthenticationError":   # azure.core: no usable Azure credential
+            report.add(Row("azure-identity", ENV, "block", "no Azure credential works here: "
+                           + str(exc).splitlines()[0][:300],
+                           "`az login` on a laptop; workload identity (OIDC) in the pipeline", "azure-identity"))
+            return False
+        first = (str(exc).splitlines() or [""])[0][:300]
+        code = _error_code(exc)
+        fix = ("grant this identity the read permission the error names (README, Preflight: what preflight needs)"
+               if "denied" in code.lower() or "unauthorized" in code.lower() or "forbidden" in first.lower()
+               else "fix the access or connectivity the error names, then rerun `ftops preflight`")
+        report.add(Row(check, ENV, "block", f"check failed: {code}: {first}", fix, "-"))
+        return True
 
 
 def run(env: Environment, specs: list[JobSpec], sources: Sources, *, cheap: bool = False,
@@ -94,17 +112,17 @@ def run(env: Environment, specs: list[JobSpec], sources: Sources, *, cheap: bool
                 return aws_checks.permissions(env, client, asked)
 
             _guard(report, "permission", permission_rows)
-            _guard(report, "quota", lambda: aws_checks.quotas(env, client, aws_specs))
+            _guard(report, "quota", lambda: aws_checks.quotas(env, client, aws_specs, endpoints=not cheap))
             if not cheap:
                 _guard(report, "capacity", lambda: aws_checks.capacity(env, client, aws_specs))
                 _guard(report, "stack", lambda: aws_checks.deployed_state(env, client))
                 _guard(report, "budget", lambda: aws_checks.budget(env, client, aws_specs))
     if sources.arm is not None:
         arm = sources.arm
-        _guard(report, "azure-permission", lambda: azure_checks.permissions(env, arm))
-        if azure_needs:
-            _guard(report, "azure-model", lambda: azure_checks.models_and_quota(env, arm, azure_needs))
-        if not cheap:
+        authenticated = _guard(report, "azure-permission", lambda: azure_checks.permissions(env, arm))
+        if authenticated and azure_needs:
+            authenticated = _guard(report, "azure-model", lambda: azure_checks.models_and_quota(env, arm, azure_needs))
+        if authenticated and not cheap:
             _guard(report, "azure-network", lambda: azure_checks.network(env, arm, runner_ip))
     if not cheap:
         report.add(*costs(env, specs))

@@ -8,7 +8,8 @@ from jobs.errors import FtopsError
 from jobs.providers.base import Provider
 
 # Imported on first use: each provider pulls in its cloud SDK.
-_MODULES = {"sagemaker": "jobs.providers.sagemaker", "azure-openai": "jobs.providers.azure_openai"}
+_MODULES = {"sagemaker": "jobs.providers.sagemaker", "sagemaker-tuning": "jobs.providers.sagemaker_tuning",
+            "azure-openai": "jobs.providers.azure_openai"}
 _REGISTRY: dict[str, Provider] = {}
 
 

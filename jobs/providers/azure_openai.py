@@ -7,6 +7,7 @@ import binascii
 import csv
 import inspect
 import io
+import re
 import threading
 import time
 from datetime import datetime, timezone
@@ -19,7 +20,6 @@ from jobs.apply import uploads as upload_steps
 from jobs.apply.ledger import BlobLedger
 from jobs.config.resolved import resolved_azure
 from jobs.errors import CloudError, ConfigError
-from jobs.local import emulators
 from jobs.providers import register
 from jobs.providers.base import JobEvent, JobStatus, Metrics, Provider, Submission
 
@@ -38,6 +38,9 @@ STATES = {"created": "pending", "pending": "pending", "validating_files": "pendi
           "running": "running", "pausing": "running", "resuming": "running", "paused": "paused",
           "succeeded": "succeeded", "failed": "failed", "cancelled": "cancelled"}
 FILE_WAIT_S = 600.0
+SOURCE_ACCOUNT = re.compile(r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.CognitiveServices/"
+                            r"accounts/[^/]+$", re.IGNORECASE)
+"""`properties.model.source` of a cross-resource (or cross-region) deployment of a fine-tuned model."""
 
 
 def hosting_notice(sku: str) -> str:
@@ -61,10 +64,7 @@ COLUMNS = {"step": "step", "train_loss": "train_loss", "valid_loss": "valid_loss
 
 def endpoint(env: Environment) -> str:
     """The account's data-plane endpoint: the emulator's per-account path locally, the account's host in Azure."""
-    resolved = resolved_azure(env)
-    if env.emulated:
-        return f"{emulators.endpoint('azure').rstrip('/')}/accounts/{resolved.openai_account}"
-    return resolved.openai_endpoint
+    return clients.azure_openai_endpoint(env, resolved_azure(env).openai_account)  # checked there
 
 
 @lru_cache(maxsize=16)
@@ -98,7 +98,26 @@ def _mgmt(env_name: str, base_url: str | None):
 
 
 def mgmt(env: Environment):
-    return _mgmt(env.name, emulators.endpoint("azure") if env.emulated else None)
+    return _mgmt(env.name, clients.arm_endpoint(env))
+
+
+REUSE_VERIFY_BYTES = 64 << 20
+"""A Files-API file found by name is reused only after its content is read back and hashed; larger ones are
+uploaded again rather than trusted."""
+
+
+def _holds(env: Environment, found: Any, path) -> bool:
+    """Whether the Files-API file `found` (found by its content-addressed name, which anyone with access to the
+    account can choose) holds exactly the bytes of `path`."""
+    import hashlib
+
+    from jobs.fsutil import sha256_file
+
+    size = path.stat().st_size
+    if getattr(found, "bytes", None) not in (None, size) or size > REUSE_VERIFY_BYTES:
+        return False
+    content = client(env).files.content(found.id).read()
+    return len(content) == size and hashlib.sha256(content).hexdigest() == sha256_file(path)
 
 
 def _lro_kwargs(env: Environment) -> dict[str, Any]:
@@ -192,13 +211,24 @@ class AzureOpenAI(Provider):
         return _substitute(body, files)
 
     def _file_id(self, env: Environment, uploads: Any, path, filename: str) -> str:
-        """The processed Files-API id for this content: found by its content-addressed name, else uploaded."""
+        """The processed Files-API id for this content: found by its content-addressed name (and its bytes
+        checked), else uploaded."""
         listing = uploads.once(f"azure-files:{env.name}", lambda: {
             f.filename: f for f in client(env).files.list(purpose="fine-tune") if f.status != "error"})
         found = listing.get(filename)
-        if found is None:
-            with open(path, "rb") as handle:
-                found = client(env).files.create(file=(filename, handle), purpose="fine-tune")
+        if found is not None:
+            try:
+                found = self._processed(env, found, filename, path)
+            except CloudError:
+                found = None  # someone else's upload under our name that failed: not ours to wait for
+            if found is not None and _holds(env, found, path):
+                return found.id
+            # A file under our content-addressed name with other bytes: upload ours, never reuse it.
+        with open(path, "rb") as handle:
+            created = client(env).files.create(file=(filename, handle), purpose="fine-tune")
+        return self._processed(env, created, filename, path).id
+
+    def _processed(self, env: Environment, found: Any, filename: str, path) -> Any:
         deadline = time.monotonic() + FILE_WAIT_S
         while found.status not in {"processed", "error"}:
             if time.monotonic() > deadline:
@@ -209,7 +239,7 @@ class AzureOpenAI(Provider):
         if found.status == "error":
             raise CloudError(f"Azure OpenAI refused {filename}: {found.status_details}", source=str(path),
                              hint="run `ftops data validate` on the dataset")
-        return found.id
+        return found
 
     def submit(self, env: Environment, job: RenderedJob, request: dict[str, Any], *,
                options: dict[str, Any] | None = None) -> Submission:
@@ -223,6 +253,12 @@ class AzureOpenAI(Provider):
             created = client(env).fine_tuning.jobs.create(**params, extra_body=extra or None)
         except Exception as exc:
             status = getattr(exc, "status_code", None)
+            if status in (401, 403):
+                from jobs.access.azure import missing_role
+
+                hint = missing_role("Microsoft.CognitiveServices/accounts/OpenAI/fine-tunes/write",
+                                    resolved_azure(env).openai_account_id, data=True, identity="pipeline")
+                raise CloudError(f"Azure OpenAI refused the job: {_message(exc)}", hint=hint) from None
             if status is not None and 400 <= status < 500 and status not in (408, 409, 429):
                 raise CloudError(f"Azure OpenAI refused the job: {_message(exc)}", source=job.target_path(self.target),
                                  hint="fix the job definition and re-render") from None
@@ -266,7 +302,9 @@ class AzureOpenAI(Provider):
                 raise CloudError(f"no Azure OpenAI fine-tuning job {job_id!r}", field="job",
                                  hint="`ftops jobs list` shows the jobs of this environment") from None
             raise
-        return (job.metadata or {}).get(KEY_FIELD)
+        metadata = job.metadata or {}
+        # Rendered bodies carry `ftops-idempotency-key`; prepare adds KEY_FIELD to bodies that carry none.
+        return metadata.get("ftops-idempotency-key") or metadata.get(KEY_FIELD)
 
     def identifies(self, env: Environment, job_id: str, job: RenderedJob) -> bool:
         """Azure keeps no key tag on a fine-tuning job (the spec's job has no `metadata`): the job is ours when its
@@ -354,7 +392,9 @@ class AzureOpenAI(Provider):
         settings: dict[str, Any] = {}
         if "azure-openai-deployment" in job.targets:
             settings = job.load_target("azure-openai-deployment")
-        sku = settings.get("sku") if isinstance(settings.get("sku"), dict) else {}
+        # The rendered file holds the ARM body (`body.sku`); older hand-written files put `sku` at the top.
+        body = settings.get("body") if isinstance(settings.get("body"), dict) else {}
+        sku = next((s for s in (body.get("sku"), settings.get("sku")) if isinstance(s, dict)), {})
         fallback = (job.deployment or {}).get("azure", job.deployment or {})
         return {"name": settings.get("name") or settings.get("deployment_name") or job.name,
                 "sku": sku.get("name") or settings.get("sku_name") or fallback.get("sku") or "Standard",
@@ -368,6 +408,10 @@ class AzureOpenAI(Provider):
         for a deployment in another account or region (`properties.model.source`)."""
         from jobs.reference import azure_models
 
+        if source is not None and not SOURCE_ACCOUNT.match(source):
+            raise ConfigError(f"{source!r} is not an Azure OpenAI account resource id", field="source",
+                              hint="/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.CognitiveServices/"
+                                   "accounts/<name>: the account that trained the model")
         if status.state != "succeeded" or not status.model:
             raise CloudError(f"job {status.job_id} has no fine-tuned model to deploy (state {status.state})",
                              field="job", hint="wait until it succeeds: `ftops jobs wait`")
@@ -403,8 +447,19 @@ class AzureOpenAI(Provider):
                                 properties=DeploymentProperties(model=DeploymentModel(
                                     format="OpenAI", name=planned["model"], version="1", source=source)),
                                 tags={**env.all_tags, "ftops-idempotency-key": job.idempotency_key})
-        result = mgmt(env).deployments.begin_create_or_update(
-            planned["resource_group"], planned["account"], planned["name"], deployment, **_lro_kwargs(env)).result()
+        try:
+            result = mgmt(env).deployments.begin_create_or_update(
+                planned["resource_group"], planned["account"], planned["name"], deployment,
+                **_lro_kwargs(env)).result()
+        except Exception as exc:
+            if getattr(exc, "status_code", None) == 403:
+                from jobs.access.azure import missing_role
+
+                hint = missing_role("Microsoft.CognitiveServices/accounts/deployments/write", planned["account_id"],
+                                    identity="pipeline")
+                raise CloudError(f"not allowed to deploy {planned['name']} on {planned['account']}: "
+                                 f"{str(exc).splitlines()[0]}", hint=hint) from None
+            raise
         return {"provider": self.name, "deployment": planned["name"], "account": planned["account"],
                 "model": planned["model"], "source": source, "sku": planned["sku"],
                 "capacity": planned["capacity"], "state": getattr(result.properties, "provisioning_state", None),

@@ -7,13 +7,10 @@ signature in one place.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import orjson
 
 from jobs import paths
 from jobs.config.environment import Environment
@@ -23,7 +20,8 @@ from jobs.render.definitions import JobVariant
 
 _require_split_files = False
 """Set while apply re-renders (jobs/apply/verify.py): the split files must be there, as the upload needs them."""
-_verified: dict[tuple[str, str, str, str], tuple[int, int, int]] = {}
+_verified: dict[tuple[str, str, str], tuple[int, int, int]] = {}
+"""Counts by (split sha256, encoding, format): each file's content is tokenized once per process."""
 _lock = threading.Lock()
 
 
@@ -45,7 +43,7 @@ def verified_manifest(variant: JobVariant, manifest: Manifest) -> Manifest:
     size and sha256 the manifest records; its examples and tokens are counted again (with the manifest's
     tiktoken encoding; a Hugging Face tokenizer is not named precisely enough to reload, so there o200k_base
     counts, and the larger of the two figures is used) and a manifest claiming fewer is refused. Counts are
-    cached by content (sha256) in the state directory, so each file is tokenized once per machine.
+    kept by content (sha256) for the process, so a render of many jobs and environments tokenizes each once.
     """
     root = paths.project_root().resolve()
     dataset = paths.project_root() / variant.definition.dataset
@@ -88,33 +86,27 @@ def _tiktoken(tokenizer: str) -> bool:
 
 def _counts(path: Path, sha256: str, size: int, manifest: Manifest, variant: JobVariant) -> tuple[int, int, int]:
     """(examples, tokens, longest example) of the split file at `path`, which must hash to `sha256`."""
-    data = path.read_bytes()
-    if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
+    from jobs.fsutil import sha256_file
+
+    if path.stat().st_size != size or sha256_file(path) != sha256:
         raise variant.error(f"{path.name} of {variant.definition.dataset} is not the file its manifest hashes "
                             f"(size or sha256 differs)", "dataset", "re-run `ftops data prepare`")
     encoding = manifest.tokenizer if _tiktoken(manifest.tokenizer) else "o200k_base"
-    key = (sha256, encoding, manifest.format, "v1")
+    key = (sha256, encoding, manifest.format)
     with _lock:
         if key in _verified:
             return _verified[key]
-    cache = paths.state_dir() / "token-counts" / f"{sha256}-{encoding}-{manifest.format}.json"
-    try:
-        counts = tuple(orjson.loads(cache.read_bytes()))
-    except (FileNotFoundError, orjson.JSONDecodeError, TypeError):
-        counts = ()
-    if len(counts) != 3 or not all(isinstance(n, int) and n >= 0 for n in counts):
-        from jobs.data.tokens import ModelLimits, TiktokenCounter
-        from jobs.data.validate import validate_file
-        from jobs.fsutil import atomic_write
+    # Counted in this process, never read from a cache file: a file in the checkout (even an ignored path
+    # force-added in a pull request) would be one more claim to take on trust.
+    from jobs.data.tokens import ModelLimits, TiktokenCounter
+    from jobs.data.validate import validate_file
 
-        report = validate_file(path, manifest.format, TiktokenCounter(encoding), ModelLimits(None, None, None, None),
-                               workers=1)
-        counts = (len(report.totals), sum(report.totals), max(report.totals, default=0))
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(cache, orjson.dumps(list(counts)))
+    report = validate_file(path, manifest.format, TiktokenCounter(encoding), ModelLimits(None, None, None, None),
+                           workers=1)
+    counts = (len(report.totals), sum(report.totals), max(report.totals, default=0))
     with _lock:
-        _verified[key] = counts  # type: ignore[assignment]
-    return counts  # type: ignore[return-value]
+        _verified[key] = counts
+    return counts
 
 
 def estimate_job_cost(variant: JobVariant, env: Environment, manifest: Manifest) -> float | None:

@@ -22,7 +22,8 @@ from jobs import paths
 from jobs.config.job import JobDefinition
 from jobs.errors import ConfigError
 from jobs.render.secrets import first_secret
-from jobs.yamlio import _STR_TAG, MAX_DEPTH, MAX_INT_CHARS, Loc, line_for, load_yaml, parse_text, read_text
+from jobs.yamlio import (_STR_TAG, MAX_DEPTH, MAX_INT_CHARS, Loc, describe_validation_error, line_for, load_yaml,
+                         parse_text, read_text)
 
 _CLoader = getattr(yaml, "CSafeLoader", None)
 _CParser = getattr(getattr(yaml, "cyaml", None), "CParser", None)  # libyaml's parser, when PyYAML has it
@@ -109,15 +110,8 @@ def _validate(data: dict[str, Any], path: Path, lines: Mapping[Loc, int], remap)
     try:
         return JobDefinition.model_validate(data, context={"source": path})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        loc, message, hint = describe_validation_error(exc, JobDefinition)
         shown = remap(loc)
-        message = first["msg"].removeprefix("Value error, ")
-        more = len(exc.errors()) - 1
-        if more:
-            message += f" (+{more} more)"
-        hint = {"extra_forbidden": "remove the key, or check its spelling against schemas/job.schema.json",
-                "missing": "add the field"}.get(first["type"])
         raise ConfigError(message, source=path, line=line_for(shown, lines),
                           field=".".join(map(str, shown)) or None, hint=hint) from None
 

@@ -26,14 +26,13 @@ from jobs.config.environment import Environment
 from jobs.config.resolved import resolved_aws, resolved_azure
 from jobs.data.manifest import Manifest
 from jobs.errors import ConfigError, FtopsError
-from jobs.fsutil import check_replaceable, replace_dir
+from jobs.fsutil import check_replaceable, make_dirs, replace_dir
 from jobs.render import context as ctx
 from jobs.render import policy, sagemaker_rules
 from jobs.render.cost import cost_key, estimate_job_cost
 from jobs.render.definitions import JobVariant, definition_files, find_definition, load_variants
 from jobs.render.secrets import find_secret, rendered_secret
 from jobs.render.templating import fill_template
-from jobs.training.archive import archive_files
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CParser = getattr(getattr(yaml, "cyaml", None), "CParser", None)  # libyaml's parser, when PyYAML has it
@@ -290,7 +289,7 @@ def _finish(pending: _Pending, env: Environment) -> RenderedJob:
         policy.check_sagemaker_request(variant, documents[request_file], tuning=job.is_tuning)
         archive = values["archive"]
         sagemaker_rules.check_request(variant, env, documents[request_file], tuning=job.is_tuning,
-                                      archive_files=archive_files(archive.data) if archive.offline else None)
+                                      archive_files=archive.files if archive.offline else None)
     else:
         policy.check_azure_body(variant, documents["azure-openai.json"])
     name = names[ctx.NAME]
@@ -299,7 +298,8 @@ def _finish(pending: _Pending, env: Environment) -> RenderedJob:
         "name": name,
         "job": variant.name,
         "definition": variant.relpath,
-        "provider": job.provider,
+        # The provider that submits it: a tuning sweep is its own kind of SageMaker job (jobs/providers).
+        "provider": "sagemaker-tuning" if job.provider == "sagemaker" and job.is_tuning else job.provider,
         "environment": env.name,
         "idempotency_key": key,
         "dataset_manifest": dataset.relpath,
@@ -375,8 +375,8 @@ def write_tree(rendered: list[RenderedJob], out: Path, env_name: str, *, only: l
     """
     target = out / env_name
     # A directory ftops did not render (`--out ~ --env dev` names ~/dev), or one edited since, is never replaced.
-    check_replaceable(target, RENDERED_KIND, field="--out")
-    out.mkdir(parents=True, exist_ok=True)
+    check_replaceable(target, RENDERED_KIND, field="--out", legacy=_is_unmarked_tree)
+    make_dirs(out, field="--out")
     staging = Path(tempfile.mkdtemp(prefix=f".{env_name}.", suffix=".rendering", dir=out))
     try:
         keep_from_old: list[Path] = []
@@ -392,11 +392,26 @@ def write_tree(rendered: list[RenderedJob], out: Path, env_name: str, *, only: l
             (staging / job.name).mkdir()
             for name, data in job.files.items():
                 (staging / job.name / name).write_bytes(data)
-        replace_dir(staging, target, RENDERED_KIND, field="--out")
+        replace_dir(staging, target, RENDERED_KIND, field="--out", legacy=_is_unmarked_tree)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _is_unmarked_tree(directory: Path) -> bool:
+    """A tree rendered before ownership markers: only job directories, each with a job.json naming its definition
+    and nothing but the files render writes (a directory of anything else is not recognised, so not replaced)."""
+    names = {INDEX} | {file for _, file in TARGETS.values()}
+    try:
+        for job_dir in directory.iterdir():
+            if job_dir.is_symlink() or not job_dir.is_dir() or not isinstance(_owner(job_dir), str):
+                return False
+            if any(p.is_symlink() or not p.is_file() or p.name not in names for p in job_dir.iterdir()):
+                return False
+    except (OSError, ValueError, AttributeError):  # an unreadable or odd job.json: not ftops's
+        return False
+    return True
 
 
 def _relpath(path: Path) -> str:

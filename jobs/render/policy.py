@@ -88,7 +88,8 @@ def _check_locations(variant: JobVariant, env: Environment) -> None:
         registry = image.split("/", 1)[0]
         # The AWS DLC registry comes from sagemaker-core's image table (the one the pinned image is read from),
         # not from a hand-kept list of AWS account ids.
-        allowed = {f"{resolved.account}.dkr.ecr.{resolved.region}.amazonaws.com"}
+        domain = "amazonaws.com.cn" if resolved.region.startswith("cn-") else "amazonaws.com"  # China partition
+        allowed = {f"{resolved.account}.dkr.ecr.{resolved.region}.{domain}"}
         try:
             allowed.add(training_image_uri(resolved.region, job.compute.instance_type).split("/", 1)[0])
         except ConfigError:

@@ -36,6 +36,9 @@ KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-[0-9a-f]{3
 CODE_CHANNEL = "code"
 CODE_SUBMIT_DIRECTORY = f"/opt/ml/input/data/{CODE_CHANNEL}/sourcedir.tar.gz"
 
+# The variables every job gets (jobs.render.context.OFFLINE_ENV); train.py sets them itself as well.
+OFFLINE_ENVIRONMENT = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+SOURCE_ACK_CRD = "ACK sagemaker-controller 1.9.1 HyperParameterTuningJob CRD"
 SOURCE_VOLUME_KEY = "botocore sagemaker model, ResourceConfig.VolumeKmsKeyId; sagemaker-core instance_supports_kms"
 SOURCE_ISOLATION = ("SageMaker developer guide, 'Run training and inference containers in internet-free mode' "
                     "(no outbound network, S3 included); SageMaker SDK code channel")
@@ -87,6 +90,12 @@ def check_request(variant: JobVariant, env: Environment, request: dict[str, Any]
                     "this environment runs training in its VPC, but no subnets and security groups are resolved",
                     f"environments/{env.name}.yaml aws.vpc (production guard rail)",
                     f"run `ftops infra outputs --env {env.name}` and commit environments/resolved/{env.name}.aws.json")
+    extra_environment = sorted(set(body.get("Environment") or {}) - set(OFFLINE_ENVIRONMENT))
+    if tuning and extra_environment:
+        raise _fail(variant, env, file, f"{prefix}Environment",
+                    f"a sweep cannot carry container variables ({', '.join(extra_environment)}): the ACK "
+                    "HyperParameterTuningJob (ack.yaml) has no trainingJobDefinition.environment", SOURCE_ACK_CRD,
+                    "drop compute.environment for sweeps, or pass the setting as a hyperparameter")
     if body.get("EnableNetworkIsolation"):
         _check_isolated(variant, env, file, prefix, body, hyperparameters, archive_files)
 

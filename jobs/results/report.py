@@ -19,6 +19,7 @@ COLUMNS = ["step", "epoch", "train_loss", "valid_loss", "full_valid_loss", "trai
 
 
 RESULTS_KIND = "job results"
+RESULTS_FILES = frozenset({"metrics.csv", "loss.png", "summary.json"})
 
 
 def write_csv(rows: list[dict[str, float]], path: Path) -> None:
@@ -65,7 +66,7 @@ def plot(rows: list[dict[str, float]], overfitting: Overfitting, title: str, pat
 
 def write_results(status: JobStatus, metrics: Metrics, out_dir: Path, title: str) -> dict[str, Any]:
     # Only into a folder ftops made for results: `--out ~` must not overwrite a user's summary.json.
-    ensure_owned_dir(out_dir, RESULTS_KIND, field="--out")
+    ensure_owned_dir(out_dir, RESULTS_KIND, field="--out", own_files=RESULTS_FILES)
     overfitting = detect_overfitting(metrics.rows)
     best = best_checkpoint(metrics.checkpoints, overfitting)
     csv_path, png_path, summary_path = out_dir / "metrics.csv", out_dir / "loss.png", out_dir / "summary.json"

@@ -10,8 +10,12 @@ while it runs, and upload `model.tar.gz` where SageMaker would:
     <S3OutputPath>/<TrainingJobName>/output/output.tar.gz        (SM_OUTPUT_DATA_DIR)
     <S3OutputPath>/<TrainingJobName>/output/ftops-metrics.jsonl  (one JSON object per metric line)
 
-`interrupt_at` simulates a spot interruption: SIGTERM at that step, a final checkpoint sync, a fresh
-checkpoint directory restored from S3, and a second run that resumes.
+`interrupt_at` simulates a spot interruption: the trainer stops at the end of that step and tells us (a step
+file, not a log line: logging may be sparse), we send SIGTERM, it saves checkpoint-K and exits; then a final
+checkpoint sync, a fresh checkpoint directory restored from S3, and a second run that trains K+1..N. The summary
+covers every segment.
+
+Names in the request become local paths and its Environment reaches a local process: `guard` checks both first.
 """
 
 from __future__ import annotations
@@ -33,9 +37,11 @@ from pathlib import Path
 from jobs import paths
 from jobs.config.environment import Environment
 from jobs.errors import FtopsError
-from jobs.fsutil import atomic_write
-from jobs.runlocal import s3io
+from jobs.fsutil import atomic_write, mark_owned, read_marker, resolve_under
+from jobs.runlocal import guard, s3io
 from jobs.training.metrics import parse_line
+
+RUN_KIND = "local-run"
 
 METRICS_FILE = "ftops-metrics.jsonl"
 SUMMARY_FILE = "ftops-summary.json"
@@ -57,6 +63,8 @@ class RunResult:
     summary: dict = field(default_factory=dict)
     """The script's ftops-summary.json (steps, losses, tokens/s, peak memory, best checkpoint)."""
     interruptions: int = 0
+    dropped_environment: list[str] = field(default_factory=list)
+    """Request Environment variables not passed to the local process (see `guard`)."""
     processes: int = 1
     run_dir: str = ""
     """Local copy of the log, metrics and summary: `.ftops/runs/<job>/`."""
@@ -112,7 +120,7 @@ def _channels(request: dict) -> dict[str, str]:
         if source.get("S3DataType", "S3Prefix") != "S3Prefix":
             raise FtopsError(f"S3DataType {source['S3DataType']!r} is not supported locally (use S3Prefix)",
                              field=f"InputDataConfig[{i}].DataSource.S3DataSource.S3DataType")
-        out[name] = source["S3Uri"]
+        out[guard.check_name(name, "ChannelName", f"InputDataConfig[{i}].ChannelName")] = source["S3Uri"]
     return out
 
 
@@ -154,8 +162,8 @@ def _processes(request: dict, nproc: int | None) -> int:
 
 def _environment(request: dict, layout: _Layout, channels: list[str], hyperparameters: dict, hosts: int,
                  subset: int | None) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({str(k): str(v) for k, v in (request.get("Environment") or {}).items()})
+    env = {k: v for k, v in os.environ.items() if k not in guard.HOST_CREDENTIALS}
+    env.update(guard.filter_environment(request.get("Environment"))[0])
     env.update({
         "SM_MODEL_DIR": str(layout.model), "SM_OUTPUT_DATA_DIR": str(layout.output_data),
         "SM_OUTPUT_DIR": str(layout.output), "SM_INPUT_DIR": str(layout.ml / "input"),
@@ -169,11 +177,13 @@ def _environment(request: dict, layout: _Layout, channels: list[str], hyperparam
         "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "1" if hosts > 1 else str(os.cpu_count() or 1)),
     })
     for name in channels:
-        env[f"SM_CHANNEL_{name.upper()}"] = str(layout.input_data / name)
+        env[f"SM_CHANNEL_{name.upper()}"] = str(resolve_under(layout.input_data, name, what="channel"))
     if subset is not None:
         env["FTOPS_SUBSET"] = str(subset)
     else:
         env.pop("FTOPS_SUBSET", None)
+    for internal in ("FTOPS_PAUSE_AT_STEP", "FTOPS_STEP_FILE"):  # set per segment by _run_once only
+        env.pop(internal, None)
     return env
 
 
@@ -252,11 +262,34 @@ class _CheckpointSync:
 
 
 def _run_once(command: list[str], env: dict[str, str], cwd: Path, log, interrupt_at: int | None,
-              metrics: list[dict], echo: Callable[[str], None] | None) -> tuple[int, bool]:
-    """Run the script; returns (exit code, whether we sent SIGTERM)."""
+              metrics: list[dict], echo: Callable[[str], None] | None, step_file: Path) -> tuple[int, bool]:
+    """Run the script; returns (exit code, whether we sent SIGTERM).
+
+    With `interrupt_at`, the trainer writes the step to `step_file` when it reaches it and waits there; a watcher
+    thread sends SIGTERM to the process group as soon as it reads it (a spot reclaim signals the container)."""
+    step_file.unlink(missing_ok=True)
+    if interrupt_at is not None:
+        env = {**env, "FTOPS_PAUSE_AT_STEP": str(interrupt_at), "FTOPS_STEP_FILE": str(step_file)}
     proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, bufsize=1, start_new_session=True)
-    interrupted = False
+    signalled = threading.Event()
+    finished = threading.Event()
+
+    def watch() -> None:
+        while not finished.wait(0.02):
+            try:
+                reached = int(step_file.read_text() or 0)
+            except (OSError, ValueError):
+                continue
+            if reached >= interrupt_at:
+                signalled.set()
+                # What a spot reclaim does: SIGTERM to the container's processes, then up to 120 s.
+                os.killpg(proc.pid, signal.SIGTERM)
+                return
+
+    watcher = threading.Thread(target=watch, daemon=True, name="interrupt-at") if interrupt_at is not None else None
+    if watcher:
+        watcher.start()
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -268,16 +301,63 @@ def _run_once(command: list[str], env: dict[str, str], cwd: Path, log, interrupt
                 continue
             step = int(parsed.pop("step", 0))
             metrics.append({"step": step, **parsed})
-            if interrupt_at is not None and not interrupted and step >= interrupt_at:
-                interrupted = True
-                # What a spot reclaim does: SIGTERM to the container's processes, then up to 120 s.
-                os.killpg(proc.pid, signal.SIGTERM)
-        return proc.wait(timeout=120 if interrupted else None), interrupted
+        code = proc.wait(timeout=120 if signalled.is_set() else None)
+        return code, signalled.is_set()
     except BaseException:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         raise
+    finally:
+        finished.set()
+        if watcher:
+            watcher.join()
+
+
+def _merge_segments(segments: list[dict], metrics: list[dict]) -> dict:
+    """One summary for the whole job: the last segment's, with the losses, tokens and time of every segment (a
+    resumed segment alone knows nothing of the steps before its checkpoint), and each segment listed."""
+    if not segments:
+        return {}
+    summary = dict(segments[-1])
+    train = [row["train_loss"] for row in metrics if "train_loss" in row]
+    evals = [row["eval_loss"] for row in metrics if "eval_loss" in row]
+    seconds = sum(s.get("train_seconds") or 0.0 for s in segments)
+    tokens = sum(s.get("tokens_seen") or 0 for s in segments)
+    summary.update({
+        "first_train_loss": train[0] if train else None, "final_train_loss": train[-1] if train else None,
+        "best_eval_loss": min(evals) if evals else None, "final_eval_loss": evals[-1] if evals else None,
+        "tokens_seen": tokens, "train_seconds": seconds, "tokens_per_second": tokens / seconds if seconds else None,
+        "history": [row for s in segments for row in (s.get("history") or [])],
+        "segments": [{
+            "first_step": _step_after(s.get("resumed_from")), "last_step": s.get("global_step"),
+            "resumed_from": s.get("resumed_from"), "interrupted": bool(s.get("interrupted")),
+            "first_train_loss": s.get("first_train_loss"), "final_train_loss": s.get("final_train_loss"),
+            "train_seconds": s.get("train_seconds"), "tokens_seen": s.get("tokens_seen")} for s in segments],
+    })
+    summary["interrupted"] = bool(segments[-1].get("interrupted"))
+    return summary
+
+
+def _step_after(checkpoint: str | None) -> int:
+    return int(checkpoint.rsplit("-", 1)[1]) + 1 if checkpoint and checkpoint.rsplit("-", 1)[-1].isdigit() else 1
+
+
+def _fresh_run_dir(job: str) -> Path:
+    """`.ftops/runs/<job>/`, emptied: only a directory an earlier local run marked as its own is deleted."""
+    runs = paths.state_dir() / "runs"
+    run_dir = resolve_under(runs, job, what="TrainingJobName")
+    if run_dir.is_symlink() or (run_dir.exists() and not run_dir.is_dir()):
+        raise FtopsError("exists and is not a run directory ftops created; refusing to replace it", source=run_dir)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        marker = read_marker(run_dir)
+        if marker is None or marker.get("kind") != RUN_KIND:
+            raise FtopsError("exists and was not created by the local runner; refusing to replace it",
+                             source=run_dir, hint="remove it yourself or rename the job")
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    mark_owned(run_dir, RUN_KIND, with_content=False)
+    return run_dir
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -298,6 +378,7 @@ def run_training_job(request: dict, env: Environment, *, max_steps: int | None =
 
     started = time.time()
     job = _require(request, "TrainingJobName")
+    guard.check_request(request)  # names become paths: checked before anything is created or deleted
     hyperparameters = dict(_require(request, "HyperParameters"))
     program = _unquote(_require(request, "HyperParameters", "sagemaker_program"))
     source_uri = _unquote(_require(request, "HyperParameters", "sagemaker_submit_directory"))
@@ -310,10 +391,7 @@ def run_training_job(request: dict, env: Environment, *, max_steps: int | None =
     hosts = max(1, int(request.get("ResourceConfig", {}).get("InstanceCount", 1)))
     s3 = aws_client(env, "s3")
 
-    run_dir = paths.state_dir() / "runs" / job
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
+    run_dir = _fresh_run_dir(job)
     layout = _Layout(run_dir / "work")
     _write_config(layout, request, hosts)
     for name, uri in channels.items():
@@ -323,10 +401,11 @@ def run_training_job(request: dict, env: Environment, *, max_steps: int | None =
     _unpack_source(s3, source_uri, layout.code, layout.ml)
     if not (layout.code / program).is_file():
         raise FtopsError(f"the source archive has no {program}", field="HyperParameters.sagemaker_program")
+    program_path = guard.inside(layout.code, program, "HyperParameters.sagemaker_program")  # links resolved
     if checkpoint_uri:  # a (re)started SageMaker job first restores what the checkpoint prefix holds
         s3io.download_prefix(s3, checkpoint_uri, layout.checkpoints)
 
-    script = [str(layout.code / program), *_script_args(hyperparameters, max_steps, overrides)]
+    script = [str(program_path), *_script_args(hyperparameters, max_steps, overrides)]
     if processes > 1:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
                    "--nproc_per_node", str(processes), *script]
@@ -334,14 +413,27 @@ def run_training_job(request: dict, env: Environment, *, max_steps: int | None =
         command = [sys.executable, *script]
     environ = _environment(request, layout, list(channels), hyperparameters, hosts, subset)
 
+    dropped = guard.filter_environment(request.get("Environment"))[1]
     metrics: list[dict] = []
+    segments: list[dict] = []
     interruptions = 0
     log_path = run_dir / "train.log"
     with open(log_path, "w", encoding="utf-8") as log:
+        if dropped:
+            note = f"ftops run-local: not passed to the local process: {', '.join(dropped)}"
+            log.write(note + "\n")
+            if echo:
+                echo(note)
         while True:
             with _CheckpointSync(s3, layout.checkpoints, checkpoint_uri, kms_key) as syncer:
                 code, interrupted = _run_once(command, environ, layout.code, log,
-                                              interrupt_at if interruptions == 0 else None, metrics, echo)
+                                              interrupt_at if interruptions == 0 else None, metrics, echo,
+                                              run_dir / "step")
+            segment = (layout.output_data if interrupted else layout.model) / SUMMARY_FILE
+            if segment.is_file():
+                segments.append(json.loads(segment.read_text()))
+                if interrupted:
+                    segment.unlink()  # the next segment writes its own; output.tar.gz holds the final one
             if syncer.error is not None and code == 0:
                 raise FtopsError(f"checkpoint sync to {checkpoint_uri} failed: {syncer.error}")
             if not interrupted:  # after a reclaim SageMaker restarts whatever the exit code (torchrun exits 1)
@@ -357,13 +449,15 @@ def run_training_job(request: dict, env: Environment, *, max_steps: int | None =
                 s3io.download_prefix(s3, checkpoint_uri, layout.checkpoints)
 
     atomic_write(run_dir / METRICS_FILE, "".join(json.dumps(m) + "\n" for m in metrics))
-    summary_path = layout.model / SUMMARY_FILE
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    summary = _merge_segments(segments, metrics)
     if summary:
         atomic_write(run_dir / SUMMARY_FILE, json.dumps(summary, indent=2))
+        if len(segments) > 1 and (layout.model / SUMMARY_FILE).is_file():  # model.tar.gz carries the whole job's
+            atomic_write(layout.model / SUMMARY_FILE, json.dumps(summary, indent=2))
     result = RunResult(job_name=job, status="Completed" if code == 0 else "Failed", exit_code=code,
                        model_artifacts=None, metrics_uri=None, checkpoint_uri=checkpoint_uri, metrics=metrics,
-                       summary=summary, interruptions=interruptions, processes=processes, run_dir=str(run_dir))
+                       summary=summary, interruptions=interruptions, dropped_environment=dropped,
+                       processes=processes, run_dir=str(run_dir))
     if code != 0:
         raise FtopsError(f"training job {job} failed (exit {code}): {_tail(log_path)}", source=log_path,
                          hint="the full log is at this path; fix the cause and run again")

@@ -16,7 +16,7 @@ import hashlib
 import io
 import tarfile
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 SOURCE_DIR = Path(__file__).resolve().parent
@@ -34,6 +34,11 @@ class SourceArchive:
     sha256: str
     offline: bool = False
     """Built for a network-isolated job: nothing in it makes the container reach a package index at start."""
+
+    @cached_property
+    def files(self) -> dict[str, bytes]:
+        """Name -> content of what it holds (read once per archive; renders check many jobs against one)."""
+        return archive_files(self.data)
 
     def s3_key(self, prefix: str = "source/") -> str:
         return f"{prefix}{self.sha256}/sourcedir.tar.gz"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -99,6 +100,11 @@ class GracefulStop(TrainerCallback):
         self.requested = False
         self.stopped_at: int | None = None
         self._previous = signal.signal(signal.SIGTERM, self._handle)
+        # `ftops run-local --interrupt-at K`: at the end of step K, write K to FTOPS_STEP_FILE and wait for the
+        # runner's SIGTERM, so the interruption lands at K whatever the logging interval (never set on SageMaker).
+        pause = os.environ.get("FTOPS_PAUSE_AT_STEP")
+        self._pause_at = int(pause) if pause else None
+        self._step_file = os.environ.get("FTOPS_STEP_FILE")
 
     def _handle(self, signum, frame) -> None:
         self.requested = True
@@ -116,7 +122,19 @@ class GracefulStop(TrainerCallback):
             return bool(flag.item())
         return self.requested
 
+    def _pause(self, step: int, is_main: bool) -> None:
+        if is_main and self._step_file:
+            tmp = f"{self._step_file}.tmp"
+            with open(tmp, "w") as handle:
+                handle.write(str(step))
+            os.replace(tmp, self._step_file)
+        deadline = time.monotonic() + 120  # the runner signals within milliseconds; never wait forever
+        while not self.requested and time.monotonic() < deadline:
+            time.sleep(0.02)
+
     def on_step_end(self, args, state, control, **kwargs):
+        if self._pause_at is not None and state.global_step == self._pause_at:
+            self._pause(state.global_step, state.is_world_process_zero)
         if self._agreed():
             self.requested = True
             self.stopped_at = state.global_step

@@ -20,6 +20,7 @@ def stops_what_it_starts(isolated_state):
     emulators.down()
 
 
+@pytest.mark.timeout(300)
 def test_local_up_status_down(ftops, isolated_state, stops_what_it_starts):
     up = ftops("local", "up", "--json")
     assert up.exit_code == 0, up.stderr
@@ -38,7 +39,7 @@ def test_local_up_status_down(ftops, isolated_state, stops_what_it_starts):
     assert again["moto"]["pid"] == report["moto"]["pid"], "up must keep emulators that already run"
 
     down = ftops("local", "down", "--json")
-    assert set(json.loads(down.stdout)["stopped"]) >= {"moto", "azurite"}
+    assert set(json.loads(down.stdout)["stopped"]) >= {"moto", "azurite"} and json.loads(down.stdout)["skipped"] == []
     for entry in state.values():
         with pytest.raises(ProcessLookupError):
             os.kill(entry["pid"], 0)
@@ -50,3 +51,85 @@ def test_endpoint_without_running_emulator_is_one_clear_error(isolated_state):
 
     with pytest.raises(FtopsError, match="not running.*ftops local up"):
         emulators.endpoint("moto")
+
+
+@pytest.mark.timeout(400)
+def test_moto_state_survives_down_and_up(ftops, isolated_state, stops_what_it_starts):
+    """The stack, the key, datasets, models and ledger objects, training jobs: all back after a restart."""
+    first = json.loads(ftops("local", "up", "--json").stdout)["moto"]
+    assert first["restored"] == {"replayed": 0}
+    endpoint = first["endpoint"]
+
+    def client(service):
+        return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    s3, kms, cfn, sagemaker = client("s3"), client("kms"), client("cloudformation"), client("sagemaker")
+    s3.create_bucket(Bucket="ftops-local-datasets")
+    s3.put_object(Bucket="ftops-local-datasets", Key="datasets/abc/train.jsonl", Body=b'{"x": 1}\n')
+    s3.put_object(Bucket="ftops-local-datasets", Key="ledger/local/job.json", Body=b"{}")
+    key_id = kms.create_key(Description="ftops")["KeyMetadata"]["KeyId"]
+    template = {"Resources": {"Key": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": {
+        "Version": "2012-10-17", "Statement": []}}}}}
+    cfn.create_stack(StackName="ftops-local", TemplateBody=json.dumps(template))
+    stack_key = cfn.describe_stack_resources(StackName="ftops-local")["StackResources"][0]["PhysicalResourceId"]
+    sagemaker.create_training_job(
+        TrainingJobName="helpdesk-qwen-lora-local-1", RoleArn="arn:aws:iam::123456789012:role/x",
+        AlgorithmSpecification={"TrainingImage": "x", "TrainingInputMode": "File"},
+        OutputDataConfig={"S3OutputPath": "s3://ftops-local-datasets/out"},
+        ResourceConfig={"InstanceType": "ml.g5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 60})
+
+    assert ftops("local", "down", "--json").exit_code == 0
+    again = json.loads(ftops("local", "up", "--json").stdout)["moto"]
+    assert again["restored"]["replayed"] > 0 and again["restored"]["lost"] == {}
+    assert again["endpoint"] == endpoint, "the port is reused, so resolved endpoints stay valid"
+
+    s3, kms, cfn, sagemaker = client("s3"), client("kms"), client("cloudformation"), client("sagemaker")
+    body = s3.get_object(Bucket="ftops-local-datasets", Key="datasets/abc/train.jsonl")["Body"].read()
+    assert body == b'{"x": 1}\n'
+    assert s3.head_object(Bucket="ftops-local-datasets", Key="ledger/local/job.json")
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyId"] == key_id
+    assert cfn.describe_stack_resources(StackName="ftops-local")["StackResources"][0]["PhysicalResourceId"] == stack_key
+    assert sagemaker.describe_training_job(TrainingJobName="helpdesk-qwen-lora-local-1")
+
+
+@pytest.mark.timeout(400)
+def test_up_names_what_did_not_come_back(ftops, isolated_state, stops_what_it_starts):
+    from jobs.local import moto_state
+
+    assert ftops("local", "up", "--json").exit_code == 0
+    assert ftops("local", "down").exit_code == 0
+    # An inventory that lists an object the recording never created: `up` must say so, not claim success.
+    inventory = isolated_state / "data" / "moto" / moto_state.INVENTORY
+    inventory.write_text(json.dumps({"s3_objects": ["s3://gone/key \"etag\""], "kms_keys": []}))
+    again = ftops("local", "up", "--json")
+    assert json.loads(again.stdout)["moto"]["restored"]["lost"] == {"s3_objects": ['s3://gone/key "etag"']}
+    assert ftops("local", "down").exit_code == 0
+    inventory.write_text(json.dumps({"s3_objects": ["s3://gone/key \"etag\""]}))
+    human = ftops("local", "up")
+    assert human.exit_code == 0 and "NOT restored (s3_objects): s3://gone/key" in human.stderr
+
+
+def test_down_leaves_a_reused_pid_alone(ftops, isolated_state, spawn):
+    """A pid in local.json that now belongs to another program is not signalled (nor its process group)."""
+    import subprocess
+    import sys
+
+    other = spawn([sys.executable, "-c", "import time; time.sleep(60)"], stdout=subprocess.DEVNULL)
+    state = {"moto": {"name": "moto", "pid": other.pid, "port": 1, "endpoint": "http://localhost:1", "log": "x",
+                      "command": [sys.executable, "-m", "moto.server", "-p", "1"], "started": 1.0}}
+    (isolated_state / "local.json").write_text(json.dumps(state))
+    result = json.loads(ftops("local", "down", "--json").stdout)
+    assert result == {"stopped": [], "skipped": ["moto"]}
+    assert other.poll() is None, "down signalled a process it did not start"
+
+
+@pytest.mark.parametrize("content", ["{not json", "[]", '{"moto": 5}', '{"moto": {"pid": "1"}}',
+                                     '{"moto": {"name": "moto", "pid": -1, "port": 1, "endpoint": "e", "log": "l"}}'])
+def test_a_malformed_state_file_is_one_line(ftops, isolated_state, content):
+    (isolated_state / "local.json").write_text(content)
+    for command in ("status", "down", "up"):
+        result = ftops("local", command)
+        assert result.exit_code == 1 and "local.json" in result.stderr
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 2

@@ -99,6 +99,7 @@ def _no_network(monkeypatch) -> list:
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
     monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: refuse(None, address))
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: refuse(None, host))  # no DNS either
     return attempts
 
 
@@ -154,6 +155,8 @@ def test_azure_staging_model_promoted_to_prod_is_the_same_fine_tuned_model(ftops
     assert [s["where"] for s in record["serving"]] == [result["deployment"]]
     listed = json.loads(ftops("models", "list", "--env", SOURCE, "--json").stdout)
     assert [r["approval"] for r in listed] == ["Approved"]
+    assert ftops("undeploy", JOB, "--env", TARGET, "--dir", rendered).exit_code == 0
+    assert json.loads(ftops("models", "show", JOB, "--env", TARGET, "--json").stdout)["serving"] == []
 
 
 def test_an_unapproved_record_is_refused_by_deploy(ftops, two_envs):
@@ -222,8 +225,11 @@ def _passing_evaluation(env, record) -> dict:
     return result
 
 
-def test_sagemaker_promotion_copies_the_same_bytes_and_registers_them_approved(ftops, two_envs):
+def test_sagemaker_promotion_copies_the_same_bytes_and_registers_them_approved(ftops, two_envs, project):
     import hashlib
+
+    # moto's endpoint instance types predate ml.g5; serverless is what a small model uses anyway.
+    project.edit_definition(SM_JOB, deployment__sagemaker__serverless={"memory_mb": 6144, "max_concurrency": 2})
 
     from jobs.models.lifecycle import attach_evaluation, register_trained
 
@@ -252,3 +258,68 @@ def test_sagemaker_promotion_copies_the_same_bytes_and_registers_them_approved(f
     assert package["ModelApprovalStatus"] == "Approved"
     assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == copy_uri
     assert "/local-prod/" in package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+
+    # The endpoint in the target serves the verified copy, and the record says so.
+    rendered = two_envs / "rendered"
+    assert ftops("render", "--env", TARGET, "--job", SM_JOB, "--out", rendered).exit_code == 0
+    served = ftops("deploy", SM_JOB, "--env", TARGET, "--dir", rendered, "--json")
+    assert served.exit_code == 0, served.stderr
+    endpoint = json.loads(served.stdout)
+    assert endpoint["model_data"] == copy_uri and endpoint["promoted_from"] == SOURCE
+    model = sagemaker.client(target).describe_model(ModelName=endpoint["model"])
+    assert model["PrimaryContainer"]["ModelDataUrl"] == copy_uri
+    shown = json.loads(ftops("models", "show", SM_JOB, "--env", TARGET, "--json").stdout)
+    assert [s["where"] for s in shown["serving"]] == [endpoint["endpoint"]]
+
+
+def test_a_failed_gate_leaves_no_deployment_behind(ftops, two_envs, project):
+    project.edit_definition(JOB, evaluation__gate__min_improvement=0.99)  # nothing clears this bar
+    rendered = two_envs / "rendered"
+    assert ftops("render", "--env", SOURCE, "--job", JOB, "--out", rendered).exit_code == 0
+    assert ftops("apply", rendered, "--env", SOURCE, "--json").exit_code == 0
+    assert ftops("jobs", "wait", "--env", SOURCE, "--dir", rendered, "--interval", "0.2").exit_code == 0
+    account = resolved_azure(load_environment(SOURCE)).openai_account_id
+
+    def deployments() -> set[str]:
+        return {d["name"] for d in _arm("GET", f"{account}/deployments")["value"]}
+
+    # The emulators live for the session: start from a candidate that is not deployed (another test may have).
+    assert ftops("undeploy", JOB, "--env", SOURCE, "--dir", rendered).exit_code == 0
+    before = deployments()
+    gated = ftops("eval", JOB, "--env", SOURCE, "--gate", "--no-judge", "--dir", rendered, "--json")
+    assert gated.exit_code == 1
+    result = json.loads(gated.stdout)
+    assert not result["gate"]["passed"] and "below the required +0.990" in result["gate"]["reasons"][0]
+    created = result["gate_deployments"]["created"]
+    assert len(created) == 1 and created == result["gate_deployments"]["removed"]
+    assert deployments() == before  # the candidate was deployed for the gate, and is gone again
+    # A candidate that already served before the gate is left as it was found.
+    assert ftops("deploy", JOB, "--env", SOURCE, "--dir", rendered).exit_code == 0
+    again = json.loads(ftops("eval", JOB, "--env", SOURCE, "--gate", "--no-judge", "--dir", rendered, "--json").stdout)
+    assert again["gate_deployments"]["created"] == [] and len(deployments()) == len(before) + 1
+    shown = json.loads(ftops("models", "show", JOB, "--env", SOURCE, "--json").stdout)
+    assert shown["evaluation"]["passed"] is False and shown["approval"]["status"] == "PendingManualApproval"
+
+
+def test_promotion_retrain_serves_only_the_target_model_that_passed_the_gate_there(ftops, two_envs, project):
+    project.edit_definition(JOB, promotion="retrain")
+    target = load_environment(TARGET)
+    _azure_account(target, [("grader", "gpt-4.1-mini", "2025-04-14")])
+    rendered = two_envs / "rendered"
+    assert ftops("render", "--env", SOURCE, "--env", TARGET, "--job", JOB, "--out", rendered).exit_code == 0
+    for env in (SOURCE, TARGET):
+        assert ftops("apply", rendered, "--env", env, "--json").exit_code == 0
+        assert ftops("jobs", "wait", "--env", env, "--dir", rendered, "--interval", "0.2").exit_code == 0
+    assert ftops("eval", JOB, "--env", SOURCE, "--gate", "--no-judge", "--dir", rendered).exit_code == 0
+
+    early = ftops("promote", JOB, "--from", SOURCE, "--to", TARGET, "--no-judge")
+    assert early.exit_code == 1 and "has not passed the gate there" in early.stderr
+
+    assert ftops("eval", JOB, "--env", TARGET, "--gate", "--no-judge", "--dir", rendered).exit_code == 0
+    promoted = ftops("promote", JOB, "--from", SOURCE, "--to", TARGET, "--no-judge", "--json")
+    assert promoted.exit_code == 0, promoted.stderr
+    assert json.loads(promoted.stdout)["mode"] == "retrain"
+    record = json.loads(ftops("models", "show", JOB, "--env", TARGET, "--json").stdout)
+    assert record["approval"]["status"] == "Approved" and record["training_job_id"].startswith("ftjob-")
+    assert record["evaluation"]["env"] == TARGET and record["evaluation"]["passed"]
+    assert record["artifact"]["source_resource_id"] == resolved_azure(target).openai_account_id

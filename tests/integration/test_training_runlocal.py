@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -103,15 +104,66 @@ def test_run_local_uploads_model_metrics_and_checkpoints(aws_local, tiny_causal_
 
 
 @pytest.mark.slow
-def test_interrupt_at_resumes_from_s3_checkpoint(aws_local, tiny_causal_lm, tmp_path):
-    request = build_request(tmp_path, tiny_causal_lm, "rl-spot", FAST, train_rows=tiny_model.chat_rows(48))
+def test_interrupt_at_stops_at_that_step_and_the_resumed_run_trains_the_rest(aws_local, tiny_causal_lm, tmp_path):
+    request = build_request(tmp_path, tiny_causal_lm, "rl-spot", {**FAST, "save_steps": "100"},
+                            train_rows=tiny_model.chat_rows(48))
     result = run_training_job(request, load_environment("local"), max_steps=6, interrupt_at=3)
 
     assert result.interruptions == 1
-    assert result.summary["resumed_from"] in ("checkpoint-2", "checkpoint-4")  # SIGTERM saves at its step
-    assert result.summary["global_step"] == 6
+    assert result.summary["resumed_from"] == "checkpoint-3"  # the SIGTERM checkpoint, at the step asked for
+    assert any(key.endswith("checkpoint-3/ftops-complete.json") for key in _keys(request["CheckpointConfig"]["S3Uri"]))
     steps = [row["step"] for row in result.metrics if "train_loss" in row]
-    assert steps[-1] == 6 and 3 in steps
+    assert steps == [1, 2, 3, 4, 5, 6], "each step trained once: 1..3, then 4..6 after the resume"
+    segments = result.summary["segments"]
+    assert [(s["first_step"], s["last_step"], s["interrupted"]) for s in segments] == [(1, 3, True), (4, 6, False)]
+    first = next(row["train_loss"] for row in result.metrics if "train_loss" in row)
+    assert result.summary["first_train_loss"] == first  # from the first segment, not null
+    assert result.summary["global_step"] == 6 and not result.summary["interrupted"]
+
+
+@pytest.mark.slow
+def test_interrupt_at_does_not_depend_on_the_logging_interval(aws_local, tiny_causal_lm, tmp_path):
+    """With a metric line only every 5 steps, the interruption still lands at step 2 (it used to wait for the
+    first line at or after it: step 5)."""
+    request = build_request(tmp_path, tiny_causal_lm, "rl-spot-sparse",
+                            {**FAST, "logging_steps": "5", "save_steps": "100", "eval_steps": "100"},
+                            train_rows=tiny_model.chat_rows(48))
+    result = run_training_job(request, load_environment("local"), max_steps=6, interrupt_at=2)
+    assert result.interruptions == 1
+    assert result.summary["resumed_from"] == "checkpoint-2"
+    assert [(s["first_step"], s["last_step"]) for s in result.summary["segments"]] == [(1, 2), (3, 6)]
+    assert result.summary["first_train_loss"] is not None
+
+
+def test_run_local_refuses_a_job_that_already_has_checkpoints(aws_local, tiny_causal_lm, tmp_path, ftops):
+    request = build_request(tmp_path, tiny_causal_lm, "rl-applied", FAST, train_rows=tiny_model.chat_rows(4))
+    s3 = aws_client(load_environment("local"), "s3")
+    bucket, _, prefix = request["CheckpointConfig"]["S3Uri"].removeprefix("s3://").partition("/")
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/checkpoint-12/ftops-complete.json", Body=b"{}")
+    job_file = tmp_path / "sagemaker.json"
+    job_file.write_text(json.dumps(request))
+    out = ftops("run-local", job_file, "--quiet")
+    assert out.exit_code == 1
+    assert "already has checkpoints" in out.stderr and "--resume" in out.stderr and "--fresh" in out.stderr
+    assert not (Path(os.environ["FTOPS_STATE_DIR"]) / "runs" / "rl-applied").exists()
+
+
+@pytest.mark.slow
+def test_a_smoke_run_of_an_applied_job_is_fresh(aws_local, tiny_causal_lm, tmp_path, ftops):
+    request = build_request(tmp_path, tiny_causal_lm, "rl-applied-smoke", FAST, train_rows=tiny_model.chat_rows(16))
+    s3 = aws_client(load_environment("local"), "s3")
+    planted = request["CheckpointConfig"]["S3Uri"] + "/checkpoint-12/ftops-complete.json"
+    bucket, _, key = planted.removeprefix("s3://").partition("/")
+    s3.put_object(Bucket=bucket, Key=key, Body=b"{}")
+    job_file = tmp_path / "sagemaker.json"
+    job_file.write_text(json.dumps(request))
+    out = ftops("run-local", job_file, "--max-steps", "2", "--quiet", "--json")
+    assert out.exit_code == 0, out.stderr
+    payload = json.loads(out.stdout)
+    assert payload["job_name"].startswith("rl-applied-smoke-") and payload["job_name"] != "rl-applied-smoke"
+    assert payload["summary"]["resumed_from"] is None and payload["summary"]["global_step"] == 2
+    assert _keys(request["CheckpointConfig"]["S3Uri"] + "/") == [key]  # the applied job's checkpoints are untouched
+    assert not _keys(f"{request['OutputDataConfig']['S3OutputPath']}/rl-applied-smoke/")
 
 
 def test_missing_channel_data_is_one_clear_error(aws_local, tiny_causal_lm, tmp_path):

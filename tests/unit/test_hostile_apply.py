@@ -158,7 +158,8 @@ def test_a_ledger_entry_pointing_at_another_job_is_not_acted_on(aws, ftops):
     for command in (["status"], ["cancel"], ["results"]):
         result = ftops("jobs", *command, a.name, "--env", ENV, "--dir", root)
         assert result.exit_code == 1, (command, result.stdout)
-        assert f"the ledger names cloud job '{b.name}', which carries key {b.idempotency_key[:12]}" in result.stderr
+        assert f"the ledger names cloud job '{b.name}', which is not the job of key {a.idempotency_key[:12]}" \
+            in result.stderr
     result = ftops("deploy", a.name, "--env", ENV, "--dir", root)
     assert result.exit_code == 1 and "not trusted" in result.stderr
     assert lookup.trusted_ref(env, b).job_id == b.name  # b's own entry is still good
@@ -260,7 +261,9 @@ def test_split_paths_and_datasets_stay_inside_the_project(project, ftops, tmp_pa
     prepared = real_dataset(project)
     _edit_manifest(prepared, lambda m: m["files"]["train"].update(path="../../../../outside/train.jsonl"))
     result = ftops("render", "--env", "dev", "--out", tmp_path / "out")
-    assert result.exit_code == 1 and "outside its directory" in result.stderr, result.stderr
+    # Refused either by the manifest's own file-name rule or by the containment check behind it.
+    assert result.exit_code == 1, result.stderr
+    assert "outside its directory" in result.stderr or "not a valid ftops manifest" in result.stderr, result.stderr
 
     outside = tmp_path / "outside"
     shutil.copytree(REPO / "datasets" / "it-helpdesk" / "prepared", outside)
@@ -387,3 +390,134 @@ def test_a_planted_dataset_object_is_replaced_not_trusted(monkeypatch, tmp_path)
         assert stored == (directory / "train.jsonl").read_bytes()
         again = upload_dataset(env, directory, ["aws"])
         assert {obj.status for obj in again.objects} == {"skipped"}  # genuine objects are still reused
+
+
+# --- credentials go only where they belong (case 8) -----------------------------------------------------------
+
+
+def _resolved_azure_with(project, endpoint: str) -> Path:
+    from jobs.config.resolved import derive_azure, resolved_file
+
+    path = resolved_file("dev", "azure")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    values = derive_azure(load_environment("dev")).model_dump(mode="json")
+    path.write_text(json.dumps({**values, "openai_endpoint": endpoint}))
+    return path
+
+
+@pytest.mark.parametrize("endpoint", [
+    "http://evil.example/", "https://evil.example/", "http://acct.openai.azure.com/",
+    "https://acct.openai.azure.com.evil.example/", "https://user:pw@acct.openai.azure.com/",
+    "https://acct.openai.azure.com:8443/", "https://openai.azure.com/",
+])
+def test_azure_tokens_go_only_to_azure_https_endpoints(project, ftops, endpoint):
+    from jobs.providers import azure_openai
+
+    path = _resolved_azure_with(project, endpoint)
+    with pytest.raises(FtopsError) as caught:
+        azure_openai.endpoint(load_environment("dev"))
+    assert str(caught.value).startswith(f"{path}: openai_endpoint {endpoint!r} is not https on *.openai.azure.com")
+    result = ftops("jobs", "status", "ftjob-0123", "--env", "dev")
+    assert result.exit_code == 1 and "is not https on" in result.stderr
+
+
+@pytest.mark.parametrize("endpoint", ["https://acct.openai.azure.com/", "https://acct.cognitiveservices.azure.com"])
+def test_azure_own_endpoints_are_accepted(project, endpoint):
+    from jobs.providers import azure_openai
+
+    _resolved_azure_with(project, endpoint)
+    assert azure_openai.endpoint(load_environment("dev")) == endpoint
+
+
+@pytest.mark.parametrize("name, variable", [("moto", "FTOPS_MOTO_ENDPOINT"), ("azure", "FTOPS_AZURE_ENDPOINT"),
+                                            ("azurite", "FTOPS_AZURITE_ENDPOINT")])
+def test_endpoint_overrides_are_loopback_only(monkeypatch, name, variable):
+    from jobs import clients
+
+    monkeypatch.setenv(variable, "http://evil.example:4566")
+    with pytest.raises(FtopsError, match=f"{variable}: the {name} emulator endpoint http://evil.example:4566 is not"):
+        clients.emulator_endpoint(name)
+    env = load_environment("local")
+    call = {"moto": lambda: clients.aws_client(env, "s3"), "azure": lambda: clients.arm_endpoint(env),
+            "azurite": lambda: clients.blob_account_url(env)}[name]
+    with pytest.raises(FtopsError, match="is not a loopback address"):
+        call()
+    for loopback in ("http://127.0.0.1:4566", "http://localhost:4566", "http://[::1]:4566"):
+        monkeypatch.setenv(variable, loopback)
+        assert clients.emulator_endpoint(name) == loopback
+
+
+def test_emulated_aws_clients_never_send_the_users_keys(monkeypatch):
+    from jobs import clients
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+    monkeypatch.setenv("FTOPS_MOTO_ENDPOINT", "http://127.0.0.1:4566")
+    credentials = clients.aws_client(load_environment("local"), "s3")._request_signer._credentials
+    assert (credentials.access_key, credentials.secret_key) == ("testing", "testing")
+
+
+class _Files:
+    """The Files API surface `_file_id` uses, in memory (what each call returns is what Azure documents)."""
+
+    def __init__(self):
+        from types import SimpleNamespace
+
+        self.ns, self.store, self.created = SimpleNamespace, {}, 0
+
+    def add(self, name: str, data: bytes, status: str = "processed"):
+        file = self.ns(id=f"file-{len(self.store)}", filename=name, bytes=len(data), status=status,
+                       status_details=None, data=data)
+        self.store[file.id] = file
+        return file
+
+    def list(self, purpose):
+        return list(self.store.values())
+
+    def create(self, file, purpose):
+        self.created += 1
+        return self.add(file[0], file[1].read())
+
+    def retrieve(self, file_id):
+        return self.store[file_id]
+
+    def content(self, file_id):
+        return self.ns(read=lambda: self.store[file_id].data)
+
+
+def test_a_planted_azure_training_file_is_not_reused(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from jobs.providers import azure_openai
+
+    files = _Files()
+    monkeypatch.setattr(azure_openai, "client", lambda env: SimpleNamespace(files=files))
+    ours = tmp_path / "train.jsonl"
+    ours.write_bytes(b'{"messages": []}\n' * 10)
+    name = "ftops-0123456789abcdef-train.jsonl"
+    planted = files.add(name, b"x" * ours.stat().st_size)  # our name and size, other bytes
+    env = load_environment("local")
+    file_id = azure_openai.AzureOpenAI()._file_id(env, engine.UploadCache(), ours, name)
+    assert file_id != planted.id and files.store[file_id].data == ours.read_bytes() and files.created == 1
+    # Our own earlier upload is found by name and reused once its bytes are checked.
+    again = azure_openai.AzureOpenAI()._file_id(env, engine.UploadCache(), ours, name)
+    assert files.store[again].data == ours.read_bytes() and files.created == 1
+
+
+def test_plan_names_a_corrupt_ledger_object_in_one_line(project, ftops, tmp_path, monkeypatch):
+    job_dir = _render(project, ftops, tmp_path / "rendered")
+    key = json.loads((job_dir / "job.json").read_text())["idempotency_key"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        sagemaker._client.cache_clear()
+        env = load_environment(ENV)
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=resolved_aws(env).output_bucket)
+        ledger = sagemaker.SageMaker().ledger(env)
+        ledger.client.put_object(Bucket=ledger.bucket, Key=ledger._key(key), Body=b"\x00garbage")
+        monkeypatch.setattr("jobs.providers.azure_openai.AzureOpenAI.existing", lambda self, env, jobs: {})
+        result = ftops("plan", tmp_path / "rendered", "--env", ENV, "--job", job_dir.name)
+        sagemaker._client.cache_clear()
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: s3://{ledger.bucket}/{ledger._key(key)}: corrupt ledger entry: not JSON")
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -132,3 +132,12 @@ def test_markup_in_an_output_path_is_printed_as_written(ftops, tmp_path):
     result = ftops("data", "prepare", SAMPLE / "support-chat.jsonl", "--out", out, "--group-by", "intent")
     assert result.exit_code == 0, result.stderr
     assert "o[/]" in result.stdout and (out / "manifest.json").is_file()
+
+
+def test_markup_in_a_render_output_path_is_printed_as_written(project, ftops, tmp_path):
+    out = tmp_path / "r[/]"
+    result = ftops("render", "--env", "local", "--out", out)
+    assert result.exit_code == 0, result.stderr
+    assert (out / "local").is_dir()
+    result = ftops("diff", "--env", "local", "--against", out)
+    assert result.exit_code == 0 and "r[/]" in " ".join(result.stderr.split()).replace(" ", "") + result.stdout

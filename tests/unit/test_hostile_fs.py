@@ -144,3 +144,49 @@ def test_regular_file_refuses_a_fifo_and_a_directory_without_opening(tmp_path):
         regular_file(tmp_path / "missing")
     (tmp_path / "f").write_text("x")
     assert regular_file(tmp_path / "f") == tmp_path / "f"
+
+
+def test_outputs_of_earlier_versions_without_a_marker_are_recognised_only_by_their_exact_shape(ftops, project,
+                                                                                                tmp_path):
+    out = tmp_path / "prepared"
+    assert ftops("data", "prepare", SAMPLE, "--out", out).exit_code == 0
+    (out / OWNER_MARKER).unlink()  # as an earlier ftops left it
+    assert ftops("data", "prepare", SAMPLE, "--out", out, "--seed", "3").exit_code == 0
+    assert (out / OWNER_MARKER).is_file()
+    (out / OWNER_MARKER).unlink()
+    (out / "test.jsonl").write_text("edited\n")
+    assert "not created by ftops" in one_line(ftops("data", "prepare", SAMPLE, "--out", out))
+
+    rendered = tmp_path / "rendered"
+    assert ftops("render", "--env", "local", "--out", rendered).exit_code == 0
+    (rendered / "local" / OWNER_MARKER).unlink()
+    assert ftops("render", "--env", "local", "--out", rendered).exit_code == 0
+    (rendered / "local" / OWNER_MARKER).unlink()
+    job_dir = next(p for p in (rendered / "local").iterdir() if p.is_dir())
+    (job_dir / "notes.txt").write_text("mine")
+    assert "not created by ftops" in one_line(ftops("render", "--env", "local", "--out", rendered))
+    assert (job_dir / "notes.txt").read_text() == "mine"
+
+
+def test_results_folders_of_earlier_versions_are_adopted_but_a_home_directory_is_not(tmp_path, isolated_state):
+    from jobs.results.report import RESULTS_FILES, RESULTS_KIND
+
+    earlier = isolated_state / "results" / "local" / "job"
+    earlier.mkdir(parents=True)
+    (earlier / "summary.json").write_text("{}")
+    (earlier / "metrics.csv").write_text("step\n")
+    assert ensure_owned_dir(earlier, RESULTS_KIND, own_files=RESULTS_FILES) == earlier
+    assert json.loads((earlier / OWNER_MARKER).read_text())["kind"] == RESULTS_KIND
+    home = tmp_path / "home"  # outside .ftops/: a marker is required, whatever it holds
+    home.mkdir()
+    (home / "summary.json").write_text("{}")
+    with pytest.raises(FtopsError, match="not created by ftops"):
+        ensure_owned_dir(home, RESULTS_KIND, own_files=RESULTS_FILES)
+
+
+def test_a_file_in_the_way_of_an_output_is_one_line(ftops, project, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert "file is in the way" in one_line(ftops("render", "--env", "local", "--out", blocker))
+    assert "file is in the way" in one_line(ftops("data", "prepare", SAMPLE, "--out", blocker / "sub"))
+    assert blocker.read_text() == "x"

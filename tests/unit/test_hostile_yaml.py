@@ -118,3 +118,13 @@ def test_a_million_combination_grid_is_refused_before_it_is_expanded(project):
     assert time.monotonic() - started < 10
     assert err.value.line is not None and "sweep" in (err.value.field or ""), str(err.value)
     assert str(path.name) in str(err.value)
+
+
+def test_merge_keys_override_as_yaml_says_and_a_key_written_twice_is_still_refused(tmp_path):
+    from jobs.yamlio import parse_text
+
+    data, _ = parse_text("a: &x {k: 1, j: 0}\nb: {<<: *x, k: 2}\n", tmp_path / "f.yaml")
+    assert data["b"] == {"k": 2, "j": 0}  # was "duplicate key 'k'"
+    with pytest.raises(ConfigError, match="duplicate key 'k'") as err:
+        parse_text("a: &x {k: 1}\nb: {<<: *x, k: 2, k: 3}\n", tmp_path / "f.yaml")
+    assert err.value.line == 2

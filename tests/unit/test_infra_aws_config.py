@@ -38,7 +38,7 @@ def load_error(path: Path) -> ConfigError:
 
 
 @pytest.mark.parametrize(("name", "aws", "field", "words"), [
-    ("dev", "  vpcs: {enabled: true}\n", "aws.vpcs", "Extra inputs"),
+    ("dev", "  vpcs: {enabled: true}\n", "aws.vpcs", "unknown key vpcs, did you mean vpc?"),
     ("dev", "  training: {max_runtime_s: 7200, max_wait_s: 3600}\n", "aws.training", "max_wait_s (3600) must be >= max_runtime_s"),
     ("dev", "  training: {allowed_instance_types: [ml.g5.xlarge, ml.gpu.huge]}\n", "aws.training.allowed_instance_types",
      "'ml.gpu.huge' is not a SageMaker training instance type"),

@@ -11,7 +11,8 @@ from azure.core.exceptions import HttpResponseError
 from infra.azure.checks import offline_checks, raise_first_failure
 from infra.azure.desired import Resource
 from infra.azure.plan import compare, diff
-from infra.azure.retry import RetryPolicy, call
+from infra.azure.errors import call
+from jobs.retry import RetryPolicy
 from jobs.config.environment import Environment, load_environment
 from jobs.errors import CloudError, ConfigError
 from jobs.yamlio import load_model
@@ -93,7 +94,7 @@ def test_throttling_and_provisioning_conflicts_are_retried_honouring_retry_after
     fn = failing(FakeResponse(429, "TooManyRequests", "slow down", {"Retry-After": "7"}),
                  FakeResponse(409, "AccountProvisioningStateInvalid", "Account x in state Creating."),
                  FakeResponse(503, "ServiceUnavailable", "try later", {"retry-after-ms": "250"}))
-    assert call("create x", fn, RetryPolicy(base_s=2.0, sleep=waits.append)) == "done"
+    assert call("create x", fn, RetryPolicy(base_s=2.0), sleep=waits.append) == "done"
     assert waits[0] == 7.0 and 1.0 <= waits[1] <= 4.0 and waits[2] == 0.25
 
 
@@ -101,7 +102,7 @@ def test_other_errors_name_the_resource_code_and_message_without_retrying():
     waits: list[float] = []
     fn = failing(FakeResponse(400, "CustomDomainInUse", "Custom domain name 'x' not available."))
     with pytest.raises(CloudError) as err:
-        call("create openai_account x", fn, RetryPolicy(sleep=waits.append))
+        call("create openai_account x", fn, sleep=waits.append)
     assert waits == []
     assert str(err.value).startswith("create openai_account x failed: CustomDomainInUse: Custom domain name 'x' "
                                      "not available. (set azure.openai.custom_subdomain")
@@ -111,8 +112,8 @@ def test_retries_are_bounded():
     waits: list[float] = []
     fn = failing(*[FakeResponse(429, "TooManyRequests", "slow down", {"Retry-After": "1"})] * 5)
     with pytest.raises(CloudError, match="TooManyRequests"):
-        call("read x", fn, RetryPolicy(attempts=3, sleep=waits.append))
-    assert waits == [1.0, 1.0, 1.0]
+        call("read x", fn, RetryPolicy(attempts=3), sleep=waits.append)
+    assert waits == [1.0, 1.0]  # three tries in all
 
 
 def test_models_the_region_cannot_fine_tune_are_refused_with_file_and_line(tmp_path: Path, monkeypatch):
@@ -169,7 +170,7 @@ def test_plain_http_is_allowed_for_loopback_only(monkeypatch):
 
     env = load_environment("local")
     monkeypatch.setenv("FTOPS_AZURE_ENDPOINT", "http://arm.example.com")
-    with pytest.raises(CloudError, match="plain HTTP and not loopback"):
-        AzureClients.for_env(env)
+    with pytest.raises(CloudError, match="emulator endpoint http://arm.example.com is not a loopback address"):
+        AzureClients.for_env(env)  # refused by jobs.clients before any client exists
     monkeypatch.setenv("FTOPS_AZURE_ENDPOINT", "http://127.0.0.1:9")
     assert AzureClients.for_env(env).endpoint == "http://127.0.0.1:9"

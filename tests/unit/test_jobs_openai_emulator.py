@@ -141,7 +141,7 @@ def test_cancel_and_list_pagination(client):
 
 def test_injected_throttling_answers_429_with_retry_after(client):
     client.post("/_emulator/faults", json={"rules": [{"method": "POST", "path": "fine_tuning/jobs$", "status": 429,
-                                                      "retry_after": 2, "code": "TooManyRequests"}]})
+                                                      "retry_after": 2, "code": "tooManyRequests"}]})
     train = _upload(client, _chat_lines(20))
     throttled = client.post("/openai/fine_tuning/jobs", json={**BODY, "training_file": train})
     assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "2"

@@ -94,10 +94,15 @@ def test_identity_passes_in_the_environments_account_and_blocks_in_another(dev):
     stubs = Stubs()
     stubs.on("sts").add_response("get_caller_identity", {"UserId": "AROA:ci", "Account": "111111111111",
                                                          "Arn": "arn:aws:sts::111111111111:assumed-role/ci/gh"}, {})
+    stubs.on("sts").add_response("get_caller_identity", {
+        "UserId": "AROA:gh", "Account": "111111111111",
+        "Arn": "arn:aws:sts::111111111111:assumed-role/ftops-dev-pipeline/gh"}, {})
+    rows, arn = checks.identity(dev, stubs)
+    assert rows[0].status == "ok" and arn.endswith("ci/gh") and "not the pipeline role ftops-dev-pipeline" in rows[0].detail
+    rows, _ = checks.identity(dev, stubs)
+    assert rows[0].status == "ok" and "not the pipeline role" not in rows[0].detail
     stubs.on("sts").add_response("get_caller_identity", {"UserId": "AROA:ci", "Account": "999999999999",
                                                          "Arn": "arn:aws:sts::999999999999:assumed-role/ci/gh"}, {})
-    rows, arn = checks.identity(dev, stubs)
-    assert rows[0].status == "ok" and arn.endswith("ci/gh")
     rows, _ = checks.identity(dev, stubs)
     assert rows[0].status == "block" and "111111111111" in rows[0].fix and "999999999999" in rows[0].detail
 
@@ -154,6 +159,28 @@ def test_the_access_model_becomes_questions_about_the_environments_roles(dev):
     assert pass_role and pass_role[0].resource == resolved.execution_role_arn
     assert pass_role[0].context == {"iam:PassedToService": "sagemaker.amazonaws.com"}
     assert any(q.job == "-" for q in every)   # the environment's own accesses (ledger, uploads)
+
+
+def test_actions_on_one_resource_share_a_simulation_and_a_refusal_warns_once(dev):
+    stubs = Stubs()
+    bucket = "arn:aws:s3:::ftops-dev-datasets-111111111111-us-east-1/datasets/x"
+    role = "arn:aws:iam::111111111111:role/ftops-dev-execution"
+    asked = [Question(role, "s3:GetObject", bucket, {}, "read the dataset", "job-a"),
+             Question(role, "s3:PutObject", bucket, {}, "write the dataset", "job-a")]
+    stubs.on("iam").add_response("simulate_principal_policy", {"EvaluationResults": [
+        {"EvalActionName": "s3:GetObject", "EvalResourceName": bucket, "EvalDecision": "allowed"},
+        {"EvalActionName": "s3:PutObject", "EvalResourceName": bucket, "EvalDecision": "implicitDeny"}],
+        "IsTruncated": False}, {"PolicySourceArn": role, "ActionNames": ["s3:GetObject", "s3:PutObject"],
+                                "ResourceArns": [bucket]})
+    rows = checks.permissions(dev, stubs, asked)
+    assert [(r.status, r.detail.split(":")[0]) for r in rows] == [("block", "ftops-dev-execution may not s3"),
+                                                                  ("ok", "ftops-dev-execution")]
+    assert "1 access allowed" in rows[1].detail and "s3:PutObject" in rows[0].detail
+    stubs.on("iam").add_client_error("simulate_principal_policy", service_error_code="AccessDenied",
+                                     http_status_code=403)
+    [refused] = checks.permissions(dev, stubs, asked)
+    assert refused.status == "warn" and "AccessDenied" in refused.detail
+    assert "iam:SimulatePrincipalPolicy" in refused.fix
 
 
 def test_permissions_in_the_emulator_say_why_they_are_not_simulated(project):
@@ -346,3 +373,51 @@ def test_a_full_run_makes_only_read_calls(dev, monkeypatch):
         "s3:GetBucketEncryption", "budgets:DescribeBudget"}
     assert {r.check for r in report.rows} == {"identity", "permission", "quota", "capacity", "stack", "resolved",
                                               "bucket", "budget", "cost"}
+
+
+def test_endpoint_quota_counts_the_endpoints_in_service(dev):
+    from jobs.apply.rendered import RenderedJob
+
+    rendered = RenderedJob.model_validate({"name": "job-a", "provider": "sagemaker", "environment": "dev",
+                                           "idempotency_key": "k" * 16, "targets": {"sagemaker": "sagemaker.json"},
+                                           "deployment": {"sagemaker": {"instance_type": "ml.g5.xlarge",
+                                                                        "instance_count": 1}}})
+    job = training_job()
+    job = JobSpec(job.name, job.provider, job.index, job.load, rendered)
+    stubs = Stubs()
+    for limit in (2.0, 1.0):
+        quota = {"ServiceCode": "sagemaker", "QuotaCode": "L-00000END", "Value": limit,
+                 "QuotaName": "ml.g5.xlarge for endpoint usage"}
+        sq = stubs.on("service-quotas")
+        sq.add_response("list_aws_default_service_quotas", {"Quotas": [quota]}, {"ServiceCode": "sagemaker"})
+        sq.add_response("list_service_quotas", {"Quotas": []}, {"ServiceCode": "sagemaker"})
+        sm = stubs.on("sagemaker")
+        sm.add_response("list_endpoints", {"Endpoints": [{
+            "EndpointName": "other", "EndpointArn": "arn:aws:sagemaker:us-east-1:111111111111:endpoint/other",
+            "CreationTime": NOW, "LastModifiedTime": NOW, "EndpointStatus": "InService"}]}, {})
+        sm.add_response("describe_endpoint", {
+            "EndpointName": "other", "EndpointArn": "arn:aws:sagemaker:us-east-1:111111111111:endpoint/other",
+            "EndpointConfigName": "other-config", "EndpointStatus": "InService", "CreationTime": NOW,
+            "LastModifiedTime": NOW}, {"EndpointName": "other"})
+        sm.add_response("describe_endpoint_config", {
+            "EndpointConfigName": "other-config",
+            "EndpointConfigArn": "arn:aws:sagemaker:us-east-1:111111111111:endpoint-config/other-config",
+            "ProductionVariants": [{"VariantName": "main", "InstanceType": "ml.g5.xlarge", "InitialInstanceCount": 1}],
+            "CreationTime": NOW}, {"EndpointConfigName": "other-config"})
+        running_jobs(stubs, 0)
+    # The listing here declares only the endpoint quota: the (blocking) spot training row is left aside.
+    [ok] = [r for r in checks.quotas(dev, stubs, [job]) if "endpoint" in r.detail]
+    assert ok.status == "ok" and "limit 2, in use 1, these jobs need 1" in ok.detail
+    [blocked] = [r for r in checks.quotas(dev, stubs, [job]) if "endpoint" in r.detail]
+    assert blocked.status == "block" and "--quota-code L-00000END --desired-value 2" in blocked.fix
+
+
+def test_a_read_the_identity_may_not_make_blocks_and_names_the_grant(dev):
+    stubs = Stubs()
+    stubs.on("sts").add_response("get_caller_identity", {"UserId": "AROA:ci", "Account": "111111111111",
+                                                         "Arn": "arn:aws:sts::111111111111:assumed-role/ci/gh"}, {})
+    stubs.on("service-quotas").add_client_error("list_aws_default_service_quotas",
+                                                service_error_code="AccessDeniedException", http_status_code=400)
+    report = run(dev, [training_job()], Sources(aws_client=stubs), cheap=True)
+    [row] = [r for r in report.rows if r.check == "quota"]
+    assert row.status == "block" and "AccessDeniedException" in row.detail and "grant this identity" in row.fix

@@ -147,25 +147,29 @@ def test_deployment_sku_not_offered_blocks(dev):
 
 # --- permissions ---------------------------------------------------------------------------------------------
 
-CONTRIBUTOR = {"value": [{"actions": ["*"], "notActions": ["Microsoft.Authorization/*/Delete",
-                                                             "Microsoft.Authorization/*/Write"],
-                          "dataActions": ["Microsoft.Storage/storageAccounts/blobServices/containers/blobs/*"],
-                          "notDataActions": []}]}
+# Permission lists as ARM's permissions API returns them (actions, notActions, dataActions, notDataActions): the
+# union of the caller's role definitions at the scope. (The contracts hold no Microsoft.Authorization examples.)
+CONTRIBUTOR = {"value": [
+    {"actions": ["Microsoft.CognitiveServices/*"], "notActions": [],
+     "dataActions": ["Microsoft.CognitiveServices/*"], "notDataActions": []},
+    {"actions": ["*"], "notActions": ["Microsoft.Authorization/*/Delete", "Microsoft.Authorization/*/Write"],
+     "dataActions": ["Microsoft.Storage/storageAccounts/blobServices/containers/blobs/*"], "notDataActions": []}]}
 READER = {"value": [{"actions": ["*/read"], "notActions": [], "dataActions": [], "notDataActions": []}]}
 
 
 def test_effective_permissions_cover_the_calls(dev):
     arm, _ = reader({"/providers/Microsoft.Authorization/permissions": CONTRIBUTOR})
     rows = checks.permissions(dev, arm)
-    assert [r.status for r in rows] == ["ok", "ok", "ok"]
+    assert [(r.detail.split(":")[0], r.status) for r in rows] == [("openai account", "ok"), ("container", "ok")]
 
 
 def test_missing_permissions_block_naming_action_and_scope(dev):
     arm, _ = reader({"/providers/Microsoft.Authorization/permissions": READER})
     rows = {r.detail.split(":")[0]: r for r in checks.permissions(dev, arm)}
-    assert rows["resource group"].status == "ok"   # */read covers accounts/read
     account = rows["openai account"]
     assert account.status == "block" and "Microsoft.CognitiveServices/accounts/deployments/write" in account.detail
+    assert "Microsoft.CognitiveServices/accounts/OpenAI/fine-tunes/write" in account.detail   # a data action
+    assert "accounts/deployments/read" not in account.detail   # */read covers it
     assert "/accounts/ftops-dev-openai" in account.fix
     container = rows["container"]
     assert container.status == "block" and "containers/blobs/write" in container.detail
@@ -236,5 +240,24 @@ def test_an_azure_run_makes_only_get_requests(dev):
                         "/providers/Microsoft.Authorization/permissions": CONTRIBUTOR, **network_answers("Allow", [])})
     report = run(az_only, [job], Sources(arm=arm))
     assert not report.blocked, [r for r in report.rows if r.status != "ok"]
-    assert {method for method, _ in fake.requests} == {"GET"} and len(fake.requests) == 7
+    assert {method for method, _ in fake.requests} == {"GET"} and len(fake.requests) == 6
     assert {r.check for r in report.rows} == {"azure-permission", "azure-model", "azure-quota", "azure-network", "cost"}
+
+
+def test_missing_credentials_are_one_row_per_cloud_not_a_traceback(dev):
+    from azure.core.exceptions import ClientAuthenticationError
+    from botocore.exceptions import NoCredentialsError
+
+    class NoAws:
+        def get_caller_identity(self):
+            raise NoCredentialsError()
+
+    def no_azure(path, api_version):
+        raise ClientAuthenticationError("DefaultAzureCredential failed to retrieve a token")
+
+    job = JobSpec("job-az", "azure-openai", {"targets": {"azure-openai": "a.json"}, "estimated_cost_usd": 1.0},
+                  lambda t: {"model": "gpt-4o-2024-08-06", "trainingType": "standard"})
+    report = run(dev, [job], Sources(aws_client=lambda service: NoAws(), arm=no_azure))
+    blocked = [(r.check, r.fix) for r in report.rows if r.status == "block"]
+    assert [check for check, _ in blocked] == ["identity", "azure-identity"]
+    assert "aws sso login" in blocked[0][1] and "az login" in blocked[1][1]

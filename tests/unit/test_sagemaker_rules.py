@@ -140,3 +140,10 @@ def test_the_offline_archive_needs_no_network_at_start(tmp_path):
     assert with_wheels["requirements.txt"].startswith(b"--no-index\n--find-links wheels\n")
     assert "wheels/peft-0.21.2-py3-none-any.whl" in with_wheels and not needs_network_at_start(with_wheels)
     assert "wheels/peft-0.21.2-py3-none-any.whl" not in archive_files(source_archive(root).data)
+
+
+def test_a_sweep_with_container_variables_is_refused_since_ack_cannot_carry_them(project):
+    project.edit_definition(SM, sweep=SWEEP, compute__environment={"RUN_NOTE": "nightly"})
+    with pytest.raises(ConfigError, match=r"sagemaker-tuning.json TrainingJobDefinition.Environment: a sweep cannot "
+                                          r"carry container variables \(RUN_NOTE\).*\[environment local; rule: ACK"):
+        render_environment(load_environment("local"), SM)

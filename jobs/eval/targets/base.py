@@ -7,14 +7,14 @@ target (deployment, endpoint, artifact): stored answers are reused only for the 
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from jobs import retry
 from jobs.errors import CloudError
 from jobs.retry import retry_after_from_headers
 
@@ -72,59 +72,55 @@ def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
 
 
 class Throttle:
-    """Shared by a target's workers: one 429 pauses them all until its Retry-After has passed.
+    """Shared by a target's workers: one 429 pauses them all until its Retry-After has passed (a `jobs.retry.Gate`).
 
-    Without this, N workers each discover the limit on their own and the storm goes on N times longer.
+    Without this, N workers each discover the limit on their own and the storm goes on N times longer. The retry
+    loop and its defaults are `jobs.retry`'s; the arguments override a default only where given.
     """
 
-    def __init__(self, *, max_attempts: int = 12, max_wait_s: float = 120.0, base_backoff_s: float = 0.5,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self.max_attempts = max_attempts
-        self.max_wait_s = max_wait_s
-        self.base_backoff_s = base_backoff_s
+    def __init__(self, *, max_attempts: int | None = None, max_wait_s: float | None = None,
+                 base_backoff_s: float | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
+        default = retry.RetryPolicy()
+        self.policy = replace(default, attempts=max_attempts or default.attempts,
+                              max_retry_after_s=default.max_retry_after_s if max_wait_s is None else max_wait_s,
+                              base_s=default.base_s if base_backoff_s is None else base_backoff_s)
+        self.gate = retry.Gate()
         self._sleep = sleep
-        self._not_before = 0.0
         self._lock = threading.Lock()
         self.throttled = 0
         """429s seen (for reports and benchmarks)."""
         self.retried = 0
 
-    def wait_turn(self) -> None:
-        while (delay := self._not_before - time.monotonic()) > 0:
-            self._sleep(delay)
-
-    def pause(self, seconds: float) -> None:
-        with self._lock:
-            self._not_before = max(self._not_before, time.monotonic() + seconds)
-
     def call(self, fn: Callable[[], T], classify: Callable[[BaseException], tuple[bool, bool, float | None]],
              what: str) -> tuple[T, int]:
         """Run `fn` until it succeeds; `classify(exc)` -> (retryable, throttled, retry_after). Returns (result, attempts)."""
-        attempt = 0
-        while True:
-            attempt += 1
-            self.wait_turn()
-            try:
-                return fn(), attempt
-            except Exception as exc:  # noqa: BLE001 - classify decides; the rest is re-raised
-                retryable, throttled, after = classify(exc)
-                if not retryable or attempt >= self.max_attempts:
-                    if retryable:
-                        raise CloudError(f"{what}: still failing after {attempt} attempts ({exc})",
-                                         hint="lower evaluation.concurrency or use the Batch API (--batch)") from exc
-                    raise
-                if after is not None and after > self.max_wait_s:
-                    raise CloudError(f"{what}: the service asks to wait {after:.0f}s, over the {self.max_wait_s:.0f}s "
-                                     "limit", hint="retry later, or use the Batch API (--batch)") from exc
-                # No Retry-After: exponential backoff with full jitter, capped.
-                delay = after if after is not None else random.uniform(0, min(30.0, self.base_backoff_s * 2 ** attempt))
-                with self._lock:
-                    self.retried += 1
-                    self.throttled += int(throttled)
-                if throttled:
-                    self.pause(delay)
-                else:
-                    self._sleep(delay)
+        attempts = 0
+
+        def attempt() -> T:
+            nonlocal attempts
+            attempts += 1
+            return fn()
+
+        def counted(_n: int, _delay: float, exc: BaseException) -> None:
+            with self._lock:
+                self.retried += 1
+                self.throttled += int(classify(exc)[1])
+
+        try:
+            result = retry.call(attempt, self.policy, sleep=self._sleep, on_retry=counted, gate=self.gate,
+                                retryable=lambda exc: classify(exc)[0], retry_after=lambda exc: classify(exc)[2],
+                                throttled=lambda exc: classify(exc)[1])
+        except Exception as exc:  # noqa: BLE001 - worded here when retrying could not help; the rest as is
+            retryable, _throttled, after = classify(exc)
+            if not retryable:
+                raise
+            if after is not None and after > self.policy.max_retry_after_s:
+                raise CloudError(f"{what}: the service asks to wait {after:.0f}s, over the "
+                                 f"{self.policy.max_retry_after_s:.0f}s limit",
+                                 hint="retry later, or use the Batch API (--batch)") from exc
+            raise CloudError(f"{what}: still failing after {attempts} attempts ({exc})",
+                             hint="lower evaluation.concurrency or use the Batch API (--batch)") from exc
+        return result, attempts
 
 
 def content_of_chat_completion(body: Any) -> str:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import json
+import os
 import threading
 from pathlib import Path
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify, request
 
 from jobs.local.azure_emulator import arm, faults
 
@@ -19,6 +21,7 @@ def create_app(state_dir: Path, *, op_delay_s: float = 0.2) -> Flask:
     app.config.update(FTOPS_STATE_DIR=state_dir, FTOPS_OP_DELAY_S=op_delay_s)
     app.extensions.update(ftops_stores={}, ftops_stores_lock=threading.Lock(), ftops_faults=faults.Faults())
     app.before_request(faults.intercept)
+    app.after_request(_log_exchange)
     app.register_blueprint(faults.bp)
     app.register_blueprint(arm.bp)
     try:  # the data plane lives in its own module, added by its own issue
@@ -35,3 +38,33 @@ def create_app(state_dir: Path, *, op_delay_s: float = 0.2) -> Flask:
         return jsonify({"emulator": "ftops-azure", "blueprints": sorted(app.blueprints)})
 
     return app
+
+
+EXCHANGE_LOG = "FTOPS_AZURE_EMULATOR_EXCHANGE_LOG"
+"""When set, every API exchange (not `/_emulator/*`) is appended to this JSONL file: the test suite validates each
+request and response against Azure's REST specs (the emulator itself never reads them)."""
+_LOG_LOCK = threading.Lock()
+
+
+def _json_or_none(data: bytes, content_type: str | None):
+    if not data or "json" not in (content_type or ""):
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        return "<not JSON>"
+
+
+def _log_exchange(response: Response) -> Response:
+    path = os.environ.get(EXCHANGE_LOG)
+    if not path or request.path.startswith("/_emulator/") or request.path == "/":
+        return response
+    record = {"method": request.method, "path": request.path, "query": request.query_string.decode(),
+              "request": _json_or_none(request.get_data(cache=True), request.content_type),
+              "request_type": request.content_type, "status": response.status_code,
+              "response": None if response.direct_passthrough else _json_or_none(response.get_data(),
+                                                                                  response.content_type)}
+    line = json.dumps(record) + "\n"
+    with _LOG_LOCK, open(path, "a", encoding="utf-8") as handle:
+        handle.write(line)
+    return response

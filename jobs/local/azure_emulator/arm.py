@@ -129,6 +129,20 @@ def _body() -> dict:
     return body or {}
 
 
+def _sdk_checked(body: dict, model: str) -> dict:
+    """Refuse what ARM would: unknown members, read-only members and enum values outside the SDK model's."""
+    from jobs.local.azure_emulator.sdk_check import problem
+
+    module, _, name = model.rpartition(".")
+    import importlib
+
+    found = problem(body, getattr(importlib.import_module(module), name))
+    if found:
+        raise ArmError(400, "InvalidRequestContent", f"The request content was invalid and could not be deserialized: "
+                                                     f"{found}")
+    return body
+
+
 def _merge(base: dict, patch: dict) -> dict:
     """PATCH semantics: nested objects merge, everything else (including `tags` and lists) replaces."""
     merged = dict(base)
@@ -250,7 +264,7 @@ def account(data: Data, sub: str, rg: str, name: str) -> Response:
         op = _start_operation(data, rid, "delete", current["location"])
         return _json(None, 202, _operation_headers(op, sub, "Microsoft.CognitiveServices"))
     _require_rg(data, sub, rg)
-    body = _body()
+    body = _sdk_checked(_body(), "azure.mgmt.cognitiveservices.models.Account")
     if request.method == "PATCH":
         if current is None:
             raise _not_found(kind_name, name, rg)
@@ -301,7 +315,8 @@ def account(data: Data, sub: str, rg: str, name: str) -> Response:
                 else f"https://{location}.api.cognitive.microsoft.com/")
     resource = {
         "id": rid, "name": current["name"] if current else name, "type": kind_name, "location": location,
-        "kind": body["kind"], "sku": body["sku"], "tags": body.get("tags") or {}, "identity": identity,
+        "kind": body["kind"], "sku": body["sku"], "tags": body.get("tags") or {},
+        **({"identity": identity} if identity else {}),
         "properties": {**props, "endpoint": endpoint, "endpoints": {"OpenAI Language Model Instance API": endpoint},
                        "internalId": (current or {}).get("properties", {}).get("internalId") or uuid.uuid4().hex,
                        "dateCreated": (current or {}).get("properties", {}).get("dateCreated")
@@ -349,7 +364,7 @@ def deployment(data: Data, sub: str, rg: str, account_name: str, name: str) -> R
         current["properties"]["provisioningState"] = "Deleting"
         op = _start_operation(data, rid, "delete", parent["location"])
         return _json(None, 202, _operation_headers(op, sub, "Microsoft.CognitiveServices"))
-    body = _body()
+    body = _sdk_checked(_body(), "azure.mgmt.cognitiveservices.models.Deployment")
     if request.method == "PATCH":
         if current is None:
             raise _not_found("Microsoft.CognitiveServices/accounts/deployments", name, rg)
@@ -610,7 +625,8 @@ def role_assignment(data: Data, scope: str, name: str) -> Response:
     if not GUID.match(name):
         raise ArmError(400, "InvalidRoleAssignmentId",
                        f"The role assignment ID '{name}' is not valid. The role assignment ID must be a GUID.")
-    props = _body().get("properties") or {}
+    props = _sdk_checked(_body(), "azure.mgmt.authorization.models.RoleAssignmentCreateParameters").get(
+        "properties") or {}
     if not GUID.match(props.get("principalId") or ""):
         raise ArmError(400, "InvalidPrincipalId", "A valid principal ID must be provided for role assignment.")
     if not (props.get("roleDefinitionId") or "").lower().startswith("/subscriptions/") or \
@@ -622,7 +638,10 @@ def role_assignment(data: Data, scope: str, name: str) -> Response:
         raise ArmError(400, "InvalidResourceScope" if len(scope_parts) > 4 else "ResourceGroupNotFound",
                        f"The scope '{scope}' is not valid or does not exist.")
     wanted = {"roleDefinitionId": props["roleDefinitionId"], "principalId": props["principalId"],
-              "principalType": props.get("principalType") or "ServicePrincipal", "scope": scope}
+              "principalType": props.get("principalType") or "ServicePrincipal", "scope": scope,
+              **{k: props[k] for k in ("condition", "conditionVersion", "description") if props.get(k)}}
+    if wanted.get("condition") and wanted.get("conditionVersion") != "2.0":
+        raise ArmError(400, "InvalidConditionVersion", "A role assignment condition requires conditionVersion 2.0.")
     if current is not None:
         if {k: current["properties"].get(k) for k in ("roleDefinitionId", "principalId")} != \
                 {k: wanted[k] for k in ("roleDefinitionId", "principalId")}:

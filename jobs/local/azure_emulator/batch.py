@@ -143,7 +143,8 @@ def _settle(batch: dict[str, Any], now: float) -> None:
 
 
 def _view(batch: dict[str, Any], now: float) -> dict[str, Any]:
-    view = {k: v for k, v in batch.items() if not k.startswith("_")}
+    # The spec marks no batch property nullable: an unset one is left out rather than sent as null.
+    view = {k: v for k, v in batch.items() if not k.startswith("_") and v is not None}
     view["status"] = _status_at(batch, now)
     if view["status"] in {"in_progress", "finalizing"}:
         view["in_progress_at"] = int(batch["_created_f"] + 0.1 * batch["_duration_s"])
@@ -186,7 +187,7 @@ def create_batch(account: str | None = None):
                      errors={"object": "list", "data": errors[:100]})
     with get_store(NS).transaction() as data:
         data.setdefault("batches", {})[batch_id] = batch
-    return jsonify(_view(batch, now)), 200
+    return jsonify(_view(batch, now)), 201  # the spec's Batches_Create answers 201
 
 
 @_route("/batches/<batch_id>", methods=["GET"])
@@ -215,8 +216,8 @@ def list_batches(account: str | None = None):
         ids = [v["id"] for v in views]
         views = views[ids.index(after) + 1:] if after in ids else []
     page = views[:limit]
-    return jsonify({"object": "list", "data": page, "has_more": len(views) > limit,
-                    "first_id": page[0]["id"] if page else None, "last_id": page[-1]["id"] if page else None})
+    ends = {"first_id": page[0]["id"], "last_id": page[-1]["id"]} if page else {}
+    return jsonify({"object": "list", "data": page, "has_more": len(views) > limit, **ends})
 
 
 @_route("/batches/<batch_id>/cancel", methods=["POST"])

@@ -75,6 +75,16 @@ class Faults:
         return None
 
 
+DATA_PLANE_CODES = frozenset({"conflict", "invalidPayload", "forbidden", "notFound", "unexpectedEntityState",
+                              "itemDoesAlreadyExist", "serviceUnavailable", "internalFailure", "quotaExceeded",
+                              "jsonlValidationFailed", "fileImportFailed", "tooManyRequests", "unauthorized",
+                              "contentFilter"})
+"""The data-plane spec's ErrorCode enum (a test keeps this equal to the spec)."""
+DATA_PLANE_BY_STATUS = {401: "unauthorized", 403: "forbidden", 404: "notFound", 409: "conflict",
+                        429: "tooManyRequests", 500: "internalFailure", 502: "serviceUnavailable",
+                        503: "serviceUnavailable", 504: "serviceUnavailable"}
+
+
 def faults() -> Faults:
     return current_app.extensions["ftops_faults"]
 
@@ -91,7 +101,11 @@ def intercept() -> Response | None:
     if rule.status:
         from jobs.local.azure_emulator.arm import error
 
-        response = error(rule.status, rule.code, rule.message)
+        code = rule.code
+        if "/openai/" in request.path and code not in DATA_PLANE_CODES:
+            # The data plane answers with its own ErrorCode values (data-plane spec 2025-04-01-preview).
+            code = DATA_PLANE_BY_STATUS.get(rule.status, "invalidPayload")
+        response = error(rule.status, code, rule.message)
         if rule.retry_after is not None:
             response.headers["Retry-After"] = str(int(rule.retry_after) if float(rule.retry_after).is_integer()
                                                   else rule.retry_after)

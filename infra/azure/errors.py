@@ -1,20 +1,18 @@
-"""The boundary with the SDKs: transient failures are retried, everything else becomes one CloudError line.
+"""The boundary with the Azure SDKs: transient failures are retried, everything else becomes one CloudError line.
 
-Retried with exponential backoff (honouring `Retry-After` / `retry-after-ms`): 429 throttling, 5xx, transport
-errors, and the 409s ARM answers while a resource is still provisioning (e.g. AccountProvisioningStateInvalid).
-A failure names the resource and ARM's error code and message.
+Retried (by `jobs.retry`, the one retry loop, with its defaults): 429 throttling, 5xx, transport errors, and the
+409s ARM answers while a resource is still provisioning (e.g. AccountProvisioningStateInvalid), each honouring
+`Retry-After` / `retry-after-ms`. A failure names the resource and ARM's error code and message.
 """
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
+from jobs import retry
 from jobs.errors import CloudError
-from jobs.retry import retry_after_from_headers
 
 T = TypeVar("T")
 
@@ -31,19 +29,6 @@ HINTS = {
     "FlagMustBeSetForRestore": "a soft-deleted account holds the name; apply restores it, or purge it first",
     "LocationNotAvailableForResourceType": "choose an azure.location where Azure OpenAI is offered",
 }
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 8
-    """Tries after the first one."""
-    transport_attempts: int = 3
-    """Tries after the first one when the endpoint cannot be reached at all."""
-    base_s: float = 1.0
-    cap_s: float = 60.0
-    max_retry_after_s: float = 300.0
-    """A longer Retry-After is not waited on: the error is reported instead."""
-    sleep: Callable[[float], None] = time.sleep
 
 
 def arm_error(exc: BaseException) -> tuple[str, str]:
@@ -81,30 +66,24 @@ def _retryable(exc: BaseException) -> bool:
     return (status == 409 and code in RETRYABLE_CONFLICTS) or (status == 400 and code == "PrincipalNotFound")
 
 
-def call(what: str, fn: Callable[[], T], policy: RetryPolicy = RetryPolicy(),
-         on_retry: Callable[[str, float], None] | None = None) -> T:
-    """Run `fn` (one SDK call, LROs waited on inside it); `what` names the action and resource for errors."""
-    from azure.core.exceptions import AzureError, ClientAuthenticationError, ServiceRequestError
+def _retry_after(exc: BaseException) -> float | None:
+    return retry.retry_after_from_headers(getattr(getattr(exc, "response", None), "headers", None))
 
-    attempt = 0
-    while True:
-        try:
-            return fn()
-        except ClientAuthenticationError as exc:
-            raise CloudError(f"{what}: Azure authentication failed: {str(exc).splitlines()[0]}",
-                             hint="`az login` on a laptop; workload identity (OIDC) in pipelines") from None
-        except AzureError as exc:
-            # An unreachable endpoint gets a few quick tries only: waiting minutes on a dead emulator helps nobody.
-            limit = policy.transport_attempts if isinstance(exc, ServiceRequestError) else policy.attempts
-            if _retryable(exc) and attempt < limit:
-                backoff = min(policy.cap_s, policy.base_s * 2 ** attempt) * (0.5 + random.random() / 2)
-                wait = retry_after_from_headers(getattr(exc.response, "headers", None))
-                wait = backoff if wait is None else wait
-                if wait <= policy.max_retry_after_s:
-                    if on_retry:
-                        on_retry(f"{what}: {arm_error(exc)[0]}, retrying in {wait:.1f}s", wait)
-                    policy.sleep(wait)
-                    attempt += 1
-                    continue
-            code, message = arm_error(exc)
-            raise CloudError(f"{what} failed: {code}: {message}", hint=HINTS.get(code)) from None
+
+def call(what: str, fn: Callable[[], T], policy: retry.RetryPolicy = retry.RetryPolicy(),
+         on_retry: Callable[[str, float], None] | None = None, *, sleep: Callable[[float], None] = time.sleep) -> T:
+    """Run `fn` (one SDK call, LROs waited on inside it); `what` names the action and resource for errors."""
+    from azure.core.exceptions import AzureError, ClientAuthenticationError
+
+    def report(_attempt: int, wait: float, exc: BaseException) -> None:
+        if on_retry:
+            on_retry(f"{what}: {arm_error(exc)[0]}, retrying in {wait:.1f}s", wait)
+
+    try:
+        return retry.call(fn, policy, sleep=sleep, on_retry=report, retryable=_retryable, retry_after=_retry_after)
+    except ClientAuthenticationError as exc:
+        raise CloudError(f"{what}: Azure authentication failed: {str(exc).splitlines()[0]}",
+                         hint="`az login` on a laptop; workload identity (OIDC) in pipelines") from None
+    except AzureError as exc:
+        code, message = arm_error(exc)
+        raise CloudError(f"{what} failed: {code}: {message}", hint=HINTS.get(code)) from None

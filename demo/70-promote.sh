@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Stage 7: promote the evaluated model from `local` to a second emulated environment, `local-staging`, through
+# its model record: train once (40-apply), evaluate (60-eval), approve + promote (the same fine-tuned model id,
+# recorded with the account that trained it), deploy the approved record. Nothing is retrained.
+#
+# The second environment lives in a throwaway fork under demo-out (environments/ copied, plus
+# local-staging.yaml; definitions, datasets and templates linked), so the repository keeps its four
+# environments; FTOPS_STATE_DIR keeps pointing at this checkout's .ftops (the emulators and local's records).
+set -euo pipefail
+job=helpdesk-gpt41mini
+fork="${FTOPS_DEMO_OUT:?}/fork-with-local-staging"
+evaluation="$FTOPS_DEMO_OUT/eval/evaluation.json"
+rm -rf "$fork"
+mkdir -p "$fork"
+cp -R environments "$fork/environments"
+sed -e 's/^name: local$/name: local-staging/' -e 's/ftops-local-rg/ftops-localstaging-rg/' \
+    -e 's/ftopslocaldata/ftopslocalstaging/' environments/local.yaml > "$fork/environments/local-staging.yaml"
+for dir in definitions datasets templates; do ln -s "$PWD/$dir" "$fork/$dir"; done
+export FTOPS_STATE_DIR="${FTOPS_STATE_DIR:-$PWD/.ftops}" FTOPS_ROOT="$fork"
+
+echo "-- provision local-staging's Azure OpenAI account on the emulator"
+ftops infra apply --cloud azure --env local-staging --yes > /dev/null
+
+echo "-- nothing was promoted yet: local-staging serves nothing (exit 1 expected)"
+ftops render --env local-staging --job "$job" --out "$fork/rendered" > /dev/null
+if ftops deploy "$job" --env local-staging --dir "$fork/rendered"; then
+  echo "deploy should have refused" >&2
+  exit 1
+fi
+
+echo "-- promote: reads the stored evaluation (offline), approves the record, records the model in local-staging"
+ftops promote "$job" --from local --to local-staging --no-judge --evaluation "$evaluation"
+
+echo "-- deploy the approved record in local-staging: the same fine-tuned model, its source account named"
+ftops deploy "$job" --env local-staging --dir "$fork/rendered"
+
+echo "-- the records: approved in local, promoted and serving in local-staging"
+ftops models show "$job" --env local
+ftops models show "$job" --env local-staging
+ftops models show "$job" --env local-staging --json > "$FTOPS_DEMO_OUT/model-record-local-staging.json"

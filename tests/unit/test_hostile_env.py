@@ -1,0 +1,75 @@
+"""Environment files (issue 16, item 4): a misspelt key is named with a did-you-mean, and regions are checked when
+the file loads (AWS against botocore's partition data, Azure against the versioned list), with file and line."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from jobs.config.environment import load_environment
+from jobs.config.regions import aws_regions, azure_locations
+from jobs.errors import ConfigError
+from jobs.render import definitions
+
+
+def _load(project, old: str, new: str) -> ConfigError:
+    project.edit_environment("dev", old, new)
+    load_environment.cache_clear()
+    with pytest.raises(ConfigError) as err:
+        load_environment("dev")
+    return err.value
+
+
+def _line_of(project, text: str) -> int:
+    lines = (project.root / "environments" / "dev.yaml").read_text().splitlines()
+    return next(i for i, line in enumerate(lines, start=1) if text in line)
+
+
+def test_a_misspelt_key_is_named_with_a_did_you_mean_not_as_a_missing_field(project):
+    err = _load(project, "  region: us-east-1", "  regoin: us-east-1")
+    assert "unknown key regoin, did you mean region?" in str(err)
+    assert "Field required" not in err.message
+    assert err.field == "aws.regoin" and err.line == _line_of(project, "regoin:")
+    assert str(err).startswith(str(project.root / "environments" / "dev.yaml"))
+
+
+def test_a_misspelt_top_level_key_is_named_too(project):
+    err = _load(project, "owner: platform-team", "ownr: platform-team")
+    assert "unknown key ownr, did you mean owner?" in str(err) and err.line == _line_of(project, "ownr:")
+
+
+def test_a_misspelt_aws_region_fails_at_load_with_its_line(project):
+    err = _load(project, "  region: us-east-1", "  region: us-esat-1")
+    assert err.field == "aws.region" and err.line == _line_of(project, "us-esat-1")
+    assert "'us-esat-1' is not an AWS region" in err.message and "did you mean us-east-1?" in err.message
+
+
+def test_a_misspelt_azure_location_fails_at_load_with_its_line(project):
+    err = _load(project, "  location: swedencentral", "  location: swedencentrl")
+    assert err.field == "azure.location" and err.line == _line_of(project, "swedencentrl")
+    assert "did you mean swedencentral?" in err.message and "azure_locations.yaml" in err.message
+
+
+def test_aws_regions_come_from_botocore_partitions():
+    spec = importlib.util.find_spec("botocore")
+    data = json.loads((Path(spec.origin).parent / "data" / "partitions.json").read_text())
+    aws = next(p for p in data["partitions"] if p["id"] == "aws")
+    assert {r for r in aws["regions"] if not r.endswith("-global")} <= aws_regions()
+    assert "us-east-1" in aws_regions() and "aws-global" not in aws_regions()
+
+
+def test_azure_location_list_is_versioned_and_holds_the_shipped_environments():
+    retrieved, locations = azure_locations()
+    assert retrieved and {"swedencentral", "westeurope", "eastus2"} <= locations
+
+
+def test_a_misspelt_definition_key_is_named_with_a_did_you_mean(project):
+    path = project.root / "definitions" / "helpdesk-qwen-lora.yaml"
+    path.write_text(path.read_text().replace("hyperparameters:", "hyperparamters:", 1))
+    definitions.clear_cache()
+    with pytest.raises(ConfigError, match="unknown key hyperparamters, did you mean hyperparameters?") as err:
+        definitions.load_variants(path, "local")
+    assert err.value.line is not None
