@@ -226,3 +226,15 @@ def test_resolved_files_from_before_the_endpoint_role_name_it_by_rule(tmp_path):
     old = {k: v for k, v in derived.items() if k != "endpoint_role_arn"}
     assert ResolvedAws.model_validate(old).endpoint_role_arn == \
         f"arn:aws:iam::{ACCOUNT}:role/ftops-prod-sagemaker-endpoint" == derived["endpoint_role_arn"]
+
+
+def test_an_unknown_promotion_target_is_one_line_naming_the_field():
+    from jobs.access.registry import promotion_readers
+    from jobs.errors import ConfigError
+
+    load_environment.cache_clear()
+    staging = load_environment("staging")
+    broken = staging.model_copy(update={"aws": staging.aws.model_copy(update={"promotion_targets": ["prdo"]})})
+    with pytest.raises(ConfigError) as info:
+        promotion_readers(broken)
+    assert info.value.field == "aws.promotion_targets" and "'prdo' is no other AWS environment" in str(info.value)
