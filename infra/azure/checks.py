@@ -4,7 +4,8 @@ Offline: the versioned model file (`jobs/reference/models.yaml`, with its source
 fine-tune in which regions per training type. Live (whenever ARM is reachable, the emulator included):
 `models.list(location)` must list each model under kind `OpenAI` (the list also holds `AIServices` entries) with
 `finetuneCapabilities.fineTune` "true" (not `capabilities.fineTune`, which Azure sets "false" for models that
-fine-tune: the spec's ListLocationModels example) and without a passed fine-tune deprecation date, and each deployment's model/version/SKU; `usages.list(location)` gives the quota
+fine-tune: the spec's ListLocationModels example) and without a passed fine-tune deprecation date, and each
+deployment's model/version/SKU; `usages.list(location)` gives the quota
 plan shows next to what the deployments need.
 """
 

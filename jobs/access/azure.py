@@ -262,3 +262,19 @@ def explain_denied(message: str, identity: str | None = "apply") -> str | None:
     if not found:
         return None
     return missing_role(found["action"], found["scope"], identity=identity)
+
+
+# --- for preflight: the concrete scopes of an environment ------------------------------------------------------
+
+def scope_ids(env) -> dict[Scope, str]:
+    """The ARM ids of the four scopes for an environment (what ARM's permissions API is asked about)."""
+    azure = env.require_azure()
+    group = f"/subscriptions/{azure.subscription_id}/resourceGroups/{azure.resource_group}"
+    storage = f"{group}/providers/Microsoft.Storage/storageAccounts/{azure.storage_account}"
+    return {"subscription": f"/subscriptions/{azure.subscription_id}", "resource_group": group,
+            "account": f"{group}/providers/Microsoft.CognitiveServices/accounts/{azure.openai_account_name}",
+            "container": f"{storage}/blobServices/default/containers/{env.data.blob_container}"}
+
+
+def calls_for(identity: str) -> list[Call]:
+    return [call for call in CALLS if call.identity == identity]

@@ -184,11 +184,17 @@ def models_and_quota(env: Environment, arm: Arm, needs: list[AzureNeed], now: da
             rows.append(Row("azure-model", need.job, "block", f"fine-tuning {ref.base} {ref.version} retired on "
                             f"{retire_at.date()}", "move the job definition to a current model version", source))
         else:
+            # models.list says nothing about training types: where each type trains comes from the versioned
+            # models file (jobs/reference/models.yaml, with its source and date).
             regions = ref.regions(need.training_type) if need.training_type else []
-            if need.training_type and azure.location not in regions and need.training_type == "Standard":
-                rows.append(Row("azure-model", need.job, "block", f"{ref.base} fine-tunes, but not with Standard "
-                                f"(regional) training in {azure.location}; Standard regions: {', '.join(regions) or 'none'}",
-                                "use GlobalStandard or Developer training (the job's training_type), or a Standard region",
+            if need.training_type and azure.location not in regions:
+                others = [t for t in ("Standard", "GlobalStandard", "Developer")
+                          if t != need.training_type and azure.location in ref.regions(t)]
+                rows.append(Row("azure-model", need.job, "block", f"{ref.base} fine-tunes, but not with "
+                                f"{need.training_type} training in {azure.location}; {need.training_type} regions: "
+                                f"{', '.join(regions) or 'none'}",
+                                f"use {' or '.join(others)} training (the job's training_type)" if others
+                                else f"use a region listed for {need.training_type} training",
                                 f"{source} + models file {catalog.retrieved.isoformat()}"))
                 continue
             soon = retire_at and retire_at - now <= RETIREMENT_WARNING

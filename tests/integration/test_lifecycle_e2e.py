@@ -124,7 +124,8 @@ def test_full_lifecycle(ftops, local, tmp_path):
     for thread in threads:
         thread.join()
     counts = _azure_jobs_by_key(env)
-    assert all(counts.get(job.load_target("azure-openai")["suffix"]) == 1 for job in racing + [j for j in jobs if j.provider == "azure-openai"])
+    azure_jobs = racing + [j for j in jobs if j.provider == "azure-openai"]
+    assert all(counts.get(job.load_target("azure-openai")["suffix"]) == 1 for job in azure_jobs)
 
     waited = ftops("jobs", "wait", "--env", ENV, "--dir", root, "--interval", "0.3", "--json")
     assert waited.exit_code == 0, waited.stdout + waited.stderr

@@ -145,3 +145,9 @@ def test_plan_prints_the_missing_role_on_a_403(ftops, azure_local):
     assert result.exit_code == 1
     assert "ftops Azure subscription operator" in result.stderr + result.stdout
     assert "subscription scope" in result.stderr + result.stdout
+
+
+def test_every_scope_of_an_environment_has_an_arm_id():
+    ids = access.scope_ids(load_environment("dev"))
+    assert {access.scope_kind(v) for v in ids.values()} == set(access.SCOPES)
+    assert {c.identity for c in access.CALLS} == {"apply", "pipeline"} and access.calls_for("pipeline")

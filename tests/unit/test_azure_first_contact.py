@@ -291,3 +291,29 @@ def test_models_list_has_the_spec_shape_and_both_kinds(emulator):
     mini = next(i["model"] for i in items if i["kind"] == "OpenAI" and i["model"]["name"] == "gpt-4.1-mini")
     assert mini["finetuneCapabilities"]["fineTune"] == "true" and mini["capabilities"]["fineTune"] == "false"
     assert {"deprecation", "skus"} <= set(mini)
+
+
+# --- 6. a submitted job is found without `metadata` -------------------------------------------------------------
+
+def test_a_submitted_job_is_found_by_suffix_model_and_training_file(rendered, monkeypatch):
+    from types import SimpleNamespace
+
+    from jobs.data.manifest import read_manifest
+
+    job = rendered()
+    body = job.load_target("azure-openai")
+    train = read_manifest(job.manifest_dir()).files["train"]
+    filename = f"ftops-{train.sha256[:16]}-train.jsonl"
+    remote = SimpleNamespace(id="ftjob-1", model=body["model"], training_file="file-7", status="running",
+                             suffix=body["suffix"], metadata=None)
+    other = SimpleNamespace(id="ftjob-2", model=body["model"], training_file="file-8", status="running",
+                            suffix=body["suffix"], metadata=None)  # same suffix, another training file
+    fake = SimpleNamespace(
+        files=SimpleNamespace(list=lambda purpose: [SimpleNamespace(filename=filename, id="file-7"),
+                                                    SimpleNamespace(filename="other.jsonl", id="file-8")]),
+        fine_tuning=SimpleNamespace(jobs=SimpleNamespace(list=lambda limit: [other, remote])))
+    monkeypatch.setattr(azure_openai, "client", lambda env: fake)
+    found = azure_openai.AzureOpenAI().existing(load_environment("local"), [job])
+    assert found == {job.name: ("ftjob-1", job.idempotency_key)}
+    remote.status = "failed"  # a failed job may be submitted again
+    assert azure_openai.AzureOpenAI().existing(load_environment("local"), [job]) == {}

@@ -111,11 +111,15 @@ def test_retired_fine_tuning_blocks_and_near_retirement_warns(dev):
         assert row.status == status and text in row.detail and row.fix
 
 
-def test_standard_training_outside_its_regions_blocks(dev):
-    westus = dev.model_copy(update={"azure": dev.azure.model_copy(update={"location": "westus"})})
+def test_a_training_type_outside_its_regions_blocks(dev):
+    westus3 = dev.model_copy(update={"azure": dev.azure.model_copy(update={"location": "westus3"})})
     arm, _ = reader({"/models": models_with()})
-    [row] = checks.models_and_quota(westus, arm, [AzureNeed("j", "gpt-4o-2024-08-06", "Standard", None, 0)], NOW)
-    assert row.status == "block" and "Standard (regional) training" in row.detail and "GlobalStandard" in row.fix
+    [row] = checks.models_and_quota(westus3, arm, [AzureNeed("j", "gpt-4o-2024-08-06", "Standard", None, 0)], NOW)
+    assert row.status == "block" and "not with Standard training in westus3" in row.detail
+    assert row.fix == "use GlobalStandard training (the job's training_type)"
+    arm, _ = reader({"/models": models_with()})
+    [ok] = checks.models_and_quota(westus3, arm, [AzureNeed("j", "gpt-4o-2024-08-06", "GlobalStandard", None, 0)], NOW)
+    assert ok.status == "ok"
 
 
 # --- quota ---------------------------------------------------------------------------------------------------

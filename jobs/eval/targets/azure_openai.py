@@ -194,8 +194,9 @@ def check_batch_deployment(env: Any, deployment: str) -> None:
                                "of a base model")
     sku = found.sku.name if found.sku else None
     if sku not in BATCH_SKUS:
-        raise ConfigError(f"deployment {deployment!r} has SKU {sku}; the Batch API serves only {'/'.join(sorted(BATCH_SKUS))} "
-                          "deployments", field="--batch", hint="deploy the base model as GlobalBatch, or drop --batch")
+        raise ConfigError(f"deployment {deployment!r} has SKU {sku}; the Batch API serves only "
+                          f"{'/'.join(sorted(BATCH_SKUS))} deployments", field="--batch",
+                          hint="deploy the base model as GlobalBatch, or drop --batch")
 
 
 def is_fine_tuned(model: str) -> bool:

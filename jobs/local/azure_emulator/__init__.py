@@ -10,4 +10,10 @@ build it in-process with `create_app(state_dir)`. Pieces, each reusable by a new
   hook on the app): error status + ARM error body + Retry-After, a delay, or a long-running operation that
   ends Failed (`faults.pending_operation_failure()` hands the injected error to the code creating it).
 - `arm.error(status, code, message)`: the `{"error": {"code", "message"}}` body Azure's SDKs parse.
+- `sdk_check.problem(body, Model)`: ARM bodies held to the azure-mgmt SDK models (unknown, read-only and
+  out-of-enum members are refused with `InvalidRequestContent`).
+- `catalog`: the emulator's own model catalogue in the shape of ARM's models.list (not jobs/reference/models.yaml).
+- With `FTOPS_AZURE_EMULATOR_EXCHANGE_LOG` set, every exchange is appended to that JSONL file; the test suite
+  validates them against Azure's REST specs (tests/fixtures/azure_spec.py). What the emulator invents rather than
+  checks (answers, loss curves, timings, ids) is listed in the README, "What the emulator invents".
 """

@@ -99,6 +99,11 @@ def completion(deployment: str, body: dict[str, Any], data: dict[str, Any]) -> t
     model = data_plane._deployment_model(deployment)
     if model is None:
         return 404, {"error": {"code": "DeploymentNotFound", "message": f"the API deployment {deployment} does not exist"}}
+    if ".ft-" in model or model.startswith("ftchkpt-"):
+        # Azure's Batch API does not serve fine-tuned models (it needs a GlobalBatch deployment of a base model).
+        return 400, {"error": {"code": "OperationNotSupported",
+                               "message": f"the deployment {deployment} serves a fine-tuned model; the Batch API "
+                                          "does not support fine-tuned models"}}
     prompt = data_plane._last_user(body.get("messages", []))
     answer = data_plane._answer(model, prompt, data)
     prompt_tokens = sum(len(str(m.get("content", "")).split()) + 4 for m in body.get("messages", []))
