@@ -121,6 +121,9 @@ class Template:
         for logical, policy in self.of_type("AWS::IAM::Policy").items():
             if {"Ref": role_logical} in policy["Properties"].get("Roles", []):
                 out.append({"name": logical, "policy": self.resolve(policy["Properties"]["PolicyDocument"])})
+        for logical, policy in self.of_type("AWS::IAM::ManagedPolicy").items():
+            if {"Ref": role_logical} in policy["Properties"].get("Roles", []):
+                out.append({"name": logical, "policy": self.resolve(policy["Properties"]["PolicyDocument"])})
         for inline in self.resources[role_logical]["Properties"].get("Policies", []):
             out.append({"name": inline["PolicyName"], "policy": self.resolve(inline["PolicyDocument"])})
         assert not self.resources[role_logical]["Properties"].get("ManagedPolicyArns"), "managed policies unsupported"
@@ -441,3 +444,19 @@ def test_endpoints_and_training_jobs_run_as_separate_roles(world, env_name):
                 if a.action == "s3:PutObject" or (a.action == "s3:GetObject" and "/datasets/" in a.resource)]
     assert len(crossed) >= 3
     assert all(d.endswith("Denied") for d in decisions(template, crossed))
+
+
+@pytest.mark.parametrize("env_name", ENVS)
+def test_policies_fit_the_iam_size_quotas(world, env_name):
+    """IAM refuses a role whose inline policies exceed 10,240 characters in all, or a managed policy over 6,144
+    (IAM and STS quotas; whitespace not counted), which neither moto nor a synth notices."""
+    template = world["templates"][env_name]
+    for suffix in ("-pipeline", "-sagemaker-execution", "-sagemaker-endpoint"):
+        role = template.role_logical(suffix)
+        inline = sum(len(json.dumps(template.resolve(p["Properties"]["PolicyDocument"]), separators=(",", ":")))
+                     for p in template.of_type("AWS::IAM::Policy").values() if {"Ref": role} in p["Properties"]["Roles"])
+        assert inline < 10_240 - 1_000, (suffix, inline)  # headroom for more instance types, subnets, targets
+        for policy in template.of_type("AWS::IAM::ManagedPolicy").values():
+            if {"Ref": role} in policy["Properties"]["Roles"]:
+                size = len(json.dumps(template.resolve(policy["Properties"]["PolicyDocument"]), separators=(",", ":")))
+                assert size < 6_144, (suffix, size)
