@@ -190,3 +190,14 @@ def test_a_file_in_the_way_of_an_output_is_one_line(ftops, project, tmp_path):
     assert "file is in the way" in one_line(ftops("render", "--env", "local", "--out", blocker))
     assert "file is in the way" in one_line(ftops("data", "prepare", SAMPLE, "--out", blocker / "sub"))
     assert blocker.read_text() == "x"
+
+
+def test_a_fifo_planted_in_an_owned_output_is_refused_without_blocking(tmp_path):
+    target = tmp_path / "out"
+    staging = tmp_path / ".out.partial"
+    staging.mkdir()
+    (staging / "a.txt").write_text("1")
+    replace_dir(staging, target, "thing")
+    os.mkfifo(target / "pipe")
+    with pytest.raises(FtopsError, match="pipe was added"):
+        check_replaceable(target, "thing")
