@@ -40,8 +40,6 @@ class RenderedJob(BaseModel):
     dataset_id: str | None = None
     targets: dict[str, str] = {}
     """Target name -> file name beside job.json."""
-    deployment: dict[str, Any] | None = None
-    """Deployment settings from the job definition (sku/capacity, instance type, serverless), if rendered."""
     directory: Path = Path(".")
     """Where job.json lies (set by the loader)."""
 

@@ -349,9 +349,8 @@ class SageMaker(Provider):
 
 
 def deployment_settings(job: RenderedJob, env: Environment) -> dict[str, Any]:
-    """`deployment.sagemaker` of the job definition (with the environment's override), unless job.json has it."""
-    if job.deployment is not None:
-        return job.deployment.get("sagemaker", job.deployment)
+    """`deployment.sagemaker` of the job definition (with the environment's override). Never read from the
+    rendered tree: what serves follows the reviewed definition, not an edit of job.json."""
     from jobs import paths
     from jobs.config.job import JobDefinition
     from jobs.yamlio import load_model
