@@ -127,7 +127,7 @@ def attach_evaluation(env: Environment, record: ModelRecord, store: RecordStore,
 
 
 def loss_plot(env: Environment, record: ModelRecord, out_dir: Path) -> Path | None:
-    """Draw the training curve beside the evaluation, from the provider (wherever `jobs results` wrote)."""
+    """Draw the training curve for the evaluation report, from the provider (wherever `jobs results` wrote)."""
     from jobs import providers
     from jobs.results.analysis import detect_overfitting
     from jobs.results.report import plot
@@ -140,8 +140,10 @@ def loss_plot(env: Environment, record: ModelRecord, out_dir: Path) -> Path | No
         return None
     if not metrics.rows:
         return None
-    path = out_dir / "loss.png"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # Drawn in ftops' state directory, not in `out_dir`: the evaluation writes (and marks as its own) that
+    # directory afterwards, and refuses one that something else created first. The report embeds the image.
+    path = paths.state_dir() / "loss-plots" / env.name / f"{record.job}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
     plot(metrics.rows, detect_overfitting(metrics.rows), f"{record.job} ({env.name})", path)
     return path
 
