@@ -85,7 +85,12 @@ def _deploy_record(environment, job: str, checked) -> dict:
 
     rendered = _rendered_for(environment, job, checked)
     name = rendered.job or job
-    record, etag, store = approved_record(environment, name, rendered.provider)
+    source = None
+    if rendered.promotion:  # verified with the tree: the source job the reviewer saw is the one that serves
+        import orjson
+
+        source = orjson.loads((rendered.directory / rendered.promotion).read_bytes())["source"]
+    record, etag, store = approved_record(environment, name, rendered.provider, source)
     artifact = record.artifact
     status = JobStatus(provider=rendered.provider, job_id=rendered.name, state="succeeded",
                        provider_status="Approved", model=artifact.uri if artifact.kind == "s3" else artifact.model_id)

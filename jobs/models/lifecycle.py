@@ -296,10 +296,24 @@ def _promote_retrained(job: str, source: Environment, target: Environment, recor
 
 # --- deploy -------------------------------------------------------------------------------------------------
 
-def approved_record(env: Environment, job: str, provider: str) -> tuple[ModelRecord, str, RecordStore]:
-    """The most recently approved record of `job` in `env`; refuses when there is none."""
+def approved_record(env: Environment, job: str, provider: str,
+                    source: dict[str, Any] | None = None) -> tuple[ModelRecord, str, RecordStore]:
+    """The most recently approved record of `job` in `env`; refuses when there is none.
+
+    `source` (promotion.json's `source` in a production tree): only a record of that source environment's job
+    serves, the one the reviewed tree names."""
     store = store_for(env, provider)
     records = store.records(job)
+    if source is not None:
+        named = [r for r in records if r.rendered_name == source["job_name"]
+                 and (r.promoted_from or {}).get("env") == source["environment"]]
+        if records and not named:
+            raise FtopsError(f"no model record of {job} in {env.name} comes from {source['job_name']} in "
+                             f"{source['environment']}, the job the reviewed promotion.json names",
+                             source=store.url(records[0]), field="source.job_name",
+                             hint=f"train, gate and approve it in {source['environment']}, then `ftops promote "
+                                  f"{job} --from {source['environment']} --to {env.name}`")
+        records = named
     approved = sorted((r for r in records if r.approved), key=lambda r: r.approval.at or 0, reverse=True)
     if not approved:
         pending = [r for r in records if not r.approved]
