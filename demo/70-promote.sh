@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stage 7: promote the evaluated model from `local` to a second emulated environment, `local-staging`, through
-# its model record: train once (40-apply), evaluate (60-eval), approve + promote (the same fine-tuned model id,
+# its model record: train once (40-apply), evaluate (60-eval), approve in `local` (its own identity, on the
+# stored evaluation), promote into local-staging (reads local's approved record: the same fine-tuned model id,
 # recorded with the account that trained it), deploy the approved record. Nothing is retrained.
 #
 # The second environment lives in a throwaway fork under demo-out (environments/ copied, plus
@@ -28,8 +29,11 @@ if ftops deploy "$job" --env local-staging --dir "$fork/rendered"; then
   exit 1
 fi
 
-echo "-- promote: reads the stored evaluation (offline), approves the record, records the model in local-staging"
-ftops promote "$job" --from local --to local-staging --no-judge --evaluation "$evaluation"
+echo "-- approve in local: reads the stored evaluation (offline), then approves the record there"
+ftops models approve "$job" --env local --no-judge --evaluation "$evaluation"
+
+echo "-- promote into local-staging: reads local's approved record (writes nothing there), records the model here"
+ftops promote "$job" --from local --to local-staging
 
 echo "-- deploy the approved record in local-staging: the same fine-tuned model, its source account named"
 ftops deploy "$job" --env local-staging --dir "$fork/rendered"
