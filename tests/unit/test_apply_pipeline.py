@@ -166,3 +166,10 @@ def _words(node) -> list[str]:
 
     Visitor().visit(node)
     return found
+
+
+def test_prod_follows_the_environment_it_promotes_from(ftops, tmp_path):
+    """prod serves what staging approved (aws.promotion_targets, as promotion.json says): a pipeline that runs
+    another environment just before prod would gate and approve there, and prod's deploy would refuse it."""
+    result = ftops("pipeline", "render", "--env", "dev", "--env", "prod", "--out", tmp_path / "x.yml")
+    assert result.exit_code == 1 and "prod promotes from staging" in result.stderr, result.stderr
