@@ -35,7 +35,7 @@ def reviewed_job(environment, job: str, directory: Path | None):
     return None
 
 
-def trained_ref(environment, job: str, directory: Path | None, checked):
+def trained_ref(environment, job: str, checked):
     """The trained job behind the verified rendered job `checked` (raises when it was not submitted here)."""
     from jobs.apply.lookup import trusted_ref
     from jobs.errors import FtopsError
@@ -133,7 +133,7 @@ def deploy(job: str = JobArgument, env: str = EnvOption, directory: Path | None 
     from_record = environment.is_production
     if not from_record:
         try:
-            ref = trained_ref(environment, job, directory, checked)
+            ref = trained_ref(environment, job, checked)
         except FtopsError as exc:
             if "has not been submitted" not in str(exc) and "is not a rendered job" not in str(exc):
                 raise
@@ -191,7 +191,7 @@ def undeploy(job: str = JobArgument, env: str = EnvOption, directory: Path | Non
     environment = load_environment(env)
     checked = reviewed_job(environment, job, directory)  # removes only what the reviewed definition names
     try:
-        ref = trained_ref(environment, job, directory, checked)
+        ref = trained_ref(environment, job, checked)
         rendered, label = ref.rendered, ref.label
     except FtopsError as exc:
         if "has not been submitted" not in str(exc) and "is not a rendered job" not in str(exc):

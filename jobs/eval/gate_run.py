@@ -147,7 +147,7 @@ def run_gate(job: str, env: Environment, directory: Path | None, evaluate: Calla
     definition = local.variant.definition
     keep = definition.evaluation.keep_deployments if keep is None else keep
     # Deploy only what the definition renders: a hand-edited tree is refused before any cloud call.
-    ref = trained_ref(env, local.variant.name, directory, reviewed_job(env, local.variant.name, directory))
+    ref = trained_ref(env, local.variant.name, reviewed_job(env, local.variant.name, directory))
     created: list[Undo] = []
     base = None
     outcome: dict[str, Any] = {}

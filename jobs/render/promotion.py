@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from jobs.errors import ConfigError, FtopsError
 
 if TYPE_CHECKING:
