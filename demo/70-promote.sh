@@ -5,7 +5,7 @@
 # recorded with the account that trained it), deploy the approved record. Nothing is retrained.
 #
 # The second environment lives in a throwaway fork under demo-out (environments/ copied, plus
-# local-staging.yaml; definitions, datasets and templates linked), so the repository keeps its four
+# local-staging.yaml, definitions and datasets; templates linked), so the repository keeps its four
 # environments; FTOPS_STATE_DIR keeps pointing at this checkout's .ftops (the emulators and local's records).
 set -euo pipefail
 job=helpdesk-gpt41mini
@@ -16,7 +16,9 @@ mkdir -p "$fork"
 cp -R environments "$fork/environments"
 sed -e 's/^name: local$/name: local-staging/' -e 's/ftops-local-rg/ftops-localstaging-rg/' \
     -e 's/ftopslocaldata/ftopslocalstaging/' environments/local.yaml > "$fork/environments/local-staging.yaml"
-for dir in definitions datasets templates; do ln -s "$PWD/$dir" "$fork/$dir"; done
+# Copied, not linked: datasets and definitions must lie inside the project ftops renders (a link out is refused).
+cp -R definitions datasets "$fork/"
+ln -s "$PWD/templates" "$fork/templates"
 export FTOPS_STATE_DIR="${FTOPS_STATE_DIR:-$PWD/.ftops}" FTOPS_ROOT="$fork"
 
 echo "-- provision local-staging's Azure OpenAI account on the emulator"
