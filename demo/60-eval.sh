@@ -25,14 +25,14 @@ echo "-- reports"
 ls -1 "$out"/report.md "$out"/report.html "$out"/evaluation.json
 
 echo "-- the model record: the artifact (fine-tuned model id and the account that trained it), lineage, the"
-echo "   evaluation that gated it, approval (pending until promoted) and where it serves"
+echo "   evaluation that gated it, approval (pending until approved) and where it serves"
 ftops models show "$job" --env local
 ftops models list --env local
 
-echo "-- an evaluation of a deployment picked by hand is not an evaluation of the job's model: promote refuses it"
+echo "-- an evaluation of a deployment picked by hand is not an evaluation of the job's model: approve refuses it"
 echo "   offline, in one line (exit 1 expected)"
 ftops eval "$job" --env local --no-judge --fine-tuned azure:grader --base azure:grader --out "$out/by-hand" --json > /dev/null
-if ftops promote "$job" --from local --to staging --no-judge --evaluation "$out/by-hand/evaluation.json"; then
-  echo "promote should have refused" >&2
+if ftops models approve "$job" --env local --no-judge --evaluation "$out/by-hand/evaluation.json"; then
+  echo "approve should have refused" >&2
   exit 1
 fi

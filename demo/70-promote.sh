@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Stage 7: promote the evaluated model from `local` to a second emulated environment, `local-staging`, through
-# its model record: train once (40-apply), evaluate (60-eval), approve + promote (the same fine-tuned model id,
+# its model record: train once (40-apply), evaluate (60-eval), approve in `local` (its own identity, on the
+# stored evaluation), promote into local-staging (reads local's approved record: the same fine-tuned model id,
 # recorded with the account that trained it), deploy the approved record. Nothing is retrained.
 #
 # The second environment lives in a throwaway fork under demo-out (environments/ copied, plus
-# local-staging.yaml; definitions, datasets and templates linked), so the repository keeps its four
+# local-staging.yaml, definitions and datasets; templates linked), so the repository keeps its four
 # environments; FTOPS_STATE_DIR keeps pointing at this checkout's .ftops (the emulators and local's records).
 set -euo pipefail
 job=helpdesk-gpt41mini
@@ -15,7 +16,9 @@ mkdir -p "$fork"
 cp -R environments "$fork/environments"
 sed -e 's/^name: local$/name: local-staging/' -e 's/ftops-local-rg/ftops-localstaging-rg/' \
     -e 's/ftopslocaldata/ftopslocalstaging/' environments/local.yaml > "$fork/environments/local-staging.yaml"
-for dir in definitions datasets templates; do ln -s "$PWD/$dir" "$fork/$dir"; done
+# Copied, not linked: datasets and definitions must lie inside the project ftops renders (a link out is refused).
+cp -R definitions datasets "$fork/"
+ln -s "$PWD/templates" "$fork/templates"
 export FTOPS_STATE_DIR="${FTOPS_STATE_DIR:-$PWD/.ftops}" FTOPS_ROOT="$fork"
 
 echo "-- provision local-staging's Azure OpenAI account on the emulator"
@@ -28,8 +31,11 @@ if ftops deploy "$job" --env local-staging --dir "$fork/rendered"; then
   exit 1
 fi
 
-echo "-- promote: reads the stored evaluation (offline), approves the record, records the model in local-staging"
-ftops promote "$job" --from local --to local-staging --no-judge --evaluation "$evaluation"
+echo "-- approve in local: reads the stored evaluation (offline), then approves the record there"
+ftops models approve "$job" --env local --no-judge --evaluation "$evaluation"
+
+echo "-- promote into local-staging: reads local's approved record (writes nothing there), records the model here"
+ftops promote "$job" --from local --to local-staging
 
 echo "-- deploy the approved record in local-staging: the same fine-tuned model, its source account named"
 ftops deploy "$job" --env local-staging --dir "$fork/rendered"

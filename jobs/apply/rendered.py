@@ -40,10 +40,18 @@ class RenderedJob(BaseModel):
     dataset_id: str | None = None
     targets: dict[str, str] = {}
     """Target name -> file name beside job.json."""
-    deployment: dict[str, Any] | None = None
-    """Deployment settings from the job definition (sku/capacity, instance type, serverless), if rendered."""
+    promotion: str | None = None
+    """promotion.json in a production environment: the job serves a model promoted from its source environment
+    (jobs/render/promotion.py); nothing is trained for it."""
     directory: Path = Path(".")
     """Where job.json lies (set by the loader)."""
+
+    @field_validator("promotion")
+    @classmethod
+    def promotion_stays_in_the_job_directory(cls, file: str | None) -> str | None:
+        if file is not None and not _PLAIN_FILE.match(file):
+            raise ValueError(f"promotion names {file!r}: it is a file beside job.json")
+        return file
 
     @field_validator("targets")
     @classmethod

@@ -24,7 +24,14 @@ def _load(env_name: str, directory: Path | None, only: list[str] | None):
 
     env = load_environment(env_name)
     # Only what review saw is applied: the tree must be what the definitions render now (jobs/apply/verify.py).
-    return env, verified(env, load_rendered(directory or default_dir(), env.name, only))
+    jobs = verified(env, load_rendered(directory or default_dir(), env.name, only))
+    # A job with promotion.json (a production environment) serves a model promoted from its source
+    # environment: it is never trained here (`ftops promote`, then `ftops deploy`).
+    promoted = [job.name for job in jobs if job.promotion]
+    if promoted:
+        err_console.print(f"{len(promoted)} job(s) serve a promoted model (promotion.json), nothing to train: "
+                          + escape(", ".join(promoted)))
+    return env, [job for job in jobs if not job.promotion], promoted
 
 
 def plan(
@@ -36,7 +43,7 @@ def plan(
     """Compare the rendered jobs with the cloud: create / already submitted / in progress / conflict per job."""
     from jobs.apply import engine
 
-    environment, jobs = _load(env, directory, job)
+    environment, jobs, promoted = _load(env, directory, job)
     with err_console.status(f"reading the ledger and the cloud for {len(jobs)} jobs..."):
         items = engine.plan(environment, jobs)
     counts = {a: sum(i.action == a for i in items) for a in ("create", "submitted", "in-progress", "conflict")}
@@ -50,7 +57,7 @@ def plan(
         console.print(f"Plan for {env}: {counts['create']} to create, {counts['submitted']} already submitted, "
                       f"{counts['in-progress']} in progress elsewhere, {counts['conflict']} in conflict.")
 
-    emit({"environment": env, "summary": counts, "jobs": engine.as_json(items)}, as_json, human)
+    emit({"environment": env, "summary": counts, "jobs": engine.as_json(items), "promoted": promoted}, as_json, human)
     if counts["conflict"]:
         raise typer.Exit(1)
 
@@ -78,7 +85,7 @@ def apply(
     from jobs.apply import engine
     from jobs.cli.output import progress
 
-    environment, jobs = _load(env, directory, job)
+    environment, jobs, promoted = _load(env, directory, job)
     if not skip_preflight:
         from jobs.cli.preflight import apply_gate
 
@@ -102,6 +109,7 @@ def apply(
             err_console.print("[bold red]Some jobs failed[/]: fix what the detail says, then rerun "
                               "`ftops apply`; submitted jobs are not submitted again.")
 
-    emit({"environment": env, "dry_run": dry_run, "summary": counts, "jobs": engine.as_json(items)}, as_json, human)
+    emit({"environment": env, "dry_run": dry_run, "summary": counts, "jobs": engine.as_json(items),
+          "promoted": promoted}, as_json, human)
     if counts.get("failed") or counts.get("conflict"):
         raise typer.Exit(1)

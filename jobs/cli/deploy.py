@@ -13,31 +13,53 @@ JobArgument = typer.Argument(..., help="The rendered job name (its deployment se
 DirOption = typer.Option(None, "--dir", "-d", help="The rendered tree (default: rendered/).")
 
 
-def _resolve(env: str, job: str, directory: Path | None):
-    from jobs.apply.lookup import resolve
-    from jobs.config.environment import load_environment
+def reviewed(environment, rendered):
+    """`rendered` (read from a tree) once it is exactly what its definition renders now: a hand-edited
+    deployment (SKU, capacity, role, image, a `deployment` added to job.json) is refused naming the file and
+    field, before any cloud call."""
+    from jobs.apply import verify
+
+    (checked,) = verify.verified(environment, [rendered])
+    return checked
+
+
+def reviewed_job(environment, job: str, directory: Path | None):
+    """The job in the rendered tree, verified against its definition; None when the tree does not hold it."""
+    from jobs.apply.lookup import rendered_jobs
+
+    candidates = rendered_jobs(environment, directory)
+    by_definition = [r for r in candidates if r.job == job]
+    for rendered in candidates:
+        if job in {rendered.name, rendered.idempotency_key} or (len(by_definition) == 1 and rendered is by_definition[0]):
+            return reviewed(environment, rendered)
+    return None
+
+
+def trained_ref(environment, job: str, checked):
+    """The trained job behind the verified rendered job `checked` (raises when it was not submitted here)."""
+    from jobs.apply.lookup import trusted_ref
     from jobs.errors import FtopsError
 
-    environment = load_environment(env)
-    ref = resolve(environment, job, directory)
-    if ref.rendered is None:
-        raise FtopsError(f"{job!r} is not a rendered job of {env}", field="job",
+    if checked is None:
+        raise FtopsError(f"{job!r} is not a rendered job of {environment.name}", field="job",
                          hint="deploy by the rendered job name; its deployment settings come from the definition")
-    return environment, ref
+    ref = trusted_ref(environment, checked)
+    if ref is None:
+        raise FtopsError(f"job {checked.name} has not been submitted in {environment.name}",
+                         hint=f"run `ftops apply --env {environment.name}` first")
+    return ref
 
 
-def _rendered_for(environment, job: str, directory: Path | None):
+def _rendered_for(environment, job: str, checked):
     """The job as rendered for the environment (the reviewed tree, else rendered in memory): its deployment
     settings and names, without needing a training job there."""
     import tempfile
 
-    from jobs.apply.lookup import rendered_jobs
     from jobs.apply.rendered import load_rendered
     from jobs.errors import FtopsError
 
-    for rendered in rendered_jobs(environment, directory):
-        if job in {rendered.name, rendered.job}:
-            return rendered
+    if checked is not None:
+        return checked
     from jobs.render.engine import render_environment
 
     try:
@@ -55,15 +77,20 @@ def _rendered_for(environment, job: str, directory: Path | None):
     return next(r for r in load_rendered(root, environment.name) if r.name == found[0].name)
 
 
-def _deploy_record(environment, job: str, directory: Path | None) -> dict:
+def _deploy_record(environment, job: str, checked) -> dict:
     """Serve the approved model record of `job` (a promoted artifact): refuses an unapproved one."""
     from jobs import providers
     from jobs.models.lifecycle import approved_record, note_serving
     from jobs.providers.base import JobStatus
 
-    rendered = _rendered_for(environment, job, directory)
+    rendered = _rendered_for(environment, job, checked)
     name = rendered.job or job
-    record, etag, store = approved_record(environment, name, rendered.provider)
+    source = None
+    if rendered.promotion:  # verified with the tree: the source job the reviewer saw is the one that serves
+        import orjson
+
+        source = orjson.loads((rendered.directory / rendered.promotion).read_bytes())["source"]
+    record, etag, store = approved_record(environment, name, rendered.provider, source)
     artifact = record.artifact
     status = JobStatus(provider=rendered.provider, job_id=rendered.name, state="succeeded",
                        provider_status="Approved", model=artifact.uri if artifact.kind == "s3" else artifact.model_id)
@@ -102,10 +129,11 @@ def deploy(job: str = JobArgument, env: str = EnvOption, directory: Path | None 
     from jobs.errors import FtopsError
 
     environment = load_environment(env)
+    checked = reviewed_job(environment, job, directory)  # before any cloud call: only what review saw is served
     from_record = environment.is_production
     if not from_record:
         try:
-            environment, ref = _resolve(env, job, directory)
+            ref = trained_ref(environment, job, checked)
         except FtopsError as exc:
             if "has not been submitted" not in str(exc) and "is not a rendered job" not in str(exc):
                 raise
@@ -114,7 +142,7 @@ def deploy(job: str = JobArgument, env: str = EnvOption, directory: Path | None 
         if checkpoint:
             raise FtopsError("--checkpoint does not apply to a promoted model", field="--checkpoint",
                              hint="choose the checkpoint where it was trained, then promote it")
-        result = _deploy_record(environment, job, directory)
+        result = _deploy_record(environment, job, checked)
 
         def human_record(_):
             where = result.get("deployment") or result.get("endpoint")
@@ -160,14 +188,15 @@ def undeploy(job: str = JobArgument, env: str = EnvOption, directory: Path | Non
     from jobs.config.environment import load_environment
     from jobs.errors import FtopsError
 
+    environment = load_environment(env)
+    checked = reviewed_job(environment, job, directory)  # removes only what the reviewed definition names
     try:
-        environment, ref = _resolve(env, job, directory)
+        ref = trained_ref(environment, job, checked)
         rendered, label = ref.rendered, ref.label
     except FtopsError as exc:
         if "has not been submitted" not in str(exc) and "is not a rendered job" not in str(exc):
             raise
-        environment = load_environment(env)  # a promoted model: nothing was trained here
-        rendered = _rendered_for(environment, job, directory)
+        rendered = _rendered_for(environment, job, checked)  # a promoted model: nothing was trained here
         label = rendered.name
     result = providers.get(rendered.provider).undeploy(environment, rendered)
     if result["removed"]:

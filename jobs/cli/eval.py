@@ -152,55 +152,41 @@ def eval_job(
 
 def promote(
     job: str = typer.Argument(..., help="Job definition name (definitions/JOB.yaml)."),
-    from_env: str = typer.Option("staging", "--from", help="Environment where the candidate was trained and evaluated."),
-    to_env: str = typer.Option("prod", "--to", help="Environment to promote to."),
-    evaluation: Path | None = typer.Option(None, "--evaluation", help="The evaluation.json to read (default: where "
-                                           "`ftops eval JOB --env FROM` wrote it; e.g. a pipeline artifact)."),
-    rerun: bool = typer.Option(False, "--rerun", help="Evaluate the trained model again (live calls) before deciding."),
-    batch: bool = BatchOption,
-    concurrency: int = ConcurrencyOption,
-    no_judge: bool = typer.Option(False, "--no-judge", help="The evaluation was made without the job's LLM judge."),
+    from_env: str = typer.Option("staging", "--from", help="Environment where the candidate was trained, gated and "
+                                 "approved (`ftops models approve JOB --env FROM`)."),
+    to_env: str = typer.Option("prod", "--to", help="Environment to promote to (its credentials are used)."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Promote the evaluated model of JOB from one environment to the next: nothing is retrained.
+    """Promote the model FROM approved to TO: nothing is retrained, nothing is written in FROM.
 
-    Reads the stored evaluation of that exact artifact and refuses (exit 1, one line, no network call) when
-    there is none, when it is stale (definition, data or artifact changed) or when the gate refuses it. Then
-    marks the model record approved and makes the same artifact available in the target: SageMaker copies
-    model.tar.gz into the target's bucket (sha256 verified) and registers it there; Azure OpenAI records the
-    fine-tuned model with its source account, which `ftops deploy --env TARGET` names in the deployment.
+    Runs with TO's credentials. Reads FROM's approved model record (approved there, by FROM's own identity,
+    after its gate passed on the stored evaluation of that exact artifact: `ftops models approve`) and makes
+    the same artifact available in TO: SageMaker copies model.tar.gz into TO's bucket (sha256 verified) and
+    registers it there approved; Azure OpenAI records the fine-tuned model with its source account, which
+    `ftops deploy --env TO` names in the deployment. TO's record keeps who approved, on which evaluation,
+    which bytes. A definition with `promotion: retrain` instead needs its model trained in TO to have passed
+    the gate there.
     """
-    from jobs.eval.plan import default_out_dir, definition_eval
-    from jobs.models.lifecycle import check_evaluation
     from jobs.models.lifecycle import promote as promote_model
 
     source_env = load_environment(from_env)
     target_env = load_environment(to_env)  # an unknown target environment is a mistake worth one clear line
     if source_env.name == target_env.name:
         raise ConfigError("--from and --to name the same environment", field="--to")
-    name = definition_eval(job, source_env, judge=not no_judge).variant.name
-    path = evaluation or default_out_dir(source_env, name) / "evaluation.json"
-    if rerun:
-        _evaluate(name, from_env, fine_tuned=None, base=None, batch=batch, concurrency=concurrency, limit=None,
-                  judge=not no_judge, out=path.parent, loss_plot=None, quiet=as_json)
-    result = check_evaluation(name, source_env, path, judge=not no_judge)  # local files only
-    if not result["gate"]["passed"]:
-        record = {"job": name, "from": from_env, "to": to_env, "promoted": False, "gate": result["gate"],
-                  "evaluation": str(path)}
-        emit(record, as_json, lambda rec: (_print_gate(rec["gate"]), err_console.print(
-            f"[red]refusing to promote {escape(name)} to {escape(to_env)}:[/] "
-            + escape("; ".join(rec["gate"]["reasons"])))))
-        raise typer.Exit(1)
+    from jobs.models.lifecycle import variant_of
+
+    name = variant_of(job, source_env.name).name  # an unknown job is refused here, before any network call
     with err_console.status(f"promoting {name}: {from_env} -> {to_env}..."):
-        record = promote_model(name, source_env, target_env, result)
-    record["evaluation"] = str(path)
+        record = promote_model(name, source_env, target_env)
     atomic_write(paths.state_dir() / "promotions" / f"{name}.{to_env}.json",
                  orjson.dumps(record, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
 
     def human(rec: dict[str, Any]) -> None:
-        _print_gate(rec["gate"])
         console.print(f"[green]promoted {escape(rec['job'])}: {rec['from']} -> {rec['to']}[/] "
                       f"({rec['mode']}; artifact {escape(rec['artifact'])})")
+        if rec.get("approved_by"):
+            console.print(f"approved in {escape(str(rec['approved_in']))} by {escape(str(rec['approved_by']))} "
+                          f"on evaluation {escape(str(rec['evaluation']))}")
         console.print(f"record: {escape(rec['target_record'])}")
         console.print(f"next: ftops deploy {escape(rec['job'])} --env {rec['to']}")
 

@@ -4,13 +4,14 @@ where it came from and where it serves."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from jobs.cli.output import EnvOption, JsonOption, console, emit
+from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console
 
 app = typer.Typer(help="Model records: lineage, evaluation, approval and serving of trained models.",
                   no_args_is_help=True)
@@ -87,9 +88,15 @@ def show(job: str = typer.Argument(..., help="Job definition name."), env: str =
         else:
             console.print("  evaluation     none")
         ap = record.approval
-        console.print(f"  approval       {ap.status}" + (f" by {escape(str(ap.by))} at {_when(ap.at)}" if ap.by else ""))
+        console.print(f"  approval       {ap.status}" + (f" by {escape(str(ap.by))} at {_when(ap.at)}" if ap.by else "")
+                      + (f" in {escape(ap.env)}" if ap.env else ""))
+        if ap.evaluation:
+            console.print(f"  approved on    evaluation {ap.evaluation}, artifact {escape(str(ap.artifact))}")
         if record.promoted_from:
-            console.print(f"  promoted from  {escape(record.promoted_from['env'])}: {escape(record.promoted_from['record'])}")
+            p = record.promoted_from
+            console.print(f"  promoted from  {escape(p['env'])}: {escape(p['record'])}")
+            if p.get("promoted_by"):
+                console.print(f"  promoted by    {escape(str(p['promoted_by']))} at {_when(p.get('promoted_at'))}")
         if record.registry:
             console.print(f"  registry       {escape(record.registry['package_arn'])}")
         for s in record.serving:
@@ -98,3 +105,43 @@ def show(job: str = typer.Argument(..., help="Job definition name."), env: str =
             console.print(f"  ({len(found) - 1} older record(s): `ftops models list --env {env} --job {job}`)")
 
     emit(data, as_json, human)
+
+
+@app.command()
+def approve(job: str = typer.Argument(..., help="Job definition name (definitions/JOB.yaml)."), env: str = EnvOption,
+            evaluation: Path | None = typer.Option(None, "--evaluation", help="The evaluation.json to read (default: "
+                                                   "where `ftops eval JOB --env ENV` wrote it)."),
+            no_judge: bool = typer.Option(False, "--no-judge", help="The evaluation was made without the job's LLM "
+                                          "judge."),
+            as_json: bool = JsonOption) -> None:
+    """Approve the model JOB trained in ENV, with ENV's own credentials, once its gate passed.
+
+    Reads the stored evaluation of that exact artifact and refuses (exit 1, one line, no network call) when
+    there is none, when it is stale (definition, data or artifact changed) or when the gate refuses it; then
+    marks the model record (and its SageMaker model package) Approved, naming the evaluation and the artifact.
+    Another environment promotes it from there (`ftops promote JOB --from ENV --to TARGET`).
+    """
+    from jobs.config.environment import load_environment
+    from jobs.eval.plan import default_out_dir
+    from jobs.models.lifecycle import approve as approve_model
+    from jobs.models.lifecycle import check_evaluation, variant_of
+
+    environment = load_environment(env)
+    name = variant_of(job, environment.name).name
+    path = evaluation or default_out_dir(environment, name) / "evaluation.json"
+    result = check_evaluation(name, environment, path, judge=not no_judge)  # local files only
+    if not result["gate"]["passed"]:
+        refused = {"job": name, "env": env, "approved": False, "gate": result["gate"], "evaluation": str(path)}
+        emit(refused, as_json, lambda rec: err_console.print(
+            f"[red]refusing to approve {escape(name)} in {escape(env)}:[/] " + escape("; ".join(rec["gate"]["reasons"]))))
+        raise typer.Exit(1)
+    with err_console.status(f"approving {name} in {env}..."):
+        record = approve_model(name, environment, result)
+    record["evaluation_file"] = str(path)
+
+    def human(rec: dict[str, Any]) -> None:
+        console.print(f"[green]approved {escape(rec['job'])} in {escape(env)}[/]: artifact {escape(rec['artifact'])}, "
+                      f"evaluation {rec['evaluation']}, by {escape(str(rec['approved_by']))}")
+        console.print(f"record: {escape(rec['record'])}")
+
+    emit(record, as_json, human)

@@ -140,13 +140,14 @@ def _deploy_candidate(env: Environment, ref: Any) -> Undo | None:
 def run_gate(job: str, env: Environment, directory: Path | None, evaluate: Callable[..., dict[str, Any]],
              *, keep: bool | None = None) -> dict[str, Any]:
     """Deploy what is missing, `evaluate(base=...)`, and remove what was deployed here whatever happens."""
-    from jobs.apply.lookup import resolve
+    from jobs.cli.deploy import reviewed_job, trained_ref
     from jobs.eval.plan import definition_eval
 
     local = definition_eval(job, env)
     definition = local.variant.definition
     keep = definition.evaluation.keep_deployments if keep is None else keep
-    ref = resolve(env, local.variant.name, directory)
+    # Deploy only what the definition renders: a hand-edited tree is refused before any cloud call.
+    ref = trained_ref(env, local.variant.name, reviewed_job(env, local.variant.name, directory))
     created: list[Undo] = []
     base = None
     outcome: dict[str, Any] = {}

@@ -127,7 +127,7 @@ def attach_evaluation(env: Environment, record: ModelRecord, store: RecordStore,
 
 
 def loss_plot(env: Environment, record: ModelRecord, out_dir: Path) -> Path | None:
-    """Draw the training curve beside the evaluation, from the provider (wherever `jobs results` wrote)."""
+    """Draw the training curve for the evaluation report, from the provider (wherever `jobs results` wrote)."""
     from jobs import providers
     from jobs.results.analysis import detect_overfitting
     from jobs.results.report import plot
@@ -140,8 +140,10 @@ def loss_plot(env: Environment, record: ModelRecord, out_dir: Path) -> Path | No
         return None
     if not metrics.rows:
         return None
-    path = out_dir / "loss.png"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # Drawn in ftops' state directory, not in `out_dir`: the evaluation writes (and marks as its own) that
+    # directory afterwards, and refuses one that something else created first. The report embeds the image.
+    path = paths.state_dir() / "loss-plots" / env.name / f"{record.job}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
     plot(metrics.rows, detect_overfitting(metrics.rows), f"{record.job} ({env.name})", path)
     return path
 
@@ -162,7 +164,7 @@ def check_evaluation(job: str, env: Environment, evaluation: Path, *, judge: boo
     rerun = f"ftops eval {job} --env {env.name}" + ("" if judge else " --no-judge")
     if not evaluation.is_file():
         raise ConfigError(f"no stored evaluation of {job} in {env.name}", source=evaluation,
-                          hint=f"evaluate it first: `{rerun}` (or pass --rerun)")
+                          hint=f"evaluate it first: `{rerun}`")
     try:
         result = orjson.loads(evaluation.read_bytes())
     except orjson.JSONDecodeError as exc:
@@ -188,59 +190,117 @@ def check_evaluation(job: str, env: Environment, evaluation: Path, *, judge: boo
             stale = "its fingerprint does not match its contents (edited by hand?)"
     if stale:
         raise ConfigError(f"the stored evaluation of {job} in {env.name} is stale: {stale}", source=evaluation,
-                          hint=f"evaluate again: `{rerun}` (or pass --rerun)")
+                          hint=f"evaluate again: `{rerun}`")
     # The gate comes from the definition as it is now, not from what the stored evaluation recorded.
     result["gate"] = decide(expected.config.gate, result, source=expected.path)
     return result
 
 
-# --- promote: approve, then make the artifact available in the target ---------------------------------------
+# --- approve: in the source environment, by its own identity ------------------------------------------------
 
-def promote(job: str, source: Environment, target: Environment, result: dict[str, Any]) -> dict[str, Any]:
+def variant_of(job: str, env_name: str) -> Any:
     from jobs.render.definitions import find_definition, load_variants
 
     try:
         path = find_definition(job)
     except ConfigError:
         path = find_definition(job.rsplit("-g", 1)[0])  # a grid trial, `<name>-g<N>`
+    found = next((v for v in load_variants(path, env_name) if v.name == job), None)
+    if found is None:
+        raise ConfigError(f"{path.name} defines no job {job!r} for {env_name}", source=path, field="name")
+    return found
+
+
+def approve(job: str, env: Environment, result: dict[str, Any]) -> dict[str, Any]:
+    """Record, in `env` and with `env`'s credentials, that the model `result` evaluated passed the gate.
+
+    `result` is what check_evaluation returned (the stored evaluation, checked offline, with the gate decided
+    from the definition as it is now). The approval names the evaluation and the artifact it rests on, so a
+    promotion elsewhere can show an auditor who approved which bytes on which evaluation.
+    """
     if not result["gate"]["passed"]:
-        raise FtopsError(f"refusing to promote {job} to {target.name}: " + "; ".join(result["gate"]["reasons"]),
+        raise FtopsError(f"refusing to approve {job} in {env.name}: " + "; ".join(result["gate"]["reasons"]),
                          field="evaluation.gate")
-    variant = next(v for v in load_variants(path, target.name) if v.name == job)
     artifact = Artifact(**result["artifact"])
     provider = "sagemaker" if artifact.kind == "s3" else "azure-openai"
-    source_store = store_for(source, provider)
-    found = source_store.get(job, artifact.digest)
+    store = store_for(env, provider)
+    found = store.get(job, artifact.digest)
     if found is None:
-        raise FtopsError(f"no model record of {job} in {source.name} for {artifact.identity()}",
-                         hint=f"evaluate the trained model: `ftops eval {job} --env {source.name}`")
+        raise FtopsError(f"no model record of {job} in {env.name} for {artifact.identity()}",
+                         hint=f"evaluate the trained model: `ftops eval {job} --env {env.name}`")
     record, etag = found
     if record.evaluation is None or record.evaluation.fingerprint != result["evaluation_fingerprint"]:
-        raise FtopsError(f"the model record of {job} in {source.name} carries another evaluation than the one read",
-                         source=source_store.url(record), hint=f"evaluate again: `ftops eval {job} --env {source.name}`")
-    who = actor()
-    reason = f"gate passed in {source.name} (evaluation {record.evaluation.fingerprint}); promoted to {target.name}"
-    if variant.definition.promotion == "retrain":
-        return _promote_retrained(job, source, target, record, result, who)
-    if not record.approved:
-        record.approval.status, record.approval.by, record.approval.at = "Approved", who, time.time()
-        record.approval.reason = reason
+        raise FtopsError(f"the model record of {job} in {env.name} carries another evaluation than the one read",
+                         source=store.url(record), hint=f"evaluate again: `ftops eval {job} --env {env.name}`")
+    fingerprint = record.evaluation.fingerprint
+    if not (record.approved and record.approval.evaluation == fingerprint):
+        reason = f"gate passed in {env.name} (evaluation {fingerprint})"
+        record.approval.status, record.approval.by, record.approval.at = "Approved", actor(), time.time()
+        record.approval.reason, record.approval.env = reason, env.name
+        record.approval.evaluation, record.approval.artifact = fingerprint, artifact.identity()
         if record.registry:
             from jobs.models import registry
             from jobs.providers.sagemaker import client
 
-            registry.set_approval(client(source), record.registry["package_arn"], "Approved", reason)
-        etag = source_store.put(record, etag)
-    target_record = _copy_into(record, source_store, source, target, who, reason)
+            registry.set_approval(client(env), record.registry["package_arn"], "Approved", reason)
+        store.put(record, etag)
+    return {"job": job, "env": env.name, "approved": True, "gate": result["gate"], "record": store.url(record),
+            "artifact": artifact.identity(), "evaluation": fingerprint, "approved_by": record.approval.by,
+            "approved_at": record.approval.at, "package_arn": (record.registry or {}).get("package_arn")}
+
+
+# --- promote: in the target, reading the source's approved record ------------------------------------------
+
+def source_approved(job: str, source: Environment, provider: str) -> tuple[ModelRecord, RecordStore]:
+    """The newest record of `job` in `source` that `source` approved on a passed evaluation of that very artifact
+    (read only: the target never writes into the source environment)."""
+    store = store_for(source, provider)
+    records = store.records(job)
+    approved = sorted((r for r in records if r.approved), key=lambda r: r.approval.at or 0, reverse=True)
+    for record in approved:
+        a, e = record.approval, record.evaluation
+        if e is not None and e.passed and a.evaluation == e.fingerprint and a.artifact == record.artifact.identity():
+            break
+    else:
+        hint = f"in {source.name}, after its gate: `ftops models approve {job} --env {source.name}`"
+        if approved:
+            raise FtopsError(f"the approved record of {job} in {source.name} does not name the passed evaluation and "
+                             "artifact it rests on", source=store.url(approved[0]), hint=hint)
+        raise FtopsError(f"no approved model record of {job} in {source.name}: nothing to promote", hint=hint)
+    if record.registry:
+        from jobs.providers.sagemaker import client
+
+        package = record.registry["package_arn"]  # readable by the target (the group's resource policy)
+        status = client(source).describe_model_package(ModelPackageName=package)["ModelApprovalStatus"]
+        if status != "Approved":
+            raise FtopsError(f"model package {package} in {source.name} is {status}, not Approved",
+                             source=store.url(record), hint=f"approve it in {source.name}: `ftops models approve "
+                                                            f"{job} --env {source.name}`")
+    return record, store
+
+
+def promote(job: str, source: Environment, target: Environment) -> dict[str, Any]:
+    """Make the model `source` approved available in `target`, with `target`'s credentials: read the source's
+    record and artifact, copy the bytes (sha256 verified) or name the fine-tuned model's source account, and
+    register it approved here with the source's approval (who, when, which evaluation, which bytes)."""
+    variant = variant_of(job, target.name)
+    provider = "azure-openai" if variant.definition.provider == "azure-openai" else "sagemaker"
+    if variant.definition.promotion == "retrain":
+        return _promote_retrained(job, source, target, provider, actor())
+    record, source_store = source_approved(job, source, provider)
+    target_record = _copy_into(record, source_store, source, target, actor())
+    evaluation = record.evaluation
     return {"job": job, "from": source.name, "to": target.name, "promoted": True, "mode": "promote",
-            "gate": result["gate"], "artifact": target_record.artifact.identity(),
+            "gate": {"passed": evaluation.passed, "reasons": evaluation.reasons, "warnings": evaluation.warnings},
+            "artifact": target_record.artifact.identity(), "approved_by": record.approval.by,
+            "approved_in": record.approval.env, "evaluation": record.approval.evaluation,
             "source_record": source_store.url(record), "target_record": store_for(target, provider).url(target_record),
             "target": target_record.artifact.uri or target_record.artifact.model_id,
             "source_resource_id": target_record.artifact.source_resource_id}
 
 
 def _copy_into(record: ModelRecord, source_store: RecordStore, source: Environment, target: Environment,
-               who: str, reason: str) -> ModelRecord:
+               who: str) -> ModelRecord:
     store = store_for(target, record.provider)
     artifact = record.artifact.model_copy()
     if record.provider == "sagemaker":
@@ -249,6 +309,8 @@ def _copy_into(record: ModelRecord, source_store: RecordStore, source: Environme
         from jobs.providers.sagemaker import client
 
         aws = resolved_aws(target)
+        # Both clients carry the caller's credentials, the target's pipeline role: the source's bucket and key
+        # policies grant it read (aws.promotion_targets); nothing is written in the source.
         artifact.uri = copy_verified(client(source, "s3"), record.artifact.uri, client(target, "s3"),
                                      aws.output_bucket, record.job, record.artifact.sha256,
                                      kms_key=None if target.emulated else aws.kms_key_arn)
@@ -256,48 +318,65 @@ def _copy_into(record: ModelRecord, source_store: RecordStore, source: Environme
     found = store.get(record.job, artifact.digest)
     copy = found[0] if found else record.model_copy(deep=True)
     copy.env, copy.artifact, copy.serving, copy.training_job_id = target.name, artifact, copy.serving if found else [], None
-    copy.approval.status, copy.approval.by, copy.approval.at, copy.approval.reason = "Approved", who, time.time(), reason
+    copy.evaluation = record.evaluation
+    copy.approval = record.approval.model_copy()  # the source's approval, as recorded there by its identity
     copy.promoted_from = {"env": source.name, "record": source_store.url(record),
                           "artifact": record.artifact.uri or record.artifact.model_id,
-                          "package_arn": (record.registry or {}).get("package_arn")}
+                          "sha256": record.artifact.sha256, "package_arn": (record.registry or {}).get("package_arn"),
+                          "training_job_id": record.training_job_id, "promoted_by": who, "promoted_at": time.time()}
     if record.provider == "sagemaker" and not found:
         copy.registry = _register_package(target, copy, "Approved")
     store.put(copy, found[1] if found else None)
     return copy
 
 
-def _promote_retrained(job: str, source: Environment, target: Environment, record: ModelRecord,
-                       result: dict[str, Any], who: str) -> dict[str, Any]:
-    """`promotion: retrain`: the target trains its own model; it serves only once it passed the gate there."""
-    store = store_for(target, record.provider)
+def _promote_retrained(job: str, source: Environment, target: Environment, provider: str,
+                       who: str) -> dict[str, Any]:
+    """`promotion: retrain`: the target trains its own model; it serves only once it passed the gate there
+    (approved here by the target's identity, as `ftops models approve` does in a source environment)."""
+    store = store_for(target, provider)
     candidates = [r for r in store.records(job) if r.training_job_id and r.evaluation and r.evaluation.env == target.name]
     passed = [r for r in candidates if r.evaluation.passed]
     if not passed:
         raise FtopsError(f"{job} opts into `promotion: retrain`: its model trained in {target.name} has not passed "
                          f"the gate there", hint=f"`ftops apply --env {target.name}`, then `ftops eval {job} --env "
-                         f"{target.name} --check`, then promote again")
-    chosen = passed[0]
-    found = store.get(job, chosen.artifact.digest)
-    chosen, etag = found
+                         f"{target.name} --gate`, then promote again")
+    chosen, etag = store.get(job, passed[0].artifact.digest)
     reason = f"retrained in {target.name}; gate passed there (evaluation {chosen.evaluation.fingerprint})"
-    chosen.approval.status, chosen.approval.by, chosen.approval.at, chosen.approval.reason = \
-        "Approved", who, time.time(), reason
+    chosen.approval.status, chosen.approval.by, chosen.approval.at = "Approved", who, time.time()
+    chosen.approval.reason, chosen.approval.env = reason, target.name
+    chosen.approval.evaluation, chosen.approval.artifact = chosen.evaluation.fingerprint, chosen.artifact.identity()
     if chosen.registry:
         from jobs.models import registry
         from jobs.providers.sagemaker import client
 
         registry.set_approval(client(target), chosen.registry["package_arn"], "Approved", reason)
     store.put(chosen, etag)
+    gate = {"passed": True, "reasons": chosen.evaluation.reasons, "warnings": chosen.evaluation.warnings}
     return {"job": job, "from": source.name, "to": target.name, "promoted": True, "mode": "retrain",
-            "gate": result["gate"], "artifact": chosen.artifact.identity(), "target_record": store.url(chosen)}
+            "gate": gate, "artifact": chosen.artifact.identity(), "target_record": store.url(chosen)}
 
 
 # --- deploy -------------------------------------------------------------------------------------------------
 
-def approved_record(env: Environment, job: str, provider: str) -> tuple[ModelRecord, str, RecordStore]:
-    """The most recently approved record of `job` in `env`; refuses when there is none."""
+def approved_record(env: Environment, job: str, provider: str,
+                    source: dict[str, Any] | None = None) -> tuple[ModelRecord, str, RecordStore]:
+    """The most recently approved record of `job` in `env`; refuses when there is none.
+
+    `source` (promotion.json's `source` in a production tree): only a record of that source environment's job
+    serves, the one the reviewed tree names."""
     store = store_for(env, provider)
     records = store.records(job)
+    if source is not None:
+        named = [r for r in records if r.rendered_name == source["job_name"]
+                 and (r.promoted_from or {}).get("env") == source["environment"]]
+        if records and not named:
+            raise FtopsError(f"no model record of {job} in {env.name} comes from {source['job_name']} in "
+                             f"{source['environment']}, the job the reviewed promotion.json names",
+                             source=store.url(records[0]), field="source.job_name",
+                             hint=f"train, gate and approve it in {source['environment']}, then `ftops promote "
+                                  f"{job} --from {source['environment']} --to {env.name}`")
+        records = named
     approved = sorted((r for r in records if r.approved), key=lambda r: r.approval.at or 0, reverse=True)
     if not approved:
         pending = [r for r in records if not r.approved]

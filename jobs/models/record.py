@@ -65,8 +65,15 @@ class ApprovalRecord(BaseModel):
 
     status: Approval = "PendingManualApproval"
     by: str | None = None
+    """Who approved: the source environment's pipeline run (GitHub actor and run id) or a local user."""
     at: float | None = None
     reason: str | None = None
+    env: str | None = None
+    """The environment whose identity recorded the approval (where the model was trained and gated)."""
+    evaluation: str | None = None
+    """The evaluation fingerprint the approval rests on (its stored evaluation passed the gate)."""
+    artifact: str | None = None
+    """The artifact approved: `sha256:<digest>` of model.tar.gz, or `azure-model:<fine-tuned model id>`."""
 
 
 class Serving(BaseModel):

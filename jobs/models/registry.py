@@ -2,7 +2,9 @@
 
 The request builders are pure functions (tests check them offline with botocore's ParamValidator against the
 sagemaker service model); `register` and `set_approval` send them. Approval starts as
-`PendingManualApproval`; `ftops promote` sets `Approved` after the gate's stored verdict is checked.
+`PendingManualApproval`; `ftops models approve` sets `Approved` in the environment that trained and gated the
+model, after the gate's stored verdict is checked; a promoted copy is registered `Approved`, its metadata naming
+that approval.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from jobs.models.record import ModelRecord
 
 # ModelPackageGroupName: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$ (botocore sagemaker service model, EntityName).
 _NOT_NAME = re.compile(r"[^a-zA-Z0-9-]+")
+# CustomerMetadataProperties values: ^([\p{L}\p{Z}\p{N}_.:\/=+\-@]*)$ (botocore sagemaker service model).
+_NOT_METADATA = re.compile(r"[^\w\s.:/=+\-@]+")
 
 
 def group_name(job: str) -> str:
@@ -47,6 +51,10 @@ def package_request(record: ModelRecord, *, image: str, metrics_uri: str, approv
              "ftops:training-job": record.training_job_id or "",
              "ftops:evaluation": record.evaluation.fingerprint if record.evaluation else "",
              "ftops:promoted-from": (record.promoted_from or {}).get("env", "")}
+    if record.approved:  # who approved, where, on which evaluation (an auditor reads it from the registry too)
+        props.update({"ftops:approved-by": _NOT_METADATA.sub("-", record.approval.by or ""),
+                      "ftops:approved-in": record.approval.env or "",
+                      "ftops:approved-evaluation": record.approval.evaluation or ""})
     return {
         "ModelPackageGroupName": group_name(record.job),
         "ModelPackageDescription": f"{record.job} sha256:{record.artifact.sha256}"[:1024],
@@ -71,7 +79,7 @@ def approval_request(package_arn: str, status: str, description: str) -> dict[st
 def register(sm: Any, s3: Any, bucket: str, record: ModelRecord, *, image: str, tags: dict[str, str],
              approval: str = "PendingManualApproval", readers: list[str] | None = None) -> dict[str, str]:
     """Create the group (once) and the model package; returns {group, package_arn}. `readers`: pipeline role
-    ARNs of the environments this one promotes to, which approve its packages (jobs.access.registry)."""
+    ARNs of the environments this one promotes to, which read its packages (jobs.access.registry)."""
     group = group_name(record.job)
     try:
         sm.describe_model_package_group(ModelPackageGroupName=group)

@@ -44,10 +44,19 @@ def render_workflow(order: list[str] | None = None, *, branch: str = "main", pyt
     if not names:
         raise ConfigError("no environments to apply", hint="pass --env dev --env staging --env prod")
     environments = [_environment(n) for n in names]
-    # The environment before a production one runs the promotion gate (with its own credentials, where the
-    # candidate models are deployed); the production apply needs that job, so a refused gate stops it.
+    # The environment a production one promotes from (the one naming it in aws.promotion_targets, as the
+    # rendered promotion.json does) runs the promotion gate and the approval with its own credentials, and must
+    # run just before it: the production apply needs that job, so a refused gate stops it.
+    from jobs.render.promotion import source_environment
+
     for current, following in zip(environments, environments[1:]):
         if following["production"] and not current["production"]:
+            declared = source_environment(load_environment(following["name"])).name
+            if declared != current["name"]:
+                raise ConfigError(f"{following['name']} promotes from {declared} (aws.promotion_targets), but the "
+                                  f"pipeline runs {current['name']} before it", field="--env",
+                                  hint=f"order the environments so that {declared} comes just before "
+                                       f"{following['name']}")
             current["promote_to"], following["promote_from"] = following["name"], current["name"]
     jobs, retrain = pipeline_jobs()
     gate_env = next((e["name"] for e in environments if e["promote_to"]), None)

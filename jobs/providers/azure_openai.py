@@ -395,10 +395,9 @@ class AzureOpenAI(Provider):
         # The rendered file holds the ARM body (`body.sku`); older hand-written files put `sku` at the top.
         body = settings.get("body") if isinstance(settings.get("body"), dict) else {}
         sku = next((s for s in (body.get("sku"), settings.get("sku")) if isinstance(s, dict)), {})
-        fallback = (job.deployment or {}).get("azure", job.deployment or {})
         return {"name": settings.get("name") or settings.get("deployment_name") or job.name,
-                "sku": sku.get("name") or settings.get("sku_name") or fallback.get("sku") or "Standard",
-                "capacity": int(sku.get("capacity") or settings.get("capacity") or fallback.get("capacity") or 1)}
+                "sku": sku.get("name") or settings.get("sku_name") or "Standard",
+                "capacity": int(sku.get("capacity") or settings.get("capacity") or 1)}
 
     def planned_deployment(self, env: Environment, job: RenderedJob, status: JobStatus, *,
                            checkpoint: str | None = None, source: str | None = None) -> dict[str, Any]:

@@ -288,6 +288,13 @@ class SageMaker(Provider):
                              hint="wait until it succeeds: `ftops jobs wait`")
         settings = deployment_settings(job, env)
         aws = resolved_aws(env)
+        if settings.get("serverless") and aws.subnet_ids:
+            # Serverless endpoints take no VPC configuration or network isolation (AWS "Serverless Inference:
+            # feature exclusions", read 2026-11): the model would run outside the environment's VPC.
+            raise ConfigError(f"{env.name} runs models in its VPC (aws.subnet_ids), which a serverless endpoint "
+                              "cannot join", field="deployment.sagemaker.serverless",
+                              hint="serve it on instances in this environment: an override of "
+                                   "deployment.sagemaker with instance_type and no serverless")
         sm = client(env)
         names = endpoint_names(status.job_id)
         model_data = checkpoint or status.model
@@ -297,7 +304,7 @@ class SageMaker(Provider):
         model_args: dict[str, Any] = {"ModelName": names["model"], "PrimaryContainer": container,
                                       "ExecutionRoleArn": aws.endpoint_role_arn,  # not the training role
                                       "Tags": _tags(env, job)}
-        if aws.subnet_ids:
+        if aws.subnet_ids:  # instance-backed only (refused above for serverless)
             model_args["VpcConfig"] = {"Subnets": aws.subnet_ids, "SecurityGroupIds": aws.security_group_ids}
             model_args["EnableNetworkIsolation"] = True
         variant: dict[str, Any] = {"VariantName": "AllTraffic", "ModelName": names["model"]}
@@ -349,9 +356,8 @@ class SageMaker(Provider):
 
 
 def deployment_settings(job: RenderedJob, env: Environment) -> dict[str, Any]:
-    """`deployment.sagemaker` of the job definition (with the environment's override), unless job.json has it."""
-    if job.deployment is not None:
-        return job.deployment.get("sagemaker", job.deployment)
+    """`deployment.sagemaker` of the job definition (with the environment's override). Never read from the
+    rendered tree: what serves follows the reviewed definition, not an edit of job.json."""
     from jobs import paths
     from jobs.config.job import JobDefinition
     from jobs.yamlio import load_model

@@ -230,7 +230,12 @@ def render_batch(variants: list[JobVariant], env: Environment,
                 pending.raw = {t: _canonical(t, pending.texts.pop(t), pending.variant) for t in pending.targets}
             except FtopsError as err:
                 pending.error = err
-    return [pending if isinstance(pending, FtopsError) else _finished(pending, env) for pending in batch]
+    results = [pending if isinstance(pending, FtopsError) else _finished(pending, env) for pending in batch]
+    if env.is_production:  # what serves there is a promoted model: promotion.json says which (for review)
+        from jobs.render.promotion import add_promotions
+
+        results = add_promotions(variants, results, env)
+    return results
 
 
 def _finished(pending: _Pending, env: Environment) -> RenderedJob | FtopsError:

@@ -28,6 +28,13 @@ def _settings(endpoint: str, **values) -> None:
                                                   headers={"Content-Type": "application/json"}))
 
 
+@pytest.fixture(autouse=True)
+def synthetic_trees(monkeypatch):
+    """This tree is written by tests.fixtures.rendered, not by the renderer, so apply and deploy would refuse it
+    as unreviewed; that check is tested in tests/unit/test_hostile_apply.py and test_deploy_reviewed.py."""
+    monkeypatch.setattr("jobs.apply.verify.verified", lambda env, jobs: jobs)
+
+
 @pytest.fixture
 def azure_job(blob_local, azure_local, tmp_path):
     for cache in (azure_openai._client, azure_openai._mgmt):

@@ -199,8 +199,8 @@ def test_cli_eval_writes_reports_and_promote_reads_it(deployments, task_deployme
     assert {p.name for p in out.iterdir()} >= {"report.md", "report.html", "evaluation.json", "answers.jsonl"}
     assert "**Gate: PASSED** on `rougeL`" in (out / "report.md").read_text()
 
-    # A deployment named by hand is not the job's trained model: its evaluation cannot promote anything.
-    refused = ftops("promote", "helpdesk-gpt41mini", "--from", "local", "--to", "prod", "--no-judge",
+    # A deployment named by hand is not the job's trained model: its evaluation cannot approve anything.
+    refused = ftops("models", "approve", "helpdesk-gpt41mini", "--env", "local", "--no-judge",
                     "--evaluation", out / "evaluation.json")
     assert refused.exit_code == 1
     assert "is stale: it scored a target given by hand, not the job's trained model" in refused.stderr

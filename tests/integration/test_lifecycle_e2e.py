@@ -29,6 +29,11 @@ def synthetic_trees(monkeypatch):
     """These trees are written by tests.fixtures.rendered, not by the renderer, so `plan`/`apply` would refuse
     them as unreviewed; the check itself is tested in tests/unit/test_hostile_apply.py."""
     monkeypatch.setattr("jobs.apply.verify.verified", lambda env, jobs: jobs)
+    # Nor do they have a definition to take deployment settings from (deploy reads them from the definition,
+    # never from the tree). moto's endpoint instance-type list predates ml.g5; serverless is what a small model
+    # uses anyway.
+    monkeypatch.setattr(sagemaker, "deployment_settings", lambda job, env: {
+        "serverless": {"memory_mb": 6144, "max_concurrency": 2}})
 
 
 def _post(url: str, body: dict) -> None:
@@ -80,11 +85,6 @@ def local(aws_local, blob_local, azure_local, tmp_path):
     index = json.loads((root / ENV / "faq-az-overfit" / "job.json").read_text())
     index["targets"]["azure-openai-deployment"] = "azure-openai-deployment.json"
     (root / ENV / "faq-az-overfit" / "job.json").write_text(json.dumps(index))
-    for job_dir in root.joinpath(ENV).glob("faq-sm-*"):
-        # moto's endpoint instance-type list predates ml.g5; serverless is what a small model uses anyway.
-        index = json.loads((job_dir / "job.json").read_text())
-        index["deployment"] = {"sagemaker": {"serverless": {"memory_mb": 6144, "max_concurrency": 2}}}
-        (job_dir / "job.json").write_text(json.dumps(index))
     yield env, root
     for cache in (sagemaker._client, azure_openai._client, azure_openai._mgmt):
         cache.cache_clear()

@@ -113,13 +113,16 @@ def test_azure_staging_model_promoted_to_prod_is_the_same_fine_tuned_model(ftops
     assert deployed.exit_code == 0, deployed.stderr
     model_id = json.loads(deployed.stdout)["model"]
 
-    # No evaluation stored yet: refused with one line, before any connection is attempted.
+    # No evaluation stored yet: the source's approval is refused with one line, before any connection attempt.
     with monkeypatch.context() as offline:
         attempts = _no_network(offline)
-        refused = ftops("promote", JOB, "--from", SOURCE, "--to", TARGET, "--no-judge")
+        refused = ftops("models", "approve", JOB, "--env", SOURCE, "--no-judge")
     assert refused.exit_code == 1
     assert "no stored evaluation of helpdesk-gpt41mini in local" in refused.stderr and "ftops eval" in refused.stderr
     assert attempts == []
+    # And the target has nothing approved to promote.
+    unapproved = ftops("promote", JOB, "--from", SOURCE, "--to", TARGET)
+    assert unapproved.exit_code == 1 and "no approved model record of helpdesk-gpt41mini in local" in unapproved.stderr
 
     # Nothing promoted: the target serves nothing, and says why.
     nothing = ftops("deploy", JOB, "--env", TARGET, "--dir", rendered)
@@ -134,11 +137,26 @@ def test_azure_staging_model_promoted_to_prod_is_the_same_fine_tuned_model(ftops
     shown = json.loads(ftops("models", "show", JOB, "--env", SOURCE, "--json").stdout)
     assert shown["approval"]["status"] == "PendingManualApproval" and shown["evaluation"]["passed"]
 
-    promoted = ftops("promote", JOB, "--from", SOURCE, "--to", TARGET, "--no-judge",
+    # Evaluated but not approved by the source: the target refuses to promote it.
+    pending = ftops("promote", JOB, "--from", SOURCE, "--to", TARGET)
+    assert pending.exit_code == 1 and "no approved model record of helpdesk-gpt41mini in local" in pending.stderr
+
+    # The source approves, with its own identity (here: this user), on its stored evaluation.
+    approved = ftops("models", "approve", JOB, "--env", SOURCE, "--no-judge",
                      "--evaluation", tmp_path / "eval" / "evaluation.json", "--json")
+    assert approved.exit_code == 0, approved.stderr
+    approval = json.loads(approved.stdout)
+    assert approval["evaluation"] == evaluation["evaluation_fingerprint"]
+    assert approval["artifact"] == f"azure-model:{model_id}"
+    source_record = json.loads(ftops("models", "show", JOB, "--env", SOURCE, "--json").stdout)
+
+    promoted = ftops("promote", JOB, "--from", SOURCE, "--to", TARGET, "--json")
     assert promoted.exit_code == 0, promoted.stderr
     source_id = resolved_azure(load_environment(SOURCE)).openai_account_id
     assert json.loads(promoted.stdout)["source_resource_id"] == source_id
+    # The target only read the source: its record is as the source left it.
+    after = json.loads(ftops("models", "show", JOB, "--env", SOURCE, "--json").stdout)
+    assert after == source_record
 
     served = ftops("deploy", JOB, "--env", TARGET, "--dir", rendered, "--json")
     assert served.exit_code == 0, served.stderr
@@ -151,6 +169,10 @@ def test_azure_staging_model_promoted_to_prod_is_the_same_fine_tuned_model(ftops
 
     record = json.loads(ftops("models", "show", JOB, "--env", TARGET, "--json").stdout)
     assert record["approval"]["status"] == "Approved" and record["promoted_from"]["env"] == SOURCE
+    # An auditor reads from the target's record who approved, where, on which evaluation, which model.
+    assert record["approval"] == source_record["approval"] and record["approval"]["env"] == SOURCE
+    assert record["approval"]["evaluation"] == evaluation["evaluation_fingerprint"]
+    assert record["approval"]["artifact"] == f"azure-model:{model_id}" and record["promoted_from"]["promoted_by"]
     assert record["artifact"]["model_id"] == model_id and record["training_job_id"] is None
     assert [s["where"] for s in record["serving"]] == [result["deployment"]]
     listed = json.loads(ftops("models", "list", "--env", SOURCE, "--json").stdout)
@@ -241,8 +263,16 @@ def test_sagemaker_promotion_copies_the_same_bytes_and_registers_them_approved(f
     sm = sagemaker.client(source)
     assert sm.describe_model_package(ModelPackageName=record.registry["package_arn"])["ModelApprovalStatus"] == \
         "PendingManualApproval"
-    attach_evaluation(source, record, store, _passing_evaluation(source, record))
+    evaluation = _passing_evaluation(source, record)
+    attach_evaluation(source, record, store, evaluation)
 
+    # Not approved by the source yet: nothing to promote.
+    refused = ftops("promote", SM_JOB, "--from", SOURCE, "--to", TARGET)
+    assert refused.exit_code == 1 and "no approved model record" in refused.stderr
+    approved = ftops("models", "approve", SM_JOB, "--env", SOURCE, "--json")
+    assert approved.exit_code == 0, approved.stderr
+    assert sm.describe_model_package(ModelPackageName=record.registry["package_arn"])["ModelApprovalStatus"] == \
+        "Approved"
     promoted = ftops("promote", SM_JOB, "--from", SOURCE, "--to", TARGET, "--json")
     assert promoted.exit_code == 0, promoted.stderr
     copy_uri = json.loads(promoted.stdout)["target"]
@@ -254,6 +284,10 @@ def test_sagemaker_promotion_copies_the_same_bytes_and_registers_them_approved(f
         "Approved"
     shown = json.loads(ftops("models", "show", SM_JOB, "--env", TARGET, "--json").stdout)
     assert shown["artifact"]["sha256"] == record.artifact.sha256 and shown["artifact"]["uri"] == copy_uri
+    # Who approved which bytes on which evaluation, as the source recorded it.
+    assert shown["approval"]["artifact"] == f"sha256:{record.artifact.sha256}" and shown["approval"]["env"] == SOURCE
+    assert shown["approval"]["evaluation"] == evaluation["evaluation_fingerprint"]
+    assert shown["promoted_from"]["sha256"] == record.artifact.sha256
     package = sm.describe_model_package(ModelPackageName=shown["registry"]["package_arn"])
     assert package["ModelApprovalStatus"] == "Approved"
     assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == copy_uri
@@ -312,14 +346,15 @@ def test_promotion_retrain_serves_only_the_target_model_that_passed_the_gate_the
         assert ftops("jobs", "wait", "--env", env, "--dir", rendered, "--interval", "0.2").exit_code == 0
     assert ftops("eval", JOB, "--env", SOURCE, "--gate", "--no-judge", "--dir", rendered).exit_code == 0
 
-    early = ftops("promote", JOB, "--from", SOURCE, "--to", TARGET, "--no-judge")
+    early = ftops("promote", JOB, "--from", SOURCE, "--to", TARGET)
     assert early.exit_code == 1 and "has not passed the gate there" in early.stderr
 
     assert ftops("eval", JOB, "--env", TARGET, "--gate", "--no-judge", "--dir", rendered).exit_code == 0
-    promoted = ftops("promote", JOB, "--from", SOURCE, "--to", TARGET, "--no-judge", "--json")
+    promoted = ftops("promote", JOB, "--from", SOURCE, "--to", TARGET, "--json")
     assert promoted.exit_code == 0, promoted.stderr
     assert json.loads(promoted.stdout)["mode"] == "retrain"
     record = json.loads(ftops("models", "show", JOB, "--env", TARGET, "--json").stdout)
     assert record["approval"]["status"] == "Approved" and record["training_job_id"].startswith("ftjob-")
     assert record["evaluation"]["env"] == TARGET and record["evaluation"]["passed"]
     assert record["artifact"]["source_resource_id"] == resolved_azure(target).openai_account_id
+    assert record["approval"]["env"] == TARGET and record["approval"]["evaluation"] == record["evaluation"]["fingerprint"]

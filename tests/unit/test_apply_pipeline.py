@@ -65,10 +65,16 @@ def test_staging_trains_and_gates_prod_promotes_and_deploys_without_training(fto
     assert promote < deploy
     assert "ftops promote helpdesk-qwen-lora --from staging --to prod" in prod[promote]
     assert "ftops deploy helpdesk-gpt41mini --env prod" in prod[deploy]
-    # The evaluations staging stored travel to prod as an artifact; prod reads them, never re-evaluates.
+    # Staging approves what passed its gate, with staging's identity, after the gate; prod only reads that
+    # approval (no evaluation files travel to prod, and prod neither approves nor re-evaluates).
+    approve = next(i for i, run in enumerate(staging) if "ftops models approve" in run)
+    assert gate < approve
+    for name in ("helpdesk-gpt41mini", "helpdesk-qwen-lora"):
+        assert f"ftops models approve {name} --env staging" in staging[approve]
+    assert not any("approve" in run or "ftops eval" in run for run in prod)
+    assert not any("download-artifact" in s.get("uses", "") for s in jobs["apply-prod"]["steps"])
     uploads = [s["with"]["name"] for s in jobs["apply-staging"]["steps"] if "upload-artifact" in s.get("uses", "")]
-    downloads = [s["with"]["name"] for s in jobs["apply-prod"]["steps"] if "download-artifact" in s.get("uses", "")]
-    assert "evaluations-staging" in uploads and downloads == ["evaluations-staging"]
+    assert "evaluations-staging" in uploads  # kept for the audit
     assert jobs["apply-prod"]["needs"] == ["apply-staging"]
     for name in ("apply-dev", "apply-staging", "apply-prod"):
         runs = _runs(jobs[name])
@@ -160,3 +166,10 @@ def _words(node) -> list[str]:
 
     Visitor().visit(node)
     return found
+
+
+def test_prod_follows_the_environment_it_promotes_from(ftops, tmp_path):
+    """prod serves what staging approved (aws.promotion_targets, as promotion.json says): a pipeline that runs
+    another environment just before prod would gate and approve there, and prod's deploy would refuse it."""
+    result = ftops("pipeline", "render", "--env", "dev", "--env", "prod", "--out", tmp_path / "x.yml")
+    assert result.exit_code == 1 and "prod promotes from staging" in result.stderr, result.stderr

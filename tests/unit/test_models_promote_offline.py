@@ -1,4 +1,5 @@
-"""`ftops promote` decides from local files before anything else: a missing, stale, tampered or smoke-test
+"""`ftops models approve` (the source environment's approval, which `ftops promote` later reads) decides from
+local files before anything else: a missing, stale, tampered or smoke-test
 evaluation is refused with one line and no connection attempt (no cloud call, no credential lookup)."""
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def test_a_current_evaluation_passes_the_offline_check(offline, tmp_path):
 ])
 def test_a_stale_evaluation_is_refused_in_one_line_without_network(offline, ftops, tmp_path, change, expected):
     _write_evaluation(tmp_path / "evaluation.json", **change)
-    result = ftops("promote", JOB, "--from", "local", "--to", "prod", "--no-judge",
+    result = ftops("models", "approve", JOB, "--env", "local", "--no-judge",
                    "--evaluation", tmp_path / "evaluation.json")
     assert result.exit_code == 1
     assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1
@@ -83,7 +84,7 @@ def test_a_changed_gate_makes_the_stored_evaluation_stale(offline, ftops, tmp_pa
     project, attempts = offline
     _write_evaluation(tmp_path / "evaluation.json")
     project.edit_definition(JOB, evaluation__gate__min_improvement=0.9)
-    result = ftops("promote", JOB, "--from", "local", "--to", "prod", "--no-judge",
+    result = ftops("models", "approve", JOB, "--env", "local", "--no-judge",
                    "--evaluation", tmp_path / "evaluation.json")
     assert result.exit_code == 1 and "is stale: the evaluation settings in the definition changed" in result.stderr
     assert attempts == []

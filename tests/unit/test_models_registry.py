@@ -61,3 +61,20 @@ def test_identity_and_fingerprint_change_with_the_artifact():
     azure = Artifact(kind="azure-model", model_id="gpt.ft-1", source_resource_id="/subscriptions/x")
     assert azure.identity() == "azure-model:gpt.ft-1"
     assert evaluation_fingerprint("c", "d", s3.identity(), "b", 3) != evaluation_fingerprint("c", "d", azure.identity(), "b", 3)
+
+
+def test_an_approved_package_names_its_approval_in_metadata_the_api_accepts():
+    import regex  # the service model's patterns use \p{..} classes
+
+    from jobs.models.record import ApprovalRecord
+
+    record = _record(approval=ApprovalRecord(status="Approved", by="github:alice (run) #123", at=1.0, env="staging",
+                                             evaluation="f" * 24, artifact=f"sha256:{SHA}"))
+    package = registry.package_request(record, image="i", metrics_uri="s3://b/m.json", approval="Approved")
+    _validate("CreateModelPackage", package)
+    props = package["CustomerMetadataProperties"]
+    assert props["ftops:approved-in"] == "staging" and props["ftops:approved-evaluation"] == "f" * 24
+    shape = botocore.session.get_session().get_service_model("sagemaker").shape_for("CustomerMetadataMap")
+    key_pattern, value_pattern = shape.key.metadata["pattern"], shape.value.metadata["pattern"]
+    for key, value in props.items():
+        assert regex.fullmatch(key_pattern, key) and regex.fullmatch(value_pattern, value), (key, value)

@@ -117,7 +117,11 @@ def test_spot_is_required_outside_prod_and_the_error_points_at_the_override(proj
     assert err.field == "overrides.staging.compute.spot" and "spot" in err.message
     line = path.read_text().splitlines()[err.line - 1]
     assert line.strip().startswith("spot:")
-    render("prod", SM)  # prod's own override (on-demand) is allowed there
+    # prod's own override (on-demand) is allowed there; prod's render also renders the source (staging) job
+    # whose model it serves (promotion.json), so staging must render again first.
+    del data["overrides"]["staging"]
+    project.write_definition(data)
+    render("prod", SM)
 
 
 def test_max_wait_below_runtime_is_refused_for_spot_jobs(project):

@@ -75,7 +75,9 @@ def test_an_instance_without_local_storage_gets_the_key_arn_and_an_alias_is_refu
     project.edit_environment("prod", "    spot: false", "    allowed_instance_types: [ml.p3.2xlarge]\n    spot: false")
     for env, ceiling in (("dev", 200), ("prod", 1000)):  # prices.yaml has no ml.p3 price; no ceiling, no estimate
         project.edit_environment(env, f"  max_cost_per_job_usd: {ceiling}\n", "")
-    project.edit_definition(SM, compute__instance_type="ml.p3.2xlarge")
+    # Trained in prod itself (`promotion: retrain`): a promoted job's prod render also renders its staging job,
+    # which does not allow ml.p3 here.
+    project.edit_definition(SM, compute__instance_type="ml.p3.2xlarge", promotion="retrain")
     (job,) = render_environment(load_environment("prod"), SM)
     assert job.documents["sagemaker.json"]["ResourceConfig"]["VolumeKmsKeyId"] == PROD_KEY_ARN
     assert job.documents["ack.yaml"]["spec"]["resourceConfig"]["volumeKMSKeyID"] == PROD_KEY_ARN
