@@ -140,8 +140,13 @@ def loss_plot(env: Environment, record: ModelRecord, out_dir: Path) -> Path | No
         return None
     if not metrics.rows:
         return None
+    from jobs.eval.plan import EVAL_FILES, EVAL_KIND
+    from jobs.fsutil import ensure_owned_dir
+
+    # The plot goes into the evaluation's folder: claim (create and mark) it as eval's first, so a foreign
+    # directory is refused before anything is written and eval's own check later finds ftops's marker.
+    ensure_owned_dir(out_dir, EVAL_KIND, field="--out", own_files=EVAL_FILES)
     path = out_dir / "loss.png"
-    out_dir.mkdir(parents=True, exist_ok=True)
     plot(metrics.rows, detect_overfitting(metrics.rows), f"{record.job} ({env.name})", path)
     return path
 
