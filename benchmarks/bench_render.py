@@ -81,6 +81,15 @@ def main() -> int:
         os.environ["FTOPS_STATE_DIR"] = str(work / "state")
         from jobs import paths
         from jobs.config.environment import load_environment
+        from jobs.config.resolved import derive_aws, resolved_file
+
+        # prod renders only from its deployed values (key ARN, VPC): example ones, as `ftops infra outputs` writes.
+        prod = derive_aws(load_environment("prod")).model_dump() | {
+            "kms_key_arn": "arn:aws:kms:us-east-1:333333333333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "subnet_ids": ["subnet-0a1b2c3d4e5f60001"], "security_group_ids": ["sg-0a1b2c3d4e5f60001"],
+            "source": "deployed"}
+        resolved_file("prod", "aws").parent.mkdir(parents=True, exist_ok=True)
+        resolved_file("prod", "aws").write_text(json.dumps(prod))
         from jobs.render import context as ctx
         from jobs.render import parallel
         from jobs.render.definitions import clear_cache, definition_files, load_variants

@@ -8,7 +8,7 @@ export FTOPS_STATE_DIR="${FTOPS_STATE_DIR:-$PWD/.ftops}"   # the emulators and r
 FORK="${FTOPS_DEMO_OUT:?}/sweep-project"
 OUT="$FTOPS_DEMO_OUT/sweep"
 STEPS="${FTOPS_DEMO_TRAIN_STEPS:-12}"
-STEPS=$(( STEPS < 6 ? STEPS : 6 ))   # per trial: a smoke run
+STEPS=$(( STEPS < 4 ? STEPS : 4 ))   # per trial: a smoke run
 rm -rf "$FORK" && mkdir -p "$FORK/definitions" "$FORK/datasets/it-helpdesk" "$OUT"
 cp -r environments "$FORK/environments"
 rm -rf "$FORK/environments/resolved"

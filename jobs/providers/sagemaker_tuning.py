@@ -91,8 +91,8 @@ class SageMakerTuning(SageMaker):
             return {"training_job": trial["name"], "metric": objective["MetricName"], "goal": objective["Type"],
                     "value": trial["objective"], "hyperparameters": trial["hyperparameters"]}
         best = tuning.get("BestTrainingJob")
-        if not best or not best.get("TrainingJobName"):
-            return None
+        if env.emulated or not best or not best.get("TrainingJobName"):
+            return None  # moto's BestTrainingJob is a placeholder naming no real job
         final = best.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
         return {"training_job": best["TrainingJobName"], "metric": final.get("MetricName", objective["MetricName"]),
                 "goal": objective["Type"], "value": final.get("Value"),
@@ -106,7 +106,9 @@ class SageMakerTuning(SageMaker):
             return [{"training_job": t["name"], "status": t["status"], "objective": t["objective"],
                      "hyperparameters": t["hyperparameters"], "failure_reason": t.get("failure_reason")}
                     for t in local["trials"]]
-        out = []
+        out: list[dict[str, Any]] = []
+        if env.emulated:  # moto implements no ListTrainingJobsForHyperParameterTuningJob; nothing ran locally
+            return out
         paginator = client(env).get_paginator("list_training_jobs_for_hyper_parameter_tuning_job")
         for page in paginator.paginate(HyperParameterTuningJobName=job_id):
             for summary in page["TrainingJobSummaries"]:

@@ -97,3 +97,19 @@ def test_a_two_trial_sweep_runs_end_to_end(ftops, fork, tmp_path):
     assert "created" not in again["summary"]
     cancelled = ftops("jobs", "cancel", JOB, "--env", "local", "--dir", rendered)
     assert cancelled.exit_code == 1 and "already ended (succeeded); nothing to cancel" in cancelled.stderr
+
+
+def test_without_the_local_runner_moto_s_placeholder_best_job_is_never_reported(ftops, fork, tmp_path):
+    rendered = tmp_path / "rendered"
+    assert ftops("render", "--env", "local", "--out", rendered).exit_code == 0
+    applied = _json(ftops("apply", rendered, "--env", "local", "--no-local-runner", "--json"))
+    assert applied["summary"] == {"created": 1}
+    status = _json(ftops("jobs", "status", JOB, "--env", "local", "--dir", rendered, "--json"))
+    assert status["state"] == "succeeded" and status["model"] is None and status["metrics"] == {}
+    from jobs import providers
+
+    listed = providers.get("sagemaker-tuning").list(load_environment("local"))  # what `ftops jobs list` adds
+    assert status["job_id"] in {s.job_id for s in listed}
+    results = _json(ftops("jobs", "results", JOB, "--env", "local", "--dir", rendered, "--out", tmp_path / "r",
+                          "--json"))
+    assert results["best_training_job"] is None and results["trials"] == []

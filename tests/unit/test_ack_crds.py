@@ -103,3 +103,17 @@ def test_the_strict_validator_rejects_what_the_crd_does_not_have():
     document["spec"]["resourceConfig"]["volumeKmsKeyId"] = "x"  # the API's spelling, not ACK's
     with pytest.raises(AssertionError, match="'volumeKmsKeyId' was unexpected"):
         validate(document)
+
+
+@pytest.mark.parametrize("sweep", [False, True])
+def test_a_volume_key_validates_where_the_instance_takes_one(project, sweep):
+    contracts_dir("ack-sagemaker-controller")
+    project.edit_environment("prod", "    spot: false", "    allowed_instance_types: [ml.p3.2xlarge]\n    spot: false")
+    project.edit_environment("prod", "  max_cost_per_job_usd: 1000\n", "")  # no ml.p3 price, so no cost ceiling
+    project.edit_definition(SM, compute__instance_type="ml.p3.2xlarge", **({"sweep": VARIANTS["tuning"]["sweep"]}
+                                                                           if sweep else {}))
+    (job,) = render_environment(load_environment("prod"), SM)
+    document = job.documents["ack.yaml"]
+    spec = document["spec"]["trainingJobDefinition"] if sweep else document["spec"]
+    assert spec["resourceConfig"]["volumeKMSKeyID"].startswith("arn:aws:kms:us-east-1:333333333333:key/")
+    validate(document)

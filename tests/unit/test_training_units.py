@@ -175,5 +175,6 @@ def test_each_trial_checkpoints_under_its_own_training_job_name(tmp_path, monkey
     monkeypatch.setenv("SM_TRAINING_ENV", '{"job_name": "other-trial"}')
     assert trial_layout(layout, trial).checkpoints == tmp_path / "checkpoints" / "other-trial"
     monkeypatch.delenv("SM_TRAINING_ENV")
-    with pytest.raises(SystemExit, match="needs its training job name"):
-        trial_layout(layout, trial)
+    unnamed = trial_layout(layout, trial).checkpoints  # no name given: the tuned values tell trials apart
+    other = trial_layout(layout, parse_args(["--epochs", "2", "--_tuning_objective_metric", "eval_loss"])).checkpoints
+    assert unnamed.parent == other.parent == tmp_path / "checkpoints" and unnamed != other
