@@ -27,7 +27,7 @@ ftops jobs list --env local --limit 5
 job=helpdesk-gpt41mini
 echo "-- events, results (CSV, loss plot, overfitting, best checkpoint)"
 ftops jobs events "$job" --env local --dir "$R" --limit 8
-ftops jobs results "$job" --env local --dir "$R" --out "$OUT/results/$job"
+ftops jobs results "$job" --env local --dir "$R" --out "$OUT/job-results/$job"   # a folder ftops makes and owns
 
 echo "-- deploy the fine-tuned Azure model on the emulator"
 ftops deploy "$job" --env local --dir "$R" --json > "$OUT/deploy-$job.json"
@@ -39,16 +39,16 @@ sm_job=helpdesk-qwen-lora
 echo "-- the SageMaker job, trained by the local runner: status, events and the real loss curve"
 ftops jobs status "$sm_job" --env local --dir "$R"
 ftops jobs events "$sm_job" --env local --dir "$R" --limit 4
-ftops jobs results "$sm_job" --env local --dir "$R" --out "$OUT/results/$sm_job"
+ftops jobs results "$sm_job" --env local --dir "$R" --out "$OUT/job-results/$sm_job"
 
 echo "-- the GitOps pipeline (GitHub Actions) for dev -> staging -> prod"
 ftops pipeline render --out "$OUT/github-workflow-ftops.yml"
 
 echo
 echo "artifacts:"
-echo "  loss plot:       $OUT/results/$job/loss.png"
-echo "  SageMaker loss:  $OUT/results/$sm_job/loss.png (real losses from the local run)"
-echo "  metrics CSV:     $OUT/results/$job/metrics.csv"
-echo "  results summary: $OUT/results/$job/summary.json"
+echo "  loss plot:       $OUT/job-results/$job/loss.png"
+echo "  SageMaker loss:  $OUT/job-results/$sm_job/loss.png (real losses from the local run)"
+echo "  metrics CSV:     $OUT/job-results/$job/metrics.csv"
+echo "  results summary: $OUT/job-results/$job/summary.json"
 echo "  deployment:      $OUT/deploy-$job.json"
 echo "  workflow:        $OUT/github-workflow-ftops.yml"

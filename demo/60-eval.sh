@@ -2,9 +2,10 @@
 # Stage 6: evaluate the demo's Azure job (fine-tuned and deployed on the emulator by 40-apply.sh) against its
 # base model on the held-out test split, write the reports, record the model with the gate's verdict.
 set -euo pipefail
-out="${FTOPS_DEMO_OUT:?}/eval"
+# `evaluation/`, not the `eval/` of earlier demos: ftops writes only into a folder it made (an eval/ left by a
+# version before ownership markers holds files ftops cannot prove are its own).
+out="${FTOPS_DEMO_OUT:?}/evaluation"
 job=helpdesk-gpt41mini
-mkdir -p "$out"
 
 # The job's judge (gpt-4.1) is not deployed in `local`; the emulator would only echo it anyway.
 echo "-- evaluate $job in local: fine-tuned deployment vs the base model, clean and perturbed inputs"

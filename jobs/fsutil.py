@@ -67,7 +67,12 @@ def _content(directory: Path) -> dict[str, str]:
             rel = path.relative_to(directory).as_posix()
             if rel == OWNER_MARKER:
                 continue
-            files[rel] = ("symlink:" + os.readlink(path)) if path.is_symlink() else sha256_file(path)
+            if path.is_symlink():
+                files[rel] = "symlink:" + os.readlink(path)
+            elif path.is_file():
+                files[rel] = sha256_file(path)
+            else:  # a FIFO or device: never opened (a FIFO would block); ftops writes none, so it never matches
+                files[rel] = "special"
     return dict(sorted(files.items()))
 
 

@@ -17,7 +17,8 @@ from infra.aws.naming import Names
 from infra.aws.role_policy import add_to_default_policy
 
 SAGEMAKER_LOG_GROUPS = ("/aws/sagemaker/TrainingJobs", "/aws/sagemaker/ProcessingJobs")
-"""Where SageMaker writes the logs of training jobs and profiler rules (processing jobs); fixed by the service."""
+"""Where SageMaker writes the logs of training jobs and profiler rules (processing jobs); fixed by the service.
+The same names are the CloudWatch metric namespaces of those jobs."""
 
 READ_PREFIXES = ("models/", "source/", "profiler/")
 """Artifacts-bucket prefixes jobs read: base-model weights (the `model` channel), source archives, profiler data."""
@@ -69,7 +70,7 @@ class ExecutionRole(Construct):
                                 resources=[names.arn("logs", f"log-group:{group}:*") for group in SAGEMAKER_LOG_GROUPS]),
             # PutMetricData has no resource-level permissions; the namespace condition is the scope.
             iam.PolicyStatement(sid="PutJobMetrics", actions=["cloudwatch:PutMetricData"], resources=["*"],
-                                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}),
+                                conditions={"StringEquals": {"cloudwatch:namespace": list(SAGEMAKER_LOG_GROUPS)}}),
             # GetAuthorizationToken is account-wide by design (no resource-level permissions).
             iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
             iam.PolicyStatement(sid="PullTrainingAndRuleImages",

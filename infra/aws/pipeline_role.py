@@ -164,9 +164,16 @@ class PipelineRole(Construct):
             statements.append(iam.PolicyStatement(sid="ShareModelPackageGroups",
                                                   actions=["sagemaker:PutModelPackageGroupPolicy"],
                                                   resources=[registry[0]]))
-        for source in promotion_sources:
-            statements += self._promote_from(source)
         add_to_default_policy(self.role, statements)
+        self.promotion_policy = None
+        if promotion_sources:
+            # Promotion from other environments goes to a customer-managed policy of its own: a role's inline
+            # policies share one 10,240-character quota (IAM and STS quotas, "Role inline policy size"), which
+            # prod's pipeline role would come within a few hundred characters of; a managed policy has 6,144.
+            self.promotion_policy = iam.ManagedPolicy(
+                self, "PromotionPolicy", managed_policy_name=f"{names.pipeline_role}-promotion", roles=[self.role],
+                description=f"ftops {names.env}: promote models from " + ", ".join(s.env for s in promotion_sources),
+                statements=[st for source in promotion_sources for st in self._promote_from(source)])
 
     @staticmethod
     def _promote_from(source: Names) -> list[iam.PolicyStatement]:

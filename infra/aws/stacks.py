@@ -16,8 +16,8 @@ from infra.aws.pipeline_role import PipelineRole
 from infra.aws.promotion import grant_promotion
 from infra.aws.training_defaults import TrainingDefaultsParameter
 from jobs.access.environment import promotion_sources
+from jobs.access.registry import promotion_targets
 from jobs.config.environment import Environment as FtopsEnvironment
-from jobs.config.environment import load_environment
 
 
 class PlatformStack(Stack):
@@ -74,7 +74,7 @@ class PlatformStack(Stack):
             self, "EndpointRole", names=names, key=self.key, image_repositories=aws.inference_image_repositories,
             vpc_arns=vpc_arns).role
         # Promotion across environments: this environment's targets may read here, its sources are read from.
-        targets = [Names.of(load_environment(name)) for name in aws.promotion_targets]
+        targets = [Names.of(target) for target in promotion_targets(env)]
         sources = self.promotion_sources = [Names.of(other) for other in promotion_sources(env)]
         grant_promotion(names, self.buckets.artifacts, self.key, targets)
         # Tokens fetched once: every attribute read from Python is a jsii round trip.

@@ -81,8 +81,10 @@ def accesses_for_job(env: Environment, job: RenderedJob, kinds: tuple[str, ...] 
         from jobs.models.artifacts import promoted_key
 
         served.append(f"s3://{arns.resolved.output_bucket}/{promoted_key(job.job or job.name, '0' * 64)}")
+    from jobs.providers.sagemaker import deployment_settings
+
     if "deploy" in kinds:
-        from jobs.providers.sagemaker import deployment_settings, inference_image
+        from jobs.providers.sagemaker import inference_image
 
         settings = deployment_settings(job, env)
         image = settings.get("image") or inference_image(arns.region, settings.get("instance_type"))
@@ -97,16 +99,18 @@ def accesses_for_job(env: Environment, job: RenderedJob, kinds: tuple[str, ...] 
     if "evaluation" in kinds:
         out += evaluation_accesses(arns, job_name=endpoint_job, model_data=model_data)
         base_uri = _base_model_uri(job, arns)
-        if base_uri and not env.emulated:
+        if base_uri and not env.emulated and not env.require_aws().gate_base_endpoint:
             from jobs.access.deploy import base_model_accesses
+            from jobs.eval.gate_run import base_model_requests
             from jobs.providers.sagemaker import inference_image
 
             resolved = arns.resolved
-            vpc = ({"Subnets": resolved.subnet_ids, "SecurityGroupIds": resolved.security_group_ids}
-                   if resolved.subnet_ids else None)
-            out += base_model_accesses(arns, job=job.job or job.name, s3_uri=base_uri,
-                                       image=inference_image(arns.region, None), tags=env.all_tags,
-                                       role_arn=resolved.endpoint_role_arn, vpc=vpc)
+            requests = base_model_requests(
+                env, job.job or job.name, base_uri, image=inference_image(arns.region, None),
+                execution_role=resolved.endpoint_role_arn, subnets=resolved.subnet_ids,
+                security_groups=resolved.security_group_ids, kms_key=resolved.kms_key_arn,
+                instance_type=deployment_settings(job, env).get("instance_type", "ml.g5.xlarge"))
+            out += base_model_accesses(arns, requests, {**env.all_tags, "ftops:gate": job.job or job.name})
     if "promotion" in kinds:
         out += promotion_accesses(arns, env, job.job or job.name)
     del tags

@@ -91,17 +91,17 @@ def evaluation_accesses(arns: Arns, *, job_name: str, model_data: str) -> list[A
             *s3_read_prefix(arns, "pipeline", model_data, f"{why}: local-model target downloads the artifact")]
 
 
-def base_model_accesses(arns: Arns, *, job: str, s3_uri: str, image: str, tags: dict[str, str], role_arn: str,
-                        vpc: dict[str, Any] | None) -> list[Access]:
-    """The promotion gate's base-model endpoint (`ftops eval --gate` without `aws.gate_base_endpoint`): a
-    serverless model over the uncompressed base weights (an S3 prefix), removed when the gate ends."""
-    import hashlib
-
-    digest = hashlib.sha256(job.encode()).hexdigest()[:8]
-    base = f"ftops-gate-base-{job}"[:50].rstrip("-") + f"-{digest}"
-    gate_tags = {**tags, "ftops:gate": job}
-    out = deploy_accesses(arns, job_name=base, model_data=[], image=image, settings={"serverless": True},
-                          tags=gate_tags, role_arn=role_arn, vpc=vpc)
-    # endpoint_names(base) derives the same names the gate uses: <base>, <base>-cfg, <base>.
-    out += s3_read_prefix(arns, "endpoint", s3_uri, f"endpoint {base}: base model weights")
+def base_model_accesses(arns: Arns, requests: dict[str, dict[str, Any]], tags: dict[str, str]) -> list[Access]:
+    """The promotion gate's base-model endpoint (`ftops eval --gate` without `aws.gate_base_endpoint`), from the
+    requests the gate sends (jobs.eval.gate_run.base_model_requests): a model over the uncompressed base weights
+    (an S3 prefix), serverless, or one instance in the VPC; removed when the gate ends."""
+    model, config = requests["model"], requests["config"]
+    variant = config["ProductionVariants"][0]
+    settings = ({"serverless": True} if "ServerlessConfig" in variant
+                else {"instance_type": variant["InstanceType"]})
+    out = deploy_accesses(arns, job_name=model["ModelName"], model_data=[], image=model["PrimaryContainer"]["Image"],
+                          settings=settings, tags=tags, role_arn=model["ExecutionRoleArn"],
+                          vpc=model.get("VpcConfig"))
+    source = model["PrimaryContainer"]["ModelDataSource"]["S3DataSource"]["S3Uri"]
+    out += s3_read_prefix(arns, "endpoint", source, f"endpoint {model['ModelName']}: base model weights")
     return out

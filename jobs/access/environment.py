@@ -115,6 +115,8 @@ def record_accesses(arns: Arns, env_name: str, job: str, why: str) -> list[Acces
     return [
         Access("pipeline", "s3:ListBucket", arns.s3(bucket), {"s3:prefix": f"{PREFIX}{env_name}/{job}/"},
                f"{why}: list the model records"),
+        Access("pipeline", "s3:ListBucket", arns.s3(bucket), {"s3:prefix": f"{PREFIX}{env_name}/"},
+               f"{why}: `ftops models list`"),
         Access("pipeline", "s3:GetObject", record, {}, f"{why}: read a model record"),
         Access("pipeline", "s3:PutObject", record, {"s3:if-none-match": "*"}, f"{why}: create a model record"),
         Access("pipeline", "s3:PutObject", record, {"s3:if-match": '"0123456789abcdef0123456789abcdef"'},

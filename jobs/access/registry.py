@@ -12,13 +12,28 @@ from typing import Any
 from jobs.config.environment import Environment
 
 
+def promotion_targets(env: Environment) -> list[Environment]:
+    """The environments of `aws.promotion_targets`: each must exist, use AWS and not be `env` itself."""
+    from jobs.config.environment import environment_file, environment_names, load_environment
+    from jobs.errors import ConfigError
+
+    out = []
+    for name in env.require_aws().promotion_targets:
+        target = load_environment(name) if name in environment_names() and name != env.name else None
+        if target is None or not (target.aws and target.aws.enabled):
+            raise ConfigError(f"{name!r} is no other AWS environment", source=environment_file(env.name),
+                              field="aws.promotion_targets",
+                              hint=f"name environments that promote from {env.name} (AWS environments: " +
+                                   ", ".join(n for n in environment_names() if n != env.name) + ")")
+        out.append(target)
+    return out
+
+
 def promotion_readers(env: Environment) -> list[str]:
     """Pipeline role ARNs of the environments `env` promotes to (`aws.promotion_targets`)."""
-    from jobs.config.environment import load_environment
     from jobs.config.resolved import derive_aws
 
-    aws = env.require_aws()
-    return [derive_aws(load_environment(name)).pipeline_role_arn for name in aws.promotion_targets]
+    return [derive_aws(target).pipeline_role_arn for target in promotion_targets(env)]
 
 
 def group_policy(group_arn: str, readers: list[str]) -> dict[str, Any]:

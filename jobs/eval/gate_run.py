@@ -76,7 +76,7 @@ def _deploy_base(env: Environment, job: str, definition: Any) -> tuple[str, Undo
     if not uri.startswith("s3://"):
         uri = f"s3://{aws.output_bucket}/{uri}"
     requests = base_model_requests(env, job, uri, image=inference_image(aws.region, None),
-                                   execution_role=aws.execution_role_arn, subnets=aws.subnet_ids,
+                                   execution_role=aws.endpoint_role_arn, subnets=aws.subnet_ids,
                                    security_groups=aws.security_group_ids, kms_key=aws.kms_key_arn,
                                    instance_type=definition.deployment.sagemaker.instance_type)
     sm = client(env)

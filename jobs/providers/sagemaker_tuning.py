@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from jobs.errors import CloudError
 from jobs.providers import register
 from jobs.providers.base import JobEvent, JobStatus, Metrics, Submission
-from jobs.providers.sagemaker import SageMaker, _iso, client
+from jobs.providers.sagemaker import KEY_TAG, SageMaker, _iso, client
 
 if TYPE_CHECKING:
     from jobs.apply.rendered import RenderedJob
@@ -60,8 +60,14 @@ class SageMakerTuning(SageMaker):
                 return None
             raise
         tags = sm.list_tags(ResourceArn=described["HyperParameterTuningJobArn"]).get("Tags", [])
-        key = next((tag["Value"] for tag in tags if tag["Key"] == "ftops:idempotency-key"), None)
+        key = next((tag["Value"] for tag in tags if tag["Key"] == KEY_TAG), None)
         return name, key
+
+    def key_of(self, env: Environment, job_id: str) -> str | None:
+        """The key tag of the tuning job (not of a training job: the inherited lookup would find none)."""
+        arn = self._tuning(env, job_id)["HyperParameterTuningJobArn"]
+        tags = client(env).list_tags(ResourceArn=arn).get("Tags", [])
+        return next((tag["Value"] for tag in tags if tag["Key"] == KEY_TAG), None)
 
     # --- watch ----------------------------------------------------------------------------------
 

@@ -91,6 +91,9 @@ def test_deploy_local_to_moto_then_diff_and_destroy(fork, moto, ftops, isolated_
     trust = json.loads(trust) if isinstance(trust, str) else trust
     assert trust["Statement"][0]["Principal"] == {"Service": "sagemaker.amazonaws.com"}
     assert iam.get_role(RoleName="ftops-local-pipeline")["Role"]["Arn"] == resolved.pipeline_role_arn
+    # Endpoints run as their own role; `ftops infra outputs` resolved it from the stack's EndpointRoleArn output.
+    endpoint = iam.get_role(RoleName="ftops-local-sagemaker-endpoint")["Role"]
+    assert endpoint["Arn"] == resolved.endpoint_role_arn != resolved.execution_role_arn
 
     parameter = aws("ssm", moto).get_parameter(Name=resolved.training_defaults_parameter)["Parameter"]
     defaults = json.loads(parameter["Value"])

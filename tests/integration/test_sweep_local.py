@@ -48,7 +48,7 @@ def test_a_two_trial_sweep_runs_end_to_end(ftops, fork, tmp_path):
     _json(ftops("local", "seed-model", "--env", "local", "--json"))
     rendered = tmp_path / "rendered"
     assert ftops("render", "--env", "local", "--out", rendered).exit_code == 0
-    (job_dir,) = (rendered / "local").iterdir()
+    (job_dir,) = [p for p in (rendered / "local").iterdir() if p.is_dir()]
     index = json.loads((job_dir / "job.json").read_text())
     assert index["provider"] == "sagemaker-tuning" and index["targets"]["sagemaker-tuning"] == "sagemaker-tuning.json"
     tuning_name = index["tuning_job_name"]

@@ -215,3 +215,14 @@ def test_evals_loss_plot_claims_a_new_folder_and_refuses_a_foreign_one(tmp_path,
     with pytest.raises(FtopsError, match="not created by ftops"):
         loss_plot(env, record, home)
     assert sorted(p.name for p in home.iterdir()) == ["report.md"]
+
+
+def test_a_fifo_planted_in_an_owned_output_is_refused_without_blocking(tmp_path):
+    target = tmp_path / "out"
+    staging = tmp_path / ".out.partial"
+    staging.mkdir()
+    (staging / "a.txt").write_text("1")
+    replace_dir(staging, target, "thing")
+    os.mkfifo(target / "pipe")
+    with pytest.raises(FtopsError, match="pipe was added"):
+        check_replaceable(target, "thing")

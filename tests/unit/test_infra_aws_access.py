@@ -154,3 +154,87 @@ def test_ecr_repository_arn_reads_tag_and_digest():
 def test_unknown_principal_is_refused():
     with pytest.raises(ValueError):
         Access("admin", "s3:GetObject", "*", {}, "")
+
+
+def test_promotion_names_are_the_ones_the_registry_and_the_store_use(prod):
+    """Group names, record keys and promoted keys come from jobs.models, not a copy of their rules."""
+    from jobs.access.environment import promotion_accesses
+    from jobs.access.model import Arns
+    from jobs.models.artifacts import promoted_key
+    from jobs.models.registry import group_name
+
+    accesses = promotion_accesses(Arns.of(prod), prod, "Helpdesk_Qwen")
+    group = group_name("Helpdesk_Qwen")
+    assert group == "ftops-Helpdesk-Qwen"
+    groups = {a.resource for a in find(accesses, "pipeline", "sagemaker:CreateModelPackageGroup")}
+    assert groups == {f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/{group.lower()}"}
+    assert find(accesses, "pipeline", "s3:PutObject", f"{ART}/ftops-models/prod/Helpdesk_Qwen/")
+    copy_key = promoted_key("Helpdesk_Qwen", "0" * 64)
+    assert copy_key.startswith("ftops-models/artifacts/")
+    assert find(accesses, "pipeline", "s3:DeleteObject", f"{ART}/{copy_key}")
+    # prod promotes from staging (staging names it in aws.promotion_targets): the source's records and model.
+    staging_art = "ftops-staging-artifacts-222222222222-us-east-1"
+    assert find(accesses, "pipeline", "s3:GetObject", f"{staging_art}/training-output/")
+    assert find(accesses, "pipeline", "sagemaker:UpdateModelPackage", ":222222222222:model-package/ftops-helpdesk-qwen/")
+
+
+def test_a_source_registry_shares_new_groups_with_its_promotion_targets():
+    """registry.register puts the group policy (Stubber checks every request against botocore's service model)
+    naming prod's pipeline role, which may then only describe packages and approve them."""
+    import json
+
+    import boto3
+    from botocore.stub import ANY, Stubber
+
+    from jobs.access.registry import group_policy, promotion_readers
+    from jobs.models import registry
+    from jobs.models.record import Artifact, ModelRecord
+
+    load_environment.cache_clear()
+    staging = load_environment("staging")
+    readers = promotion_readers(staging)
+    assert readers == ["arn:aws:iam::333333333333:role/ftops-prod-pipeline"]
+    record = ModelRecord(job="helpdesk-qwen-lora", env="staging", provider="sagemaker",
+                         artifact=Artifact(kind="s3", uri="s3://b/training-output/j/output/model.tar.gz",
+                                           sha256="ab" * 32, bytes=10),
+                         definition="definitions/x.yaml", definition_sha256="c" * 64, rendered_sha256="d" * 64,
+                         base_model="Qwen/x")
+    group = "arn:aws:sagemaker:us-east-1:222222222222:model-package-group/ftops-helpdesk-qwen-lora"
+    sm = boto3.client("sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    policy = json.dumps(group_policy(group, readers), separators=(",", ":"))
+    with Stubber(sm) as sms, Stubber(s3) as s3s:
+        sms.add_client_error("describe_model_package_group", "ValidationException", "does not exist")
+        sms.add_response("create_model_package_group", {"ModelPackageGroupArn": group})
+        sms.add_response("put_model_package_group_policy", {"ModelPackageGroupArn": group},
+                         {"ModelPackageGroupName": "ftops-helpdesk-qwen-lora", "ResourcePolicy": policy})
+        s3s.add_response("put_object", {}, {"Bucket": "b", "Key": ANY, "Body": ANY, "ContentType": ANY})
+        sms.add_response("create_model_package", {"ModelPackageArn": group.replace("-group/", "/") + "/1"})
+        registry.register(sm, s3, "b", record, image="763104351884.dkr.ecr.us-east-1.amazonaws.com/hf:1",
+                          tags={"environment": "staging"}, readers=readers)
+        sms.assert_no_pending_responses()
+    statements = json.loads(policy)["Statement"]
+    assert {a for s in statements for a in s["Action"]} == {"sagemaker:DescribeModelPackage",
+                                                           "sagemaker:UpdateModelPackage"}
+    assert all(s["Condition"]["ArnEquals"]["aws:PrincipalArn"] == readers for s in statements)
+
+
+def test_resolved_files_from_before_the_endpoint_role_name_it_by_rule(tmp_path):
+    from jobs.config.resolved import ResolvedAws, derive_aws
+
+    derived = derive_aws(load_environment("prod")).model_dump()
+    old = {k: v for k, v in derived.items() if k != "endpoint_role_arn"}
+    assert ResolvedAws.model_validate(old).endpoint_role_arn == \
+        f"arn:aws:iam::{ACCOUNT}:role/ftops-prod-sagemaker-endpoint" == derived["endpoint_role_arn"]
+
+
+def test_an_unknown_promotion_target_is_one_line_naming_the_field():
+    from jobs.access.registry import promotion_readers
+    from jobs.errors import ConfigError
+
+    load_environment.cache_clear()
+    staging = load_environment("staging")
+    broken = staging.model_copy(update={"aws": staging.aws.model_copy(update={"promotion_targets": ["prdo"]})})
+    with pytest.raises(ConfigError) as info:
+        promotion_readers(broken)
+    assert info.value.field == "aws.promotion_targets" and "'prdo' is no other AWS environment" in str(info.value)

@@ -121,6 +121,9 @@ class Template:
         for logical, policy in self.of_type("AWS::IAM::Policy").items():
             if {"Ref": role_logical} in policy["Properties"].get("Roles", []):
                 out.append({"name": logical, "policy": self.resolve(policy["Properties"]["PolicyDocument"])})
+        for logical, policy in self.of_type("AWS::IAM::ManagedPolicy").items():
+            if {"Ref": role_logical} in policy["Properties"].get("Roles", []):
+                out.append({"name": logical, "policy": self.resolve(policy["Properties"]["PolicyDocument"])})
         for inline in self.resources[role_logical]["Properties"].get("Policies", []):
             out.append({"name": inline["PolicyName"], "policy": self.resolve(inline["PolicyDocument"])})
         assert not self.resources[role_logical]["Properties"].get("ManagedPolicyArns"), "managed policies unsupported"
@@ -391,3 +394,69 @@ def test_pipeline_role_trusts_only_the_environments_github_subject(world, env_na
     # OIDC only: no account-wide sts:AssumeRole left on a role whose environment names a repository.
     statements = template.trust_policy(template.role_logical("-pipeline"))["Statement"]
     assert [s["Action"] for s in statements] == ["sts:AssumeRoleWithWebIdentity"]
+
+
+# --- promotion across environments and the endpoint role -------------------------------------------------
+
+
+def test_prod_promotes_from_staging_across_accounts_and_nothing_more(world):
+    """`ftops promote --from staging --to prod` runs as prod's pipeline role (account 333...): staging's bucket
+    policy, key policy and model package group policy let exactly that role read and approve, and no other."""
+    prod, staging, dev = (world["templates"][e] for e in ("prod", "staging", "dev"))
+    job = next(j for j in world["rendered"]["prod"] if "sagemaker" in j.targets)
+    accesses = accesses_for_job(world["envs"]["prod"], job, ("promotion",))
+    cross = [a for a in accesses if staging.account in a.resource or "-staging-" in a.resource]
+    assert {a.action for a in cross} >= {"s3:GetObject", "s3:PutObject", "s3:ListBucket", "kms:Decrypt",
+                                         "sagemaker:UpdateModelPackage", "sagemaker:DescribeModelPackage"}
+    assert prod.account != staging.account and not denials(prod, cross)
+    record = next(a for a in cross if a.action == "s3:PutObject")
+    approve = next(a for a in cross if a.action == "sagemaker:UpdateModelPackage")
+    model = next(a for a in cross if a.action == "s3:GetObject" and a.resource.endswith("model.tar.gz"))
+    denied = {
+        "create a record in staging (If-Match only)": Access("pipeline", "s3:PutObject", record.resource, {}, ""),
+        "reject staging's package": Access("pipeline", approve.action, approve.resource,
+                                           {"sagemaker:ModelApprovalStatus": "Rejected"}, ""),
+        "write staging's training output": Access("pipeline", "s3:PutObject",
+                                                  model.resource.replace("model.tar.gz", "x"), {}, ""),
+    }
+    got = dict(zip(denied, decisions(prod, list(denied.values()))))
+    assert all(d.endswith("Denied") for d in got.values()), got
+    # dev is no promotion target of staging: the same reads are denied to its pipeline role.
+    assert all(d.endswith("Denied") for d in decisions(dev, [model, next(a for a in cross if a.action == "kms:Decrypt")]))
+
+
+@pytest.mark.parametrize("env_name", ENVS)
+def test_endpoints_and_training_jobs_run_as_separate_roles(world, env_name):
+    template = world["templates"][env_name]
+    job = next(j for j in world["rendered"][env_name] if "sagemaker" in j.targets)
+    deploy = accesses_for_job(world["envs"][env_name], job, ("deploy",))
+    endpoint = [a for a in deploy if a.principal == "endpoint"]
+    assert endpoint and not denials(template, endpoint)
+    (passed,) = [a for a in deploy if a.action == "iam:PassRole"]
+    assert passed.resource.endswith("-sagemaker-endpoint")
+    training = [a for a in accesses_for_job(world["envs"][env_name], job, ("training",)) if a.principal == "execution"]
+    # Each role is denied what only the other needs: the endpoint cannot read datasets or write model output,
+    # the training role cannot pull the inference image or read a promoted model.
+    crossed = [Access("execution", a.action, a.resource, a.context, a.why) for a in endpoint
+               if a.action in {"ecr:BatchGetImage", "s3:GetObject"} and "inference" in a.resource + a.why
+               or "ftops-models/artifacts/" in a.resource]
+    crossed += [Access("endpoint", a.action, a.resource, a.context, a.why) for a in training
+                if a.action == "s3:PutObject" or (a.action == "s3:GetObject" and "/datasets/" in a.resource)]
+    assert len(crossed) >= 3
+    assert all(d.endswith("Denied") for d in decisions(template, crossed))
+
+
+@pytest.mark.parametrize("env_name", ENVS)
+def test_policies_fit_the_iam_size_quotas(world, env_name):
+    """IAM refuses a role whose inline policies exceed 10,240 characters in all, or a managed policy over 6,144
+    (IAM and STS quotas; whitespace not counted), which neither moto nor a synth notices."""
+    template = world["templates"][env_name]
+    for suffix in ("-pipeline", "-sagemaker-execution", "-sagemaker-endpoint"):
+        role = template.role_logical(suffix)
+        inline = sum(len(json.dumps(template.resolve(p["Properties"]["PolicyDocument"]), separators=(",", ":")))
+                     for p in template.of_type("AWS::IAM::Policy").values() if {"Ref": role} in p["Properties"]["Roles"])
+        assert inline < 10_240 - 1_000, (suffix, inline)  # headroom for more instance types, subnets, targets
+        for policy in template.of_type("AWS::IAM::ManagedPolicy").values():
+            if {"Ref": role} in policy["Properties"]["Roles"]:
+                size = len(json.dumps(template.resolve(policy["Properties"]["PolicyDocument"]), separators=(",", ":")))
+                assert size < 6_144, (suffix, size)
