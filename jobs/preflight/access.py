@@ -40,7 +40,7 @@ def questions(env: Environment, specs: list[JobSpec], kinds: tuple[str, ...] | N
 
     resolved = resolved_aws(env)
     roles = {"pipeline": resolved.pipeline_role_arn, "execution": resolved.execution_role_arn,
-             "endpoint": getattr(resolved, "endpoint_role_arn", None) or resolved.execution_role_arn}
+             "endpoint": resolved.endpoint_role_arn}   # the stack's own endpoint role, not the training role
     found: dict[tuple, Question] = {}
 
     def add(items, job: str) -> None:

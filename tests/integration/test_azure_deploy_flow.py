@@ -5,8 +5,10 @@ paused job (exit 3) instead of waiting forever."""
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 import yaml
@@ -14,12 +16,11 @@ import yaml
 from jobs.config.environment import load_environment
 from jobs.errors import ConfigError
 from jobs.providers import azure_openai
-from tests.fixtures.rendered import write_dataset, write_job
 from tests.integration.test_lifecycle_e2e import _azure_account
 
 pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
 ENV = "local"
-JOB = "gitops-az"
 
 
 def _settings(endpoint: str, **values) -> None:
@@ -36,34 +37,45 @@ def synthetic_trees(monkeypatch):
 
 
 @pytest.fixture
-def azure_job(blob_local, azure_local, tmp_path):
+def azure_job(project, ftops, blob_local, azure_local, tmp_path):
+    """A real render (apply verifies that what it submits is what `ftops render` produced) of the example Azure
+    definition under a name of this test's own (the emulators live for the session), with the real split files."""
     for cache in (azure_openai._client, azure_openai._mgmt):
         cache.cache_clear()
+    prepared = project.root / "datasets/it-helpdesk/prepared"
+    shutil.rmtree(prepared)
+    shutil.copytree(REPO / "datasets/it-helpdesk/prepared", prepared)
+    suffix = "".join(c for c in tmp_path.name.lower() if c.isalnum())[-20:]
+    job = f"gitops-{suffix[-8:]}"
+    # The key comes from what is trained, not the job's name: a container of this test's own keeps its ledger apart.
+    local = project.root / "environments/local.yaml"
+    local.write_text(local.read_text().replace("data:\n", f"data:\n  blob_container: ftops-{suffix}\n"))
+    load_environment.cache_clear()
+    data = project.definition("helpdesk-gpt41mini")
+    data["name"] = job
+    data["azure"]["suffix"] = suffix[-8:]  # Azure finds a submitted job by its suffix: one of this test's own
+    project.write_definition(data)
     env = load_environment(ENV)
     _azure_account(env)
-    manifest = write_dataset(tmp_path / "data", train=20, validation=10)
     root = tmp_path / "rendered"
-    job_dir = write_job(root, ENV, JOB, "azure-openai", manifest, salt=tmp_path.name)
-    name = f"gitops-{tmp_path.name[-8:].lower().replace('_', '-')}"
-    (job_dir / "azure-openai-deployment.json").write_text(json.dumps({
-        "deployment_name": name, "body": {"sku": {"name": "Standard", "capacity": 1}}}))
-    index = json.loads((job_dir / "job.json").read_text())
-    index["targets"]["azure-openai-deployment"] = "azure-openai-deployment.json"
-    (job_dir / "job.json").write_text(json.dumps(index))
-    return env, root, name
+    rendered = ftops("render", "--env", ENV, "--job", job, "--out", root)
+    assert rendered.exit_code == 0, rendered.stderr
+    [job_dir] = (root / ENV).glob(f"{job}*/")
+    name = json.loads((job_dir / "azure-openai-deployment.json").read_text())["deployment_name"]
+    return env, root, job, name
 
 
 def test_gitops_manifest_checkpoint_deploy_and_batch_refusal(ftops, azure_job, azure_local, tmp_path):
-    env, root, name = azure_job
+    env, root, job, name = azure_job
     _settings(azure_local.endpoint, job_duration_s=1.0, file_processing_s=0.1)
     applied = ftops("apply", root, "--env", ENV, "--no-local-runner")
     assert applied.exit_code == 0, applied.stdout + applied.stderr
-    waited = ftops("jobs", "wait", JOB, "--env", ENV, "--dir", root, "--interval", "0.2", "--json")
+    waited = ftops("jobs", "wait", job, "--env", ENV, "--dir", root, "--interval", "0.2", "--json")
     assert waited.exit_code == 0, waited.stdout + waited.stderr
     model = json.loads(waited.stdout)[0]["model"]
 
     gitops = tmp_path / "gitops"
-    written = ftops("deploy", JOB, "--env", ENV, "--dir", root, "--gitops", gitops, "--json")
+    written = ftops("deploy", job, "--env", ENV, "--dir", root, "--gitops", gitops, "--json")
     assert written.exit_code == 0, written.stderr
     manifest = yaml.safe_load((gitops / ENV / f"{name}.aso.yaml").read_text())
     assert manifest["kind"] == "Deployment" and manifest["spec"]["azureName"] == name
@@ -77,7 +89,7 @@ def test_gitops_manifest_checkpoint_deploy_and_batch_refusal(ftops, azure_job, a
         azure_openai.mgmt(env).deployments.get(resolved.resource_group, resolved.openai_account, name,
                                                enforce_https=False)
     (gitops / ENV / f"{name}.aso.yaml").write_text("kind: Secret\n")
-    refused = ftops("deploy", JOB, "--env", ENV, "--dir", root, "--gitops", gitops)
+    refused = ftops("deploy", job, "--env", ENV, "--dir", root, "--gitops", gitops)
     assert refused.exit_code == 1 and "not overwriting" in refused.stderr + refused.stdout
 
     rule = {"rules": [{"method": "PUT", "path": "/deployments/", "status": 403, "code": "AuthorizationFailed",
@@ -86,14 +98,14 @@ def test_gitops_manifest_checkpoint_deploy_and_batch_refusal(ftops, azure_job, a
     urllib.request.urlopen(urllib.request.Request(f"{azure_local.endpoint}/_emulator/faults", method="POST",
                                                   data=json.dumps(rule).encode(),
                                                   headers={"Content-Type": "application/json"}))
-    denied = ftops("deploy", JOB, "--env", ENV, "--dir", root)
+    denied = ftops("deploy", job, "--env", ENV, "--dir", root)
     assert denied.exit_code == 1
     assert "pipeline_principal_id 'Cognitive Services OpenAI Contributor' at account scope" in \
         (denied.stderr + denied.stdout).replace("\n", " ")
 
     job_id = json.loads(waited.stdout)[0]["job_id"]
     checkpoint = next(iter(azure_openai.client(env).fine_tuning.jobs.checkpoints.list(job_id))).id
-    deployed = ftops("deploy", JOB, "--env", ENV, "--dir", root, "--checkpoint", checkpoint, "--json")
+    deployed = ftops("deploy", job, "--env", ENV, "--dir", root, "--checkpoint", checkpoint, "--json")
     assert deployed.exit_code == 0, deployed.stderr
     created = azure_openai.mgmt(env).deployments.get(resolved.resource_group, resolved.openai_account, name,
                                                      enforce_https=False)
@@ -103,23 +115,23 @@ def test_gitops_manifest_checkpoint_deploy_and_batch_refusal(ftops, azure_job, a
 
     with pytest.raises(ConfigError, match="does not support fine-tuned models"):
         build(f"azure:{name}", env, batch=True)
-    assert ftops("undeploy", JOB, "--env", ENV, "--dir", root).exit_code == 0
+    assert ftops("undeploy", job, "--env", ENV, "--dir", root).exit_code == 0
 
 
 def test_jobs_wait_ends_on_a_paused_job(ftops, azure_job, azure_local):
-    env, root, _ = azure_job
+    env, root, job, _ = azure_job
     _settings(azure_local.endpoint, job_duration_s=60.0, file_processing_s=0.1)
     applied = ftops("apply", root, "--env", ENV, "--no-local-runner", "--json")
     assert applied.exit_code == 0, applied.stdout + applied.stderr
-    job_id = next(j["job_id"] for j in json.loads(applied.stdout)["jobs"] if j["job"] == JOB)
+    job_id = next(j["job_id"] for j in json.loads(applied.stdout)["jobs"] if j["job"].startswith(f"{job}-"))
     provider = azure_openai.AzureOpenAI()
     deadline = time.monotonic() + 30
     while provider.describe(env, job_id).state != "running":
-        assert time.monotonic() < deadline
+        assert time.monotonic() < deadline, provider.describe(env, job_id)
         time.sleep(0.2)
     azure_openai.client(env).fine_tuning.jobs.pause(job_id)
     assert provider.describe(env, job_id).state == "paused"
-    waited = ftops("jobs", "wait", JOB, "--env", ENV, "--dir", root, "--interval", "0.2", "--timeout", "30")
+    waited = ftops("jobs", "wait", job, "--env", ENV, "--dir", root, "--interval", "0.2", "--timeout", "30")
     assert waited.exit_code == 3, waited.stdout + waited.stderr
     assert "paused" in waited.stderr and "resume" in waited.stderr
     azure_openai.client(env).fine_tuning.jobs.cancel(job_id)

@@ -4,10 +4,14 @@ preflight `ftops apply` runs first. Every AWS operation and every Azure HTTP met
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
 READ_PREFIXES = ("Get", "List", "Describe", "Head", "Simulate")
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -62,6 +66,10 @@ def test_apply_runs_the_cheap_preflight_first_unless_skipped(ftops, project, aws
                                                             monkeypatch):
     project.edit_environment("local", "ml.g5.2xlarge for spot training job usage: 4",
                              "ml.g5.2xlarge for spot training job usage: 0")
+    # apply re-checks the cost on facts, from the split files: the real prepared dataset, not a bare manifest
+    prepared = project.root / "datasets/it-helpdesk/prepared"
+    shutil.rmtree(prepared)
+    shutil.copytree(REPO / "datasets/it-helpdesk/prepared", prepared)
     out = tmp_path / "rendered"
     assert ftops("render", "--env", "local", "--out", out).exit_code == 0
     submitted = []

@@ -230,6 +230,11 @@ def _edit_manifest(directory: Path, change) -> None:
 
 def test_edited_token_counts_do_not_lower_the_cost_check(project, ftops, tmp_path):
     prepared = real_dataset(project)
+    # The true counts come from the shipped split: examples are its lines; the tokens are the unedited manifest's,
+    # which the first render accepted (it reached the cost ceiling, so the counts matched the file).
+    train = json.loads((prepared / "manifest.json").read_text())["files"]["train"]
+    examples = sum(1 for line in (prepared / train["path"]).read_text().splitlines() if line.strip())
+    assert train["examples"] == examples and examples > 1 and train["tokens"] > 1
     project.edit_environment("dev", "max_cost_per_job_usd: 200", "max_cost_per_job_usd: 0.01")
     refused = ftops("render", "--env", "dev", "--out", tmp_path / "out")
     assert refused.exit_code == 1 and "is above the ceiling" in refused.stderr, refused.stderr
@@ -240,7 +245,8 @@ def test_edited_token_counts_do_not_lower_the_cost_check(project, ftops, tmp_pat
     _edit_manifest(prepared, cheaper)
     result = ftops("render", "--env", "dev", "--out", tmp_path / "out")
     assert result.exit_code == 1
-    assert "claims 1 examples and 1 tokens in train.jsonl; the file holds 238 and 46,022" in result.stderr
+    assert (f"claims 1 examples and 1 tokens in train.jsonl; the file holds {examples:,} and {train['tokens']:,}"
+            in result.stderr), result.stderr
 
 
 def test_a_changed_split_file_is_refused(project, ftops, tmp_path):

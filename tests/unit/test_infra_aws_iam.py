@@ -155,7 +155,9 @@ SWEEP = {"sweep": {"tuning": {"ranges": {"learning_rate": {"min": 0.00001, "max"
                               "max_jobs": 2, "max_parallel_jobs": 1}}}
 
 
-@pytest.fixture(scope="session")
+# Module scope: the fixture points FTOPS_ROOT (and the cached project root) at its fork while it lives; with session
+# scope every later test module ran against that fork (e.g. found no CDK CLI under fork/node_modules).
+@pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory):
     from infra.aws.app import build_app, select_environments
     from tests.fixtures.render_project import MANIFEST, write_manifest

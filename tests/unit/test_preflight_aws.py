@@ -152,6 +152,8 @@ def test_the_access_model_becomes_questions_about_the_environments_roles(dev):
     specs = [s for s in from_render(dev) if s.provider == "sagemaker"]
     every, submit = questions(dev, specs), questions(dev, specs, SUBMIT_KINDS)
     resolved = resolved_aws(dev)
+    # deploy accesses run as the stack's separate endpoint role, not the training (execution) role
+    assert resolved.endpoint_role_arn.endswith("role/ftops-dev-sagemaker-endpoint")
     assert {q.principal for q in every} == {resolved.pipeline_role_arn, resolved.execution_role_arn,
                                             resolved.endpoint_role_arn}
     assert len(submit) < len(every)   # apply's cheap preflight asks only about submitting and running
@@ -379,7 +381,7 @@ def test_endpoint_quota_counts_the_endpoints_in_service(dev):
     from jobs.apply.rendered import RenderedJob
 
     rendered = RenderedJob.model_validate({"name": "job-a", "provider": "sagemaker", "environment": "dev",
-                                           "idempotency_key": "k" * 16, "targets": {"sagemaker": "sagemaker.json"},
+                                           "idempotency_key": "ab" * 32, "targets": {"sagemaker": "sagemaker.json"},
                                            "deployment": {"sagemaker": {"instance_type": "ml.g5.xlarge",
                                                                         "instance_count": 1}}})
     job = training_job()
