@@ -5,6 +5,7 @@ run that produced it (`run_id`)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import uuid
 from datetime import UTC, datetime
@@ -31,6 +32,8 @@ def record(name: str, payload: dict) -> dict:
 
     entry = {"benchmark": name, "run_id": uuid.uuid4().hex[:12],
              "at": datetime.now(UTC).isoformat(timespec="seconds"), "commit": _commit(), **payload}
+    if os.environ.get("FTOPS_BENCH_DRY_RUN"):  # a smoke run of the benchmark code itself: nothing recorded
+        return entry
     RESULTS.mkdir(parents=True, exist_ok=True)
     atomic_write(RESULTS / f"{name}.json", json.dumps(entry, indent=2) + "\n")
     with HISTORY.open("a", encoding="utf-8") as handle:  # one write of one line: appends do not interleave

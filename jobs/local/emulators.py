@@ -318,7 +318,10 @@ def up(names: list[str] | None = None, on_started: Callable[[RunningEmulator], N
 
 
 def _bindable(port: int) -> bool:
+    """Free for a server: SO_REUSEADDR as the emulators' servers set it, so connections of the stopped emulator
+    still in TIME_WAIT do not count as taking the port."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
