@@ -135,11 +135,15 @@ def main() -> None:
     for result in (serial, concurrent, batch):
         result.pop("answers")
     batch.pop("requests_per_s")  # the emulator's batch_duration_s sets it: not a speed figure
-    share = concurrent["requests_per_s"] / RATE_LIMIT
+    # The bucket starts full: over the run it admits at most burst + limit x seconds. The figure leaves the
+    # initial burst out, so 100% means the sustained limit exactly.
+    sustained = (concurrent["emulator_admitted"] - RATE_LIMIT) / concurrent["seconds"]
+    share = sustained / RATE_LIMIT
     correct = same and same_batch and all(r["lost"] == 0 and r["duplicates"] == 0 and r["failures"] == 0
                                           for r in (serial, concurrent, batch))
     report = {
-        "figure": "requests/s through the runner (wall clock, one process) as a share of the enforced limit",
+        "figure": "requests/s through the runner (wall clock, one process), the initial burst left out, as a "
+                  "share of the enforced limit",
         "baseline": "one request at a time, same run",
         "goal": ">= 90% of the rate limit, nothing lost or duplicated, answers equal to one at a time",
         "machine": f"{platform.machine()} {platform.system()}, {__import__('os').cpu_count()} CPUs",
@@ -147,7 +151,8 @@ def main() -> None:
         "faults": {"latency_s": LATENCY_S, "rate_limit_per_s": RATE_LIMIT, "burst": RATE_LIMIT,
                    "enforced_by": "token bucket in the Azure emulator (429 + retry-after-ms)"},
         "one_at_a_time": serial, f"concurrency_{args.concurrency}": concurrent, "batch_api_correctness": batch,
-        "share_of_limit": round(share, 3), "speedup_vs_one_at_a_time": round(
+        "sustained_requests_per_s": round(sustained, 1), "share_of_limit": round(share, 3),
+        "speedup_vs_one_at_a_time": round(
             concurrent["requests_per_s"] / serial["requests_per_s"], 2),
         "answers_equal_one_at_a_time": same, "batch_answers_equal_per_request": same_batch,
         "goal_met": bool(correct and share >= 0.9),
