@@ -133,3 +133,23 @@ def test_a_malformed_state_file_is_one_line(ftops, isolated_state, content):
         result = ftops("local", command)
         assert result.exit_code == 1 and "local.json" in result.stderr
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 2
+
+
+def test_an_entry_from_an_older_ftops_is_stopped_only_if_it_is_that_emulator(ftops, isolated_state, spawn):
+    """Entries without command line and start time: the live pid must run the emulator's program on its port."""
+    import subprocess
+    import sys
+
+    other = spawn([sys.executable, "-c", "import time; time.sleep(60)"], stdout=subprocess.DEVNULL)
+    state = {"moto": {"name": "moto", "pid": other.pid, "port": 5555, "endpoint": "http://localhost:5555",
+                      "log": "x"}}
+    (isolated_state / "local.json").write_text(json.dumps(state))
+    assert json.loads(ftops("local", "down", "--json").stdout) == {"stopped": [], "skipped": ["moto"]}
+    assert other.poll() is None
+
+    from jobs.local import emulators as emu_module
+
+    with emu_module.running("moto") as moto:
+        legacy = {"moto": {"name": "moto", "pid": moto.pid, "port": moto.port, "endpoint": moto.endpoint, "log": "x"}}
+        (isolated_state / "local.json").write_text(json.dumps(legacy))
+        assert json.loads(ftops("local", "down", "--json").stdout)["stopped"] == ["moto"]
