@@ -86,12 +86,11 @@ def wait(
     as_json: bool = JsonOption,
 ) -> None:
     """Follow jobs live until each one ends. Exit 1 if any failed or was cancelled (the reason is shown)."""
-    from rich.live import Live
+    from jobs.cli.output import live as output_live
 
     from jobs import providers
     from jobs import retry
     from jobs.apply.lookup import resolve, submitted
-    from jobs.cli.output import live as output_live  # rich's Live, or one final frame outside a terminal
 
     environment = _env(env)
     refs = [resolve(environment, j, directory) for j in jobs] if jobs else submitted(environment, directory)

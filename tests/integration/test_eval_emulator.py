@@ -203,4 +203,3 @@ def test_cli_eval_writes_reports_and_promote_reads_it(deployments, task_deployme
     assert refused.exit_code == 1
     assert "refusing to promote helpdesk-gpt41mini to prod: rougeL: fine-tuned 0." in " ".join(refused.stderr.split())
     assert "below the required +0.020" in refused.stderr
-
