@@ -3,7 +3,9 @@
 Each command runs as its own process (`python -m jobs.cli.main ...`, what the `ftops` script runs), `--repeat`
 times; the figure per command is the median wall-clock time of those runs and the largest peak RSS (the
 process's own `ru_maxrss`, from wait4). Baseline: the bare interpreter (`python -c pass`), which every command
-pays, measured the same way in the same run.
+pays, measured the same way in the same run. All runs share one state dir, so the first render compiles the
+templates into Jinja's bytecode cache and later ones reuse it, as in a checkout after its first render (the
+first, cold run is in `runs_s`).
 
 Commands: `ftops --version`; `render` and `diff` of the shipped definitions (`definitions/`) for `local`; `data
 validate` of the sample dataset (datasets/it-helpdesk/support-chat.jsonl); `plan --env local` of that render
