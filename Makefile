@@ -49,8 +49,8 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
-bench: setup  # every benchmark runs; exit 1 if any missed its goal
-	status=0; for b in benchmarks/bench_*.py; do $(PY) $$b || status=1; done; exit $$status
+bench: setup  # every benchmark runs; exit 1 if any missed its goal; RESULTS.md's summary from the recorded runs
+	status=0; for b in benchmarks/bench_*.py; do $(PY) $$b || status=1; done; $(PY) benchmarks/report.py; exit $$status
 
 lock:
 	$(PY) -m pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu$$/torch==\1/' > constraints.txt.new

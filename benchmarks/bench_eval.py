@@ -1,13 +1,17 @@
-"""Benchmark: 2,000 evaluation requests against the Azure emulator with injected latency and rate limits.
+"""Benchmark: 2,000 evaluation requests against the Azure emulator with injected latency and a rate limit.
 
-Measures the evaluation runner (bounded concurrency, a shared Throttle honouring Retry-After) against one
-request at a time, in the same run, and checks that no answer is lost or duplicated: every request has
-exactly one line in the answer store and every answer equals the one-at-a-time answer for that prompt.
-The Batch API path runs the same 2,000 requests as a third figure.
+Figure: requests per second through the evaluation runner (bounded concurrency, a shared Throttle honouring
+Retry-After), wall clock, one process. Goal: **at least 90% of the deployment's rate limit**, with every request
+answered exactly once (no answer lost or duplicated in the store) and each answer equal to the one-at-a-time
+answer for that prompt. Baseline, measured in the same run: one request at a time (it stays under the limit).
 
-Faults: every chat request is delayed by LATENCY_S; a rate limit of RATE_LIMIT requests per second per
-deployment: each second, the requests above the limit in the previous second come back as that many 429s
-(Retry-After 0.5 s) in the next one. Writes benchmarks/results/eval.json.
+The limit is enforced by the emulator itself: a token bucket on chat completions (RATE_LIMIT per second, burst
+RATE_LIMIT), which answers 429 with `retry-after-ms` when no token is left (jobs/local/azure_emulator/faults.py).
+Every chat request is also delayed by LATENCY_S.
+
+The Batch API path runs the same 2,000 requests for correctness only (lost, duplicated, equal answers): its
+duration is set by the emulator's `batch_duration_s`, so it is not a speed figure. Writes
+benchmarks/results/eval.json and appends the run to benchmarks/results/history.jsonl.
 
     python benchmarks/bench_eval.py [--requests 2000] [--baseline 300] [--concurrency 16]
 """
@@ -20,7 +24,6 @@ import json
 import platform
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -33,13 +36,12 @@ from jobs.eval.runner import run_target  # noqa: E402
 from jobs.eval.store import AnswerStore  # noqa: E402
 from jobs.eval.targets.azure_openai import AzureOpenAITarget, make_client  # noqa: E402
 from jobs.eval.targets.base import Generation, Throttle  # noqa: E402
-from jobs.fsutil import atomic_write  # noqa: E402
 from jobs.local import emulators  # noqa: E402
+from benchmarks.history import record  # noqa: E402
 
 LATENCY_S = 0.05
 RATE_LIMIT = 60
-"""Requests per second the deployment accepts; the excess comes back as 429s in the next second."""
-RETRY_AFTER_S = 0.5
+"""Requests per second the deployment accepts (the token bucket refills at this rate; burst: one second)."""
 SUB, RG, ACCOUNT = "00000000-0000-4000-8000-000000000000", "bench-rg", "bench-openai"
 
 
@@ -83,46 +85,25 @@ def examples(n: int) -> list[Example]:
                                                                f"case {i * 7919 % 1000}."},), "") for i in range(n)]
 
 
-class RateLimiter(threading.Thread):
-    """Every second: count the requests that got through, and answer the excess over RATE_LIMIT with 429s."""
-
-    def __init__(self, endpoint: str) -> None:
-        super().__init__(daemon=True)
-        self.endpoint, self.stop = endpoint, threading.Event()
-        self.armed_429 = 0
-
-    def arm(self, throttle: int = 0) -> None:
-        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/_emulator/faults", method="DELETE"))
-        rules = [{"method": "POST", "path": "chat/completions", "delay_s": LATENCY_S, "times": 0}]
-        if throttle:
-            rules.insert(0, {"method": "POST", "path": "chat/completions", "status": 429, "times": throttle,
-                             "retry_after": RETRY_AFTER_S, "code": "429",
-                             "message": "Requests to the deployment have exceeded the rate limit"})
-            self.armed_429 += throttle
-        http(self.endpoint, "POST", "/_emulator/faults", {"rules": rules})
-
-    def run(self) -> None:
-        while not self.stop.wait(1.0):
-            rules = http(self.endpoint, "GET", "/_emulator/faults")["rules"]
-            passed = sum(r["hits"] for r in rules if r["status"] is None)
-            self.arm(max(0, passed - RATE_LIMIT))
+def arm(endpoint: str) -> None:
+    """The latency on every chat request, and the deployment's rate limit (a token bucket in the emulator)."""
+    for path in ("/_emulator/faults", "/_emulator/rate-limits"):
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}{path}", method="DELETE"))
+    http(endpoint, "POST", "/_emulator/faults",
+         {"rules": [{"method": "POST", "path": "chat/completions", "delay_s": LATENCY_S, "times": 0}]})
+    http(endpoint, "POST", "/_emulator/rate-limits",
+         {"method": "POST", "path": "chat/completions", "per_second": RATE_LIMIT, "burst": RATE_LIMIT})
 
 
 def run(endpoint: str, client, exs: list[Example], store_path: Path, concurrency: int, batch: bool = False) -> dict:
     target = AzureOpenAITarget(client, "bench-ft", concurrency=concurrency, batch=batch, poll_interval_s=0.2,
                                throttle=Throttle(max_attempts=50))
-    limiter = RateLimiter(endpoint)
-    limiter.arm()
-    limiter.start()
+    arm(endpoint)
     started = time.perf_counter()
-    try:
-        with AnswerStore(store_path) as store:
-            stats = run_target(target, {"clean": exs}, store, Generation(), batch=batch)
-    finally:
-        limiter.stop.set()
-        limiter.join()
-        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/_emulator/faults", method="DELETE"))
+    with AnswerStore(store_path) as store:
+        stats = run_target(target, {"clean": exs}, store, Generation(), batch=batch)
     seconds = time.perf_counter() - started
+    limit = http(endpoint, "GET", "/_emulator/rate-limits")["limits"][0]
     # Batch bookkeeping lines (kind: batch / batch-done) are not answers.
     lines = [r for r in map(json.loads, store_path.read_text().splitlines()) if "kind" not in r]
     keys = [(r["id"], r["variant"]) for r in lines]
@@ -130,6 +111,7 @@ def run(endpoint: str, client, exs: list[Example], store_path: Path, concurrency
             "stored": len(lines), "duplicates": len(keys) - len(set(keys)),
             "lost": len({(e.id, "clean") for e in exs} - set(keys)), "failures": len(stats.failures),
             "throttled_429": target.throttle.throttled, "http_requests": target.requests_sent,
+            "emulator_admitted": limit["admitted"], "emulator_refused_429": limit["refused"],
             "answers": {r["id"]: r["answer"] for r in lines}}
 
 
@@ -152,19 +134,32 @@ def main() -> None:
     same_batch = concurrent["answers"] == batch["answers"]
     for result in (serial, concurrent, batch):
         result.pop("answers")
+    batch.pop("requests_per_s")  # the emulator's batch_duration_s sets it: not a speed figure
+    # The bucket starts full: over the run it admits at most burst + limit x seconds. The figure leaves the
+    # initial burst out, so 100% means the sustained limit exactly.
+    sustained = (concurrent["emulator_admitted"] - RATE_LIMIT) / concurrent["seconds"]
+    share = sustained / RATE_LIMIT
+    correct = same and same_batch and all(r["lost"] == 0 and r["duplicates"] == 0 and r["failures"] == 0
+                                          for r in (serial, concurrent, batch))
     report = {
-        "benchmark": "bench_eval", "machine": f"{platform.machine()} {platform.system()}, "
-        f"{__import__('os').cpu_count()} CPUs", "python": platform.python_version(),
-        "faults": {"latency_s": LATENCY_S, "rate_limit_per_s": RATE_LIMIT, "retry_after_s": RETRY_AFTER_S},
-        "one_at_a_time": serial, f"concurrency_{args.concurrency}": concurrent, "batch_api": batch,
-        "speedup_vs_one_at_a_time": round(concurrent["requests_per_s"] / serial["requests_per_s"], 2),
+        "figure": "requests/s through the runner (wall clock, one process), the initial burst left out, as a "
+                  "share of the enforced limit",
+        "baseline": "one request at a time, same run",
+        "goal": ">= 90% of the rate limit, nothing lost or duplicated, answers equal to one at a time",
+        "machine": f"{platform.machine()} {platform.system()}, {__import__('os').cpu_count()} CPUs",
+        "python": platform.python_version(),
+        "faults": {"latency_s": LATENCY_S, "rate_limit_per_s": RATE_LIMIT, "burst": RATE_LIMIT,
+                   "enforced_by": "token bucket in the Azure emulator (429 + retry-after-ms)"},
+        "one_at_a_time": serial, f"concurrency_{args.concurrency}": concurrent, "batch_api_correctness": batch,
+        "sustained_requests_per_s": round(sustained, 1), "share_of_limit": round(share, 3),
+        "speedup_vs_one_at_a_time": round(
+            concurrent["requests_per_s"] / serial["requests_per_s"], 2),
         "answers_equal_one_at_a_time": same, "batch_answers_equal_per_request": same_batch,
+        "goal_met": bool(correct and share >= 0.9),
     }
-    atomic_write(ROOT / "benchmarks" / "results" / "eval.json", json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
-    ok = same and same_batch and all(r["lost"] == 0 and r["duplicates"] == 0 and r["failures"] == 0
-                                     for r in (serial, concurrent, batch))
-    sys.exit(0 if ok else 1)
+    entry = record("eval", report)
+    print(json.dumps(entry, indent=2))
+    sys.exit(0 if report["goal_met"] else 1)
 
 
 if __name__ == "__main__":

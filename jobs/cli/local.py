@@ -6,7 +6,6 @@ import typer
 from rich.table import Table
 
 from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console
-from jobs.local import emulators
 
 app = typer.Typer(help="Start, stop and inspect the local emulators (moto, Azurite, the Azure emulator).",
                   no_args_is_help=True)
@@ -23,6 +22,8 @@ def _table(report: dict[str, dict]) -> None:
 @app.command()
 def up(as_json: bool = JsonOption) -> None:
     """Start the emulators in the background on loopback ports and wait until each answers."""
+    from jobs.local import emulators  # lazily: every other command pays for what it imports at start
+
     restored: dict[str, dict] = {}
     with err_console.status("starting emulators...", spinner="dots") as spinner:
         emulators.up(on_started=lambda emu: spinner.update(f"{emu.name} answers on {emu.endpoint}"),
@@ -46,6 +47,8 @@ def up(as_json: bool = JsonOption) -> None:
 @app.command()
 def down(as_json: bool = JsonOption) -> None:
     """Stop the emulators that `ftops local up` started."""
+    from jobs.local import emulators
+
     result = emulators.down()
 
     def human(data: dict[str, list[str]]) -> None:
@@ -60,6 +63,8 @@ def down(as_json: bool = JsonOption) -> None:
 @app.command()
 def status(as_json: bool = JsonOption) -> None:
     """Show which emulators run and their endpoints (exit 1 if any is down)."""
+    from jobs.local import emulators
+
     report = emulators.status()
     emit(report, as_json, _table)
     if not all(row["running"] for row in report.values()):

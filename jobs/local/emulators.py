@@ -185,13 +185,15 @@ def is_ours(entry: RunningEmulator) -> bool:
     command line ends with our arguments (a `#!/usr/bin/env node` script shows `node` first)."""
     import psutil
 
-    if entry.command is None or entry.started is None:
-        return False
     try:
         proc = psutil.Process(entry.pid)
         cmdline, started = proc.cmdline(), proc.create_time()
     except psutil.Error:
         return False
+    if entry.command is None or entry.started is None:
+        # Recorded by an older ftops (no command line, no start time): our emulator's program and port must show.
+        marker = {"moto": "moto.server", "azurite": "azurite-blob", "azure": "jobs.local.azure_emulator"}.get(entry.name)
+        return bool(marker) and any(marker in arg for arg in cmdline) and str(entry.port) in cmdline
     args = entry.command[1:]
     return abs(started - entry.started) < 1.0 and cmdline[len(cmdline) - len(args):] == args
 
@@ -318,7 +320,10 @@ def up(names: list[str] | None = None, on_started: Callable[[RunningEmulator], N
 
 
 def _bindable(port: int) -> bool:
+    """Free for a server: SO_REUSEADDR as the emulators' servers set it, so connections of the stopped emulator
+    still in TIME_WAIT do not count as taking the port."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

@@ -1,7 +1,9 @@
 """moto keeps everything in memory; this makes the `local` AWS state survive `ftops local down && ftops local up`.
 
-moto server has a request recorder (`MOTO_ENABLE_RECORDING`, `/moto-api/recorder/replay-recording`: moto's
-"Recorder" docs, checked in moto 5.2's `moto/moto_api/_internal/recorder/models.py`). `local up` starts moto with
+moto server has a request recorder (moto's docs, docs/configuration/recorder: "log all incoming requests, which
+can be replayed at a later date"; `MOTO_ENABLE_RECORDING` and `MOTO_RECORDER_FILEPATH` as read by
+`moto/moto_api/_internal/recorder/models.py` in the moto 5.2.1 installed here, and the server's
+`/moto-api/recorder/replay-recording` and `/moto-api/seed` endpoints). `local up` starts moto with
 the recorder writing to `.ftops/data/moto/recording.jsonl`; on a fresh file the first request it records seeds
 moto's random generator (`/moto-api/seed`), so replaying the file recreates the same resources with the same
 generated ids (KMS key ids, change-set ids, multipart upload ids). A restarted moto replays the file before

@@ -10,8 +10,9 @@ environment of a process on the user's machine. So before anything runs:
   credentials or AWS configuration: on SageMaker they would act inside a throwaway container; here they would act
   on this machine with the user's rights. A deny-list (not an allow-list) because `Environment` is where a job
   legitimately puts its own settings (`HF_*`, `NCCL_*`, `TORCH_*`, `WANDB_PROJECT`, ...), which we cannot list;
-  the variables that change how a process is loaded are a closed set, documented in ld.so(8), python(1) and
-  bash(1) (checked 2026-11: glibc 2.39, Python 3.12, bash 5.2).
+  the variables that change how a process is loaded are a small set, documented in ld.so(8), python(1) and
+  bash(1). The list below is written from those pages as we know them, not re-checked against a given glibc,
+  Python or bash release: hence whole prefixes (`LD_`, `PYTHON`) rather than single names.
 - a job that already has outputs or checkpoints in S3 is not silently resumed or overwritten (`existing`).
 """
 

@@ -20,6 +20,7 @@ Names in the request become local paths and its Environment reaches a local proc
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -284,7 +285,8 @@ def _run_once(command: list[str], env: dict[str, str], cwd: Path, log, interrupt
             if reached >= interrupt_at:
                 signalled.set()
                 # What a spot reclaim does: SIGTERM to the container's processes, then up to 120 s.
-                os.killpg(proc.pid, signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
                 return
 
     watcher = threading.Thread(target=watch, daemon=True, name="interrupt-at") if interrupt_at is not None else None
@@ -323,7 +325,9 @@ def _merge_segments(segments: list[dict], metrics: list[dict]) -> dict:
     train = [row["train_loss"] for row in metrics if "train_loss" in row]
     evals = [row["eval_loss"] for row in metrics if "eval_loss" in row]
     seconds = sum(s.get("train_seconds") or 0.0 for s in segments)
-    tokens = sum(s.get("tokens_seen") or 0 for s in segments)
+    # The Trainer restores its token count from the checkpoint, so the last segment's count covers the whole job
+    # (the SIGTERM checkpoint is taken at the step it stopped: nothing trained after it is lost).
+    tokens = segments[-1].get("tokens_seen") or 0
     summary.update({
         "first_train_loss": train[0] if train else None, "final_train_loss": train[-1] if train else None,
         "best_eval_loss": min(evals) if evals else None, "final_eval_loss": evals[-1] if evals else None,

@@ -94,21 +94,18 @@ def test_moto_state_survives_down_and_up(ftops, isolated_state, stops_what_it_st
     assert sagemaker.describe_training_job(TrainingJobName="helpdesk-qwen-lora-local-1")
 
 
-@pytest.mark.timeout(400)
-def test_up_names_what_did_not_come_back(ftops, isolated_state, stops_what_it_starts):
+def test_up_names_what_did_not_come_back(isolated_state, stops_what_it_starts):
     from jobs.local import moto_state
 
-    assert ftops("local", "up", "--json").exit_code == 0
-    assert ftops("local", "down").exit_code == 0
+    emulators.up(["moto"])
+    emulators.down()
     # An inventory that lists an object the recording never created: `up` must say so, not claim success.
     inventory = isolated_state / "data" / "moto" / moto_state.INVENTORY
-    inventory.write_text(json.dumps({"s3_objects": ["s3://gone/key \"etag\""], "kms_keys": []}))
-    again = ftops("local", "up", "--json")
-    assert json.loads(again.stdout)["moto"]["restored"]["lost"] == {"s3_objects": ['s3://gone/key "etag"']}
-    assert ftops("local", "down").exit_code == 0
-    inventory.write_text(json.dumps({"s3_objects": ["s3://gone/key \"etag\""]}))
-    human = ftops("local", "up")
-    assert human.exit_code == 0 and "NOT restored (s3_objects): s3://gone/key" in human.stderr
+    inventory.write_text(json.dumps({"s3_objects": ['s3://gone/key "etag"'], "kms_keys": []}))
+    restored: dict = {}
+    emulators.up(["moto"], restored=restored)
+    assert restored["moto"]["replayed"] > 0
+    assert restored["moto"]["lost"] == {"s3_objects": ['s3://gone/key "etag"']}
 
 
 def test_down_leaves_a_reused_pid_alone(ftops, isolated_state, spawn):
@@ -133,3 +130,37 @@ def test_a_malformed_state_file_is_one_line(ftops, isolated_state, content):
         result = ftops("local", command)
         assert result.exit_code == 1 and "local.json" in result.stderr
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 2
+
+
+def test_an_entry_from_an_older_ftops_is_stopped_only_if_it_is_that_emulator(ftops, isolated_state, spawn):
+    """Entries without command line and start time: the live pid must run the emulator's program on its port."""
+    import subprocess
+    import sys
+
+    other = spawn([sys.executable, "-c", "import time; time.sleep(60)"], stdout=subprocess.DEVNULL)
+    state = {"moto": {"name": "moto", "pid": other.pid, "port": 5555, "endpoint": "http://localhost:5555",
+                      "log": "x"}}
+    (isolated_state / "local.json").write_text(json.dumps(state))
+    assert json.loads(ftops("local", "down", "--json").stdout) == {"stopped": [], "skipped": ["moto"]}
+    assert other.poll() is None
+
+    from jobs.local import emulators as emu_module
+
+    with emu_module.running("moto") as moto:
+        legacy = {"moto": {"name": "moto", "pid": moto.pid, "port": moto.port, "endpoint": moto.endpoint, "log": "x"}}
+        (isolated_state / "local.json").write_text(json.dumps(legacy))
+        assert json.loads(ftops("local", "down", "--json").stdout)["stopped"] == ["moto"]
+
+
+def test_up_prints_what_was_not_restored(ftops, monkeypatch):
+    def fake_up(names=None, on_started=None, restored=None):
+        restored["moto"] = {"replayed": 12, "lost": {"s3_objects": ["s3://b/k \"e\""]}}
+        return {}
+
+    monkeypatch.setattr(emulators, "up", fake_up)
+    monkeypatch.setattr(emulators, "status", lambda: {"moto": {"purpose": "AWS", "running": True, "endpoint": "e",
+                                                                "pid": 1, "port": 1, "log": "l"}})
+    result = ftops("local", "up")
+    assert result.exit_code == 0
+    assert "replayed 12 recorded requests" in result.stdout
+    assert 'NOT restored (s3_objects): s3://b/k "e"' in result.stderr

@@ -119,6 +119,10 @@ def test_interrupt_at_stops_at_that_step_and_the_resumed_run_trains_the_rest(aws
     first = next(row["train_loss"] for row in result.metrics if "train_loss" in row)
     assert result.summary["first_train_loss"] == first  # from the first segment, not null
     assert result.summary["global_step"] == 6 and not result.summary["interrupted"]
+    # Tokens: the resumed Trainer carries the count of steps 1..3 in its checkpoint, so the job's total is the
+    # last segment's, not the sum (that would count steps 1..3 twice).
+    first_half, whole = (s["tokens_seen"] for s in segments)
+    assert 1.5 * first_half < whole < 2.5 * first_half and result.summary["tokens_seen"] == whole
 
 
 @pytest.mark.slow

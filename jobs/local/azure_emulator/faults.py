@@ -11,6 +11,16 @@ error body `{code, message}` and a `Retry-After` header; or, with `fail_operatio
 but make the long-running operation it starts end Failed with `{code, message}`; with `op_delay_s`, make
 that operation stay in progress that long (slow provisioning). `times` bounds how often a
 rule fires (0: until deleted). Rules live in memory: a restart disarms them.
+
+A rate limit is a token bucket, checked before the rules above:
+
+    POST   /_emulator/rate-limits {"method": "POST", "path": "chat/completions", "per_second": 60, "burst": 60}
+    GET    /_emulator/rate-limits  each limit with the requests it admitted and refused
+    DELETE /_emulator/rate-limits
+
+A matching request takes one token (the bucket refills at `per_second`, holding at most `burst`); without one it
+gets 429 with `retry-after-ms` (when the next token is due, as Azure OpenAI sends it) and `Retry-After` (whole
+seconds, rounded up). Over any interval the admitted requests are at most burst + per_second x seconds.
 """
 
 from __future__ import annotations
@@ -93,6 +103,8 @@ def intercept() -> Response | None:
     """App-wide `before_request` hook: apply the first matching rule."""
     if request.path.startswith("/_emulator/"):
         return None
+    if (limited := ratelimit.refusal(request.method, request.path)) is not None:
+        return limited
     rule = faults().take(request.method, request.path)
     if rule is None:
         return None
@@ -147,3 +159,7 @@ def list_faults():
 def clear_faults():
     faults().clear()
     return "", 204
+
+
+
+from jobs.local.azure_emulator import ratelimit  # noqa: E402  (its routes join this blueprint)

@@ -1,0 +1,102 @@
+"""Regenerate the summary table of benchmarks/RESULTS.md from the recorded runs (results/history.jsonl).
+
+Each row is the latest run of one benchmark: its figure, the goal that applies to that figure, whether it was
+met, and the run it comes from (`run_id`, commit, time), so nothing in the table is typed by hand. A benchmark
+with no recorded run says so. The prose sections below the table are commentary and keep their own dates.
+
+    python benchmarks/report.py
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.history import runs  # noqa: E402
+
+RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
+START, END = "<!-- summary:start (benchmarks/report.py writes this table) -->", "<!-- summary:end -->"
+
+
+def _cli(run: dict) -> str:
+    rows = {r["command"]: r for r in run["commands"]}
+    shown = [f"{name} {rows[name]['median_s']:.2f} s / {rows[name]['peak_rss_mb']:.0f} MB"
+             for name in ("render", "diff", "--version", "plan --env local") if name in rows]
+    base = rows.get("baseline: python -c pass")
+    return "; ".join(shown) + (f" (interpreter alone {base['median_s']:.2f} s)" if base else "")
+
+
+def _eval(run: dict) -> str:
+    concurrent = next(v for k, v in run.items() if k.startswith("concurrency_"))
+    return (f"{run.get('sustained_requests_per_s', concurrent['requests_per_s'])} req/s sustained = "
+            f"{run['share_of_limit']:.0%} of the "
+            f"{run['faults']['rate_limit_per_s']}/s limit; lost {concurrent['lost']}, duplicated "
+            f"{concurrent['duplicates']}; 429s {concurrent['emulator_refused_429']}")
+
+
+def _render(run: dict) -> str:
+    return (f"{run['ratio_cpu_single_process']}x CPU, one process ({run['definitions']} definitions x "
+            f"{len(run['environments'])} environments); wall on {run['ftops_workers']} processes {run['ratio']}x")
+
+
+def _apply(run: dict) -> str:
+    dup = {k: run["duplicates_after_timed_applies"][k] + run["duplicates_after_concurrent_reapply"][k]
+           for k in run["duplicates_after_timed_applies"]}
+    return (f"{run['speedup']}x ({run['jobs']} jobs, median of {run['rounds']} alternating rounds); duplicates "
+            + ", ".join(f"{k} {v}" for k, v in dup.items()))
+
+
+def _validate(run: dict) -> str:
+    size_mb = run["bytes"] / 1e6
+    peak = run["approaches"].get("ftops", {}).get("peak_mb")
+    return (f"{run['ftops_cpu_over_bound_cpu']}x CPU ({size_mb:,.0f} MB, {run['cores']} cores); ftops peak {peak} MB; "
+            f"tokens equal: {run['tokens_equal']}" + ("" if size_mb >= 1000 else "; no 1 GB run recorded yet"))
+
+
+SUMMARY = {
+    "cli": ("`bench_cli.py`", "render and diff of the shipped definitions < 0.5 s and < 120 MB each", _cli),
+    "eval": ("`bench_eval.py`", ">= 90% of the enforced rate limit, nothing lost or duplicated", _eval),
+    "render": ("`bench_render.py`", "<= 2x bare Jinja in CPU time, one process", _render),
+    "validate": ("`bench_validate.py`", "<= 1.2x the tokenizer bound in CPU time; < 300 MB at 1 GB", _validate),
+    "apply": ("`bench_apply.py`", ">= 4x one at a time (wall, median), no duplicate on either provider", _apply),
+}
+UNRECORDED = ("synth", "train")
+
+
+def table() -> str:
+    lines = ["| benchmark | goal (on the figure shown) | latest recorded figure | met | run |",
+             "| --- | --- | --- | --- | --- |"]
+    for name, (label, goal, describe) in SUMMARY.items():
+        recorded = runs(name)
+        if not recorded:
+            lines.append(f"| {label} | {goal} | no recorded run | - | - |")
+            continue
+        run = recorded[-1]
+        met = "yes" if run.get("goal_met") else "no"
+        lines.append(f"| {label} | {goal} | {describe(run)} | {met} | `{run['run_id']}` {run.get('commit') or '?'} "
+                     f"{run['at']} |")
+    for name in UNRECORDED:
+        if not runs(name):
+            lines.append(f"| `bench_{name}.py` | see its section | not yet in history.jsonl (older JSON only) | - | - |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    text = RESULTS_MD.read_text()
+    block = f"{START}\n{table()}\n{END}"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + block + rest.split(END, 1)[1]
+    else:
+        title, _, body = text.partition("\n")
+        text = f"{title}\n\n{block}\n{body}"
+    RESULTS_MD.write_text(text)
+    print(f"wrote the summary of {RESULTS_MD}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

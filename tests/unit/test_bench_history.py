@@ -1,0 +1,40 @@
+"""Benchmark figures are traceable: every run is appended to a history, and RESULTS.md's table comes from it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import history, report  # noqa: E402
+
+
+def test_runs_append_and_the_table_quotes_the_latest_with_its_run_id(tmp_path, monkeypatch):
+    monkeypatch.setattr(history, "RESULTS", tmp_path)
+    monkeypatch.setattr(history, "HISTORY", tmp_path / "history.jsonl")
+    monkeypatch.delenv("FTOPS_BENCH_DRY_RUN", raising=False)
+    base = {"faults": {"rate_limit_per_s": 60}, "share_of_limit": 0.5, "sustained_requests_per_s": 30.0,
+            "concurrency_16": {"requests_per_s": 30.5, "lost": 0, "duplicates": 0, "emulator_refused_429": 9},
+            "goal_met": False}
+    first = history.record("eval", base)
+    second = history.record("eval", {**base, "share_of_limit": 0.97, "sustained_requests_per_s": 58.2,
+                                     "goal_met": True})
+    lines = (tmp_path / "history.jsonl").read_text().splitlines()
+    assert [json.loads(line)["run_id"] for line in lines] == [first["run_id"], second["run_id"]]
+    assert json.loads((tmp_path / "eval.json").read_text())["run_id"] == second["run_id"]
+
+    table = report.table()
+    row = next(line for line in table.splitlines() if line.startswith("| `bench_eval.py`"))
+    assert "58.2 req/s sustained = 97% of the 60/s limit" in row and second["run_id"] in row and "| yes |" in row
+    assert "| `bench_cli.py` | " in table and "no recorded run" in table
+
+
+def test_a_dry_run_records_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(history, "RESULTS", tmp_path)
+    monkeypatch.setattr(history, "HISTORY", tmp_path / "history.jsonl")
+    monkeypatch.setenv("FTOPS_BENCH_DRY_RUN", "1")
+    history.record("apply", {"goal_met": True})
+    assert not (tmp_path / "history.jsonl").exists()
