@@ -29,7 +29,7 @@ from jobs.fsutil import ensure_owned_dir, resolve_under
 
 EVAL_KIND = "evaluation"
 EVAL_FILES = frozenset({"answers.jsonl", "report.md", "report.html", "evaluation.json", "loss.png"})
-"""What ftops writes into an evaluation folder (loss.png: the training curve `ftops eval` draws beside it)."""
+"""What ftops writes into an evaluation folder (loss.png: earlier versions drew the training curve there)."""
 
 
 @dataclass

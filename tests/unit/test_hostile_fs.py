@@ -192,9 +192,9 @@ def test_a_file_in_the_way_of_an_output_is_one_line(ftops, project, tmp_path):
     assert blocker.read_text() == "x"
 
 
-def test_evals_loss_plot_claims_a_new_folder_and_refuses_a_foreign_one(tmp_path, monkeypatch):
-    """`ftops eval` draws the training curve before the report: the folder it creates is marked as the evaluation's
-    (so the report can follow), and a user's folder gets no loss.png."""
+def test_evals_loss_plot_is_drawn_outside_the_evaluation_folder(tmp_path, monkeypatch):
+    """`ftops eval` draws the training curve before the report: never into --out (a user's folder gets no
+    loss.png, and a new folder is left for the evaluation to create and mark as its own)."""
     from types import SimpleNamespace
 
     from jobs import providers
@@ -206,15 +206,17 @@ def test_evals_loss_plot_claims_a_new_folder_and_refuses_a_foreign_one(tmp_path,
     monkeypatch.setattr(providers, "get", lambda name: SimpleNamespace(metrics=lambda env, job_id: metrics))
     env, record = SimpleNamespace(name="local"), SimpleNamespace(training_job_id="j", provider="sagemaker", job="job")
     fresh = tmp_path / "eval"
-    assert loss_plot(env, record, fresh) == fresh / "loss.png" and (fresh / "loss.png").is_file()
+    drawn = loss_plot(env, record, fresh)
+    assert drawn.is_file() and not drawn.is_relative_to(fresh) and not fresh.exists()
+    assert ensure_owned_dir(fresh, EVAL_KIND) == fresh  # what run_plan does before writing the report
     assert json.loads((fresh / OWNER_MARKER).read_text())["kind"] == EVAL_KIND
-    assert ensure_owned_dir(fresh, EVAL_KIND) == fresh  # what run_plan checks before writing the report
     home = tmp_path / "home"
     home.mkdir()
     (home / "report.md").write_text("my own report")
-    with pytest.raises(FtopsError, match="not created by ftops"):
-        loss_plot(env, record, home)
+    assert not loss_plot(env, record, home).is_relative_to(home)
     assert sorted(p.name for p in home.iterdir()) == ["report.md"]
+    with pytest.raises(FtopsError, match="not created by ftops"):
+        ensure_owned_dir(home, EVAL_KIND)
 
 
 def test_a_fifo_planted_in_an_owned_output_is_refused_without_blocking(tmp_path):
