@@ -177,13 +177,14 @@ def test_promotion_names_are_the_ones_the_registry_and_the_store_use(prod):
     staging_art = "ftops-staging-artifacts-222222222222-us-east-1"
     assert find(accesses, "pipeline", "s3:GetObject", f"{staging_art}/training-output/")
     assert find(accesses, "pipeline", "s3:GetObject", f"{staging_art}/ftops-models/staging/Helpdesk_Qwen/")
-    assert find(accesses, "pipeline", "sagemaker:DescribeModelPackage", ":222222222222:model-package/ftops-helpdesk-qwen/")
+    assert find(accesses, "pipeline", "sagemaker:DescribeModelPackage",
+                ":222222222222:model-package/ftops-helpdesk-qwen/")
     in_staging = [a for a in accesses if staging_art in a.resource or ":222222222222:" in a.resource]
     assert {a.action for a in in_staging} == {"s3:ListBucket", "s3:GetObject", "kms:Decrypt",
                                              "sagemaker:DescribeModelPackage"}
     # The copy is registered Approved in prod; prod sets no package Approved when promoting.
-    assert {a.context["sagemaker:ModelApprovalStatus"] for a in find(accesses, "pipeline", "sagemaker:CreateModelPackage")} \
-        == {"PendingManualApproval", "Approved"}
+    registered = find(accesses, "pipeline", "sagemaker:CreateModelPackage")
+    assert {a.context["sagemaker:ModelApprovalStatus"] for a in registered} == {"PendingManualApproval", "Approved"}
     assert not find(accesses, "pipeline", "sagemaker:UpdateModelPackage")
 
 
