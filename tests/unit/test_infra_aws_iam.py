@@ -198,14 +198,28 @@ def world(tmp_path_factory: pytest.TempPathFactory):
         rendered = {e: [j for j in load_rendered(out, e) if j.provider.startswith("sagemaker")] for e in ENVS}
         TEMPLATES.update(templates)
         WORLD_ENVS.update({e.name: e for e in envs})
-        yield {"templates": templates, "rendered": rendered, "envs": {e.name: e for e in envs}}
     finally:
-        if previous is None:
-            os.environ.pop("FTOPS_ROOT", None)
-        else:
-            os.environ["FTOPS_ROOT"] = previous
-        paths.project_root.cache_clear()
-        load_environment.cache_clear()
+        _set_root(previous)
+    return {"root": root, "templates": templates, "rendered": rendered, "envs": {e.name: e for e in envs}}
+
+
+def _set_root(root: str | None) -> None:
+    if root is None:
+        os.environ.pop("FTOPS_ROOT", None)
+    else:
+        os.environ["FTOPS_ROOT"] = root
+    paths.project_root.cache_clear()
+    load_environment.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _in_the_fork(world):
+    """The access model reads environments and definitions from the project root: the fork, for this module's
+    tests only (a session-wide FTOPS_ROOT would leak into the tests that run after them)."""
+    previous = os.environ.get("FTOPS_ROOT")
+    _set_root(str(world["root"]))
+    yield
+    _set_root(previous)
 
 
 def simulate(simulations: list[dict]) -> dict:
