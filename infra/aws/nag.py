@@ -83,5 +83,5 @@ def promotion_sources(stack, objects: str) -> dict[str, str]:
         out[source.arn("kms", "key/*")] = (f"{why}: the source's key id is known only once it is deployed; the "
                                            f"statement names it by its alias (kms:ResourceAliases) and S3 (ViaService)")
         out[source.arn("sagemaker", f"model-package/{REGISTRY_GROUP_PREFIX}*/*")] = (
-            f"{why}: the source's model packages (UpdateModelPackage only to Approved)")
+            f"{why}: the source's model packages (DescribeModelPackage only)")
     return out

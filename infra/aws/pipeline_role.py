@@ -160,7 +160,7 @@ class PipelineRole(Construct):
             iam.PolicyStatement(sid="ReadJobMetrics", actions=["cloudwatch:GetMetricData"], resources=["*"]),
         ]
         if promotion_targets:
-            # The registry's group policy lets the targets' pipeline roles record their approval here.
+            # The registry's group policy lets the targets' pipeline roles read (describe) the packages here.
             statements.append(iam.PolicyStatement(sid="ShareModelPackageGroups",
                                                   actions=["sagemaker:PutModelPackageGroupPolicy"],
                                                   resources=[registry[0]]))
@@ -177,10 +177,11 @@ class PipelineRole(Construct):
 
     @staticmethod
     def _promote_from(source: Names) -> list[iam.PolicyStatement]:
-        """`ftops promote --from <source>` runs as this role: it reads the source's model record and evaluated
-        model, records the approval there (the record, If-Match only; the model package, Approved only), and
-        decrypts/encrypts through S3 with the source's key, named by its alias. The source's stack grants the
-        same on its bucket, key and (at run time) model package groups (infra.aws.promotion)."""
+        """`ftops promote --from <source>` runs as this role and only reads the source: its model records (list,
+        read), its evaluated model, its model packages' status; decrypting through S3 with the source's key, named
+        by its alias. The approval is the source's own (`ftops models approve`, its own role): nothing here writes
+        into the source. The source's stack grants the same reads on its bucket and key, and its registry on its
+        model package groups (infra.aws.promotion, jobs.access.registry)."""
         s3, bucket, sid = source.s3_arn, source.artifacts_bucket, "".join(p.capitalize() for p in source.env.split("-"))
         records = f"{RECORDS_PREFIX}{source.env}/"
         return [
@@ -188,18 +189,12 @@ class PipelineRole(Construct):
                                 conditions={"StringLike": {"s3:prefix": [f"{records}*"]}}),
             iam.PolicyStatement(sid=f"ReadRecordsAndModelsOf{sid}", actions=["s3:GetObject"],
                                 resources=[s3(bucket, f"{records}*"), s3(bucket, SOURCE_MODEL)]),
-            iam.PolicyStatement(sid=f"ApproveRecordsOf{sid}", actions=["s3:PutObject"],
-                                resources=[s3(bucket, f"{records}*")],
-                                conditions={"Null": {"s3:if-match": "false"}}),
-            iam.PolicyStatement(sid=f"UseKeyOf{sid}", actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            iam.PolicyStatement(sid=f"DecryptWithKeyOf{sid}", actions=["kms:Decrypt"],
                                 resources=[source.arn("kms", "key/*")],
                                 conditions={"StringEquals": {"kms:ViaService": f"s3.{source.region}.amazonaws.com"},
                                             "ForAnyValue:StringEquals": {"kms:ResourceAliases": source.key_alias}}),
             iam.PolicyStatement(sid=f"DescribeModelPackagesOf{sid}", actions=["sagemaker:DescribeModelPackage"],
                                 resources=[source.arn("sagemaker", f"model-package/{REGISTRY_GROUP_PREFIX}*/*")]),
-            iam.PolicyStatement(sid=f"ApproveModelPackagesOf{sid}", actions=["sagemaker:UpdateModelPackage"],
-                                resources=[source.arn("sagemaker", f"model-package/{REGISTRY_GROUP_PREFIX}*/*")],
-                                conditions={"StringEquals": {"sagemaker:ModelApprovalStatus": "Approved"}}),
         ]
 
     def _trust(self, names: Names, github: GitHubSettings | None) -> iam.IPrincipal:

@@ -1,6 +1,7 @@
 """What a source environment grants the pipeline roles of its `aws.promotion_targets` (the environments that run
-`ftops promote --from <this>`): on its artifacts bucket, read the model records and the trained `model.tar.gz`
-and update a record only conditionally (If-Match, the approval); on its key, decrypt and encrypt through S3.
+`ftops promote --from <this>`): on its artifacts bucket, list and read the model records and read the trained
+`model.tar.gz`; on its key, decrypt through S3. Read only: this environment approves its own models with its own
+role (`ftops models approve`), so no target may write its records or change its model packages.
 
 Principals are the target accounts, narrowed to the pipeline role by `aws:PrincipalArn`: a bucket or key policy
 naming a role ARN directly is refused while that role does not exist yet, and this way the source and target
@@ -35,10 +36,7 @@ def grant_promotion(names: Names, bucket: s3.Bucket, key: kms.Key, targets: list
     bucket.add_to_resource_policy(iam.PolicyStatement(
         sid="PromotionTargetsRead", principals=principals, actions=["s3:GetObject"],
         resources=[bucket.arn_for_objects(f"{records}*"), bucket.arn_for_objects(SOURCE_MODEL)], conditions=who))
-    bucket.add_to_resource_policy(iam.PolicyStatement(
-        sid="PromotionTargetsApprove", principals=principals, actions=["s3:PutObject"],
-        resources=[bucket.arn_for_objects(f"{records}*")], conditions={**who, "Null": {"s3:if-match": "false"}}))
     key.add_to_resource_policy(iam.PolicyStatement(
-        sid="PromotionTargetsThroughS3", principals=principals, actions=["kms:Decrypt", "kms:GenerateDataKey"],
+        sid="PromotionTargetsThroughS3", principals=principals, actions=["kms:Decrypt"],
         resources=["*"],  # in a key policy, "*" means this key
         conditions={**who, "StringEquals": {"kms:ViaService": f"s3.{names.region}.amazonaws.com"}}))

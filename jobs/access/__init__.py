@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 __all__ = ["PRINCIPALS", "SAMPLE_OBJECT", "Access", "accesses_for_environment", "accesses_for_job",
            "accesses_for_request", "JOB_KINDS"]
 
-JOB_KINDS = ("training", "sweep", "deploy", "evaluation", "promotion")
+JOB_KINDS = ("training", "sweep", "deploy", "evaluation", "approval", "promotion")
+"""`approval`: `ftops models approve` in the environment that trained the model, by its own role; `promotion`:
+registering a model here and `ftops promote --from <source>` into this environment (reads the source only)."""
 
 
 def accesses_for_environment(env: Environment) -> list[Access]:
@@ -45,13 +47,14 @@ def accesses_for_request(env: Environment, target: str, request: dict[str, Any])
 
 
 def accesses_for_job(env: Environment, job: RenderedJob, kinds: tuple[str, ...] = JOB_KINDS) -> list[Access]:
-    """Every access a rendered SageMaker job implies: its training (or sweep), deploy, evaluation and promotion.
+    """Every access a rendered SageMaker job implies: its training (or sweep), deploy, evaluation, approval and
+    promotion.
 
-    `kinds` selects among training, sweep, deploy, evaluation, promotion; kinds the job does not have (a sweep
+    `kinds` selects among training, sweep, deploy, evaluation, approval, promotion; kinds the job does not have (a sweep
     of a training-only render) add nothing. Azure jobs imply no AWS access.
     """
     from jobs.access.deploy import deploy_accesses, evaluation_accesses, model_artifact
-    from jobs.access.environment import promotion_accesses
+    from jobs.access.environment import approval_accesses, promotion_accesses
 
     arns = Arns.of(env)
     out: list[Access] = []
@@ -111,6 +114,8 @@ def accesses_for_job(env: Environment, job: RenderedJob, kinds: tuple[str, ...] 
                 security_groups=resolved.security_group_ids, kms_key=resolved.kms_key_arn,
                 instance_type=deployment_settings(job, env).get("instance_type", "ml.g5.xlarge"))
             out += base_model_accesses(arns, requests, {**env.all_tags, "ftops:gate": job.job or job.name})
+    if "approval" in kinds:
+        out += approval_accesses(arns, env, job.job or job.name)
     if "promotion" in kinds:
         out += promotion_accesses(arns, env, job.job or job.name)
     del tags

@@ -204,7 +204,12 @@ GRANTS: tuple[Grant, ...] = (
     Grant("pipeline", BUILTIN["Cognitive Services OpenAI Contributor"], "account", assigned_by_ftops=True),
     Grant("pipeline", BUILTIN["Storage Blob Data Contributor"], "container", assigned_by_ftops=True),
 )
-"""What the README tells users to grant (apply identity) and what `ftops infra apply` assigns (pipeline)."""
+"""What the README tells users to grant (apply identity) and what `ftops infra apply` assigns (pipeline).
+
+Not here, because it crosses environments and ftops does not assign it: a promotion target's pipeline identity
+needs Storage Blob Data Reader on the source's data container, conditioned to `ftops-models/<source>/`
+(`ftops promote --from <source>` lists and reads the source's records with the target's credential,
+jobs.models.lifecycle.source_approved); the README ("#### Azure") gives the assignment."""
 
 
 def _matches(patterns: tuple[str, ...], permission: str) -> bool:

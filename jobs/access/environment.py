@@ -1,5 +1,5 @@
 """What the pipeline role needs in an environment whatever job it applies: the apply ledger, dataset and source
-uploads, listings, the model registry that promotion writes."""
+uploads, listings, the model records and registry of approval and promotion."""
 
 from __future__ import annotations
 
@@ -127,7 +127,7 @@ def record_accesses(arns: Arns, env_name: str, job: str, why: str) -> list[Acces
 
 
 def registry_accesses(arns: Arns, env: Environment, job: str, approval: str, why: str) -> list[Access]:
-    """jobs.models.registry.register: the group (created once, tagged), a model package, its approval."""
+    """jobs.models.registry.register: the group (created once, tagged), a model package registered `approval`."""
     from jobs.access.model import tag_context
 
     group, package = _package_arns(arns, job)
@@ -141,17 +141,64 @@ def registry_accesses(arns: Arns, env: Environment, job: str, approval: str, why
                f"{why}: group tags set on create"),
         Access("pipeline", "sagemaker:CreateModelPackage", package, {"sagemaker:ModelApprovalStatus": approval},
                f"{why}: register the model ({approval})"),
-        Access("pipeline", "sagemaker:UpdateModelPackage", package, {"sagemaker:ModelApprovalStatus": "Approved"},
-               f"{why}: approve it"),
         Access("pipeline", "sagemaker:DescribeModelPackage", package, {}, f"{why}: approval status (deploy checks it)"),
+    ]
+
+
+def approval_accesses(arns: Arns, env: Environment, job: str) -> list[Access]:
+    """`ftops models approve JOB --env env` (jobs.models.lifecycle.approve), run by `env`'s own pipeline role in
+    the environment that trained and gated the model: read its record, set its model package Approved
+    (registry.set_approval: UpdateModelPackage, then DescribeModelPackage), replace the record If-Match the ETag
+    read. `promotion: retrain` approves the same way in the target, with the target's role."""
+    from jobs.models.store import record_key
+
+    bucket = arns.resolved.output_bucket
+    record = arns.s3(bucket, record_key(env.name, job, SAMPLE_DIGEST))
+    _, package = _package_arns(arns, job)
+    why = f"approval of {job} in {env.name}"
+    return [
+        Access("pipeline", "s3:GetObject", record, {}, f"{why}: read the model record"),
+        Access("pipeline", "sagemaker:UpdateModelPackage", package, {"sagemaker:ModelApprovalStatus": "Approved"},
+               f"{why}: set the model package Approved"),
+        Access("pipeline", "sagemaker:DescribeModelPackage", package, {}, f"{why}: the package's status after"),
+        Access("pipeline", "s3:PutObject", record, {"s3:if-match": '"0123456789abcdef0123456789abcdef"'},
+               f"{why}: mark the record Approved (If-Match its ETag)"),
+        *kms_for_s3(arns, "pipeline", f"{why}: the model record", write=True),
+    ]
+
+
+def source_read_accesses(src: Arns, source: Environment, job: str, why: str) -> list[Access]:
+    """What `ftops promote --from source` reads there with the target's credentials, and nothing else
+    (jobs.models.lifecycle.source_approved and copy_verified): the job's records (list and read), the approved
+    package's status, the evaluated model.tar.gz; decrypted through S3 with the source's key, which the target's
+    identity policy names by its alias (its key id is known only once the source is deployed; KMS sets
+    kms:ResourceAliases from the key's aliases)."""
+    from jobs.models.store import PREFIX, record_key
+
+    bucket = src.resolved.output_bucket
+    _, package = _package_arns(src, job)
+    alias = "alias/" + key_alias_name(source)
+    return [
+        Access("pipeline", "s3:ListBucket", src.s3(bucket), {"s3:prefix": f"{PREFIX}{source.name}/{job}/"},
+               f"{why}: list the source's model records"),
+        Access("pipeline", "s3:GetObject", src.s3(bucket, record_key(source.name, job, SAMPLE_DIGEST)), {},
+               f"{why}: read the source's approved record"),
+        Access("pipeline", "sagemaker:DescribeModelPackage", package, {}, f"{why}: the source package is Approved?"),
+        # The evaluated artifact: the training job's model.tar.gz in the source's artifacts bucket
+        # (jobs.access.deploy.model_artifact: `<S3OutputPath><training job>/output/model.tar.gz`).
+        Access("pipeline", "s3:GetObject", src.s3(bucket, f"{OUTPUT_PREFIX}{job}-0123abcd/output/model.tar.gz"), {},
+               f"{why}: the evaluated model.tar.gz"),
+        *(Access(a.principal, a.action, a.resource, {**a.context, "kms:ResourceAliases": [alias]}, a.why)
+          for a in kms_for_s3(src, "pipeline", f"{why}: the source's records and model", write=False)),
     ]
 
 
 def promotion_accesses(arns: Arns, env: Environment, job: str) -> list[Access]:
     """What `env`'s pipeline role does for jobs.models.lifecycle: register and evaluate a model trained here, and
     promote one from each environment that names `env` in `aws.promotion_targets` (`ftops promote --from S --to
-    env` runs with env's credentials: it reads S's record and artifact, records the approval on S's record and
-    model package, copies the bytes into env's bucket, verifies them, registers them here approved)."""
+    env` runs with env's credentials: it only reads S's approved record, package status and artifact, copies
+    the bytes into env's bucket, verifies them, registers them here Approved). The approval itself is made in S
+    by S's own role (approval_accesses); nothing here writes into S."""
     from jobs.models.artifacts import promoted_key
 
     out = record_accesses(arns, env.name, job, f"model of {job}")
@@ -159,29 +206,11 @@ def promotion_accesses(arns: Arns, env: Environment, job: str) -> list[Access]:
     if env.require_aws().promotion_targets:
         group, _ = _package_arns(arns, job)
         out.append(Access("pipeline", "sagemaker:PutModelPackageGroupPolicy", group, {},
-                          f"model of {job}: let {', '.join(env.require_aws().promotion_targets)} approve its packages"))
+                          f"model of {job}: let {', '.join(env.require_aws().promotion_targets)} read its packages"))
     bucket = arns.resolved.output_bucket
     for source in promotion_sources(env):
-        src = Arns.of(source)
         why = f"promotion of {job} from {source.name}"
-        start = len(out)
-        out += [access for access in record_accesses(src, source.name, job, why)
-                if not access.resource.endswith("/metrics.json") and "s3:if-none-match" not in access.context]
-        _, package = _package_arns(src, job)
-        out += [Access("pipeline", "sagemaker:DescribeModelPackage", package, {}, f"{why}: the source package"),
-                Access("pipeline", "sagemaker:UpdateModelPackage", package,
-                       {"sagemaker:ModelApprovalStatus": "Approved"}, f"{why}: approve the source package")]
-        # The evaluated artifact: the training job's model.tar.gz in the source's artifacts bucket
-        # (jobs.access.deploy.model_artifact: `<S3OutputPath><training job>/output/model.tar.gz`).
-        out.append(Access("pipeline", "s3:GetObject", src.s3(src.resolved.output_bucket,
-                                                             f"{OUTPUT_PREFIX}{job}-0123abcd/output/model.tar.gz"),
-                          {}, f"{why}: the evaluated model.tar.gz"))
-        out += kms_for_s3(src, "pipeline", f"{why}: the evaluated model.tar.gz", write=False)
-        # Another account's key: KMS sets kms:ResourceAliases from the key's aliases; the target's identity policy
-        # names the source key by its alias (its key id is only known once the source is deployed).
-        alias = "alias/" + key_alias_name(source)
-        out[start:] = [Access(a.principal, a.action, a.resource, {**a.context, "kms:ResourceAliases": [alias]}, a.why)
-                       if a.action.startswith("kms:") else a for a in out[start:]]
+        out += source_read_accesses(Arns.of(source), source, job, why)
         # The copy (jobs.models.artifacts.copy_verified): streamed, multipart for large files, under the target
         # environment's key; re-read to verify the sha256; removed when it does not match.
         target = arns.s3(bucket, promoted_key(job, "0" * 64))
@@ -195,6 +224,8 @@ def promotion_accesses(arns: Arns, env: Environment, job: str) -> list[Access]:
                   for action in ("s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")),
                 Access("pipeline", "s3:DeleteObject", target, {}, f"{why}: remove a copy whose sha256 differs"),
                 *kms_for_s3(arns, "pipeline", f"{why}: copy", write=True)]
+        # The copy's record (created, or replaced If-Match when promoted again) and its package, registered Approved.
+        out += record_accesses(arns, env.name, job, why)
         out += registry_accesses(arns, env, job, "Approved", why)
     return out
 

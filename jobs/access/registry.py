@@ -1,6 +1,7 @@
 """The model package group policy a source environment puts on its groups (jobs.models.registry.register) so the
-pipeline roles of its `aws.promotion_targets` can record their approval there (`ftops promote` approves the
-source's package): DescribeModelPackage, and UpdateModelPackage to `Approved` only.
+pipeline roles of its `aws.promotion_targets` can read them: `ftops promote --from <source>` checks, with the
+target's credentials, that the source's package is Approved (DescribeModelPackage). Nothing more: the source
+approves its own packages with its own role (`ftops models approve`), so no target may change them.
 
 Pure (no boto3): the registry sends it, the IAM evaluation test evaluates the cross-account calls against it.
 """
@@ -47,7 +48,4 @@ def group_policy(group_arn: str, readers: list[str]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": [
         {"Sid": "PromotionTargetsDescribe", "Effect": "Allow", "Principal": principal,
          "Action": ["sagemaker:DescribeModelPackage"], "Resource": packages, "Condition": who},
-        {"Sid": "PromotionTargetsApprove", "Effect": "Allow", "Principal": principal,
-         "Action": ["sagemaker:UpdateModelPackage"], "Resource": packages,
-         "Condition": {**who, "StringEquals": {"sagemaker:ModelApprovalStatus": "Approved"}}},
     ]}

@@ -110,8 +110,10 @@ def test_a_volume_key_validates_where_the_instance_takes_one(project, sweep):
     contracts_dir("ack-sagemaker-controller")
     project.edit_environment("prod", "    spot: false", "    allowed_instance_types: [ml.p3.2xlarge]\n    spot: false")
     project.edit_environment("prod", "  max_cost_per_job_usd: 1000\n", "")  # no ml.p3 price, so no cost ceiling
-    project.edit_definition(SM, compute__instance_type="ml.p3.2xlarge", **({"sweep": VARIANTS["tuning"]["sweep"]}
-                                                                           if sweep else {}))
+    # Trained in prod itself (`promotion: retrain`): a promoted job's prod render also renders its staging job,
+    # and staging does not allow ml.p3.
+    project.edit_definition(SM, compute__instance_type="ml.p3.2xlarge", promotion="retrain",
+                            **({"sweep": VARIANTS["tuning"]["sweep"]} if sweep else {}))
     (job,) = render_environment(load_environment("prod"), SM)
     document = job.documents["ack.yaml"]
     spec = document["spec"]["trainingJobDefinition"] if sweep else document["spec"]

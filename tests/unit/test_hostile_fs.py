@@ -192,31 +192,28 @@ def test_a_file_in_the_way_of_an_output_is_one_line(ftops, project, tmp_path):
     assert blocker.read_text() == "x"
 
 
-def test_evals_loss_plot_is_drawn_outside_the_evaluation_folder(tmp_path, monkeypatch):
-    """`ftops eval` draws the training curve before the report: never into --out (a user's folder gets no
-    loss.png, and a new folder is left for the evaluation to create and mark as its own)."""
+def test_evals_loss_plot_never_writes_into_the_output_folder(tmp_path, monkeypatch):
+    """`ftops eval` draws the training curve before the report, in ftops' own state directory (the report embeds
+    it): nothing lands in `--out` before eval's ownership check, so a user's folder stays as it was."""
     from types import SimpleNamespace
 
+    from jobs import paths
     from jobs import providers
-    from jobs.eval.plan import EVAL_KIND
     from jobs.models.lifecycle import loss_plot
     from jobs.providers.base import Metrics
 
     metrics = Metrics(rows=[{"step": 1, "train_loss": 1.0}, {"step": 2, "train_loss": 0.5}], source="t")
     monkeypatch.setattr(providers, "get", lambda name: SimpleNamespace(metrics=lambda env, job_id: metrics))
     env, record = SimpleNamespace(name="local"), SimpleNamespace(training_job_id="j", provider="sagemaker", job="job")
-    fresh = tmp_path / "eval"
-    drawn = loss_plot(env, record, fresh)
-    assert drawn.is_file() and not drawn.is_relative_to(fresh) and not fresh.exists()
-    assert ensure_owned_dir(fresh, EVAL_KIND) == fresh  # what run_plan does before writing the report
-    assert json.loads((fresh / OWNER_MARKER).read_text())["kind"] == EVAL_KIND
     home = tmp_path / "home"
     home.mkdir()
     (home / "report.md").write_text("my own report")
-    assert not loss_plot(env, record, home).is_relative_to(home)
+    plot = loss_plot(env, record, home)
+    assert plot is not None and plot.is_file() and plot.is_relative_to(paths.state_dir())
     assert sorted(p.name for p in home.iterdir()) == ["report.md"]
     with pytest.raises(FtopsError, match="not created by ftops"):
-        ensure_owned_dir(home, EVAL_KIND)
+        from jobs.eval.plan import EVAL_KIND
+        ensure_owned_dir(home, EVAL_KIND)  # what eval checks before it writes the report
 
 
 def test_a_fifo_planted_in_an_owned_output_is_refused_without_blocking(tmp_path):

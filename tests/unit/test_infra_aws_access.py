@@ -172,15 +172,44 @@ def test_promotion_names_are_the_ones_the_registry_and_the_store_use(prod):
     copy_key = promoted_key("Helpdesk_Qwen", "0" * 64)
     assert copy_key.startswith("ftops-models/artifacts/")
     assert find(accesses, "pipeline", "s3:DeleteObject", f"{ART}/{copy_key}")
-    # prod promotes from staging (staging names it in aws.promotion_targets): the source's records and model.
+    # prod promotes from staging (staging names it in aws.promotion_targets): it reads the source's records,
+    # package status and model, and writes nothing there (staging approves with its own role).
     staging_art = "ftops-staging-artifacts-222222222222-us-east-1"
     assert find(accesses, "pipeline", "s3:GetObject", f"{staging_art}/training-output/")
-    assert find(accesses, "pipeline", "sagemaker:UpdateModelPackage", ":222222222222:model-package/ftops-helpdesk-qwen/")
+    assert find(accesses, "pipeline", "s3:GetObject", f"{staging_art}/ftops-models/staging/Helpdesk_Qwen/")
+    assert find(accesses, "pipeline", "sagemaker:DescribeModelPackage",
+                ":222222222222:model-package/ftops-helpdesk-qwen/")
+    in_staging = [a for a in accesses if staging_art in a.resource or ":222222222222:" in a.resource]
+    assert {a.action for a in in_staging} == {"s3:ListBucket", "s3:GetObject", "kms:Decrypt",
+                                             "sagemaker:DescribeModelPackage"}
+    # The copy is registered Approved in prod; prod sets no package Approved when promoting.
+    registered = find(accesses, "pipeline", "sagemaker:CreateModelPackage")
+    assert {a.context["sagemaker:ModelApprovalStatus"] for a in registered} == {"PendingManualApproval", "Approved"}
+    assert not find(accesses, "pipeline", "sagemaker:UpdateModelPackage")
+
+
+def test_approval_is_made_in_the_source_with_its_own_role():
+    """`ftops models approve JOB --env staging` (jobs.models.lifecycle.approve): staging's own record (read, then
+    replaced If-Match) and its own model package (UpdateModelPackage to Approved)."""
+    from jobs.access.environment import approval_accesses
+    from jobs.access.model import Arns
+
+    load_environment.cache_clear()
+    staging = load_environment("staging")
+    accesses = approval_accesses(Arns.of(staging), staging, "helpdesk-qwen-lora")
+    staging_art = "ftops-staging-artifacts-222222222222-us-east-1"
+    (update,) = find(accesses, "pipeline", "sagemaker:UpdateModelPackage",
+                     ":222222222222:model-package/ftops-helpdesk-qwen-lora/")
+    assert update.context == {"sagemaker:ModelApprovalStatus": "Approved"}
+    (put,) = find(accesses, "pipeline", "s3:PutObject", f"{staging_art}/ftops-models/staging/helpdesk-qwen-lora/")
+    assert set(put.context) == {"s3:if-match"}
+    assert find(accesses, "pipeline", "s3:GetObject", put.resource)
+    assert all(a.principal == "pipeline" for a in accesses)
 
 
 def test_a_source_registry_shares_new_groups_with_its_promotion_targets():
     """registry.register puts the group policy (Stubber checks every request against botocore's service model)
-    naming prod's pipeline role, which may then only describe packages and approve them."""
+    naming prod's pipeline role, which may then only describe packages (staging approves them itself)."""
     import json
 
     import boto3
@@ -214,8 +243,7 @@ def test_a_source_registry_shares_new_groups_with_its_promotion_targets():
                           tags={"environment": "staging"}, readers=readers)
         sms.assert_no_pending_responses()
     statements = json.loads(policy)["Statement"]
-    assert {a for s in statements for a in s["Action"]} == {"sagemaker:DescribeModelPackage",
-                                                           "sagemaker:UpdateModelPackage"}
+    assert {a for s in statements for a in s["Action"]} == {"sagemaker:DescribeModelPackage"}
     assert all(s["Condition"]["ArnEquals"]["aws:PrincipalArn"] == readers for s in statements)
 
 

@@ -200,14 +200,28 @@ def world(tmp_path_factory: pytest.TempPathFactory):
         rendered = {e: [j for j in load_rendered(out, e) if j.provider.startswith("sagemaker")] for e in ENVS}
         TEMPLATES.update(templates)
         WORLD_ENVS.update({e.name: e for e in envs})
-        yield {"templates": templates, "rendered": rendered, "envs": {e.name: e for e in envs}}
     finally:
-        if previous is None:
-            os.environ.pop("FTOPS_ROOT", None)
-        else:
-            os.environ["FTOPS_ROOT"] = previous
-        paths.project_root.cache_clear()
-        load_environment.cache_clear()
+        _set_root(previous)
+    return {"root": root, "templates": templates, "rendered": rendered, "envs": {e.name: e for e in envs}}
+
+
+def _set_root(root: str | None) -> None:
+    if root is None:
+        os.environ.pop("FTOPS_ROOT", None)
+    else:
+        os.environ["FTOPS_ROOT"] = root
+    paths.project_root.cache_clear()
+    load_environment.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _in_the_fork(world):
+    """The access model reads environments and definitions from the project root: the fork, for this module's
+    tests only (a session-wide FTOPS_ROOT would leak into the tests that run after them)."""
+    previous = os.environ.get("FTOPS_ROOT")
+    _set_root(str(world["root"]))
+    yield
+    _set_root(previous)
 
 
 def simulate(simulations: list[dict]) -> dict:
@@ -291,9 +305,9 @@ def test_every_access_of_every_job_kind_is_allowed(world, env_name):
     for job in jobs:
         accesses += accesses_for_job(env, job)
     actions = {a.action for a in accesses}
-    # Every job kind is in the set: training, sweep, deploy, evaluation, promotion.
+    # Every job kind is in the set: training, sweep, deploy, evaluation, approval, promotion.
     assert {"sagemaker:CreateTrainingJob", "sagemaker:CreateHyperParameterTuningJob", "sagemaker:CreateEndpoint",
-            "sagemaker:InvokeEndpoint", "sagemaker:CreateModelPackage"} <= actions
+            "sagemaker:InvokeEndpoint", "sagemaker:UpdateModelPackage", "sagemaker:CreateModelPackage"} <= actions
     problems = denials(template, accesses)
     problems += ignored_keys(template, accesses)
     assert not problems, f"{len(problems)} of {len(accesses)} accesses denied:\n" + "\n".join(problems)
@@ -403,28 +417,85 @@ def test_pipeline_role_trusts_only_the_environments_github_subject(world, env_na
 
 def test_prod_promotes_from_staging_across_accounts_and_nothing_more(world):
     """`ftops promote --from staging --to prod` runs as prod's pipeline role (account 333...): staging's bucket
-    policy, key policy and model package group policy let exactly that role read and approve, and no other."""
+    policy, key policy and model package group policy let exactly that role list and read, and no other; it
+    writes nothing in staging (the approval is staging's own)."""
     prod, staging, dev = (world["templates"][e] for e in ("prod", "staging", "dev"))
     job = next(j for j in world["rendered"]["prod"] if "sagemaker" in j.targets)
     accesses = accesses_for_job(world["envs"]["prod"], job, ("promotion",))
     cross = [a for a in accesses if staging.account in a.resource or "-staging-" in a.resource]
-    assert {a.action for a in cross} >= {"s3:GetObject", "s3:PutObject", "s3:ListBucket", "kms:Decrypt",
-                                         "sagemaker:UpdateModelPackage", "sagemaker:DescribeModelPackage"}
+    assert {a.action for a in cross} == {"s3:GetObject", "s3:ListBucket", "kms:Decrypt",
+                                        "sagemaker:DescribeModelPackage"}
     assert prod.account != staging.account and not denials(prod, cross)
-    record = next(a for a in cross if a.action == "s3:PutObject")
-    approve = next(a for a in cross if a.action == "sagemaker:UpdateModelPackage")
+    record = next(a for a in cross if a.action == "s3:GetObject" and a.resource.endswith(".json"))
+    package = next(a for a in cross if a.action == "sagemaker:DescribeModelPackage")
     model = next(a for a in cross if a.action == "s3:GetObject" and a.resource.endswith("model.tar.gz"))
+    decrypt = next(a for a in cross if a.action == "kms:Decrypt")
+    if_match = {"s3:if-match": '"0123456789abcdef0123456789abcdef"'}
     denied = {
-        "create a record in staging (If-Match only)": Access("pipeline", "s3:PutObject", record.resource, {}, ""),
-        "reject staging's package": Access("pipeline", approve.action, approve.resource,
+        # What the old flow let prod do in staging: approve the record (If-Match) and the model package.
+        "approve staging's record (If-Match)": Access("pipeline", "s3:PutObject", record.resource, if_match, ""),
+        "approve staging's package": Access("pipeline", "sagemaker:UpdateModelPackage", package.resource,
+                                            {"sagemaker:ModelApprovalStatus": "Approved"}, ""),
+        "create a record in staging": Access("pipeline", "s3:PutObject", record.resource,
+                                             {"s3:if-none-match": "*"}, ""),
+        "reject staging's package": Access("pipeline", "sagemaker:UpdateModelPackage", package.resource,
                                            {"sagemaker:ModelApprovalStatus": "Rejected"}, ""),
         "write staging's training output": Access("pipeline", "s3:PutObject",
                                                   model.resource.replace("model.tar.gz", "x"), {}, ""),
+        "encrypt with staging's key": Access("pipeline", "kms:GenerateDataKey", decrypt.resource, decrypt.context, ""),
     }
     got = dict(zip(denied, decisions(prod, list(denied.values()))))
     assert all(d.endswith("Denied") for d in got.values()), got
     # dev is no promotion target of staging: the same reads are denied to its pipeline role.
-    assert all(d.endswith("Denied") for d in decisions(dev, [model, next(a for a in cross if a.action == "kms:Decrypt")]))
+    assert all(d.endswith("Denied") for d in decisions(dev, [model, decrypt]))
+
+
+def test_staging_refuses_prod_writes_whatever_prods_own_policies_say(world):
+    """Cross-account access needs both sides: even a prod role whose identity policy allowed everything (an
+    administrator's mistake in prod's account) cannot write staging's records, approve its packages or encrypt
+    with its key, because staging's bucket, key and group policies grant reads only."""
+    prod, staging = world["templates"]["prod"], world["templates"]["staging"]
+    job = next(j for j in world["rendered"]["prod"] if "sagemaker" in j.targets)
+    cross = [a for a in accesses_for_job(world["envs"]["prod"], job, ("promotion",)) if staging.account in a.resource
+             or "-staging-" in a.resource]
+    record = next(a for a in cross if a.action == "s3:GetObject" and a.resource.endswith(".json"))
+    package = next(a for a in cross if a.action == "sagemaker:DescribeModelPackage")
+    decrypt = next(a for a in cross if a.action == "kms:Decrypt")
+    admin = [{"name": "admin", "policy": {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "*", "Resource": "*"}]}}]
+    checks = {
+        "read staging's record": (Access("pipeline", "s3:GetObject", record.resource, {}, ""), "Allowed"),
+        "approve staging's record (If-Match)": (Access("pipeline", "s3:PutObject", record.resource,
+                                                       {"s3:if-match": '"0123456789abcdef0123456789abcdef"'}, ""),
+                                                "Denied"),
+        "describe staging's package": (package, "Allowed"),
+        "approve staging's package": (Access("pipeline", "sagemaker:UpdateModelPackage", package.resource,
+                                             {"sagemaker:ModelApprovalStatus": "Approved"}, ""), "Denied"),
+        "decrypt through S3": (decrypt, "Allowed"),
+        "encrypt with staging's key": (Access("pipeline", "kms:GenerateDataKey", decrypt.resource, decrypt.context,
+                                              ""), "Denied"),
+    }
+    sims = []
+    for name, (access, _) in checks.items():
+        sim = simulation(prod, access, name)
+        sims.append({**sim, "identityPolicies": admin})
+    results = simulate(sims)
+    got = {name: results[name]["decision"] for name in checks}
+    assert all(got[name].endswith(expected) for name, (_, expected) in checks.items()), got
+
+
+@pytest.mark.parametrize("env_name", ENVS)
+def test_each_environment_approves_its_own_models_with_its_own_role(world, env_name):
+    """`ftops models approve JOB --env ENV`: ENV's pipeline role reads its record, sets its model package
+    Approved and replaces the record If-Match; in staging that is what prod promotes from."""
+    template = world["templates"][env_name]
+    job = next(j for j in world["rendered"][env_name] if "sagemaker" in j.targets)
+    approval = accesses_for_job(world["envs"][env_name], job, ("approval",))
+    assert {(a.action, a.context.get("sagemaker:ModelApprovalStatus")) for a in approval} >= {
+        ("sagemaker:UpdateModelPackage", "Approved"), ("s3:PutObject", None), ("s3:GetObject", None)}
+    assert all(template.account in a.resource or f"-{env_name}-" in a.resource for a in approval)
+    assert all(f"/ftops-models/{env_name}/" in a.resource for a in approval if a.action.startswith("s3:"))
+    assert not denials(template, approval)
 
 
 @pytest.mark.parametrize("env_name", ENVS)

@@ -326,3 +326,26 @@ def test_an_unacknowledged_wildcard_fails_synth(tmp_path):
     message = str(failed.value)
     assert "AwsSolutions-IAM5[Resource::arn:aws:s3:::some-other-bucket/*]" in message
     assert "ftops-local-datasets" not in message  # the acknowledged wildcards stay acknowledged
+
+
+def test_promotion_grants_are_read_only_on_both_sides(synthesized):
+    """staging -> prod: staging's bucket and key policies give prod's pipeline role list, read and decrypt only,
+    and prod's promotion policy asks for nothing more in staging (staging approves with its own role)."""
+    staging, prod = synthesized["staging"]["json"], synthesized["prod"]["json"]
+    prod_role = "arn:aws:iam::333333333333:role/ftops-prod-pipeline"
+
+    def for_prod(statements):
+        return [s for s in statements if "aws:PrincipalArn" in json.dumps(s.get("Condition", {}))
+                and prod_role in json.dumps(s["Condition"])]
+
+    bucket_grants = [s for p in resources(staging, "AWS::S3::BucketPolicy").values()
+                     for s in for_prod(p["Properties"]["PolicyDocument"]["Statement"])]
+    assert {a for s in bucket_grants for a in as_list(s["Action"])} == {"s3:ListBucket", "s3:GetObject"}
+    [key] = resources(staging, "AWS::KMS::Key").values()
+    key_grants = for_prod(key["Properties"]["KeyPolicy"]["Statement"])
+    assert [as_list(s["Action"]) for s in key_grants] == [["kms:Decrypt"]]
+    [promotion] = [p for p in resources(prod, "AWS::IAM::ManagedPolicy").values()
+                   if p["Properties"]["ManagedPolicyName"] == "ftops-prod-pipeline-promotion"]
+    actions = {a for s in promotion["Properties"]["PolicyDocument"]["Statement"] for a in as_list(s["Action"])}
+    assert actions == {"s3:ListBucket", "s3:GetObject", "kms:Decrypt", "sagemaker:DescribeModelPackage"}
+    assert not [s["Sid"] for s in promotion["Properties"]["PolicyDocument"]["Statement"] if "Approve" in s["Sid"]]

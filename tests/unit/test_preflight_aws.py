@@ -377,13 +377,15 @@ def test_a_full_run_makes_only_read_calls(dev, monkeypatch):
                                               "bucket", "budget", "cost"}
 
 
-def test_endpoint_quota_counts_the_endpoints_in_service(dev):
+def test_endpoint_quota_counts_the_endpoints_in_service(dev, monkeypatch):
     from jobs.apply.rendered import RenderedJob
+    from jobs.providers import sagemaker
 
     rendered = RenderedJob.model_validate({"name": "job-a", "provider": "sagemaker", "environment": "dev",
-                                           "idempotency_key": "ab" * 32, "targets": {"sagemaker": "sagemaker.json"},
-                                           "deployment": {"sagemaker": {"instance_type": "ml.g5.xlarge",
-                                                                        "instance_count": 1}}})
+                                           "idempotency_key": "ab" * 32, "targets": {"sagemaker": "sagemaker.json"}})
+    # Deployment settings come from the job's definition (never from job.json): this job deploys one ml.g5.xlarge.
+    monkeypatch.setattr(sagemaker, "deployment_settings",
+                        lambda job, env: {"instance_type": "ml.g5.xlarge", "instance_count": 1})
     job = training_job()
     job = JobSpec(job.name, job.provider, job.index, job.load, rendered)
     stubs = Stubs()
