@@ -21,7 +21,7 @@ from typing import Any, Literal
 import orjson
 
 from jobs.errors import FtopsError
-from jobs.local.emulators import pid_alive
+from jobs.processes import pid_alive
 
 EntryState = Literal["claimed", "submitted", "failed"]
 KEY = re.compile(r"^[0-9a-f]{64}$")

@@ -28,6 +28,7 @@ import orjson
 from jobs import paths
 from jobs.errors import FtopsError
 from jobs.fsutil import atomic_write
+from jobs.processes import pid_alive
 
 # Azurite's development account: a public, documented constant that only works against the emulator.
 AZURITE_ACCOUNT = "devstoreaccount1"
@@ -116,17 +117,6 @@ def answers(port: int, timeout: float = 1.0) -> bool:
         return True
     except (OSError, ValueError):
         return False
-    return True
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists (on this host)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
