@@ -10,7 +10,7 @@
 set -euo pipefail
 job=helpdesk-gpt41mini
 fork="${FTOPS_DEMO_OUT:?}/fork-with-local-staging"
-evaluation="$FTOPS_DEMO_OUT/eval/evaluation.json"
+evaluation="$FTOPS_DEMO_OUT/evaluation/evaluation.json"   # written by 60-eval.sh
 rm -rf "$fork"
 mkdir -p "$fork"
 cp -R environments "$fork/environments"
