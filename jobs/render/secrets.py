@@ -144,16 +144,50 @@ def detected_secret(data: Any, generated: Iterable[str] = ()) -> tuple[str, str]
     """The first (dotted path, reason) of a string value detect-secrets recognises as a secret, or None.
     Substrings in `generated` (hashes ftops computed) are removed before scanning."""
     hashes = sorted((g for g in generated if g), key=len, reverse=True)
+    # Whether any value is found, first, without paths (building a dotted path for every string of every job
+    # was most of this scan's time); the path is worked out only for a document with a finding, by walking it
+    # again in order to the first value found.
+    if not any(_detect(_without(value, hashes)) for value in _long_values(data)):
+        return None
     for path, value in _strings(data, ""):
         if len(value) < MIN_DETECTED_LENGTH:
             continue
-        for known in hashes:
-            if known in value:
-                value = value.replace(known, "")
-        kind = _detect(value)
+        kind = _detect(_without(value, hashes))
         if kind:
             return path, f"detect-secrets finds a {kind}"
-    return None
+    return None  # not reached: the first walk found one
+
+
+def _without(value: str, hashes: list[str]) -> str:
+    for known in hashes:
+        if known in value:
+            value = value.replace(known, "")
+    return value
+
+
+def _long_values(data: Any) -> set[str]:
+    """The distinct string values of `data` that are long enough to scan, in no particular order."""
+    found: set[str] = set()
+    stack = [data]
+    pop, push, add = stack.pop, stack.extend, found.add
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind is dict:
+            push(item.values())
+        elif kind is list:
+            push(item)
+        elif kind is str:
+            if len(item) >= MIN_DETECTED_LENGTH:
+                add(item)
+        elif isinstance(item, str):  # a str subclass: `_strings` yields it too
+            if len(item) >= MIN_DETECTED_LENGTH:
+                add(item)
+        elif isinstance(item, dict):
+            push(item.values())
+        elif isinstance(item, list):
+            push(item)
+    return found
 
 
 def _strings(data: Any, path: str) -> Iterator[tuple[str, str]]:
