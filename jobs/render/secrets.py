@@ -125,12 +125,35 @@ def _detectors() -> list[Any]:
     return plugins + [Base64HighEntropyString(limit=4.5), HexHighEntropyString(limit=3.0)]
 
 
+@cache
+def _regex_only() -> dict[int, tuple[re.Pattern[str], ...]]:
+    """The detectors that are plain `RegexBasedDetector`s (by id), with their `denylist` patterns.
+
+    Such a detector yields nothing for a line none of its patterns matches; searching the patterns directly
+    answers that without the detector's per-call machinery (a set, generators, a findall per pattern), which
+    was most of the cost of scanning a value. Detectors with their own analysis (JWT, entropy) always run.
+    """
+    from detect_secrets.plugins.base import BasePlugin, RegexBasedDetector
+
+    covered = {}
+    for plugin in _detectors():
+        kind = type(plugin)
+        if (isinstance(plugin, RegexBasedDetector) and kind.analyze_string is RegexBasedDetector.analyze_string
+                and kind.analyze_line is BasePlugin.analyze_line):
+            covered[id(plugin)] = tuple(plugin.denylist)
+    return covered
+
+
 @lru_cache(maxsize=65536)  # jobs of one render share most values: each distinct one is scanned once
 def _detect(value: str) -> str | None:
     from detect_secrets.filters import heuristic
 
     line = orjson.dumps(value).decode()  # a quoted string, as the entropy detectors expect
+    covered = _regex_only()
     for plugin in _detectors():
+        patterns = covered.get(id(plugin))
+        if patterns is not None and not any(pattern.search(line) for pattern in patterns):
+            continue  # what findall would find nothing in: the detector yields nothing
         for secret in plugin.analyze_line(filename="rendered.json", line=line, line_number=0):
             candidate = secret.secret_value or ""
             if heuristic.is_sequential_string(candidate) or heuristic.is_potential_uuid(candidate) or \
