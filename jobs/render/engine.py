@@ -8,6 +8,7 @@ checks in memory, is written into a temporary directory beside the output, then 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import re
@@ -171,11 +172,24 @@ class RenderRun:
     manifests: dict[str, Manifest] = field(default_factory=dict)
     costs: dict[tuple[object, ...], float | None] = field(default_factory=dict)
     _resolved: dict[str, Any] = field(default_factory=dict)
+    jobs: dict[tuple[str, str], RenderedJob | FtopsError] = field(default_factory=dict)
+    """What each (definition file, job name) rendered to in this run. A production environment's promotion.json
+    names its source environment's job: rendering that job again would give the same bytes, so it is taken from
+    here when the source environment rendered in the same run (names are unique within a file)."""
+    peers: dict[str, RenderRun] = field(default_factory=dict)
+    """The runs of the other environments of the same render, by name (shared, this one included)."""
 
     def resolved(self, provider: str) -> Any:
         if provider not in self._resolved:
             self._resolved[provider] = (resolved_azure if provider == "azure-openai" else resolved_aws)(self.env)
         return self._resolved[provider]
+
+    def peer(self, env: Environment) -> RenderRun:
+        """The run of `env` within this render (made, and kept, when it is not one of the environments asked)."""
+        if env.name not in self.peers:
+            self.peers[self.env.name] = self
+            self.peers[env.name] = RenderRun(env, peers=self.peers)
+        return self.peers[env.name]
 
 
 def render_variant(variant: JobVariant, env: Environment, run: RenderRun | None = None) -> RenderedJob:
@@ -211,6 +225,10 @@ def render_batch(variants: list[JobVariant], env: Environment,
     job-by-job render gives it.
     """
     run = run if run is not None and run.env is env else RenderRun(env)
+    done = [run.jobs.get((str(variant.path), variant.name)) for variant in variants]
+    if any(result is not None for result in done):  # rendered earlier in this run (a promotion's source job)
+        fresh = iter(render_batch([v for v, result in zip(variants, done) if result is None], env, run))
+        return [result if result is not None else next(fresh) for result in done]
     batch: list[_Pending | FtopsError] = []
     for variant in variants:
         try:
@@ -234,7 +252,9 @@ def render_batch(variants: list[JobVariant], env: Environment,
     if env.is_production:  # what serves there is a promoted model: promotion.json says which (for review)
         from jobs.render.promotion import add_promotions
 
-        results = add_promotions(variants, results, env)
+        results = add_promotions(variants, results, env, run)
+    for variant, result in zip(variants, results):
+        run.jobs.setdefault((str(variant.path), variant.name), result)
     return results
 
 
@@ -348,7 +368,16 @@ def render_environments(envs: list[Environment], job: str | None = None, *,
     from jobs.render import parallel
 
     files = select_definitions(job)
-    outcomes = parallel.render_files(envs, files, parallel.workers_for(len(files) * len(envs), workers))
+    # Without the cyclic GC while rendering: a render allocates many short-lived objects (freed by reference
+    # counting; it leaves a few hundred cycles) and the collections it set off, each walking the whole heap of
+    # imported modules, were a tenth of its CPU time. What it restores is the caller's setting.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        outcomes = parallel.render_files(envs, files, parallel.workers_for(len(files) * len(envs), workers))
+    finally:
+        if collecting:
+            gc.enable()
     rendered_by_env: dict[str, list[RenderedJob]] = {}
     for env in envs:
         found = find_secret(env.tags)

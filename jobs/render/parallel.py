@@ -73,7 +73,9 @@ def render_batch_of_files(files: list[Path], env: Environment, run: RenderRun) -
 
 def render_files(envs: list[Environment], files: list[Path], workers: int = 1) -> dict[str, list[FileOutcome]]:
     """Each of `files` rendered for each of `envs`: per environment, one outcome per file, in file order."""
-    runs = {env.name: RenderRun(env) for env in envs}
+    runs: dict[str, RenderRun] = {}
+    for env in envs:  # one set of peers: a production environment's promotion reuses its source's render
+        runs[env.name] = RenderRun(env, peers=runs)
     if workers <= 1 or len(files) < 2:
         return {env.name: render_batch_of_files(files, env, runs[env.name]) for env in envs}
     global _work

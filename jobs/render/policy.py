@@ -54,10 +54,16 @@ def check_definition(variant: JobVariant, env: Environment) -> None:
 
 def _check_override_environments(variant: JobVariant) -> None:
     """Overrides for an environment that does not exist (a typo: `prdo`) would be silently ignored."""
-    from jobs.config.environment import environment_names
+    from jobs.config.environment import environment_file, environment_names
 
+    overrides = variant.definition.overrides
+    # One stat per name instead of listing the directory for every job: a plain name whose file exists is one
+    # `environment_names()` lists; anything else is judged against the listing.
+    if all(name and "/" not in name and name not in (".", "..") and environment_file(name).is_file()
+           for name in overrides):
+        return
     known = environment_names()
-    for name in variant.definition.overrides:
+    for name in overrides:
         if name not in known:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""

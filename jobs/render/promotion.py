@@ -20,7 +20,7 @@ from jobs.errors import ConfigError, FtopsError
 if TYPE_CHECKING:
     from jobs.config.environment import Environment
     from jobs.render.definitions import JobVariant
-    from jobs.render.engine import RenderedJob
+    from jobs.render.engine import RenderedJob, RenderRun
 
 FILE = "promotion.json"
 
@@ -84,10 +84,10 @@ def document(variant: JobVariant, env: Environment, source_job: RenderedJob) -> 
 
 
 def add_promotions(variants: list[JobVariant], results: list[RenderedJob | FtopsError],
-                   env: Environment) -> list[RenderedJob | FtopsError]:
+                   env: Environment, run: RenderRun | None = None) -> list[RenderedJob | FtopsError]:
     """`results` with promotion.json added to every job of a production environment that serves a promoted
     model; a job whose source does not render gets the source's error (the prod tree cannot say what serves)."""
-    from jobs.render.engine import INDEX, RenderedJob, _dump_json, render_batch
+    from jobs.render.engine import INDEX, RenderedJob, RenderRun, _dump_json, render_batch
     from jobs.render.definitions import load_variants
 
     wanted = [i for i, (v, r) in enumerate(zip(variants, results))
@@ -102,8 +102,15 @@ def add_promotions(variants: list[JobVariant], results: list[RenderedJob | Ftops
         if str(path) not in loaded:
             loaded[str(path)] = load_variants(path, source.name)
         source_variants.append(next((v for v in loaded[str(path)] if v.name == variants[i].name), None))
-    present = [v for v in source_variants if v is not None]
-    rendered = iter(render_batch(present, source)) if present else iter(())
+    # The source's jobs as the source environment renders them: taken from its run when it rendered in this
+    # same render (the same variant, environment and inputs give the same bytes), rendered here otherwise.
+    source_run = (run if run is not None and run.env is env else RenderRun(env)).peer(source)
+    if source_run.env is not source:  # another Environment object of that name: its inputs may differ
+        source_run = RenderRun(source)
+    missing = [v for v in source_variants if v is not None and (str(v.path), v.name) not in source_run.jobs]
+    if missing:
+        render_batch(missing, source, source_run)  # fills source_run.jobs
+    rendered = iter([source_run.jobs[(str(v.path), v.name)] for v in source_variants if v is not None])
     out = list(results)
     for i, source_variant in zip(wanted, source_variants):
         variant, job = variants[i], results[i]

@@ -125,12 +125,35 @@ def _detectors() -> list[Any]:
     return plugins + [Base64HighEntropyString(limit=4.5), HexHighEntropyString(limit=3.0)]
 
 
+@cache
+def _regex_only() -> dict[int, tuple[re.Pattern[str], ...]]:
+    """The detectors that are plain `RegexBasedDetector`s (by id), with their `denylist` patterns.
+
+    Such a detector yields nothing for a line none of its patterns matches; searching the patterns directly
+    answers that without the detector's per-call machinery (a set, generators, a findall per pattern), which
+    was most of the cost of scanning a value. Detectors with their own analysis (JWT, entropy) always run.
+    """
+    from detect_secrets.plugins.base import BasePlugin, RegexBasedDetector
+
+    covered = {}
+    for plugin in _detectors():
+        kind = type(plugin)
+        if (isinstance(plugin, RegexBasedDetector) and kind.analyze_string is RegexBasedDetector.analyze_string
+                and kind.analyze_line is BasePlugin.analyze_line):
+            covered[id(plugin)] = tuple(plugin.denylist)
+    return covered
+
+
 @lru_cache(maxsize=65536)  # jobs of one render share most values: each distinct one is scanned once
 def _detect(value: str) -> str | None:
     from detect_secrets.filters import heuristic
 
     line = orjson.dumps(value).decode()  # a quoted string, as the entropy detectors expect
+    covered = _regex_only()
     for plugin in _detectors():
+        patterns = covered.get(id(plugin))
+        if patterns is not None and not any(pattern.search(line) for pattern in patterns):
+            continue  # what findall would find nothing in: the detector yields nothing
         for secret in plugin.analyze_line(filename="rendered.json", line=line, line_number=0):
             candidate = secret.secret_value or ""
             if heuristic.is_sequential_string(candidate) or heuristic.is_potential_uuid(candidate) or \
@@ -144,16 +167,50 @@ def detected_secret(data: Any, generated: Iterable[str] = ()) -> tuple[str, str]
     """The first (dotted path, reason) of a string value detect-secrets recognises as a secret, or None.
     Substrings in `generated` (hashes ftops computed) are removed before scanning."""
     hashes = sorted((g for g in generated if g), key=len, reverse=True)
+    # Whether any value is found, first, without paths (building a dotted path for every string of every job
+    # was most of this scan's time); the path is worked out only for a document with a finding, by walking it
+    # again in order to the first value found.
+    if not any(_detect(_without(value, hashes)) for value in _long_values(data)):
+        return None
     for path, value in _strings(data, ""):
         if len(value) < MIN_DETECTED_LENGTH:
             continue
-        for known in hashes:
-            if known in value:
-                value = value.replace(known, "")
-        kind = _detect(value)
+        kind = _detect(_without(value, hashes))
         if kind:
             return path, f"detect-secrets finds a {kind}"
-    return None
+    return None  # not reached: the first walk found one
+
+
+def _without(value: str, hashes: list[str]) -> str:
+    for known in hashes:
+        if known in value:
+            value = value.replace(known, "")
+    return value
+
+
+def _long_values(data: Any) -> set[str]:
+    """The distinct string values of `data` that are long enough to scan, in no particular order."""
+    found: set[str] = set()
+    stack = [data]
+    pop, push, add = stack.pop, stack.extend, found.add
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind is dict:
+            push(item.values())
+        elif kind is list:
+            push(item)
+        elif kind is str:
+            if len(item) >= MIN_DETECTED_LENGTH:
+                add(item)
+        elif isinstance(item, str):  # a str subclass: `_strings` yields it too
+            if len(item) >= MIN_DETECTED_LENGTH:
+                add(item)
+        elif isinstance(item, dict):
+            push(item.values())
+        elif isinstance(item, list):
+            push(item)
+    return found
 
 
 def _strings(data: Any, path: str) -> Iterator[tuple[str, str]]:

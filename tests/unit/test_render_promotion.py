@@ -85,3 +85,22 @@ def test_a_hand_edited_promotion_is_refused_and_apply_trains_nothing(project, ft
     line = refused.stderr.strip()
     assert "\n" not in line and "promotion.json" in line and "source.job_name" in line, line
     assert attempts == []
+
+
+def test_the_source_job_renders_once_per_render_and_prod_bytes_do_not_depend_on_it(project, monkeypatch):
+    """Issue 16: rendering staging and prod together takes promotion.json's source job from staging's own render
+    (one render of it, not two); the prod tree is byte-identical to rendering prod alone, in either order."""
+    from jobs.config.environment import load_environment
+    from jobs.render import engine
+
+    staging, prod = load_environment("staging"), load_environment("prod")
+    alone = engine.render_environments([prod], JOB, workers=1)["prod"]
+    assert alone and all("promotion.json" in job.files for job in alone)
+    finished: list[str] = []
+    real = engine._finish
+    monkeypatch.setattr(engine, "_finish", lambda pending, env: finished.append(env.name) or real(pending, env))
+    for order in ([staging, prod], [prod, staging]):
+        finished.clear()
+        both = engine.render_environments(order, JOB, workers=1)
+        assert finished.count("staging") == len(both["staging"])  # each staging job rendered once
+        assert [job.files for job in both["prod"]] == [job.files for job in alone]

@@ -129,3 +129,53 @@ def test_the_anchor_pre_check_agrees_with_its_regex():
 
 def test_the_value_patterns_still_match_what_the_fixtures_use():
     assert SECRET_VALUE.search(KEY) and SECRET_VALUE.search(HF)  # else the tests above would prove nothing
+
+
+def _detect_every_detector(value: str) -> str | None:
+    """`secrets._detect` the long way: every detector on every value (no pre-check of their patterns)."""
+    from detect_secrets.filters import heuristic
+
+    from jobs.render import secrets
+
+    line = orjson.dumps(value).decode()
+    for plugin in secrets._detectors():
+        for found in plugin.analyze_line(filename="rendered.json", line=line, line_number=0):
+            candidate = found.secret_value or ""
+            if heuristic.is_sequential_string(candidate) or heuristic.is_potential_uuid(candidate) or \
+                    heuristic.is_templated_secret(candidate):
+                continue
+            return found.type
+    return None
+
+
+DETECTABLE = [
+    "AKIAZ3MSJV4WZQ7XK2PB", "ghp_" + "aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE3fG5", "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc",
+    "xoxb-123456789012-abcdefghijklmnop", "SK" + "0123456789abcdef0123456789abcdef", "https://admin:hunter22@db.internal",
+    "0123456789abcdef0123456789abcdef-us12", "123456789:" + "AAH9aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1d",
+    "-----BEGIN RSA PRIVATE KEY-----", "glpat-" + "aB3dE5gH7jK9mN1pQ3sT", "AccountKey=" + "aB3d" * 22,
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6", "d41d8cd98f00b204e9800998ecf8427e",
+]
+
+
+def test_the_regex_pre_check_gives_what_every_detector_gives():
+    from jobs.render import secrets
+
+    assert len(secrets._regex_only()) >= 15  # else the pre-check would skip nothing
+    rng = random.Random(11)
+    ordinary = ["s3://ftops-dev-output/training-output/helpdesk-qwen-lora-dev-/", "ml.g5.xlarge", "Qwen/Qwen2.5-0.5B",
+                "arn:aws:iam::111111111111:role/ftops-dev-training", "loss=([0-9.eE+-]+)", "helpdesk-qwen-lora"]
+    ordinary += ["".join(rng.choice("abcdefXYZ0123456789-_:/.=+@") for _ in range(rng.randint(16, 80)))
+                 for _ in range(400)]
+    found = 0
+    for value in DETECTABLE + ordinary:
+        expected = _detect_every_detector(value)
+        assert secrets._detect.__wrapped__(value) == expected, value
+        found += expected is not None
+    assert found >= 10  # the samples do reach the detectors
+
+
+def test_a_found_value_is_named_by_its_first_path():
+    data = {"a": ["plain value of some length", {"b": DETECTABLE[0]}], "c": DETECTABLE[2]}
+    path, reason = detected_secret(data)
+    assert path == "a[1].b" and "detect-secrets finds" in reason
