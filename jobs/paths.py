@@ -42,6 +42,18 @@ def state_dir() -> Path:
     return path
 
 
+def user_cache_dir() -> Path | None:
+    """The user's own cache (`FTOPS_CACHE_DIR`, else `$XDG_CACHE_HOME/ftops`, else `~/.cache/ftops`), or None when
+    it would lie inside the project: a file in the checkout can arrive in a pull request, so it is never a cache
+    ftops trusts."""
+    override = os.environ.get("FTOPS_CACHE_DIR")
+    base = Path(override) if override else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ftops"
+    base = base.resolve()
+    if base.is_relative_to(project_root().resolve()):
+        return None
+    return base
+
+
 def data_file(name: str) -> Path:
     """Versioned reference data shipped with the code (prices, model/region tables)."""
     return _PACKAGE_DIR / "reference" / name

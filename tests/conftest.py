@@ -49,6 +49,7 @@ def isolated_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     """Each test gets its own `.ftops/` so emulator state files and outputs never leak between tests."""
     state = tmp_path_factory.mktemp("ftops-state")
     monkeypatch.setenv("FTOPS_STATE_DIR", str(state))
+    monkeypatch.setenv("FTOPS_CACHE_DIR", str(tmp_path_factory.mktemp("ftops-user-cache")))  # never the user's own
     from jobs.config.environment import load_environment
     load_environment.cache_clear()
     return state

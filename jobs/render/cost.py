@@ -7,6 +7,7 @@ signature in one place.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,7 +44,8 @@ def verified_manifest(variant: JobVariant, manifest: Manifest) -> Manifest:
     size and sha256 the manifest records; its examples and tokens are counted again (with the manifest's
     tiktoken encoding; a Hugging Face tokenizer is not named precisely enough to reload, so there o200k_base
     counts, and the larger of the two figures is used) and a manifest claiming fewer is refused. Counts are
-    kept by content (sha256) for the process, so a render of many jobs and environments tokenizes each once.
+    kept by content (sha256) for the process and in the user's own cache outside the checkout, so a render of
+    many jobs and environments, and the next interactive render, tokenize each file once.
     """
     root = paths.project_root().resolve()
     dataset = paths.project_root() / variant.definition.dataset
@@ -96,17 +98,51 @@ def _counts(path: Path, sha256: str, size: int, manifest: Manifest, variant: Job
     with _lock:
         if key in _verified:
             return _verified[key]
-    # Counted in this process, never read from a cache file: a file in the checkout (even an ignored path
-    # force-added in a pull request) would be one more claim to take on trust.
-    from jobs.data.tokens import ModelLimits, TiktokenCounter
-    from jobs.data.validate import validate_file
+    counts = _user_cached(key)
+    if counts is None:
+        from jobs.data.tokens import ModelLimits, TiktokenCounter
+        from jobs.data.validate import validate_file
 
-    report = validate_file(path, manifest.format, TiktokenCounter(encoding), ModelLimits(None, None, None, None),
-                           workers=1)
-    counts = (len(report.totals), sum(report.totals), max(report.totals, default=0))
+        report = validate_file(path, manifest.format, TiktokenCounter(encoding),
+                               ModelLimits(None, None, None, None), workers=1)
+        counts = (len(report.totals), sum(report.totals), max(report.totals, default=0))
+        _user_cache(key, counts)
     with _lock:
         _verified[key] = counts
     return counts
+
+
+def _user_cache_file(key: tuple[str, str, str]) -> Path | None:
+    """Counts of a split file, by its content, in the user's own cache: never a file in the checkout (even an
+    ignored path force-added in a pull request would be one more claim to take on trust). Keyed by the file's
+    sha256 (checked just before), the encoding, the format and ftops' version (how it counts)."""
+    from jobs import __version__
+
+    base = paths.user_cache_dir()
+    sha256, encoding, fmt = key
+    return None if base is None else base / "split-counts" / f"{sha256}-{encoding}-{fmt}-{__version__}.json"
+
+
+def _user_cached(key: tuple[str, str, str]) -> tuple[int, int, int] | None:
+    path = _user_cache_file(key)
+    try:
+        data = json.loads(path.read_text()) if path is not None and path.is_file() else None
+        counts = tuple(int(data[name]) for name in ("examples", "tokens", "longest")) if data else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # unreadable or odd: count again
+    return counts if counts and all(n >= 0 for n in counts) else None
+
+
+def _user_cache(key: tuple[str, str, str], counts: tuple[int, int, int]) -> None:
+    from jobs.fsutil import atomic_write
+
+    path = _user_cache_file(key)
+    if path is None:
+        return
+    try:
+        atomic_write(path, json.dumps(dict(zip(("examples", "tokens", "longest"), counts))))
+    except OSError:
+        pass  # a read-only home only costs a recount next time
 
 
 def estimate_job_cost(variant: JobVariant, env: Environment, manifest: Manifest) -> float | None:
