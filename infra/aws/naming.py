@@ -1,22 +1,16 @@
 """The names of every resource, from the same rules `jobs.config.resolved.derive_aws` uses (no aws_cdk here).
 
-The stacks name their resources explicitly, so values derived before a deploy equal the deployed ones.
+The stacks name their resources explicitly, so values derived before a deploy equal the deployed ones. ARNs are
+formatted by `jobs.access.model`, the same functions the access model uses, so the IAM test compares one source.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jobs.access.model import format_arn, partition_of, s3_arn
 from jobs.config.environment import Environment
 from jobs.config.resolved import derive_aws
-
-
-def partition_of(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
 
 
 @dataclass(frozen=True)
@@ -64,11 +58,11 @@ class Names:
 
     def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
         """A literal ARN (not a token), so policies read plainly and cdk-nag findings are stable strings."""
-        return (f"arn:{self.partition}:{service}:{self.region if region else ''}:"
-                f"{self.account if account else ''}:{resource}")
+        return format_arn(self.partition, service, self.region if region else "", self.account if account else "",
+                          resource)
 
     def s3_arn(self, bucket: str, key_pattern: str | None = None) -> str:
-        return f"arn:{self.partition}:s3:::{bucket}" + (f"/{key_pattern}" if key_pattern is not None else "")
+        return s3_arn(self.partition, bucket, key_pattern)
 
     @property
     def log_group_arn(self) -> str:
