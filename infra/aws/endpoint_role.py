@@ -16,7 +16,7 @@ from constructs import Construct
 
 from infra.aws.naming import Names
 from infra.aws.role_policy import (add_to_default_policy, network_interfaces, pull_images, put_metrics,
-                                   write_logs)
+                                   sagemaker_role, write_logs)
 
 ENDPOINT_LOG_GROUPS = "/aws/sagemaker/Endpoints/*"
 """SageMaker writes an endpoint's logs to `/aws/sagemaker/Endpoints/<endpoint name>` (fixed by the service)."""
@@ -31,12 +31,8 @@ class EndpointRole(Construct):
     def __init__(self, scope: Construct, id: str, *, names: Names, key: kms.IKey, image_repositories: list[str],
                  vpc_arns: dict[str, list[str]] | None) -> None:
         super().__init__(scope, id)
-        self.role = iam.Role(
-            self, "Role", role_name=names.endpoint_role,
-            description=f"ftops {names.env}: assumed by the SageMaker endpoints ftops deploys",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com",
-                                            conditions={"StringEquals": {"aws:SourceAccount": names.account}}),
-        )
+        self.role = sagemaker_role(self, names, names.endpoint_role,
+                                   f"ftops {names.env}: assumed by the SageMaker endpoints ftops deploys")
         s3 = names.s3_arn
         art = names.artifacts_bucket
         key_arn = key.key_arn

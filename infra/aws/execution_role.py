@@ -15,7 +15,7 @@ from constructs import Construct
 
 from infra.aws.naming import Names
 from infra.aws.role_policy import (add_to_default_policy, network_interfaces, pull_images, put_metrics,
-                                   write_logs)
+                                   sagemaker_role, write_logs)
 
 SAGEMAKER_LOG_GROUPS = ("/aws/sagemaker/TrainingJobs", "/aws/sagemaker/ProcessingJobs")
 """Where SageMaker writes the logs of training jobs and profiler rules (processing jobs); fixed by the service.
@@ -31,12 +31,8 @@ class ExecutionRole(Construct):
     def __init__(self, scope: Construct, id: str, *, names: Names, key: kms.IKey, dataset_prefix: str,
                  checkpoint_prefix: str, image_repositories: list[str], vpc_arns: dict[str, list[str]] | None) -> None:
         super().__init__(scope, id)
-        self.role = iam.Role(
-            self, "Role", role_name=names.execution_role,
-            description=f"ftops {names.env}: assumed by SageMaker training and tuning jobs",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com",
-                                            conditions={"StringEquals": {"aws:SourceAccount": names.account}}),
-        )
+        self.role = sagemaker_role(self, names, names.execution_role,
+                                   f"ftops {names.env}: assumed by SageMaker training and tuning jobs")
         s3 = names.s3_arn
         art = names.artifacts_bucket
         key_arn = key.key_arn  # one jsii round trip, not one per use

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from aws_cdk import aws_iam as iam
+from constructs import Construct
 
 from infra.aws.naming import Names
 
@@ -23,6 +24,14 @@ def add_to_default_policy(role: iam.Role, statements: list[iam.PolicyStatement])
     if rest:
         policy: iam.Policy = role.node.find_child("DefaultPolicy")
         policy.add_statements(*rest)
+
+
+def sagemaker_role(scope: Construct, names: Names, role_name: str, description: str) -> iam.Role:
+    """A role only SageMaker assumes, and only on this account's behalf (aws:SourceAccount: no confused
+    deputy)."""
+    only_ours = {"StringEquals": {"aws:SourceAccount": names.account}}
+    return iam.Role(scope, "Role", role_name=role_name, description=description,
+                    assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com", conditions=only_ours))
 
 
 def write_logs(sid: str, log_group_arns: list[str]) -> iam.PolicyStatement:
