@@ -90,6 +90,15 @@ def read_marker(directory: Path) -> dict | None:
     return data if isinstance(data, dict) and isinstance(data.get("kind"), str) else None
 
 
+def _require_marker(marker: dict | None, kind: str, target: Path, field: str | None, refusing: str) -> dict:
+    """The marker of a directory ftops created for `kind`; otherwise the refusal, ending with `refusing`."""
+    if marker is None:
+        raise _not_owned(f"exists and was not created by ftops (no {OWNER_MARKER}); {refusing}", target, field)
+    if marker["kind"] != kind:
+        raise _not_owned(f"holds ftops's {marker['kind']}, not its {kind}; {refusing}", target, field)
+    return marker
+
+
 def mark_owned(directory: Path, kind: str, *, with_content: bool = True) -> None:
     """Mark `directory` as ftops's output of `kind`; `with_content` lists every file with its sha256 (a directory
     that is later replaced whole); without it, only the kind (a directory ftops adds its own named files to)."""
@@ -122,12 +131,7 @@ def _check_replaceable(target: Path, kind: str, field: str | None, legacy: Calla
     marker = read_marker(target)
     if marker is None and legacy is not None and not (target / OWNER_MARKER).exists() and legacy(target):
         return
-    if marker is None:
-        raise _not_owned(f"exists and was not created by ftops (no {OWNER_MARKER}); refusing to replace it",
-                         target, field)
-    if marker["kind"] != kind:
-        raise _not_owned(f"holds ftops's {marker['kind']}, not its {kind}; refusing to replace it",
-                         target, field)
+    marker = _require_marker(marker, kind, target, field, "refusing to replace it")
     listed = marker.get("files")
     if not isinstance(listed, dict):
         raise _not_owned(f"its {OWNER_MARKER} lists no content; refusing to replace it", target, field)
@@ -182,12 +186,7 @@ def ensure_owned_dir(target: Path, kind: str, *, field: str | None = None,
                 p.name in own_files and p.is_file() and not p.is_symlink() for p in entries):
             mark_owned(target, kind, with_content=False)
             return target
-        if marker is None:
-            raise _not_owned(f"exists and was not created by ftops (no {OWNER_MARKER}); refusing to write into it",
-                             target, field)
-        if marker["kind"] != kind:
-            raise _not_owned(f"holds ftops's {marker['kind']}, not its {kind}; refusing to write into it",
-                             target, field)
+        _require_marker(marker, kind, target, field, "refusing to write into it")
         return target
     make_dirs(target, field=field)
     mark_owned(target, kind, with_content=False)

@@ -14,9 +14,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from infra.aws.execution_role import ExecutionRole
 from infra.aws.naming import Names
-from infra.aws.role_policy import add_to_default_policy
+from infra.aws.role_policy import (add_to_default_policy, network_interfaces, pull_images, put_metrics,
+                                   sagemaker_role, write_logs)
 
 ENDPOINT_LOG_GROUPS = "/aws/sagemaker/Endpoints/*"
 """SageMaker writes an endpoint's logs to `/aws/sagemaker/Endpoints/<endpoint name>` (fixed by the service)."""
@@ -31,12 +31,8 @@ class EndpointRole(Construct):
     def __init__(self, scope: Construct, id: str, *, names: Names, key: kms.IKey, image_repositories: list[str],
                  vpc_arns: dict[str, list[str]] | None) -> None:
         super().__init__(scope, id)
-        self.role = iam.Role(
-            self, "Role", role_name=names.endpoint_role,
-            description=f"ftops {names.env}: assumed by the SageMaker endpoints ftops deploys",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com",
-                                            conditions={"StringEquals": {"aws:SourceAccount": names.account}}),
-        )
+        self.role = sagemaker_role(self, names, names.endpoint_role,
+                                   f"ftops {names.env}: assumed by the SageMaker endpoints ftops deploys")
         s3 = names.s3_arn
         art = names.artifacts_bucket
         key_arn = key.key_arn
@@ -53,33 +49,10 @@ class EndpointRole(Construct):
             iam.PolicyStatement(sid="GrantKeyToVolumes", actions=["kms:CreateGrant"], resources=[key_arn],
                                 conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}}),
             iam.PolicyStatement(sid="DescribeKey", actions=["kms:DescribeKey"], resources=[key_arn]),
-            iam.PolicyStatement(sid="WriteEndpointLogs",
-                                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
-                                         "logs:DescribeLogStreams"],
-                                resources=[names.arn("logs", f"log-group:{ENDPOINT_LOG_GROUPS}:*")]),
-            # PutMetricData has no resource-level permissions; the namespace condition is the scope.
-            iam.PolicyStatement(sid="PutEndpointMetrics", actions=["cloudwatch:PutMetricData"], resources=["*"],
-                                conditions={"StringEquals": {"cloudwatch:namespace": ENDPOINT_METRICS_NAMESPACE}}),
-            # GetAuthorizationToken is account-wide by design (no resource-level permissions).
-            iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
-            iam.PolicyStatement(sid="PullInferenceImages",
-                                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
-                                         "ecr:BatchCheckLayerAvailability"],
-                                resources=[ExecutionRole.repository_arn(names, repo)
-                                           for repo in dict.fromkeys(image_repositories)]),
+            write_logs("WriteEndpointLogs", [names.arn("logs", f"log-group:{ENDPOINT_LOG_GROUPS}:*")]),
+            put_metrics("PutEndpointMetrics", ENDPOINT_METRICS_NAMESPACE),
+            *pull_images("PullInferenceImages", names, image_repositories),
         ]
         if vpc_arns is not None:
-            statements += [
-                iam.PolicyStatement(sid="DescribeNetwork",
-                                    actions=["ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeSubnets",
-                                             "ec2:DescribeSecurityGroups", "ec2:DescribeDhcpOptions"],
-                                    resources=["*"]),
-                iam.PolicyStatement(sid="CreateEndpointNetworkInterfaces", actions=["ec2:CreateNetworkInterface"],
-                                    resources=[names.arn("ec2", "network-interface/*"),
-                                               *vpc_arns["subnets"], *vpc_arns["security_groups"]]),
-                iam.PolicyStatement(sid="ManageEndpointNetworkInterfaces",
-                                    actions=["ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
-                                             "ec2:DeleteNetworkInterfacePermission"],
-                                    resources=[names.arn("ec2", "network-interface/*")]),
-            ]
+            statements += network_interfaces("Endpoint", names, vpc_arns)
         add_to_default_policy(self.role, statements)

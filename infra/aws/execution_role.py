@@ -14,7 +14,8 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from infra.aws.naming import Names
-from infra.aws.role_policy import add_to_default_policy
+from infra.aws.role_policy import (add_to_default_policy, network_interfaces, pull_images, put_metrics,
+                                   sagemaker_role, write_logs)
 
 SAGEMAKER_LOG_GROUPS = ("/aws/sagemaker/TrainingJobs", "/aws/sagemaker/ProcessingJobs")
 """Where SageMaker writes the logs of training jobs and profiler rules (processing jobs); fixed by the service.
@@ -30,12 +31,8 @@ class ExecutionRole(Construct):
     def __init__(self, scope: Construct, id: str, *, names: Names, key: kms.IKey, dataset_prefix: str,
                  checkpoint_prefix: str, image_repositories: list[str], vpc_arns: dict[str, list[str]] | None) -> None:
         super().__init__(scope, id)
-        self.role = iam.Role(
-            self, "Role", role_name=names.execution_role,
-            description=f"ftops {names.env}: assumed by SageMaker training and tuning jobs",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com",
-                                            conditions={"StringEquals": {"aws:SourceAccount": names.account}}),
-        )
+        self.role = sagemaker_role(self, names, names.execution_role,
+                                   f"ftops {names.env}: assumed by SageMaker training and tuning jobs")
         s3 = names.s3_arn
         art = names.artifacts_bucket
         key_arn = key.key_arn  # one jsii round trip, not one per use
@@ -64,43 +61,11 @@ class ExecutionRole(Construct):
             # Encrypted training volumes: SageMaker creates a grant on the key for the EBS volumes.
             iam.PolicyStatement(sid="GrantKeyToVolumes", actions=["kms:CreateGrant"], resources=[key_arn],
                                 conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}}),
-            iam.PolicyStatement(sid="WriteJobLogs",
-                                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
-                                         "logs:DescribeLogStreams"],
-                                resources=[names.arn("logs", f"log-group:{group}:*") for group in SAGEMAKER_LOG_GROUPS]),
-            # PutMetricData has no resource-level permissions; the namespace condition is the scope.
-            iam.PolicyStatement(sid="PutJobMetrics", actions=["cloudwatch:PutMetricData"], resources=["*"],
-                                conditions={"StringEquals": {"cloudwatch:namespace": list(SAGEMAKER_LOG_GROUPS)}}),
-            # GetAuthorizationToken is account-wide by design (no resource-level permissions).
-            iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
-            iam.PolicyStatement(sid="PullTrainingAndRuleImages",
-                                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
-                                         "ecr:BatchCheckLayerAvailability"],
-                                resources=[self.repository_arn(names, repo) for repo in dict.fromkeys(image_repositories)]),
+            write_logs("WriteJobLogs",
+                       [names.arn("logs", f"log-group:{group}:*") for group in SAGEMAKER_LOG_GROUPS]),
+            put_metrics("PutJobMetrics", list(SAGEMAKER_LOG_GROUPS)),
+            *pull_images("PullTrainingAndRuleImages", names, image_repositories),
         ]
         if vpc_arns is not None:
-            statements += [
-                # Describe calls have no resource-level permissions.
-                iam.PolicyStatement(sid="DescribeNetwork",
-                                    actions=["ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeSubnets",
-                                             "ec2:DescribeSecurityGroups", "ec2:DescribeDhcpOptions"],
-                                    resources=["*"]),
-                iam.PolicyStatement(sid="CreateJobNetworkInterfaces", actions=["ec2:CreateNetworkInterface"],
-                                    resources=[names.arn("ec2", "network-interface/*"),
-                                               *vpc_arns["subnets"], *vpc_arns["security_groups"]]),
-                iam.PolicyStatement(sid="ManageJobNetworkInterfaces",
-                                    actions=["ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
-                                             "ec2:DeleteNetworkInterfacePermission"],
-                                    resources=[names.arn("ec2", "network-interface/*")]),
-            ]
+            statements += network_interfaces("Job", names, vpc_arns)
         add_to_default_policy(self.role, statements)
-
-    @staticmethod
-    def repository_arn(names: Names, repo: str) -> str:
-        """`<account>/<name>` or an ECR image URI -> the repository's ARN in this environment's region."""
-        if ".dkr.ecr." in repo:
-            from jobs.access.model import ecr_repository_arn
-
-            return ecr_repository_arn(names.partition, repo)
-        account, name = repo.split("/", 1)
-        return f"arn:{names.partition}:ecr:{names.region}:{account}:repository/{name}"

@@ -21,6 +21,11 @@ def _ack(scope: Construct, findings: dict[str, str]) -> None:
         for resource, reason in findings.items()))
 
 
+CONTAINER_ROLE_WILDCARDS = ("cloudwatch:PutMetricData (scoped by a namespace condition), ecr:GetAuthorizationToken "
+                            "and, with a VPC, ec2:Describe* have no resource-level permissions")
+"""Why the execution and endpoint roles (infra.aws.role_policy's shared statements) name `*`."""
+
+
 def acknowledge(stack) -> None:
     """The intentional wildcards of a PlatformStack: object prefixes, job name patterns, service-wide actions."""
     names = stack.names
@@ -39,8 +44,7 @@ def acknowledge(stack) -> None:
         **{names.arn("logs", f"log-group:{group}:*"):
            "SageMaker writes job and rule logs to these service-defined groups, one stream per instance"
            for group in SAGEMAKER_LOG_GROUPS},
-        "*": "cloudwatch:PutMetricData (scoped by a namespace condition), ecr:GetAuthorizationToken and, with a VPC, "
-             "ec2:Describe* have no resource-level permissions",
+        "*": CONTAINER_ROLE_WILDCARDS,
     }
     if stack.network is not None:
         execution[names.arn("ec2", "network-interface/*")] = (
@@ -51,8 +55,7 @@ def acknowledge(stack) -> None:
         s3(art, f"{BASE_MODELS_PREFIX}*"): f"base-model weights the promotion gate serves: {objects}",
         names.arn("logs", f"log-group:{ENDPOINT_LOG_GROUPS}:*"):
             "SageMaker writes an endpoint's logs to /aws/sagemaker/Endpoints/<endpoint name> (service-defined)",
-        "*": "cloudwatch:PutMetricData (scoped by a namespace condition), ecr:GetAuthorizationToken and, with a VPC, "
-             "ec2:Describe* have no resource-level permissions",
+        "*": CONTAINER_ROLE_WILDCARDS,
     }
     if stack.network is not None:
         endpoint[names.arn("ec2", "network-interface/*")] = (

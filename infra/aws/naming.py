@@ -1,26 +1,20 @@
 """The names of every resource, from the same rules `jobs.config.resolved.derive_aws` uses (no aws_cdk here).
 
-The stacks name their resources explicitly, so values derived before a deploy equal the deployed ones.
+The stacks name their resources explicitly, so values derived before a deploy equal the deployed ones. ARNs are
+formatted by `jobs.access.model.ArnFormat`, as the access model's are, so the IAM test compares one source.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jobs.access.model import ArnFormat, partition_of
 from jobs.config.environment import Environment
 from jobs.config.resolved import derive_aws
 
 
-def partition_of(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
 @dataclass(frozen=True)
-class Names:
+class Names(ArnFormat):
     env: str
     prefix: str
     account: str
@@ -62,13 +56,8 @@ class Names:
             budget=f"{aws.resource_prefix}-{env.name}-monthly",
         )
 
-    def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
-        """A literal ARN (not a token), so policies read plainly and cdk-nag findings are stable strings."""
-        return (f"arn:{self.partition}:{service}:{self.region if region else ''}:"
-                f"{self.account if account else ''}:{resource}")
-
-    def s3_arn(self, bucket: str, key_pattern: str | None = None) -> str:
-        return f"arn:{self.partition}:s3:::{bucket}" + (f"/{key_pattern}" if key_pattern is not None else "")
+    # ArnFormat.arn gives literal ARNs (not tokens), so policies read plainly and cdk-nag findings are stable.
+    s3_arn = ArnFormat.s3
 
     @property
     def log_group_arn(self) -> str:

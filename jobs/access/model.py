@@ -61,8 +61,25 @@ def partition_of(region: str) -> str:
     return "aws"
 
 
+class ArnFormat:
+    """ARNs in one account and region, mixed into `Arns` (the access model) and `infra.aws.naming.Names` (the
+    stacks): one format, so the names the roles grant and the names the model asks about cannot drift apart."""
+
+    partition: str
+    region: str
+    account: str
+
+    def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
+        return (f"arn:{self.partition}:{service}:{self.region if region else ''}:"
+                f"{self.account if account else ''}:{resource}")
+
+    def s3(self, bucket: str, key: str | None = None) -> str:
+        """A bucket's ARN, or its objects' under `key` (a key or a pattern)."""
+        return f"arn:{self.partition}:s3:::{bucket}" + (f"/{key}" if key is not None else "")
+
+
 @dataclass(frozen=True)
-class Arns:
+class Arns(ArnFormat):
     """ARNs of one environment's account and region."""
 
     partition: str
@@ -74,13 +91,6 @@ class Arns:
     def of(cls, env: Environment) -> Arns:
         aws = env.require_aws()
         return cls(partition_of(aws.region), aws.region, aws.account, resolved_aws(env))
-
-    def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
-        return (f"arn:{self.partition}:{service}:{self.region if region else ''}:"
-                f"{self.account if account else ''}:{resource}")
-
-    def s3(self, bucket: str, key: str | None = None) -> str:
-        return f"arn:{self.partition}:s3:::{bucket}" + (f"/{key}" if key is not None else "")
 
     def sagemaker(self, kind: str, name: str) -> str:
         # SageMaker lower-cases resource names in its ARNs.

@@ -294,14 +294,17 @@ class AzureOpenAI(Provider):
 
     # --- watch ----------------------------------------------------------------------------------
 
-    def key_of(self, env: Environment, job_id: str) -> str | None:
+    def _retrieve(self, env: Environment, job_id: str) -> Any:
         try:
-            job = client(env).fine_tuning.jobs.retrieve(job_id)
+            return client(env).fine_tuning.jobs.retrieve(job_id)
         except Exception as exc:
             if getattr(exc, "status_code", None) == 404:
                 raise CloudError(f"no Azure OpenAI fine-tuning job {job_id!r}", field="job",
                                  hint="`ftops jobs list` shows the jobs of this environment") from None
             raise
+
+    def key_of(self, env: Environment, job_id: str) -> str | None:
+        job = self._retrieve(env, job_id)
         metadata = job.metadata or {}
         # Rendered bodies carry `ftops-idempotency-key`; prepare adds KEY_FIELD to bodies that carry none.
         return metadata.get("ftops-idempotency-key") or metadata.get(KEY_FIELD)
@@ -324,13 +327,7 @@ class AzureOpenAI(Provider):
         return client(env).files.retrieve(remote.training_file).filename == filename
 
     def describe(self, env: Environment, job_id: str) -> JobStatus:
-        try:
-            job = client(env).fine_tuning.jobs.retrieve(job_id)
-        except Exception as exc:
-            if getattr(exc, "status_code", None) == 404:
-                raise CloudError(f"no Azure OpenAI fine-tuning job {job_id!r}", field="job",
-                                 hint="`ftops jobs list` shows the jobs of this environment") from None
-            raise
+        job = self._retrieve(env, job_id)
         status = JobStatus(
             provider=self.name, job_id=job.id, state=STATES.get(job.status, "pending"), provider_status=job.status,
             idempotency_key=_key_of(job),

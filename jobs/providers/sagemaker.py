@@ -43,6 +43,12 @@ def client(env: Environment, service: str = "sagemaker"):
     return _client(env.name, clients.aws_endpoint(env), service)
 
 
+def key_tag(sm: Any, arn: str) -> str | None:
+    """The idempotency key a job was tagged with at create, or None."""
+    tags = sm.list_tags(ResourceArn=arn).get("Tags", [])
+    return next((tag["Value"] for tag in tags if tag["Key"] == KEY_TAG), None)
+
+
 def _iso(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else value
 
@@ -72,6 +78,8 @@ def _split_s3(uri: str) -> tuple[str, str]:
 class SageMaker(Provider):
     name = "sagemaker"
     target = "sagemaker"
+    job_name_field = "TrainingJobName"
+    """The request field naming the job (and, through `endpoint_names`, its endpoint)."""
 
     def ledger(self, env: Environment) -> S3Ledger:
         bucket = resolved_aws(env).output_bucket
@@ -108,12 +116,12 @@ class SageMaker(Provider):
     def submit(self, env: Environment, job: RenderedJob, request: dict[str, Any], *,
                options: dict[str, Any] | None = None) -> Submission:
         sm = client(env)
-        name = request["TrainingJobName"]
+        name = request[self.job_name_field]
         hit = self.find(env, job)
         if hit:  # real SageMaker refuses a second job with the same name; moto does not, so look first
             return Submission(hit[0], adopted=True)
         try:
-            sm.create_training_job(**request)
+            self._create(sm, request)
         except sm.exceptions.ResourceInUse:
             return Submission(name, adopted=True)
         options = options or {}
@@ -121,10 +129,16 @@ class SageMaker(Provider):
             # moto completes jobs at once without running anything; the local runner really trains, writes
             # model.tar.gz and the metric series where SageMaker would, and records the real outcome that
             # `describe` reports instead of moto's.
-            from jobs.runlocal import record
-
-            record.run(env, request, max_steps=options.get("local_max_steps"))
+            self._run_locally(env, request, options)
         return Submission(name)
+
+    def _create(self, sm: Any, request: dict[str, Any]) -> None:
+        sm.create_training_job(**request)
+
+    def _run_locally(self, env: Environment, request: dict[str, Any], options: dict[str, Any]) -> None:
+        from jobs.runlocal import record
+
+        record.run(env, request, max_steps=options.get("local_max_steps"))
 
     def find(self, env: Environment, job: RenderedJob) -> tuple[str, str | None] | None:
         sm = client(env)
@@ -136,9 +150,7 @@ class SageMaker(Provider):
                     "does not exist" in str(exc).lower():
                 return None
             raise
-        tags = sm.list_tags(ResourceArn=described["TrainingJobArn"]).get("Tags", [])
-        key = next((tag["Value"] for tag in tags if tag["Key"] == KEY_TAG), None)
-        return name, key
+        return name, key_tag(sm, described["TrainingJobArn"])
 
     # --- watch ----------------------------------------------------------------------------------
 
@@ -149,8 +161,7 @@ class SageMaker(Provider):
         except Exception as exc:
             raise CloudError(f"no SageMaker training job {job_id!r}", field="job",
                              hint="`ftops jobs list` shows the jobs of this environment") from exc
-        tags = sm.list_tags(ResourceArn=arn).get("Tags", [])
-        return next((tag["Value"] for tag in tags if tag["Key"] == KEY_TAG), None)
+        return key_tag(sm, arn)
 
     def describe(self, env: Environment, job_id: str) -> JobStatus:
         sm = client(env)
@@ -339,8 +350,7 @@ class SageMaker(Provider):
 
     def undeploy(self, env: Environment, job: RenderedJob) -> dict[str, Any]:
         sm = client(env)
-        job_name = job.load_target(self.target)["TrainingJobName"]
-        names = endpoint_names(job_name)
+        names = endpoint_names(job.load_target(self.target)[self.job_name_field])
         removed = []
         for kind, call in (("endpoint", lambda: sm.delete_endpoint(EndpointName=names["endpoint"])),
                            ("endpoint-config", lambda: sm.delete_endpoint_config(EndpointConfigName=names["config"])),

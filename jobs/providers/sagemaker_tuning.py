@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from jobs.errors import CloudError
 from jobs.providers import register
-from jobs.providers.base import JobEvent, JobStatus, Metrics, Submission
-from jobs.providers.sagemaker import KEY_TAG, SageMaker, _iso, client
+from jobs.providers.base import JobEvent, JobStatus, Metrics
+from jobs.providers.sagemaker import SageMaker, _iso, client, key_tag
 
 if TYPE_CHECKING:
     from jobs.apply.rendered import RenderedJob
@@ -28,25 +28,17 @@ class SageMakerTuning(SageMaker):
     name = "sagemaker-tuning"
     target = "sagemaker-tuning"
 
-    # --- submit ---------------------------------------------------------------------------------
+    job_name_field = "HyperParameterTuningJobName"
 
-    def submit(self, env: Environment, job: RenderedJob, request: dict[str, Any], *,
-               options: dict[str, Any] | None = None) -> Submission:
-        sm = client(env)
-        name = request["HyperParameterTuningJobName"]
-        hit = self.find(env, job)
-        if hit:
-            return Submission(hit[0], adopted=True)
-        try:
-            sm.create_hyper_parameter_tuning_job(**request)
-        except sm.exceptions.ResourceInUse:
-            return Submission(name, adopted=True)
-        options = options or {}
-        if env.emulated and options.get("local_runner", True):
-            from jobs.runlocal import tuning
+    # --- submit (the inherited `submit`, with these two steps) -----------------------------------
 
-            tuning.run(env, request, max_steps=options.get("local_max_steps"), trials=options.get("local_trials"))
-        return Submission(name)
+    def _create(self, sm: Any, request: dict[str, Any]) -> None:
+        sm.create_hyper_parameter_tuning_job(**request)
+
+    def _run_locally(self, env: Environment, request: dict[str, Any], options: dict[str, Any]) -> None:
+        from jobs.runlocal import tuning
+
+        tuning.run(env, request, max_steps=options.get("local_max_steps"), trials=options.get("local_trials"))
 
     def find(self, env: Environment, job: RenderedJob) -> tuple[str, str | None] | None:
         sm = client(env)
@@ -59,15 +51,11 @@ class SageMakerTuning(SageMaker):
                     or "resourcenotfound" in text:
                 return None
             raise
-        tags = sm.list_tags(ResourceArn=described["HyperParameterTuningJobArn"]).get("Tags", [])
-        key = next((tag["Value"] for tag in tags if tag["Key"] == KEY_TAG), None)
-        return name, key
+        return name, key_tag(sm, described["HyperParameterTuningJobArn"])
 
     def key_of(self, env: Environment, job_id: str) -> str | None:
         """The key tag of the tuning job (not of a training job: the inherited lookup would find none)."""
-        arn = self._tuning(env, job_id)["HyperParameterTuningJobArn"]
-        tags = client(env).list_tags(ResourceArn=arn).get("Tags", [])
-        return next((tag["Value"] for tag in tags if tag["Key"] == KEY_TAG), None)
+        return key_tag(client(env), self._tuning(env, job_id)["HyperParameterTuningJobArn"])
 
     # --- watch ----------------------------------------------------------------------------------
 
@@ -206,21 +194,3 @@ class SageMakerTuning(SageMaker):
         found = super().metrics(env, best["training_job"])
         found.source = f"best training job {best['training_job']}: {found.source}"
         return found
-
-    def undeploy(self, env: Environment, job: RenderedJob) -> dict[str, Any]:
-        from jobs.providers.sagemaker import endpoint_names
-
-        sm = client(env)
-        names = endpoint_names(job.load_target(self.target)["HyperParameterTuningJobName"])
-        removed = []
-        for kind, call in (("endpoint", lambda: sm.delete_endpoint(EndpointName=names["endpoint"])),
-                           ("endpoint-config", lambda: sm.delete_endpoint_config(EndpointConfigName=names["config"])),
-                           ("model", lambda: sm.delete_model(ModelName=names["model"]))):
-            try:
-                call()
-                removed.append(kind)
-            except Exception as exc:
-                if "Could not find" not in str(exc) and "does not exist" not in str(exc) and \
-                        "ValidationException" not in str(exc):
-                    raise
-        return {"provider": self.name, "endpoint": names["endpoint"], "removed": removed}

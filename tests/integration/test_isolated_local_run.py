@@ -5,40 +5,23 @@ the training toolkit, unpacks it from the channel's directory and trains."""
 from __future__ import annotations
 
 import json
-import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from jobs import paths
-from jobs.config.environment import load_environment
-from jobs.providers import sagemaker
-from jobs.render import definitions
+from tests.fixtures.local_runner_fork import local_runner_fork
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-REPO = Path(__file__).resolve().parents[2]
 JOB = "helpdesk-qwen-lora"
 
 
 @pytest.fixture
-def fork(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_local) -> Path:
-    root = tmp_path / "fork"
-    shutil.copytree(REPO / "environments", root / "environments", ignore=shutil.ignore_patterns("resolved"))
-    local = root / "environments" / "local.yaml"
-    local.write_text(local.read_text().replace("  region: us-east-1\n",
-                                               "  region: us-east-1\n  training:\n    network_isolation: true\n"))
-    (root / "definitions").mkdir()
-    text = (REPO / "definitions" / f"{JOB}.yaml").read_text()
-    model_prefix = f"models/{tmp_path.name.lower().replace('_', '-')}/"
-    (root / "definitions" / f"{JOB}.yaml").write_text(text.replace("models/qwen2.5-0.5b-instruct/", model_prefix))
-    (root / "templates").symlink_to(REPO / "templates")
-    shutil.copytree(REPO / "datasets" / "it-helpdesk" / "prepared", root / "datasets" / "it-helpdesk" / "prepared")
-    monkeypatch.setenv("FTOPS_ROOT", str(root))
-    for cache in (paths.project_root, load_environment, sagemaker._client, definitions.clear_cache):
-        getattr(cache, "cache_clear", cache)()
-    yield root
-    for cache in (paths.project_root, load_environment, sagemaker._client, definitions.clear_cache):
-        getattr(cache, "cache_clear", cache)()
+def fork(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_local) -> Iterator[Path]:
+    yield from local_runner_fork(
+        tmp_path, monkeypatch, Path("definitions") / f"{JOB}.yaml",
+        edit_local_env=lambda text: text.replace("  region: us-east-1\n",
+                                                 "  region: us-east-1\n  training:\n    network_isolation: true\n"))
 
 
 def _json(result):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import urllib.request
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from jobs.config.environment import load_environment
 from jobs.config.resolved import resolved_azure
 from jobs.local import emulators
 from jobs.providers import azure_openai, sagemaker
+from tests.fixtures.network import no_network
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -88,21 +88,6 @@ def two_envs(project, aws_local, blob_local, azure_local):
         cache.cache_clear()
 
 
-def _no_network(monkeypatch) -> list:
-    """Every connection attempt is recorded and refused (sockets, and so every HTTP client above them)."""
-    attempts: list = []
-
-    def refuse(self, address, *args, **kwargs):
-        attempts.append(address)
-        raise OSError("network disabled by the test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: refuse(None, address))
-    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: refuse(None, host))  # no DNS either
-    return attempts
-
-
 def test_azure_staging_model_promoted_to_prod_is_the_same_fine_tuned_model(ftops, two_envs, monkeypatch, tmp_path):
     rendered = two_envs / "rendered"
     assert ftops("render", "--env", SOURCE, "--env", TARGET, "--job", JOB, "--out", rendered).exit_code == 0
@@ -115,7 +100,7 @@ def test_azure_staging_model_promoted_to_prod_is_the_same_fine_tuned_model(ftops
 
     # No evaluation stored yet: the source's approval is refused with one line, before any connection attempt.
     with monkeypatch.context() as offline:
-        attempts = _no_network(offline)
+        attempts = no_network(offline)
         refused = ftops("models", "approve", JOB, "--env", SOURCE, "--no-judge")
     assert refused.exit_code == 1
     assert "no stored evaluation of helpdesk-gpt41mini in local" in refused.stderr and "ftops eval" in refused.stderr

@@ -5,38 +5,22 @@ metric -> each trial checkpointed under its own prefix -> a second apply submits
 from __future__ import annotations
 
 import json
-import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from jobs import paths
 from jobs.clients import aws_client
 from jobs.config.environment import load_environment
-from jobs.providers import sagemaker
-from jobs.render import definitions
+from tests.fixtures.local_runner_fork import local_runner_fork
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-REPO = Path(__file__).resolve().parents[2]
 JOB = "helpdesk-qwen-sweep"
 
 
 @pytest.fixture
-def fork(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_local) -> Path:
-    root = tmp_path / "fork"
-    shutil.copytree(REPO / "environments", root / "environments", ignore=shutil.ignore_patterns("resolved"))
-    (root / "definitions").mkdir()
-    text = (REPO / "demo" / "sweep" / f"{JOB}.yaml").read_text()
-    model_prefix = f"models/{tmp_path.name.lower().replace('_', '-')}/"
-    (root / "definitions" / f"{JOB}.yaml").write_text(text.replace("models/qwen2.5-0.5b-instruct/", model_prefix))
-    (root / "templates").symlink_to(REPO / "templates")
-    shutil.copytree(REPO / "datasets" / "it-helpdesk" / "prepared", root / "datasets" / "it-helpdesk" / "prepared")
-    monkeypatch.setenv("FTOPS_ROOT", str(root))
-    for cache in (paths.project_root, load_environment, sagemaker._client, definitions.clear_cache):
-        getattr(cache, "cache_clear", cache)()
-    yield root
-    for cache in (paths.project_root, load_environment, sagemaker._client, definitions.clear_cache):
-        getattr(cache, "cache_clear", cache)()
+def fork(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_local) -> Iterator[Path]:
+    yield from local_runner_fork(tmp_path, monkeypatch, Path("demo") / "sweep" / f"{JOB}.yaml")
 
 
 def _json(result):

@@ -7,33 +7,22 @@ import threading
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from jobs import retry
 from jobs.apply import engine
 from jobs.apply.rendered import load_rendered
-from jobs.config.environment import load_environment
-from jobs.config.resolved import resolved_aws
 from jobs.providers import sagemaker
-from tests.fixtures.rendered import write_dataset, write_job
+from tests.fixtures.rendered import mocked_aws_buckets, write_dataset, write_job
 
 ENV = "dev"  # a real (non-emulated) environment: mock_aws intercepts its default endpoints
 
 
 @pytest.fixture
 def aws(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        sagemaker._client.cache_clear()
-        env = load_environment(ENV)
-        s3 = boto3.client("s3", region_name="us-east-1")
-        for bucket in (resolved_aws(env).output_bucket, resolved_aws(env).datasets_bucket):
-            s3.create_bucket(Bucket=bucket)
+    with mocked_aws_buckets(monkeypatch, ENV) as env:
         uploads = []
         monkeypatch.setattr("jobs.apply.uploads.upload_dataset", lambda env, path, clouds: uploads.append(path))
         yield env, uploads
-        sagemaker._client.cache_clear()
 
 
 @pytest.fixture

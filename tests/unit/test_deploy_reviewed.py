@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
+
+from tests.fixtures.network import no_network
 
 ENV = "dev"
 REPO = Path(__file__).resolve().parents[2]
@@ -30,19 +31,6 @@ def _edit(path: Path, change) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def _no_network(monkeypatch) -> list:
-    attempts: list = []
-
-    def refuse(self, address, *args, **kwargs):
-        attempts.append(address)
-        raise OSError("network disabled by the test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: refuse(None, address))
-    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: refuse(None, host))
-    return attempts
-
-
 @pytest.mark.parametrize("command", ["deploy", "undeploy"])
 @pytest.mark.parametrize("job, file, change, field", [
     ("helpdesk-gpt41mini", "azure-openai-deployment.json",
@@ -60,7 +48,7 @@ def test_a_hand_edited_deployment_is_refused_naming_file_and_field(project, ftop
     tree = _render(project, ftops, tmp_path / "rendered")
     (job_dir,) = tree.glob(f"{job}-*")
     _edit(job_dir / file, change)
-    attempts = _no_network(monkeypatch)
+    attempts = no_network(monkeypatch)
     refused = ftops(command, job, "--env", ENV, "--dir", tmp_path / "rendered")
     assert refused.exit_code == 1
     line = refused.stderr.strip()

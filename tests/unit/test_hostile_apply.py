@@ -19,7 +19,7 @@ from jobs.config.environment import load_environment
 from jobs.config.resolved import resolved_aws
 from jobs.errors import FtopsError
 from jobs.providers import sagemaker
-from tests.fixtures.rendered import write_dataset, write_job
+from tests.fixtures.rendered import mocked_aws_buckets, write_dataset, write_job
 
 ENV = "dev"
 
@@ -125,14 +125,7 @@ def test_a_key_never_becomes_a_ledger_path():
 
 @pytest.fixture
 def aws(monkeypatch, tmp_path):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        sagemaker._client.cache_clear()
-        env = load_environment(ENV)
-        s3 = boto3.client("s3", region_name="us-east-1")
-        for bucket in (resolved_aws(env).output_bucket, resolved_aws(env).datasets_bucket):
-            s3.create_bucket(Bucket=bucket)
+    with mocked_aws_buckets(monkeypatch, ENV) as env:
         monkeypatch.setattr("jobs.apply.uploads.upload_dataset", lambda env, path, clouds: None)
         manifest = write_dataset(tmp_path / "data")
         for name in ("faq-a", "faq-b"):
@@ -141,7 +134,6 @@ def aws(monkeypatch, tmp_path):
         items = engine.apply(env, jobs)
         assert [item.result for item in items] == ["created", "created"], [i.detail for i in items]
         yield env, jobs, tmp_path / "rendered"
-        sagemaker._client.cache_clear()
 
 
 def _rewrite_entry(env, object_key: str, **changes) -> None:

@@ -49,22 +49,27 @@ def _assert_one_line(err: ConfigError, path) -> None:
     assert err.line is not None or "invalid YAML" in text
 
 
+def _assert_refused_quickly_in_one_line(load, message: str, path) -> None:
+    """`load` raises a one-line ConfigError matching `message`, within 5 s and 64 MiB (no YAML bomb expands)."""
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(ConfigError, match=message) as err:
+            load()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.monotonic() - started < 5 and peak < 64 << 20, (time.monotonic() - started, peak)
+    _assert_one_line(err.value, path)
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_environment_file_refuses_hostile_yaml_in_one_line(project, case):
     text, message = CASES[case]
     path = project.root / "environments" / "dev.yaml"
     path.write_text(text)
     load_environment.cache_clear()
-    tracemalloc.start()
-    started = time.monotonic()
-    try:
-        with pytest.raises(ConfigError, match=message) as err:
-            load_environment("dev")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert time.monotonic() - started < 5 and peak < 64 << 20, (time.monotonic() - started, peak)
-    _assert_one_line(err.value, path)
+    _assert_refused_quickly_in_one_line(lambda: load_environment("dev"), message, path)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -73,16 +78,7 @@ def test_definition_refuses_hostile_yaml_in_one_line(project, case):
     path = project.root / "definitions" / "x.yaml"
     path.write_text(text)
     definitions.clear_cache()
-    tracemalloc.start()
-    started = time.monotonic()
-    try:
-        with pytest.raises(ConfigError, match=message) as err:
-            definitions.load_variants(path, "local")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert time.monotonic() - started < 5 and peak < 64 << 20, (time.monotonic() - started, peak)
-    _assert_one_line(err.value, path)
+    _assert_refused_quickly_in_one_line(lambda: definitions.load_variants(path, "local"), message, path)
 
 
 def test_oversized_and_special_files_are_refused_before_reading(project, tmp_path):

@@ -166,18 +166,24 @@ def upload_file(account: str | None = None):
     return jsonify(_file_view(record)), 201
 
 
+def _page(items: list[dict[str, Any]], *, default: int, most: int) -> tuple[list[dict[str, Any]], bool]:
+    """The page a list request asks for: the items after the id `after`, `limit` of them (1..most)."""
+    after = request.args.get("after")
+    if after:
+        ids = [item["id"] for item in items]
+        items = items[ids.index(after) + 1:] if after in ids else []
+    limit = max(1, min(int(request.args.get("limit", default)), most))
+    return items[:limit], len(items) > limit
+
+
 @_route("/files", methods=["GET"])
 def list_files(account: str | None = None):
     files = get_store(NS).snapshot().get("files", {})
     purpose = request.args.get("purpose")
     items = sorted((_file_view(r) for r in files.values() if not purpose or r["purpose"] == purpose),
                    key=lambda f: (f["created_at"], f["id"]), reverse=True)
-    after = request.args.get("after")
-    if after:
-        ids = [f["id"] for f in items]
-        items = items[ids.index(after) + 1:] if after in ids else []
-    limit = max(1, min(int(request.args.get("limit", 10000)), 10000))
-    return jsonify({"object": "list", "data": items[:limit], "has_more": len(items) > limit})
+    page, has_more = _page(items, default=10000, most=10000)
+    return jsonify({"object": "list", "data": page, "has_more": has_more})
 
 
 @_route("/files/<file_id>", methods=["GET"])
@@ -431,6 +437,14 @@ def _job_or_404(data: dict[str, Any], job_id: str):
     return job, None
 
 
+def _settled_job_or_404(data: dict[str, Any], job_id: str, now: float):
+    """The job brought up to `now` (status, files, checkpoints), or the 404 answer."""
+    job, missing = _job_or_404(data, job_id)
+    if job is not None:
+        _advance(job, data.get("files", {}), data, now)
+    return job, missing
+
+
 @_route("/fine_tuning/jobs", methods=["GET"])
 def list_jobs(account: str | None = None):
     with get_store(NS).transaction() as data:
@@ -438,33 +452,26 @@ def list_jobs(account: str | None = None):
     now = time.time()
     jobs = sorted(get_store(NS).snapshot().get("jobs", {}).values(), key=lambda j: (j["created_at_f"], j["id"]),
                   reverse=True)
-    after = request.args.get("after")
-    if after:
-        ids = [j["id"] for j in jobs]
-        jobs = jobs[ids.index(after) + 1:] if after in ids else []
-    limit = max(1, min(int(request.args.get("limit", 20)), 100))
-    page = jobs[:limit]
-    return jsonify({"object": "list", "data": [_job_view(j, now) for j in page], "has_more": len(jobs) > limit})
+    page, has_more = _page(jobs, default=20, most=100)
+    return jsonify({"object": "list", "data": [_job_view(j, now) for j in page], "has_more": has_more})
 
 
 @_route("/fine_tuning/jobs/<job_id>", methods=["GET"])
 def get_job(job_id: str, account: str | None = None):
     with get_store(NS).transaction() as data:
-        job, missing = _job_or_404(data, job_id)
+        job, missing = _settled_job_or_404(data, job_id, time.time())
         if missing:
             return missing
-        _advance(job, data.get("files", {}), data, time.time())
     return jsonify(_job_view(job, time.time()))
 
 
 @_route("/fine_tuning/jobs/<job_id>/cancel", methods=["POST"])
 def cancel_job(job_id: str, account: str | None = None):
     with get_store(NS).transaction() as data:
-        job, missing = _job_or_404(data, job_id)
+        now = time.time()
+        job, missing = _settled_job_or_404(data, job_id, now)
         if missing:
             return missing
-        now = time.time()
-        _advance(job, data.get("files", {}), data, now)
         status, _ = _status_at(job, now)
         if status in {"succeeded", "failed", "cancelled"}:
             return _error(400, "unexpectedEntityState", f"job {job_id} is already {status}")
@@ -476,11 +483,10 @@ def cancel_job(job_id: str, account: str | None = None):
 def pause_job(job_id: str, account: str | None = None):
     """Running jobs pause: the answer says `pausing`, every later read `paused` (until resumed)."""
     with get_store(NS).transaction() as data:
-        job, missing = _job_or_404(data, job_id)
+        now = time.time()
+        job, missing = _settled_job_or_404(data, job_id, now)
         if missing:
             return missing
-        now = time.time()
-        _advance(job, data.get("files", {}), data, now)
         status, _ = _status_at(job, now)
         if status != "running":
             return _error(409, "unexpectedEntityState", f"job {job_id} is {status}; only a running job pauses")
@@ -547,26 +553,20 @@ def _events(job: dict[str, Any], files: dict[str, Any], now: float) -> list[dict
 @_route("/fine_tuning/jobs/<job_id>/events", methods=["GET"])
 def job_events(job_id: str, account: str | None = None):
     with get_store(NS).transaction() as data:
-        job, missing = _job_or_404(data, job_id)
+        job, missing = _settled_job_or_404(data, job_id, time.time())
         if missing:
             return missing
-        _advance(job, data.get("files", {}), data, time.time())
     events = list(reversed(_events(job, data.get("files", {}), time.time())))  # newest first, as the API does
-    after = request.args.get("after")
-    if after:
-        ids = [e["id"] for e in events]
-        events = events[ids.index(after) + 1:] if after in ids else []
-    limit = max(1, min(int(request.args.get("limit", 20)), 1000))
-    return jsonify({"object": "list", "data": events[:limit], "has_more": len(events) > limit})
+    page, has_more = _page(events, default=20, most=1000)
+    return jsonify({"object": "list", "data": page, "has_more": has_more})
 
 
 @_route("/fine_tuning/jobs/<job_id>/checkpoints", methods=["GET"])
 def job_checkpoints(job_id: str, account: str | None = None):
     with get_store(NS).transaction() as data:
-        job, missing = _job_or_404(data, job_id)
+        job, missing = _settled_job_or_404(data, job_id, time.time())
         if missing:
             return missing
-        _advance(job, data.get("files", {}), data, time.time())
     checkpoints = list(reversed(job.get("_checkpoints", [])))
     return jsonify({"object": "list", "data": checkpoints, "has_more": False,
                     "first_id": checkpoints[0]["id"] if checkpoints else None,
