@@ -221,6 +221,12 @@ def parse_text(text: str, source: Path | str, loader_class: Any = None) -> tuple
         raise yaml_error(exc, source) from None
 
 
+def load_shipped(path: Path) -> Any:
+    """Reference data shipped with the code (versioned, reviewed; not a user file): a plain safe load, by libyaml
+    when PyYAML has it (the pure-Python loader took tens of milliseconds of every render for these files)."""
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def load_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
     """Parse `path`; return the data and a map from key path to 1-based line."""
     return parse_text(read_text(path), path)
