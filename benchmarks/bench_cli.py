@@ -119,7 +119,8 @@ def main() -> int:
             goals[row["command"]] = met
     payload = {
         "benchmark": "cli", "repeat": args.repeat,
-        "figure": "median wall-clock seconds per process (one process per command) and its peak RSS (runs after the first)",
+        "figure": "median wall-clock seconds per process (one process per command) and its peak RSS "
+                  "(runs after the first)",
         "baseline": "python -c pass (the interpreter alone), same run",
         "goal": f"render and diff of the shipped definitions: < {GOAL_S} s and < {GOAL_MB:.0f} MB each",
         "commands": results, "goal_met": all(goals.values()), "goals": goals,
