@@ -6,7 +6,6 @@ import typer
 from rich.table import Table
 
 from jobs.cli.output import JsonOption, console, emit
-from jobs.config.environment import environment_names, load_environment
 
 app = typer.Typer(help="Inspect the environments declared under environments/.", no_args_is_help=True)
 
@@ -14,6 +13,8 @@ app = typer.Typer(help="Inspect the environments declared under environments/.",
 @app.command("list")
 def list_(as_json: bool = JsonOption) -> None:
     """List the environments and where each one runs."""
+    from jobs.config.environment import environment_names, load_environment
+
     rows = []
     for name in environment_names():
         env = load_environment(name)
@@ -35,5 +36,7 @@ def list_(as_json: bool = JsonOption) -> None:
 @app.command()
 def show(name: str = typer.Argument("local", help="Environment name."), as_json: bool = JsonOption) -> None:
     """Show one environment, fully resolved with its defaults."""
+    from jobs.config.environment import load_environment
+
     env = load_environment(name)
     emit(env.model_dump(mode="json"), as_json, lambda data: console.print_json(data=data))

@@ -13,8 +13,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from jobs import paths
+from jobs.cli.lazy import load_environment
 from jobs.cli.output import JsonOption, console, emit, err_console
-from jobs.config.environment import load_environment
 from jobs.errors import ConfigError
 from jobs.fsutil import atomic_write
 

@@ -9,16 +9,19 @@ import subprocess
 import sys
 from collections import deque
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from jobs import paths
+from jobs.cli.lazy import load_environment
 from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, markup_free
-from jobs.config.environment import Environment, load_environment
-from jobs.config.resolved import resolved_file
 from jobs.errors import CloudError, FtopsError
 from jobs.fsutil import atomic_write
+
+if TYPE_CHECKING:
+    from jobs.config.environment import Environment
 
 app = typer.Typer(help="Provision and inspect the cloud infrastructure of an environment.", no_args_is_help=True)
 
@@ -94,6 +97,8 @@ def write_resolved(env: Environment, cloud: Cloud, outputs_file: Path | None = N
             raise FtopsError(f"Azure outputs are not available ({exc})", field="--cloud",
                              hint="this build has no infra.azure.outputs; use --cloud aws") from None
         resolved = resolve_azure(env)
+    from jobs.config.resolved import resolved_file
+
     path = resolved_file(env.name, cloud.value)
     atomic_write(path, resolved.model_dump_json(indent=2) + "\n")
     return path, resolved.model_dump(mode="json")

@@ -8,14 +8,18 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 
 from jobs.cli.infra import Cloud, app
+from jobs.cli.lazy import load_environment
 from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console
-from jobs.config.environment import Environment, load_environment
 from jobs.errors import FtopsError
+
+if TYPE_CHECKING:
+    from jobs.config.environment import Environment
 
 CloudOption = typer.Option(..., "--cloud", help="Which cloud: azure (AWS is deployed with `ftops infra deploy`).")
 YesOption = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (pipelines).")

@@ -10,8 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from jobs import paths
+from jobs.cli.lazy import load_environment
 from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, plain
-from jobs.config.environment import load_environment
 
 JobOption = typer.Option(None, "--job", "-j", help="Render one definition (its name or path); default: all.")
 

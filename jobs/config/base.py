@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import ast
+import copy
+import inspect
 import re
+import sys
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.fields import FieldInfo
 
 TAG_KEY = re.compile(r"^[A-Za-z0-9 _.:/=+\-@]{1,128}$")
 RESERVED_TAG_PREFIXES = ("aws:", "ftops:")
@@ -15,7 +21,97 @@ RESERVED_TAG_PREFIXES = ("aws:", "ftops:")
 class Declaration(BaseModel):
     """Fields are documented with attribute docstrings; they become descriptions in the JSON Schemas."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    # Not pydantic's `use_attribute_docstrings`: on Python < 3.13 it finds each class's source by walking the
+    # interpreter's frames and tokenizing the class again, about 25 ms of every ftops process for these models.
+    # `__init_subclass__` (run before pydantic collects the fields) gives the same descriptions from one parse
+    # per module; tests/unit/test_render_schema.py holds the committed JSON Schemas to them.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _describe_fields(cls)
+
+
+def _describe_fields(cls: type) -> None:
+    """Give each field of `cls`'s own body the attribute docstring written under it as its description, as
+    pydantic's `use_attribute_docstrings` does (a description set with Field() is kept)."""
+    docs = _attribute_docstrings(cls)
+    annotations = cls.__dict__.get("__annotations__", {})
+    for name, doc in docs.items():
+        annotation = annotations.get(name)
+        if annotation is None or name.startswith("_") or "ClassVar" in str(annotation):
+            continue  # not a field: pydantic ignores these docstrings too
+        value = cls.__dict__.get(name, _MISSING)
+        if isinstance(value, FieldInfo):
+            if value.description is not None:
+                continue
+            value = copy.copy(value)  # a Field() object may be shared between classes
+            value.description = doc
+            # pydantic rebuilds an assigned Field() from the arguments it was given (`_attributes_set`; pinned
+            # pydantic, and the schema test fails if this stops carrying the description)
+            value._attributes_set = {**value._attributes_set, "description": doc}
+        elif value is _MISSING:
+            value = Field(description=doc)
+        else:
+            value = Field(value, description=doc)
+        setattr(cls, name, value)
+
+
+_MISSING = object()
+
+
+def _attribute_docstrings(cls: type) -> dict[str, str]:
+    """{field: docstring} from the class body in its module's source; {} when the source cannot be found or
+    the class's name is not unique in it (a class defined in a function body, say): such a class gets its
+    descriptions from Field() only."""
+    module = sys.modules.get(cls.__module__)
+    source_file = getattr(module, "__file__", None)
+    if not source_file:
+        return {}
+    matches = _class_nodes(source_file).get(cls.__name__, [])
+    if len(matches) != 1:
+        return {}
+    return _docstrings_of(matches[0])
+
+
+@cache
+def _class_nodes(source_file: str) -> dict[str, list[ast.ClassDef]]:
+    try:
+        tree = ast.parse(Path(source_file).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return {}
+    found: dict[str, list[ast.ClassDef]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            found.setdefault(node.name, []).append(node)
+    return found
+
+
+def _docstrings_of(node: ast.ClassDef) -> dict[str, str]:
+    """A string expression right after an annotated assignment to a name documents that name (pydantic's rule;
+    statements nested in `if`/`try` blocks of the body count, nested classes and functions do not)."""
+    docs: dict[str, str] = {}
+
+    def walk(body: list[ast.stmt]) -> None:
+        target: str | None = None
+        previous: ast.stmt | None = None
+        for stmt in body:
+            if isinstance(stmt, ast.AnnAssign):
+                target = stmt.target.id if isinstance(stmt.target, ast.Name) else None
+            elif (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
+                  and isinstance(stmt.value.value, str) and isinstance(previous, ast.AnnAssign)):
+                if target:
+                    docs[target] = inspect.cleandoc(stmt.value.value)
+                target = None
+            elif not isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                for field in ("body", "orelse", "finalbody"):
+                    walk(getattr(stmt, field, None) or [])
+                for handler in getattr(stmt, "handlers", None) or []:
+                    walk(handler.body)
+            previous = stmt
+
+    walk(node.body)
+    return docs
 
 
 def check_named_like_file(name: str, context: dict[str, Any] | None) -> str:

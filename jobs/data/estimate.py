@@ -12,12 +12,12 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobs import paths
 from jobs.data.manifest import Manifest
 from jobs.errors import ConfigError, FtopsError
+from jobs.yamlio import load_shipped
 
 if TYPE_CHECKING:
     from jobs.config.environment import Environment
@@ -86,7 +86,7 @@ class PriceFile(_Strict):
 def price_file() -> PriceFile:
     path = paths.data_file("prices.yaml")
     try:
-        return PriceFile.model_validate(yaml.safe_load(path.read_text()))
+        return PriceFile.model_validate(load_shipped(path))
     except ValueError as exc:
         raise ConfigError(f"invalid price file: {str(exc).splitlines()[0]}", source=path) from None
 

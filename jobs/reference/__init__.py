@@ -6,11 +6,11 @@ from datetime import date
 from functools import cache
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 
 from jobs import paths
 from jobs.errors import ConfigError
+from jobs.yamlio import load_shipped
 
 TrainingType = Literal["Standard", "GlobalStandard", "Developer"]
 DeploymentType = Literal["Standard", "GlobalStandard", "DeveloperTier"]
@@ -77,6 +77,6 @@ class AzureModelCatalog(BaseModel):
 def azure_models() -> AzureModelCatalog:
     path = paths.data_file("models.yaml")
     try:
-        return AzureModelCatalog.model_validate(yaml.safe_load(path.read_text()))
+        return AzureModelCatalog.model_validate(load_shipped(path))
     except ValueError as exc:
         raise ConfigError(f"invalid reference data: {exc}", source=path) from None

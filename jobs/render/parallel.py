@@ -41,10 +41,12 @@ _work: tuple[list[Environment], list[Path], dict[str, RenderRun]] | None = None
 def workers_for(units: int, workers: int | None = None) -> int:
     """How many processes render `units` (definition, environment) pairs: 1 (in-process) for small renders or
     without fork."""
+    if units < MIN_PARALLEL_JOBS:  # before counting cores: that import is the only cost of a small render here
+        return 1
     from jobs.data.validate import workers_available
 
     workers = workers or workers_available()
-    if workers <= 1 or units < MIN_PARALLEL_JOBS or "fork" not in multiprocessing.get_all_start_methods():
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         return 1
     return min(workers, units)
 

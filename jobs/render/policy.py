@@ -13,12 +13,12 @@ from fnmatch import fnmatchcase
 from functools import cache
 from typing import Any
 
-import yaml
 
 from jobs import paths
 from jobs.config.environment import Environment
 from jobs.errors import ConfigError
 from jobs.render.definitions import JobVariant
+from jobs.yamlio import load_shipped
 
 SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 TUNING_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$")
@@ -30,7 +30,7 @@ MAX_TAGS, MAX_TAG_KEY, MAX_TAG_VALUE = 50, 128, 256
 
 @cache
 def azure_models() -> dict[str, Any]:
-    return yaml.safe_load(paths.data_file("models.yaml").read_text())
+    return load_shipped(paths.data_file("models.yaml"))
 
 
 def check_definition(variant: JobVariant, env: Environment) -> None:

@@ -105,3 +105,27 @@ def test_apply_names_match_what_rendering_assumes():
     assert by_kind["storage_account"].id == derived.storage_account_id
     subdomain = by_kind["openai_account"].body["properties"]["customSubDomainName"]
     assert derived.openai_endpoint == f"https://{subdomain}.openai.azure.com/"
+
+
+def test_resource_group_rule_is_azures_pattern_with_length_bounds():
+    """The resource group field accepts exactly what `^[-\\w._()]{1,89}[-\\w_()]$` accepts (Azure's rule); it is
+    written with length bounds only because that pattern is slow to build."""
+    from pydantic import TypeAdapter, ValidationError
+    from pydantic_core import SchemaValidator, core_schema
+
+    from jobs.config.azure import AzureSettings
+
+    azures = SchemaValidator(core_schema.str_schema(pattern=r"^[-\w._()]{1,89}[-\w_()]$"))
+    field = TypeAdapter(AzureSettings.model_fields["resource_group"].rebuild_annotation())
+    samples = ["", "a", ".", "a.", "ab", "a.b", "rg-1", "(rg)_x", "ftops-local-rg", "a\n", "a b", "a/b", "é1",
+               "名前", "x" * 89, "x" * 90, "x" * 91, "x" * 89 + ".", "." * 90, "-" * 2, "a" * 90 + "\n", "ab\u200b"]
+
+    def accepts(validate, value: str) -> bool:
+        try:
+            validate(value)
+        except ValidationError:
+            return False
+        return True
+
+    for value in samples:
+        assert accepts(field.validate_python, value) == accepts(azures.validate_python, value), repr(value)
