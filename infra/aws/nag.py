@@ -72,7 +72,11 @@ def acknowledge(stack) -> None:
                      PROMOTED_PREFIX)},
         **promotion_sources(stack, objects),
         s3(names.datasets_bucket, f"{stack.dataset_prefix}*"): f"dataset uploads: {objects}",
-        "*": "sagemaker:ListTrainingJobs, ListHyperParameterTuningJobs and cloudwatch:GetMetricData have no resource-level permissions",
+        names.arn("cloudformation", f"stack/{names.stack}/*"):
+            "preflight reads the environment's own stack, whose id is known only once deployed",
+        "*": "sagemaker:ListTrainingJobs, ListHyperParameterTuningJobs, ListEndpoints, cloudwatch:GetMetricData, "
+             "servicequotas:ListAWSDefaultServiceQuotas, ListServiceQuotas and ec2:DescribeInstanceTypeOfferings "
+             "have no resource-level permissions",
     })
 
 

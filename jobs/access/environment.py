@@ -1,5 +1,5 @@
 """What the pipeline role needs in an environment whatever job it applies: the apply ledger, dataset and source
-uploads, listings, the model records and registry of approval and promotion."""
+uploads, listings, preflight's own reads, the model records and registry of approval and promotion."""
 
 from __future__ import annotations
 
@@ -230,7 +230,51 @@ def promotion_accesses(arns: Arns, env: Environment, job: str) -> list[Access]:
     return out
 
 
+def preflight_accesses(arns: Arns, env: Environment) -> list[Access]:
+    """`ftops preflight` (and the cheap part `ftops apply` runs) as the pipeline role: jobs.preflight.aws's reads.
+
+    sts:GetCallerIdentity needs no permission (AWS STS docs) and is not listed. Resource-level where the service
+    has it (iam role, cloudformation stack, s3 bucket, budgets budget, sagemaker endpoint); `*` for the Service
+    Quotas lists, ec2:DescribeInstanceTypeOfferings and sagemaker:ListEndpoints/ListTrainingJobs, which have no
+    resource types (NO_RESOURCE_LEVEL)."""
+    from infra.aws.naming import Names  # no aws_cdk there: the names the stack and preflight both use
+    from infra.aws.outputs import stack_name
+
+    resolved = arns.resolved
+    why = "preflight"
+    out = [Access("pipeline", "iam:SimulatePrincipalPolicy", role, {},
+                  f"{why}: permissions of {role.rsplit('/', 1)[-1]}")
+           for role in (resolved.pipeline_role_arn, resolved.execution_role_arn, resolved.endpoint_role_arn)]
+    out += [Access("pipeline", action, ANY_RESOURCE, {}, f"{why}: quotas, capacity and instances in use "
+                   f"({NO_RESOURCE_LEVEL[action]})")
+            for action in ("servicequotas:ListAWSDefaultServiceQuotas", "servicequotas:ListServiceQuotas",
+                           "ec2:DescribeInstanceTypeOfferings", "sagemaker:ListTrainingJobs",
+                           "sagemaker:ListEndpoints")]
+    out += [
+        # Any endpoint or running job of the account holds quota, ftops' or not.
+        Access("pipeline", "sagemaker:DescribeTrainingJob", arns.sagemaker("training-job", SAMPLE_OBJECT), {},
+               f"{why}: instances a running training job holds"),
+        Access("pipeline", "sagemaker:DescribeEndpoint", arns.sagemaker("endpoint", SAMPLE_OBJECT), {},
+               f"{why}: an endpoint's config"),
+        Access("pipeline", "sagemaker:DescribeEndpointConfig", arns.sagemaker("endpoint-config", SAMPLE_OBJECT), {},
+               f"{why}: instances an endpoint holds"),
+        # The stack id is known only once deployed; IAM matches the ARN's id by pattern.
+        Access("pipeline", "cloudformation:DescribeStacks",
+               arns.arn("cloudformation", f"stack/{stack_name(env)}/00000000-0000-0000-0000-000000000000"), {},
+               f"{why}: the stack's status and outputs"),
+        Access("pipeline", "budgets:ViewBudget", arns.arn("budgets", f"budget/{Names.of(env).budget}", region=False),
+               {}, f"{why}: the remaining monthly budget"),
+    ]
+    for bucket in (resolved.datasets_bucket, resolved.output_bucket, resolved.checkpoints_bucket):
+        # HeadBucket is authorized as s3:ListBucket with no s3:prefix; GetBucketEncryption as
+        # s3:GetEncryptionConfiguration (S3 API reference, HeadBucket and GetBucketEncryption "Permissions").
+        out += [Access("pipeline", "s3:ListBucket", arns.s3(bucket), {}, f"{why}: the bucket exists (HeadBucket)"),
+                Access("pipeline", "s3:GetEncryptionConfiguration", arns.s3(bucket), {},
+                       f"{why}: the bucket's default encryption is the environment's key")]
+    return out
+
+
 def environment_accesses(env: Environment) -> list[Access]:
     arns = Arns.of(env)
     return [*ledger_accesses(arns, env.name), *dataset_upload_accesses(arns, env), *source_upload_accesses(arns),
-            *listing_accesses()]
+            *listing_accesses(), *preflight_accesses(arns, env)]

