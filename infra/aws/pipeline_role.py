@@ -196,10 +196,9 @@ class PipelineRole(Construct):
             # The stack id is known only once deployed.
             iam.PolicyStatement(sid="PreflightReadStack", actions=["cloudformation:DescribeStacks"],
                                 resources=[names.arn("cloudformation", f"stack/{names.stack}/*")]),
-            # HeadBucket is s3:ListBucket without a prefix, which IAM cannot tell from a full listing: this lets
-            # the role list key names (not read objects) in the environment's three buckets.
+            # Existence, reachability and the key from GetBucketEncryption alone (no whole-bucket ListBucket).
             iam.PolicyStatement(sid="PreflightReadBuckets",
-                                actions=["s3:ListBucket", "s3:GetEncryptionConfiguration"], resources=buckets),
+                                actions=["s3:GetEncryptionConfiguration"], resources=buckets),
             iam.PolicyStatement(sid="PreflightReadBudget", actions=["budgets:ViewBudget"],
                                 resources=[names.arn("budgets", f"budget/{names.budget}", region=False)]),
         ]

@@ -266,11 +266,10 @@ def preflight_accesses(arns: Arns, env: Environment) -> list[Access]:
                {}, f"{why}: the remaining monthly budget"),
     ]
     for bucket in (resolved.datasets_bucket, resolved.output_bucket, resolved.checkpoints_bucket):
-        # HeadBucket is authorized as s3:ListBucket with no s3:prefix; GetBucketEncryption as
-        # s3:GetEncryptionConfiguration (S3 API reference, HeadBucket and GetBucketEncryption "Permissions").
-        out += [Access("pipeline", "s3:ListBucket", arns.s3(bucket), {}, f"{why}: the bucket exists (HeadBucket)"),
-                Access("pipeline", "s3:GetEncryptionConfiguration", arns.s3(bucket), {},
-                       f"{why}: the bucket's default encryption is the environment's key")]
+        # GetBucketEncryption is authorized as s3:GetEncryptionConfiguration (S3 API reference, "Permissions") and
+        # answers existence too; no HeadBucket, which would need s3:ListBucket on the whole bucket.
+        out.append(Access("pipeline", "s3:GetEncryptionConfiguration", arns.s3(bucket), {},
+                          f"{why}: the bucket exists, is reachable, and its default encryption is the environment's key"))
     return out
 
 

@@ -115,6 +115,10 @@ def _cloud_errors(cloud: Cloud, env: Environment) -> Iterator[None]:
         module = type(exc).__module__
         if not module.startswith(("botocore", "boto3", "azure")):
             raise
+        if (getattr(exc, "response", None) or {}).get("Error", {}).get("Code") == "NoSuchBucket":
+            bucket = exc.response["Error"].get("BucketName") or "the datasets bucket"
+            raise CloudError(f"bucket {bucket} does not exist", source=environment_file(env.name), field="aws",
+                             hint=f"deploy the infrastructure first (cdk deploy for {env.name})") from None
         hint = ("log in (aws sso login / AWS_PROFILE) or check the role's S3 permissions" if cloud == "aws"
                 else "log in (az login / workload identity) and check the Storage Blob Data Contributor role")
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -210,6 +214,10 @@ class S3Target:
     def ensure_location(self) -> None:
         from botocore.exceptions import ClientError
 
+        if not self.env.emulated:
+            # The stack made the bucket. HeadBucket is authorized as s3:ListBucket on the whole bucket, which the
+            # pipeline role holds only per prefix (a missing bucket shows as NoSuchBucket at the first write).
+            return
         try:
             self.s3.head_bucket(Bucket=self.bucket)
             return

@@ -311,30 +311,29 @@ def buckets(env: Environment, client: Client, deployed: Any) -> list[Row]:
     s3 = client("s3")
     key = deployed.kms_key_arn
     rows = []
+    # GetBucketEncryption alone tells existence (NoSuchBucket), reachability (403) and the key: HeadBucket would
+    # need s3:ListBucket on the whole bucket, which IAM cannot tell apart from listing every key in it.
     for bucket in (deployed.datasets_bucket, deployed.output_bucket, deployed.checkpoints_bucket):
-        try:
-            s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=deployed.account)
-        except ClientError as exc:
-            code = _code(exc)
-            detail = {"404": "does not exist", "NoSuchBucket": "does not exist",
-                      "403": "exists but is not reachable with these credentials (or belongs to another account)"
-                      }.get(code, f"is not reachable ({code})")
-            rows.append(Row("bucket", ENV, "block", f"s3://{bucket} {detail}",
-                            f"ftops infra deploy --env {env.name}; check the pipeline role's S3 grants",
-                            "s3:HeadBucket"))
-            continue
         try:
             rules = s3.get_bucket_encryption(Bucket=bucket, ExpectedBucketOwner=deployed.account)[
                 "ServerSideEncryptionConfiguration"]["Rules"]
         except ClientError as exc:
-            rows.append(Row("bucket", ENV, "block", f"s3://{bucket}: encryption not readable ({_code(exc)})",
-                            "grant s3:GetEncryptionConfiguration to the preflight identity", "s3:GetBucketEncryption"))
+            code = _code(exc)
+            detail = {"404": "does not exist", "NoSuchBucket": "does not exist",
+                      "403": "exists but is not reachable with these credentials (or belongs to another account)",
+                      "AccessDenied": "exists but is not reachable with these credentials (or belongs to another "
+                                      "account)",
+                      "ServerSideEncryptionConfigurationNotFoundError": "has no default encryption"
+                      }.get(code, f"is not reachable ({code})")
+            rows.append(Row("bucket", ENV, "block", f"s3://{bucket} {detail}",
+                            f"ftops infra deploy --env {env.name}; check the preflight identity's "
+                            "s3:GetEncryptionConfiguration grant", "s3:GetBucketEncryption"))
             continue
         default = (rules[0].get("ApplyServerSideEncryptionByDefault") or {}) if rules else {}
         algorithm, used = default.get("SSEAlgorithm"), default.get("KMSMasterKeyID") or ""
         if algorithm in ("aws:kms", "aws:kms:dsse") and _same_key(used, key):
             rows.append(Row("bucket", ENV, "ok", f"s3://{bucket} exists, reachable, SSE-KMS with the environment's key",
-                            "", "s3:HeadBucket, s3:GetBucketEncryption"))
+                            "", "s3:GetBucketEncryption"))
         else:
             rows.append(Row("bucket", ENV, "block", f"s3://{bucket} is encrypted with {algorithm or 'nothing'} "
                             f"{used or ''}, not the environment's key {key}".replace("  ", " "),

@@ -274,9 +274,9 @@ def buckets(stubs: Stubs, env, key: str = KEY_ARN, missing: str | None = None) -
     for bucket in (values["datasets_bucket"], values["output_bucket"], values["checkpoints_bucket"]):
         params = {"Bucket": bucket, "ExpectedBucketOwner": "111111111111"}
         if bucket == missing:
-            s3.add_client_error("head_bucket", service_error_code="404", http_status_code=404, expected_params=params)
+            s3.add_client_error("get_bucket_encryption", service_error_code="NoSuchBucket", http_status_code=404,
+                                expected_params=params)
             continue
-        s3.add_response("head_bucket", {}, params)
         s3.add_response("get_bucket_encryption", {"ServerSideEncryptionConfiguration": {"Rules": [
             {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key},
              "BucketKeyEnabled": True}]}}, params)
@@ -371,7 +371,7 @@ def test_a_full_run_makes_only_read_calls(dev, monkeypatch):
     assert set(stubs.operations) == {
         "sts:GetCallerIdentity", "iam:SimulatePrincipalPolicy", "service-quotas:ListAWSDefaultServiceQuotas",
         "service-quotas:ListServiceQuotas", "sagemaker:ListTrainingJobs", "sagemaker:DescribeTrainingJob",
-        "ec2:DescribeInstanceTypeOfferings", "cloudformation:DescribeStacks", "s3:HeadBucket",
+        "ec2:DescribeInstanceTypeOfferings", "cloudformation:DescribeStacks",
         "s3:GetBucketEncryption", "budgets:DescribeBudget"}
     assert {r.check for r in report.rows} == {"identity", "permission", "quota", "capacity", "stack", "resolved",
                                               "bucket", "budget", "cost"}
