@@ -160,7 +160,7 @@ def test_azure_staging_model_promoted_to_prod_is_the_same_fine_tuned_model(ftops
     assert record["approval"]["artifact"] == f"azure-model:{model_id}" and record["promoted_from"]["promoted_by"]
     assert record["artifact"]["model_id"] == model_id and record["training_job_id"] is None
     assert [s["where"] for s in record["serving"]] == [result["deployment"]]
-    listed = json.loads(ftops("models", "list", "--env", SOURCE, "--json").stdout)
+    listed = json.loads(ftops("models", "list", "--env", SOURCE, "--job", JOB, "--json").stdout)
     assert [r["approval"] for r in listed] == ["Approved"]
     assert ftops("undeploy", JOB, "--env", TARGET, "--dir", rendered).exit_code == 0
     assert json.loads(ftops("models", "show", JOB, "--env", TARGET, "--json").stdout)["serving"] == []
