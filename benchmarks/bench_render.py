@@ -114,11 +114,11 @@ def main() -> int:
                     total += len(jinja.get_template(template).render(**{key: values}))
             return total
 
-        from jobs.render.secrets import _detect
+        from jobs.render import secrets
 
         def checked(workers: int | None = None) -> dict:
             clear_cache()  # every repetition parses and validates every definition, as a fresh `ftops render` does
-            _detect.cache_clear()  # ... and scans every distinct value for secrets (a fresh process has no cache)
+            secrets.clear_cache()  # ... and judges every distinct string for secrets (as a fresh process does)
             return render_environments(envs, workers=workers)  # as `ftops render --env local --env dev ...`
 
         # The sides alternate, and each keeps its fastest run: on a shared machine, load from other work only

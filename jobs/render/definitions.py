@@ -160,6 +160,7 @@ _parsed: dict[Path, _Parsed] = {}
 def clear_cache() -> None:
     """Forget parsed and validated definitions (a long-lived process, or a benchmark's cold run)."""
     _parsed.clear()
+    _SCALARS.clear()
 
 
 def _read(path: Path) -> _Parsed:
@@ -243,28 +244,13 @@ def _event_value(parser: Any, event: Any, depth: int) -> Any:
     if event.anchor is not None or kind is _events.AliasEvent or event.tag not in (None, "!") or depth > MAX_DEPTH:
         raise _NeedsFullLoader  # the full loader refuses what is too deep, with its line
     if kind is _events.ScalarEvent:
-        value = event.value
-        tag = _SAFE.resolve(yaml.ScalarNode, value, event.implicit)
-        if tag == _STR_TAG:
-            return value
-        if tag == _INT_TAG and len(value) > MAX_INT_CHARS:
-            raise _NeedsFullLoader  # the full loader refuses it with its line (int() refuses over 4,300 digits)
-        if tag == _INT_TAG and _PLAIN_INT.fullmatch(value):
-            return int(value)
-        if tag == _FLOAT_TAG and _PLAIN_FLOAT.fullmatch(value):
-            return float(value)
-        if tag == _BOOL_TAG:
-            return _SAFE.bool_values[value.lower()]
-        if tag == _NULL_TAG:
-            return None
-        # The constructor itself: construct_object would keep every node it builds in the shared loader.
-        constructor = _SAFE.yaml_constructors.get(tag) if tag not in (_MERGE_TAG, _VALUE_TAG) else None
-        if constructor is None:
-            raise _NeedsFullLoader
-        try:
-            return constructor(_SAFE, yaml.ScalarNode(tag, value))
-        except (yaml.YAMLError, ValueError, TypeError):
-            raise _NeedsFullLoader from None
+        key = (event.value, event.implicit)
+        if key in _SCALARS:
+            return _SCALARS[key]
+        scalar = _scalar(*key)
+        if len(_SCALARS) < _MAX_SCALARS:
+            _SCALARS[key] = scalar
+        return scalar
     if kind is _events.MappingStartEvent:
         result: dict[Any, Any] = {}
         while True:
@@ -285,6 +271,37 @@ def _event_value(parser: Any, event: Any, depth: int) -> Any:
                 return items
             items.append(_event_value(parser, event, depth + 1))
     raise _NeedsFullLoader
+
+
+# Scalars by (text, implicit flags): definitions repeat the same keys and values, and a scalar's value depends
+# on nothing else (resolving its tag runs SafeLoader's regexes). All constructed values here are immutable.
+_SCALARS: dict[tuple[str, tuple[bool, bool]], Any] = {}
+_MAX_SCALARS = 100_000
+
+
+def _scalar(value: str, implicit: tuple[bool, bool]) -> Any:
+    """The value SafeLoader constructs for a scalar, or `_NeedsFullLoader`."""
+    tag = _SAFE.resolve(yaml.ScalarNode, value, implicit)
+    if tag == _STR_TAG:
+        return value
+    if tag == _INT_TAG and len(value) > MAX_INT_CHARS:
+        raise _NeedsFullLoader  # the full loader refuses it with its line (int() refuses over 4,300 digits)
+    if tag == _INT_TAG and _PLAIN_INT.fullmatch(value):
+        return int(value)
+    if tag == _FLOAT_TAG and _PLAIN_FLOAT.fullmatch(value):
+        return float(value)
+    if tag == _BOOL_TAG:
+        return _SAFE.bool_values[value.lower()]
+    if tag == _NULL_TAG:
+        return None
+    # The constructor itself: construct_object would keep every node it builds in the shared loader.
+    constructor = _SAFE.yaml_constructors.get(tag) if tag not in (_MERGE_TAG, _VALUE_TAG) else None
+    if constructor is None:
+        raise _NeedsFullLoader
+    try:
+        return constructor(_SAFE, yaml.ScalarNode(tag, value))
+    except (yaml.YAMLError, ValueError, TypeError):
+        raise _NeedsFullLoader from None
 
 
 def _loc(dotted: str) -> Loc:

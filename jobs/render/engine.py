@@ -305,7 +305,7 @@ def _finish(pending: _Pending, env: Environment) -> RenderedJob:
     for name in files:
         if not name.endswith(".json"):
             continue  # YAML targets carry the same values as the JSON ones, rendered from the same context
-        found = rendered_secret(documents[name], files[name], (key, key[:8], pending.dataset.dataset_id))
+        found = rendered_secret(documents[name], (key, key[:8], pending.dataset.dataset_id))
         if found:
             raise variant.error(f"rendered {name} would carry a secret at {found[0]}: {found[1]}", "compute.environment",
                                 "remove it from the definition or the template")

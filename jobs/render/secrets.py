@@ -10,6 +10,7 @@ Stripe `sk_live_` key) that no list of names can.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Iterator
 from functools import cache, lru_cache
@@ -95,15 +96,90 @@ def _may_start_openai_key(text: bytes) -> bool:
     return False
 
 
-def rendered_secret(data: Any, text: bytes, generated: Iterable[str] = ()) -> tuple[str, str] | None:
-    """Secret-looking values in a rendered document (`text` is its serialised form).
+def rendered_secret(data: Any, generated: Iterable[str] = ()) -> tuple[str, str] | None:
+    """The first (dotted path, reason) of a secret in a rendered document, or None: `find_secret`'s name and
+    value rules, then detect-secrets on every long value (`detected_secret`).
 
-    Names are checked where they are written (definition files and environment tags, by `find_secret`);
-    here every value is checked again, so nothing from any source reaches a rendered file. `generated`: the
-    content hashes ftops itself wrote into the document (idempotency key, dataset id), which look random.
+    Names are checked where they are written (definition files and environment tags), and here again, with
+    every value, so nothing from any source reaches a rendered file. `generated`: the content hashes ftops
+    itself wrote into the document (idempotency key, dataset id), which look random.
+
+    The jobs of one render share most of their strings (template constants, the environment's names), so each
+    distinct string is judged once per process: a document's strings are gathered in one walk, those already
+    judged clean are removed with set operations, and only a document with a suspect string is walked again,
+    in order, for the path to report.
     """
-    found = find_secret(data) if _may_hold_secret_value(text) else None
-    return found or detected_secret(data, generated)
+    if len(_NO_PATTERN) + len(_NOTHING_DETECTED) > _MAX_JUDGED:
+        clear_cache()
+    strings, long_values = _gather(data)
+    unjudged = strings - _NO_PATTERN
+    if unjudged:
+        if all(type(value) is str for value in unjudged) and not _may_match_a_pattern("\n".join(unjudged)):
+            _NO_PATTERN.update(unjudged)
+        else:  # a value pattern, a secret-looking name or a non-string key: the full walk decides, in order
+            found = find_secret(data)
+            if found:
+                return found
+    return _detected(data, long_values, generated)
+
+
+# SECRET_NAME, with ^ and $ at every line: the rules are tried on many strings at once, one per line.
+_SECRET_NAME_LINES = re.compile(SECRET_NAME.pattern, re.MULTILINE)
+
+
+def _may_match_a_pattern(lines: str) -> bool:
+    """Whether SECRET_VALUE or SECRET_NAME can match one of the strings joined in `lines` (one per line).
+
+    A match within a string is a match in the joined text (no value pattern is anchored; a name's ^ and $ hold
+    at every line here), so False clears every string; a line break within a string, or a match across two,
+    only adds a "look closer".
+    """
+    text = lines.encode()
+    if _may_hold_secret_value(text):  # SECRET_VALUE's substrings (a regex with this many branches is slow)
+        return True
+    if text.isascii() and not any(stem in text.lower() for stem in _NAME_STEMS):
+        return False
+    return bool(_SECRET_NAME_LINES.search(lines))
+
+
+# Strings (values and keys) that match neither SECRET_VALUE nor SECRET_NAME, and strings in which the detectors
+# find nothing (values as they are scanned, hashes removed): what this process has already judged.
+_NO_PATTERN: set[str] = set()
+_NOTHING_DETECTED: set[str] = set()
+
+
+def clear_cache() -> None:
+    """Forget every judged string (a benchmark's cold run)."""
+    _NO_PATTERN.clear()
+    _NOTHING_DETECTED.clear()
+    _detect.cache_clear()
+
+
+def _gather(data: Any) -> tuple[set[Any], set[str]]:
+    """The distinct strings and dict keys of `data` (what `find_secret` reads), and its distinct string values
+    of at least MIN_DETECTED_LENGTH characters (what the detectors read)."""
+    strings: set[Any] = set()
+    long_values: set[str] = set()
+    stack = [data]
+    pop, push, add, add_keys = stack.pop, stack.extend, strings.add, strings.update
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind is dict:
+            add_keys(item)
+            push(item.values())
+        elif kind is list:
+            push(item)
+        elif kind is str or isinstance(item, str):  # a str subclass: `find_secret` reads it too
+            add(item)
+            if len(item) >= MIN_DETECTED_LENGTH:
+                long_values.add(item)
+        elif isinstance(item, dict):
+            add_keys(item)
+            push(item.values())
+        elif isinstance(item, list):
+            push(item)
+    return strings, long_values
 
 
 # detect-secrets' detectors, minus the two it documents as noisy for this use: KeywordDetector (names; the
@@ -144,16 +220,165 @@ def _regex_only() -> dict[int, tuple[re.Pattern[str], ...]]:
     return covered
 
 
+@cache
+def _entropy_bounds() -> dict[int, tuple[re.Pattern[str], int]]:
+    """The entropy detectors (by id), with the regex that finds their candidates and the longest candidate that
+    cannot pass their limit.
+
+    Shannon entropy over a string of n characters is at most log2(n) (all different), so a candidate no longer
+    than 2**limit never exceeds the limit, whatever it holds; a margin keeps float rounding in the detector's
+    own sum on the safe side. Checking the lengths of the detector's own matches replaces its per-call
+    machinery (a set of PotentialSecret objects, an entropy sum per candidate) for the values it would reject.
+    """
+    from detect_secrets.plugins.high_entropy_strings import HighEntropyStringsPlugin
+
+    bounds = {}
+    for plugin in _detectors():
+        if isinstance(plugin, HighEntropyStringsPlugin):
+            longest = 1
+            while math.log2(longest + 1) < plugin.entropy_limit - 1e-6:
+                longest += 1
+            bounds[id(plugin)] = (plugin.regex, longest)
+    return bounds
+
+
+_MAX_JUDGED = 500_000
+"""Judged strings kept before forgetting them all (a long-lived process renders many jobs)."""
+
+
+def _required(sequence: Any) -> frozenset[str] | None:
+    """Strings one of which every match of a parsed regex `sequence` contains, or None when none is known.
+
+    Runs of literal characters are required where they stand in the sequence (a group with no flags of its own
+    is part of the sequence; an alternation requires one of its branches' requirements; a repeat of at least
+    one its body's). The candidate whose shortest string is longest is kept.
+    """
+    from re import _constants as sre  # the parser's own opcodes (Python 3.11+)
+
+    items: list[tuple[Any, Any]] = []
+
+    def flatten(seq: Any) -> None:
+        for op, arg in seq:
+            if op is sre.SUBPATTERN and not arg[1] and not arg[2]:
+                flatten(arg[3])
+            else:
+                items.append((op, arg))
+
+    flatten(sequence)
+    candidates: list[frozenset[str]] = []
+    run: list[str] = []
+    for op, arg in [*items, (None, None)]:
+        if op is sre.LITERAL:
+            run.append(chr(arg))
+            continue
+        if run:
+            candidates.append(frozenset(["".join(run)]))
+            run = []
+        if op is sre.BRANCH:
+            branches = [_required(branch) for branch in arg[1]]
+            if all(branches):
+                candidates.append(frozenset().union(*branches))
+        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT) and arg[0] >= 1:
+            body = _required(arg[2])
+            if body:
+                candidates.append(body)
+    return max(candidates, key=lambda found: min(map(len, found)), default=None)
+
+
+@cache
+def _pattern_needs() -> dict[re.Pattern[str], tuple[frozenset[str], bool]]:
+    """For each pattern of the plain regex detectors (and JWT's), what every match contains (`_required`) and
+    whether it ignores case (its strings are then lowercased, and only ASCII text can be judged by them)."""
+    from re import _parser
+
+    needs = {}
+    for pattern in _detector_patterns() or ():
+        found = _required(_parser.parse(pattern.pattern, pattern.flags))
+        ignore_case = bool(pattern.flags & re.IGNORECASE)
+        if found and (not ignore_case or all(s.isascii() for s in found)):
+            needs[pattern] = (frozenset(s.lower() for s in found) if ignore_case else found, ignore_case)
+    return needs
+
+
+@cache
+def _detector_patterns() -> tuple[re.Pattern[str], ...] | None:
+    """Every pattern whose matches are all the regex detectors can report, or None when some detector (other
+    than the entropy ones, see `_entropy_bounds`) does its own analysis this pre-check cannot judge."""
+    from detect_secrets.plugins.jwt import JwtTokenDetector
+
+    covered, bounded, patterns = _regex_only(), _entropy_bounds(), []
+    for plugin in _detectors():
+        if id(plugin) in covered:
+            patterns += covered[id(plugin)]
+        elif isinstance(plugin, JwtTokenDetector):
+            patterns += plugin.denylist  # it only filters its pattern's matches (is_formally_valid)
+        elif id(plugin) not in bounded:
+            return None
+    return tuple(patterns)
+
+
+@cache
+def _pre_check() -> tuple[tuple[tuple[str, tuple[re.Pattern[str], ...]], ...], ...]:
+    """`_pattern_needs` by needed string: (case-sensitive needles, lowercase needles, the patterns those need,
+    the patterns with no needle)."""
+    exact: dict[str, list[re.Pattern[str]]] = {}
+    folded: dict[str, list[re.Pattern[str]]] = {}
+    needs = _pattern_needs()
+    for pattern, (strings, ignore_case) in needs.items():
+        for needle in strings:
+            (folded if ignore_case else exact).setdefault(needle, []).append(pattern)
+    unconditional = tuple(p for p in _detector_patterns() or () if p not in needs)
+    return (tuple((n, tuple(ps)) for n, ps in exact.items()), tuple((n, tuple(ps)) for n, ps in folded.items()),
+            tuple(p for p, (_, ignore_case) in needs.items() if ignore_case), unconditional)
+
+
+def _may_detect_any(values: list[str]) -> bool:
+    """False when no detector can find anything in any of `values`; True means "ask `_detect`, value by value".
+
+    Each detector reads one line per value (the value JSON-quoted); here it reads all those lines at once, one
+    per row (JSON-quoted values hold no raw line break). A match within a row is a match in the joined text,
+    with the same neighbours: what precedes a row's opening quote is a line break or the start (`\\W`, `^`),
+    and what any pattern needs after a value's run is its closing quote. A match across rows can only add a
+    "look closer". A pattern runs only when the text holds a string it needs (`_required`): one pass of a few
+    patterns over a document's new values replaces one call per value and pattern, which was most of the cost
+    of scanning the values no other job shares.
+    """
+    if not values:
+        return False
+    if _detector_patterns() is None:
+        return True
+    text = "\n".join([orjson.dumps(value).decode() for value in values])
+    exact, folded, case_free, unconditional = _pre_check()
+    patterns = set(unconditional)
+    for needed in [needed for needle, needed in exact if needle in text]:
+        patterns.update(needed)
+    if text.isascii():
+        lowered = text.lower()
+        for needed in [needed for needle, needed in folded if needle in lowered]:
+            patterns.update(needed)
+    else:  # case folding reaches beyond ASCII (K and the Kelvin sign): every case-free pattern runs
+        patterns.update(case_free)
+    if any(pattern.search(text) for pattern in patterns):
+        return True
+    for regex, longest in _entropy_bounds().values():
+        if any(len(found[1]) > longest for found in regex.findall(text)):
+            return True
+    return False
+
+
 @lru_cache(maxsize=65536)  # jobs of one render share most values: each distinct one is scanned once
 def _detect(value: str) -> str | None:
     from detect_secrets.filters import heuristic
 
     line = orjson.dumps(value).decode()  # a quoted string, as the entropy detectors expect
-    covered = _regex_only()
+    covered, bounded = _regex_only(), _entropy_bounds()
     for plugin in _detectors():
         patterns = covered.get(id(plugin))
         if patterns is not None and not any(pattern.search(line) for pattern in patterns):
             continue  # what findall would find nothing in: the detector yields nothing
+        bound = bounded.get(id(plugin))
+        if bound is not None and all(len(found[1]) <= bound[1] for found in bound[0].findall(line)):
+            continue  # every quoted run is too short to pass the entropy limit
         for secret in plugin.analyze_line(filename="rendered.json", line=line, line_number=0):
             candidate = secret.secret_value or ""
             if heuristic.is_sequential_string(candidate) or heuristic.is_potential_uuid(candidate) or \
@@ -166,19 +391,35 @@ def _detect(value: str) -> str | None:
 def detected_secret(data: Any, generated: Iterable[str] = ()) -> tuple[str, str] | None:
     """The first (dotted path, reason) of a string value detect-secrets recognises as a secret, or None.
     Substrings in `generated` (hashes ftops computed) are removed before scanning."""
+    return _detected(data, _gather(data)[1], generated)
+
+
+def _detected(data: Any, long_values: set[str], generated: Iterable[str]) -> tuple[str, str] | None:
     hashes = sorted((g for g in generated if g), key=len, reverse=True)
-    # Whether any value is found, first, without paths (building a dotted path for every string of every job
-    # was most of this scan's time); the path is worked out only for a document with a finding, by walking it
-    # again in order to the first value found.
-    if not any(_detect(_without(value, hashes)) for value in _long_values(data)):
+    # A value holding a hash is scanned without it; each string is scanned once per process.
+    needles = [h for h in hashes if not any(other != h and other in h for other in hashes)]
+    hashed = {value for value in long_values for needle in needles if needle in value}
+    scanned = (long_values - hashed).union(_without(value, hashes) for value in hashed)
+    fresh = scanned - _NOTHING_DETECTED
+    if not _may_detect_any(list(fresh)):
+        _NOTHING_DETECTED.update(fresh)
         return None
+    suspect = False
+    for value in fresh:
+        if _detect(value):
+            suspect = True
+            break
+        _NOTHING_DETECTED.add(value)
+    if not suspect:
+        return None
+    # The path is worked out only for a document with a finding, walking it again in order to the first one.
     for path, value in _strings(data, ""):
         if len(value) < MIN_DETECTED_LENGTH:
             continue
         kind = _detect(_without(value, hashes))
         if kind:
             return path, f"detect-secrets finds a {kind}"
-    return None  # not reached: the first walk found one
+    return None  # not reached: a value above was found
 
 
 def _without(value: str, hashes: list[str]) -> str:
@@ -186,31 +427,6 @@ def _without(value: str, hashes: list[str]) -> str:
         if known in value:
             value = value.replace(known, "")
     return value
-
-
-def _long_values(data: Any) -> set[str]:
-    """The distinct string values of `data` that are long enough to scan, in no particular order."""
-    found: set[str] = set()
-    stack = [data]
-    pop, push, add = stack.pop, stack.extend, found.add
-    while stack:
-        item = pop()
-        kind = type(item)
-        if kind is dict:
-            push(item.values())
-        elif kind is list:
-            push(item)
-        elif kind is str:
-            if len(item) >= MIN_DETECTED_LENGTH:
-                add(item)
-        elif isinstance(item, str):  # a str subclass: `_strings` yields it too
-            if len(item) >= MIN_DETECTED_LENGTH:
-                add(item)
-        elif isinstance(item, dict):
-            push(item.values())
-        elif isinstance(item, list):
-            push(item)
-    return found
 
 
 def _strings(data: Any, path: str) -> Iterator[tuple[str, str]]:

@@ -100,14 +100,12 @@ HF = "hf_" + "a1" * 15
 ])
 def test_rendered_documents_are_cleared_only_when_the_full_scan_finds_nothing(value):
     data = {"Environment": {"NOTE": value}, "hf_model_id": "Qwen/Qwen2.5"}
-    full = find_secret(data) or detected_secret(data)  # the shortcut skips only the first, pattern-based scan
-    assert rendered_secret(data, orjson.dumps(data, option=orjson.OPT_INDENT_2)) == full
-    assert rendered_secret(data, json.dumps(data).encode()) == full
+    assert rendered_secret(data) == find_secret(data) or detected_secret(data)
 
 
 def test_a_key_after_an_escaped_newline_is_found():
     data = {"Environment": {"NOTE": f"line one\n{KEY}"}}
-    found = rendered_secret(data, orjson.dumps(data))
+    found = rendered_secret(data)
     assert found is not None and "openai" in found[1]
 
 
@@ -173,6 +171,119 @@ def test_the_regex_pre_check_gives_what_every_detector_gives():
         assert secrets._detect.__wrapped__(value) == expected, value
         found += expected is not None
     assert found >= 10  # the samples do reach the detectors
+
+
+def _full_scan(data, generated=()):
+    """What `rendered_secret` must answer, the long way: every rule on every string, no judgement remembered."""
+    from jobs.render import secrets
+
+    hashes = sorted((g for g in generated if g), key=len, reverse=True)
+    found = find_secret(data)
+    if found:
+        return found
+    for path, value in secrets._strings(data, ""):
+        if len(value) >= secrets.MIN_DETECTED_LENGTH:
+            kind = _detect_every_detector(secrets._without(value, hashes))
+            if kind:
+                return path, f"detect-secrets finds a {kind}"
+    return None
+
+
+def test_judging_each_string_once_per_process_gives_the_full_scans_answer_document_after_document():
+    """Documents share strings, a hash of one job is an ordinary substring in another, and names, values and
+    Key/Value pairs turn up anywhere: the remembered judgements never change an answer."""
+    from jobs.render import secrets
+
+    rng = random.Random(5)
+    hashes = ["".join(rng.choice("0123456789abcdef") for _ in range(64)) for _ in range(6)]
+    pool = ["s3://bucket/training-output/", "ml.g5.xlarge", "Qwen/Qwen2.5-0.5B", "helpdesk-qwen", "", "x",
+            "loss=([0-9.eE+-]+)", "arn:aws:iam::111111111111:role/ftops-dev-training", KEY, HF, "auth", "api_token",
+            *DETECTABLE, *[f"s3://b/out/job-{h[:8]}/" for h in hashes], *[f"datasets/{h}/train/" for h in hashes],
+            *[f"AKIA{h[:8]}Z3MSJV4WZQ7XK2PB"[:28] for h in hashes], "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5",
+            "aB3dE5gH7jK9mN1pQ3sT5vW", "aB3dE5gH7jK9mN1pQ3sT5v", "0123abcdef", "9f8e7d6c", "'9f8e7d6c5b'"]
+    keys = ["Environment", "NOTE", "Tags", "password", "HF_TOKEN", "ftops_token", "Key", "Value", "Name", "S3Uri"]
+
+    def value(depth):
+        roll = rng.random()
+        if depth < 3 and roll < 0.25:
+            return {rng.choice(keys): value(depth + 1) for _ in range(rng.randint(0, 4))}
+        if depth < 3 and roll < 0.4:
+            return [value(depth + 1) for _ in range(rng.randint(0, 3))]
+        if roll < 0.45:
+            return {"Key": rng.choice(keys + pool), "Value": rng.choice(pool)}
+        return rng.choice(pool) if roll < 0.95 else rng.choice([1, 2.5, True, None])
+
+    secrets.clear_cache()
+    outcomes = set()
+    for _ in range(1500):
+        data = {"Request": value(0), "Tags": [value(2) for _ in range(rng.randint(0, 3))]}
+        job = rng.choice(hashes)
+        generated = (job, job[:8], rng.choice(hashes))
+        expected = _full_scan(data, generated)
+        assert rendered_secret(data, generated) == expected, (data, generated)
+        outcomes.add(None if expected is None else expected[1].split(" ")[0])
+    assert {None, "detect-secrets"} <= outcomes and len(outcomes) >= 4  # clean, detected, named, value patterns
+
+
+def test_the_entropy_length_bound_never_skips_what_the_detector_finds():
+    from jobs.render import secrets
+
+    bounds = secrets._entropy_bounds()
+    assert sorted(longest for _, longest in bounds.values()) == [7, 22]  # hex 3.0, base64 4.5
+    rng = random.Random(3)
+    samples = []
+    for length in range(1, 30):
+        for charset in ("0123456789abcdef", "0123456789abcdefABCDEF",
+                        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"):
+            samples += [charset[:length] * 2, "".join(rng.sample(charset * 2, length))]
+    checked = 0
+    for sample in samples:
+        for value in (sample, f"x '{sample}' y", f'a"{sample}"b'):
+            assert secrets._detect.__wrapped__(value) == _detect_every_detector(value), value
+            checked += _detect_every_detector(value) is not None
+    assert checked > 20  # samples near and over the bound are found
+
+
+def test_the_pre_check_of_many_values_at_once_never_clears_a_value_a_detector_finds():
+    from jobs.render import secrets
+
+    rng = random.Random(13)
+    ordinary = ["s3://ftops-dev-output/training-output/helpdesk-qwen-lora-dev-/", "ml.g5.xlarge", "Qwen/Qwen2.5-0.5B",
+                "arn:aws:iam::111111111111:role/ftops-dev-training", "ftops-metrics .*\\bloss=([0-9.eE+-]+)",
+                "definitions/helpdesk-qwen-lora.yaml", "line one\nline two", 'say "hi"',
+                "cloudant_pa\u017fsword='" + "b" * 64 + "'", "IBM_CLOUD_IAM_\u212aEY='" + "a" * 44 + "'"]
+    alphabet = "abcdefXYZ0123456789-_:/.=+@ '\"\n\u00e9\u212a"
+    noise = ["".join(rng.choice(alphabet) for _ in range(rng.randint(16, 60))) for _ in range(300)]
+    cleared = 0
+    for _ in range(600):
+        batch = rng.sample(ordinary + noise, rng.randint(1, 6))
+        if rng.random() < 0.3:
+            batch.insert(rng.randrange(len(batch) + 1), rng.choice(DETECTABLE))
+        if not secrets._may_detect_any(batch):
+            assert not any(_detect_every_detector(value) for value in batch), batch
+            cleared += 1
+    assert cleared > 100  # it does clear ordinary values
+    assert not secrets._may_detect_any([])
+    assert all(secrets._may_detect_any(["plain value of some length", value]) for value in DETECTABLE)
+
+
+def test_every_match_of_a_detector_pattern_holds_what_the_pre_check_requires():
+    from jobs.render import secrets
+
+    needs = secrets._pattern_needs()
+    assert len(needs) >= 35  # most patterns are pre-checked, else the pre-check saves nothing
+    rng = random.Random(17)
+    samples = DETECTABLE + ["IBM_CLOUD_IAM_KEY='" + "a" * 44 + "'", "cloudant_password='" + "b" * 64 + "'",
+                            "softlayer_api_key = '" + "c" * 64 + "'", "ibm_cos_hmac_secret='" + "d" * 48 + "'"]
+    samples += ["".join(rng.choice("abcKLMxyz019-_:/.=@'\" ") for _ in range(rng.randint(5, 60))) for _ in range(2000)]
+    matched = 0
+    for pattern, (strings, ignore_case) in needs.items():
+        for sample in samples:
+            if pattern.search(sample):
+                matched += 1
+                text = sample.lower() if ignore_case else sample
+                assert any(s in text for s in strings), (pattern.pattern, sample)
+    assert matched >= 12
 
 
 def test_a_found_value_is_named_by_its_first_path():
