@@ -23,6 +23,8 @@ def deploy_accesses(arns: Arns, *, job_name: str, model_data: str | list[str], i
     """`model_data`: the artifacts the endpoint may serve (the training job's, and a promoted copy)."""
     from jobs.providers.sagemaker import endpoint_names
 
+    # Each served version's model and config carry a digest suffix (endpoint_names); the pipeline role grants
+    # them as `model/*` and `endpoint-config/*` under tag conditions, so the digest-less names stand for them.
     names = endpoint_names(job_name)
     model = arns.sagemaker("model", names["model"])
     config = arns.sagemaker("endpoint-config", names["config"])

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from jobs import clients
 from jobs.apply import uploads as upload_steps
@@ -307,19 +310,18 @@ class SageMaker(Provider):
                               hint="serve it on instances in this environment: an override of "
                                    "deployment.sagemaker with instance_type and no serverless")
         sm = client(env)
-        names = endpoint_names(status.job_id)
         model_data = checkpoint or status.model
         container = {"Image": settings.get("image") or inference_image(aws.region, settings.get("instance_type")),
                      "ModelDataUrl": model_data,
                      "Environment": {"HF_TASK": "text-generation", "SAGEMAKER_CONTAINER_LOG_LEVEL": "20"}}
-        model_args: dict[str, Any] = {"ModelName": names["model"], "PrimaryContainer": container,
+        model_args: dict[str, Any] = {"PrimaryContainer": container,
                                       "ExecutionRoleArn": aws.endpoint_role_arn,  # not the training role
                                       "Tags": _tags(env, job)}
         if aws.subnet_ids:  # instance-backed only (refused above for serverless)
             model_args["VpcConfig"] = {"Subnets": aws.subnet_ids, "SecurityGroupIds": aws.security_group_ids}
             model_args["EnableNetworkIsolation"] = True
-        variant: dict[str, Any] = {"VariantName": "AllTraffic", "ModelName": names["model"]}
-        config_args: dict[str, Any] = {"EndpointConfigName": names["config"], "Tags": _tags(env, job)}
+        variant: dict[str, Any] = {"VariantName": "AllTraffic"}
+        config_args: dict[str, Any] = {"Tags": _tags(env, job)}
         if settings.get("serverless"):
             serverless = settings["serverless"] if isinstance(settings["serverless"], dict) else {}
             variant["ServerlessConfig"] = {"MemorySizeInMB": int(serverless.get("memory_mb", 6144)),
@@ -328,7 +330,9 @@ class SageMaker(Provider):
             variant.update(InstanceType=settings.get("instance_type", "ml.g5.xlarge"),
                            InitialInstanceCount=int(settings.get("instance_count", 1)))
             config_args["KmsKeyId"] = aws.kms_key_arn  # serverless variants do not take a volume key
-        config_args["ProductionVariants"] = [variant]
+        names = endpoint_names(status.job_id, serving_digests(model_args, variant, config_args))
+        model_args["ModelName"] = variant["ModelName"] = names["model"]
+        config_args |= {"EndpointConfigName": names["config"], "ProductionVariants": [variant]}
         created = []
         if not _exists(lambda: sm.describe_model(ModelName=names["model"])):
             sm.create_model(**model_args)
@@ -336,8 +340,12 @@ class SageMaker(Provider):
         if not _exists(lambda: sm.describe_endpoint_config(EndpointConfigName=names["config"])):
             sm.create_endpoint_config(**config_args)
             created.append("endpoint-config")
+        previous = None
         if _exists(lambda: sm.describe_endpoint(EndpointName=names["endpoint"])):
-            sm.update_endpoint(EndpointName=names["endpoint"], EndpointConfigName=names["config"])
+            current = sm.describe_endpoint(EndpointName=names["endpoint"])["EndpointConfigName"]
+            if current != names["config"]:  # a new model or settings: the endpoint moves to their config
+                sm.update_endpoint(EndpointName=names["endpoint"], EndpointConfigName=names["config"])
+                previous = current
         else:
             sm.create_endpoint(EndpointName=names["endpoint"], EndpointConfigName=names["config"], Tags=_tags(env, job))
             created.append("endpoint")
@@ -345,22 +353,37 @@ class SageMaker(Provider):
         return {"provider": self.name, "endpoint": names["endpoint"], "endpoint_arn": endpoint["EndpointArn"],
                 "status": endpoint.get("EndpointStatus"), "model": names["model"], "config": names["config"],
                 "model_data": model_data, "image": container["Image"], "created": created,
+                "previous_config": previous,
                 "serverless": bool(settings.get("serverless")),
                 "notes": ["an instance-backed endpoint is billed per instance-hour until `ftops undeploy`"]}
 
     def undeploy(self, env: Environment, job: RenderedJob) -> dict[str, Any]:
         sm = client(env)
         names = endpoint_names(job.load_target(self.target)[self.job_name_field])
+        # What serves now (its config and models carry a digest of what they hold), then the names ftops gave
+        # them before versions had digests. Versions an endpoint served before its current one stay (SageMaker
+        # bills nothing for a model or a config; see the README, ftops deploy).
+        configs, models = [], []
+        try:
+            current = sm.describe_endpoint(EndpointName=names["endpoint"])["EndpointConfigName"]
+            configs.append(current)
+            variants = sm.describe_endpoint_config(EndpointConfigName=current)["ProductionVariants"]
+            models += [v["ModelName"] for v in variants]
+        except Exception as exc:
+            if not _not_found(exc):
+                raise
+        calls = [("endpoint", lambda: sm.delete_endpoint(EndpointName=names["endpoint"]))]
+        calls += [("endpoint-config", lambda c=c: sm.delete_endpoint_config(EndpointConfigName=c))
+                  for c in dict.fromkeys([*configs, names["config"]])]
+        calls += [("model", lambda m=m: sm.delete_model(ModelName=m)) for m in dict.fromkeys([*models, names["model"]])]
         removed = []
-        for kind, call in (("endpoint", lambda: sm.delete_endpoint(EndpointName=names["endpoint"])),
-                           ("endpoint-config", lambda: sm.delete_endpoint_config(EndpointConfigName=names["config"])),
-                           ("model", lambda: sm.delete_model(ModelName=names["model"]))):
+        for kind, call in calls:
             try:
                 call()
-                removed.append(kind)
+                if kind not in removed:
+                    removed.append(kind)
             except Exception as exc:
-                if "Could not find" not in str(exc) and "does not exist" not in str(exc) and \
-                        "ValidationException" not in str(exc):
+                if not _not_found(exc):
                     raise
         return {"provider": self.name, "endpoint": names["endpoint"], "removed": removed}
 
@@ -398,9 +421,31 @@ def _apply_local_run(status: JobStatus, local: dict[str, Any] | None) -> None:
     status.step = local.get("steps", status.step)
 
 
-def endpoint_names(job_name: str) -> dict[str, str]:
+def endpoint_names(job_name: str, digests: tuple[str, str] | None = None) -> dict[str, str]:
+    """The endpoint of a job, and the model and endpoint config that serve on it.
+
+    `digests`: of what the model holds and of what the config holds (`serving_digests`). SageMaker models and
+    endpoint configs cannot be changed, and "to update an endpoint, you must create a new EndpointConfig"
+    (botocore's UpdateEndpoint documentation): each served version gets its own names, so a checkpoint, a
+    re-promoted artifact or new instance settings reach the endpoint instead of the config it already has.
+    Names are at most 63 characters.
+    """
     base = job_name[:59].rstrip("-")
-    return {"model": base, "config": f"{base}-cfg", "endpoint": base}
+    if digests is None:
+        return {"model": base, "config": f"{base}-cfg", "endpoint": base}
+    short = job_name[:50].rstrip("-")
+    return {"model": f"{short}-{digests[0]}", "config": f"{short}-{digests[1]}-cfg", "endpoint": base}
+
+
+def serving_digests(model: dict[str, Any], variant: dict[str, Any], config: dict[str, Any]) -> tuple[str, str]:
+    """Eight hex digits of what CreateModel would hold, and of what CreateEndpointConfig would hold (its model
+    included), names and tags aside (tags can change in place)."""
+    held_model = {k: v for k, v in model.items() if k not in ("ModelName", "Tags")}
+    held_config = {"model": held_model, "variant": {k: v for k, v in variant.items() if k != "ModelName"},
+                   "config": {k: v for k, v in config.items()
+                              if k not in ("EndpointConfigName", "Tags", "ProductionVariants")}}
+    return tuple(hashlib.sha256(orjson.dumps(held, option=orjson.OPT_SORT_KEYS)).hexdigest()[:8]
+                 for held in (held_model, held_config))  # type: ignore[return-value]
 
 
 def inference_image(region: str, instance_type: str | None) -> str:
@@ -419,9 +464,15 @@ def _exists(call) -> bool:
         call()
         return True
     except Exception as exc:
-        if "Could not find" in str(exc) or "does not exist" in str(exc) or "ValidationException" in str(exc):
+        if _not_found(exc):
             return False
         raise
+
+
+def _not_found(exc: Exception) -> bool:
+    """SageMaker answers a Describe or Delete of a missing model, config or endpoint with a ValidationException
+    ("Could not find ...")."""
+    return "Could not find" in str(exc) or "does not exist" in str(exc) or "ValidationException" in str(exc)
 
 
 def _rows_from_jsonl(body: str) -> list[dict[str, float]]:

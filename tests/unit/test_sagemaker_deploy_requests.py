@@ -83,3 +83,121 @@ def test_an_instance_endpoint_in_a_vpc_environment_runs_in_the_vpc_isolated(monk
     assert calls["create_model"]["VpcConfig"] == {"Subnets": ["subnet-1"], "SecurityGroupIds": ["sg-1"]}
     assert calls["create_model"]["EnableNetworkIsolation"] is True
     assert calls["create_endpoint_config"]["ProductionVariants"][0]["InstanceType"] == "ml.g5.xlarge"
+
+
+class FakeSageMaker:
+    """Models, endpoint configs and endpoints as SageMaker keeps them: immutable models and configs, an
+    endpoint that moves to another config only through UpdateEndpoint. Every request is validated against the
+    service model, and a missing resource is SageMaker's ValidationException ("Could not find ...")."""
+
+    def __init__(self) -> None:
+        self.models: dict[str, dict] = {}
+        self.configs: dict[str, dict] = {}
+        self.endpoints: dict[str, str] = {}  # endpoint name -> its config name
+        self.log: list[tuple[str, dict]] = []
+
+    def __getattr__(self, name):
+        operation = MODEL.operation_model("".join(part.title() for part in name.split("_")))
+
+        def call(**kwargs):
+            report = ParamValidator().validate(kwargs, operation.input_shape)
+            assert not report.has_errors(), report.generate_report()
+            self.log.append((name, kwargs))
+            return getattr(self, f"_{name}")(**kwargs)
+        return call
+
+    def _missing(self, what):
+        raise RuntimeError(f"An error occurred (ValidationException): Could not find {what}")
+
+    def _create_model(self, ModelName, **kwargs):
+        assert ModelName not in self.models, "a model cannot be created twice"
+        self.models[ModelName] = kwargs
+
+    def _describe_model(self, ModelName):
+        return self.models.get(ModelName) or self._missing(f"model {ModelName}")
+
+    def _delete_model(self, ModelName):
+        self.models.pop(ModelName, None) or self._missing(f"model {ModelName}")
+
+    def _create_endpoint_config(self, EndpointConfigName, **kwargs):
+        assert EndpointConfigName not in self.configs, "a config cannot be created twice"
+        assert all(v["ModelName"] in self.models for v in kwargs["ProductionVariants"])
+        self.configs[EndpointConfigName] = kwargs
+
+    def _describe_endpoint_config(self, EndpointConfigName):
+        return self.configs.get(EndpointConfigName) or self._missing(f"config {EndpointConfigName}")
+
+    def _delete_endpoint_config(self, EndpointConfigName):
+        self.configs.pop(EndpointConfigName, None) or self._missing(f"config {EndpointConfigName}")
+
+    def _create_endpoint(self, EndpointName, EndpointConfigName, **kwargs):
+        assert EndpointName not in self.endpoints and EndpointConfigName in self.configs
+        self.endpoints[EndpointName] = EndpointConfigName
+
+    def _update_endpoint(self, EndpointName, EndpointConfigName, **kwargs):
+        # "To update an endpoint, you must create a new EndpointConfig" (UpdateEndpoint's documentation)
+        assert EndpointConfigName in self.configs and self.endpoints[EndpointName] != EndpointConfigName
+        self.endpoints[EndpointName] = EndpointConfigName
+
+    def _describe_endpoint(self, EndpointName):
+        if EndpointName not in self.endpoints:
+            self._missing(f"endpoint {EndpointName}")
+        return {"EndpointName": EndpointName, "EndpointConfigName": self.endpoints[EndpointName],
+                "EndpointArn": f"arn:aws:sagemaker:us-east-1:111111111111:endpoint/{EndpointName}",
+                "EndpointStatus": "InService"}
+
+    def _delete_endpoint(self, EndpointName):
+        self.endpoints.pop(EndpointName, None) or self._missing(f"endpoint {EndpointName}")
+
+    def served(self, endpoint: str) -> str:
+        config = self.configs[self.endpoints[endpoint]]
+        return self.models[config["ProductionVariants"][0]["ModelName"]]["PrimaryContainer"]["ModelDataUrl"]
+
+
+def test_the_documentation_says_an_endpoint_changes_only_through_a_new_config():
+    documented = MODEL.operation_model("UpdateEndpoint").documentation
+    assert "To update an endpoint, you must create a new" in documented  # the rule FakeSageMaker enforces
+
+
+def test_a_checkpoint_or_new_settings_reach_the_endpoint_and_undeploy_removes_what_serves(monkeypatch):
+    fake = FakeSageMaker()
+    settings = {"instance_type": "ml.g5.xlarge", "instance_count": 1}
+    aws = SimpleNamespace(region="us-east-1", subnet_ids=[], security_group_ids=[],
+                          endpoint_role_arn="arn:aws:iam::111111111111:role/ftops-dev-sagemaker-endpoint",
+                          kms_key_arn="arn:aws:kms:us-east-1:111111111111:key/k")
+    monkeypatch.setattr(sagemaker, "resolved_aws", lambda env: aws)
+    monkeypatch.setattr(sagemaker, "client", lambda env, service="sagemaker": fake)
+    monkeypatch.setattr(sagemaker, "deployment_settings",
+                        lambda job, env: {"image": "111111111111.dkr.ecr.us-east-1.amazonaws.com/i:1", **settings})
+    job = RenderedJob(name="helpdesk-qwen-lora-dev-0123abcd", provider="sagemaker", environment="dev",
+                      idempotency_key="0" * 64, targets={"sagemaker": "sagemaker.json"})
+    monkeypatch.setattr(RenderedJob, "load_target", lambda self, target: {"TrainingJobName": self.name})
+    final = "s3://bucket/output/helpdesk-qwen-lora-dev-0123abcd/output/model.tar.gz"
+    status = JobStatus(provider="sagemaker", job_id=job.name, state="succeeded", provider_status="Completed",
+                       model=final)
+    env, provider = load_environment("dev"), sagemaker.SageMaker()
+
+    first = provider.deploy(env, job, status)
+    endpoint = first["endpoint"]
+    assert first["created"] == ["model", "endpoint-config", "endpoint"] and fake.served(endpoint) == final
+    assert all(len(name) <= 63 for name in [*fake.models, *fake.configs, *fake.endpoints])
+
+    again = provider.deploy(env, job, status)  # nothing changed: nothing created, the endpoint left alone
+    assert again["created"] == [] and again["previous_config"] is None
+    assert not any(name == "update_endpoint" for name, _ in fake.log)
+
+    checkpoint = "s3://ckpt/helpdesk-qwen-lora-dev-0123abcd/checkpoint-40/model.tar.gz"
+    moved = provider.deploy(env, job, status, checkpoint=checkpoint)
+    assert moved["created"] == ["model", "endpoint-config"] and moved["previous_config"] == first["config"]
+    assert fake.served(endpoint) == checkpoint  # before: the existing model (the final one) kept serving
+
+    settings["instance_type"] = "ml.g5.2xlarge"
+    resized = provider.deploy(env, job, status, checkpoint=checkpoint)
+    assert resized["previous_config"] == moved["config"] and resized["model"] == moved["model"]
+    assert fake.configs[fake.endpoints[endpoint]]["ProductionVariants"][0]["InstanceType"] == "ml.g5.2xlarge"
+
+    removed = provider.undeploy(env, job)
+    assert removed["removed"] == ["endpoint", "endpoint-config", "model"]
+    assert endpoint not in fake.endpoints and resized["config"] not in fake.configs
+    assert resized["model"] not in fake.models
+    assert provider.undeploy(env, job)["removed"] == []
