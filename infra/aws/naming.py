@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jobs.access.model import ArnFormat, partition_of
+from jobs.access.model import ArnFormat
+from jobs.config.regions import partition_of
 from jobs.config.environment import Environment
 from jobs.config.resolved import derive_aws
 

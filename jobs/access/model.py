@@ -12,6 +12,7 @@ from typing import Any
 
 from jobs.config.environment import Environment
 from jobs.config.resolved import ResolvedAws, resolved_aws
+from jobs.config.regions import partition_of
 
 PRINCIPALS = ("pipeline", "execution", "endpoint")
 """`pipeline`: what `ftops apply|deploy|promote` runs as in CI. `execution`: the role SageMaker training and tuning
@@ -51,14 +52,6 @@ def dedupe(accesses: list[Access]) -> list[Access]:
     for access in accesses:
         seen.setdefault(access.key(), access)
     return list(seen.values())
-
-
-def partition_of(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
 
 
 class ArnFormat:

@@ -15,14 +15,34 @@ REFERENCE = Path(__file__).resolve().parent.parent / "reference"
 
 
 @cache
-def aws_regions() -> frozenset[str]:
-    """Every region of every partition in botocore's bundled partitions.json (read as data: importing botocore
-    costs more than the whole environment load)."""
+def _partitions() -> list[dict]:
+    """botocore's bundled partitions.json (read as data: importing botocore costs more than the whole
+    environment load)."""
     spec = importlib.util.find_spec("botocore")
     assert spec is not None and spec.origin is not None, "botocore is a dependency of ftops"
-    data = orjson.loads((Path(spec.origin).parent / "data" / "partitions.json").read_bytes())
-    return frozenset(region for partition in data["partitions"] for region in partition["regions"]
+    return orjson.loads((Path(spec.origin).parent / "data" / "partitions.json").read_bytes())["partitions"]
+
+
+@cache
+def aws_regions() -> frozenset[str]:
+    """Every region of every partition in botocore's partition data."""
+    return frozenset(region for partition in _partitions() for region in partition["regions"]
                      if not region.endswith("-global"))  # `aws-global` and the like are endpoints, not regions
+
+
+@cache
+def partition_of(region: str) -> str:
+    """The ARN partition of `region` (`aws`, `aws-cn`, `aws-us-gov`, ...): the partition that lists it in
+    botocore's data, else the one whose region pattern matches it (a region newer than the data)."""
+    import re
+
+    for partition in _partitions():
+        if region in partition["regions"]:
+            return partition["id"]
+    for partition in _partitions():
+        if re.match(partition["regionRegex"], region):
+            return partition["id"]
+    return "aws"
 
 
 @cache

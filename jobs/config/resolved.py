@@ -79,8 +79,11 @@ def resolved_file(env_name: str, cloud: str) -> Path:
 
 def derive_aws(env: Environment) -> ResolvedAws:
     """The names the CDK stacks give their resources (they set them explicitly, from the same rules)."""
+    from jobs.config.regions import partition_of
+
     aws = env.require_aws()
-    arn = f"arn:aws:{{svc}}:{aws.region}:{aws.account}"
+    partition = partition_of(aws.region)  # aws-cn and aws-us-gov ARNs differ from the commercial ones
+    arn = f"arn:{partition}:{{svc}}:{aws.region}:{aws.account}"
     prefix = f"{aws.resource_prefix}-{env.name}"
     return ResolvedAws(
         account=aws.account, region=aws.region,
@@ -88,9 +91,9 @@ def derive_aws(env: Environment) -> ResolvedAws:
         output_bucket=aws.bucket_name(env.name, "artifacts"),
         checkpoints_bucket=aws.bucket_name(env.name, "checkpoints"),
         kms_key_arn=arn.format(svc="kms") + f":alias/{prefix}",
-        execution_role_arn=f"arn:aws:iam::{aws.account}:role/{prefix}{EXECUTION_ROLE_SUFFIX}",
-        endpoint_role_arn=f"arn:aws:iam::{aws.account}:role/{prefix}{ENDPOINT_ROLE_SUFFIX}",
-        pipeline_role_arn=f"arn:aws:iam::{aws.account}:role/{prefix}-pipeline",
+        execution_role_arn=f"arn:{partition}:iam::{aws.account}:role/{prefix}{EXECUTION_ROLE_SUFFIX}",
+        endpoint_role_arn=f"arn:{partition}:iam::{aws.account}:role/{prefix}{ENDPOINT_ROLE_SUFFIX}",
+        pipeline_role_arn=f"arn:{partition}:iam::{aws.account}:role/{prefix}-pipeline",
         training_defaults_parameter=f"/{aws.resource_prefix}/{env.name}/training-defaults",
         log_group_name=f"/{aws.resource_prefix}/{env.name}/training",
         notifications_topic_arn=arn.format(svc="sns") + f":{prefix}-training-events",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from jobs.config.environment import load_environment
-from jobs.config.regions import aws_regions, azure_locations
+from jobs.config.regions import aws_regions, azure_locations, partition_of
 from jobs.errors import ConfigError
 from jobs.render import definitions
 
@@ -59,6 +59,22 @@ def test_aws_regions_come_from_botocore_partitions():
     aws = next(p for p in data["partitions"] if p["id"] == "aws")
     assert {r for r in aws["regions"] if not r.endswith("-global")} <= aws_regions()
     assert "us-east-1" in aws_regions() and "aws-global" not in aws_regions()
+
+
+def test_arns_outside_the_commercial_partition_carry_their_partition(project):
+    from jobs.config.resolved import derive_aws
+
+    assert (partition_of("cn-north-1"), partition_of("us-gov-west-1"), partition_of("eu-west-1")) == (
+        "aws-cn", "aws-us-gov", "aws")
+    assert partition_of("cn-southwest-9") == "aws-cn"  # newer than the data: its partition's region pattern
+    text = (project.root / "environments" / "dev.yaml").read_text()
+    region = next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.strip().startswith("region:"))
+    (project.root / "environments" / "dev.yaml").write_text(text.replace(f"region: {region}", "region: cn-north-1"))
+    load_environment.cache_clear()
+    resolved = derive_aws(load_environment("dev"))
+    arns = [resolved.kms_key_arn, resolved.execution_role_arn, resolved.endpoint_role_arn, resolved.pipeline_role_arn,
+            resolved.notifications_topic_arn]
+    assert all(arn.startswith("arn:aws-cn:") for arn in arns), arns
 
 
 def test_azure_location_list_is_versioned_and_holds_the_shipped_environments():
