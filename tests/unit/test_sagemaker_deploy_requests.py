@@ -41,15 +41,21 @@ class Recorder:
         return call
 
 
-def _deploy(monkeypatch, *, subnets: list[str], settings: dict) -> Recorder:
-    recorder = Recorder()
+def _account(monkeypatch, client, *, subnets: list[str], settings: dict) -> None:
+    """Deploys in an environment with these subnets, to `client`, with these deployment settings (read at
+    each deploy, so a test may change them between deploys)."""
     aws = SimpleNamespace(region="us-east-1", subnet_ids=subnets, security_group_ids=["sg-1"] if subnets else [],
                           endpoint_role_arn="arn:aws:iam::111111111111:role/ftops-dev-sagemaker-endpoint",
                           kms_key_arn="arn:aws:kms:us-east-1:111111111111:key/k")
     monkeypatch.setattr(sagemaker, "resolved_aws", lambda env: aws)
-    monkeypatch.setattr(sagemaker, "client", lambda env, service="sagemaker": recorder)
+    monkeypatch.setattr(sagemaker, "client", lambda env, service="sagemaker": client)
     monkeypatch.setattr(sagemaker, "deployment_settings",
                         lambda job, env: {"image": "111111111111.dkr.ecr.us-east-1.amazonaws.com/i:1", **settings})
+
+
+def _deploy(monkeypatch, *, subnets: list[str], settings: dict) -> Recorder:
+    recorder = Recorder()
+    _account(monkeypatch, recorder, subnets=subnets, settings=settings)
     job = RenderedJob(name="helpdesk-dev-0123abcd", provider="sagemaker", environment="dev",
                       idempotency_key="0" * 64, targets={"sagemaker": "sagemaker.json"})
     status = JobStatus(provider="sagemaker", job_id=job.name, state="succeeded", provider_status="Completed",
@@ -162,13 +168,7 @@ def test_the_documentation_says_an_endpoint_changes_only_through_a_new_config():
 def test_a_checkpoint_or_new_settings_reach_the_endpoint_and_undeploy_removes_what_serves(monkeypatch):
     fake = FakeSageMaker()
     settings = {"instance_type": "ml.g5.xlarge", "instance_count": 1}
-    aws = SimpleNamespace(region="us-east-1", subnet_ids=[], security_group_ids=[],
-                          endpoint_role_arn="arn:aws:iam::111111111111:role/ftops-dev-sagemaker-endpoint",
-                          kms_key_arn="arn:aws:kms:us-east-1:111111111111:key/k")
-    monkeypatch.setattr(sagemaker, "resolved_aws", lambda env: aws)
-    monkeypatch.setattr(sagemaker, "client", lambda env, service="sagemaker": fake)
-    monkeypatch.setattr(sagemaker, "deployment_settings",
-                        lambda job, env: {"image": "111111111111.dkr.ecr.us-east-1.amazonaws.com/i:1", **settings})
+    _account(monkeypatch, fake, subnets=[], settings=settings)
     job = RenderedJob(name="helpdesk-qwen-lora-dev-0123abcd", provider="sagemaker", environment="dev",
                       idempotency_key="0" * 64, targets={"sagemaker": "sagemaker.json"})
     monkeypatch.setattr(RenderedJob, "load_target", lambda self, target: {"TrainingJobName": self.name})
