@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import re
 from functools import cache
 from pathlib import Path
 
@@ -34,8 +35,6 @@ def aws_regions() -> frozenset[str]:
 def partition_of(region: str) -> str:
     """The ARN partition of `region` (`aws`, `aws-cn`, `aws-us-gov`, ...): the partition that lists it in
     botocore's data, else the one whose region pattern matches it (a region newer than the data)."""
-    import re
-
     for partition in _partitions():
         if region in partition["regions"]:
             return partition["id"]

@@ -253,7 +253,7 @@ def _required(sequence: Any) -> frozenset[str] | None:
     is part of the sequence; an alternation requires one of its branches' requirements; a repeat of at least
     one its body's). The candidate whose shortest string is longest is kept.
     """
-    from re import _constants as sre  # the parser's own opcodes (Python 3.11+)
+    from re import _constants as sre  # the parser's own opcodes (Python 3.11+; see `_pattern_needs`)
 
     items: list[tuple[Any, Any]] = []
 
@@ -288,9 +288,12 @@ def _required(sequence: Any) -> frozenset[str] | None:
 @cache
 def _pattern_needs() -> dict[re.Pattern[str], tuple[frozenset[str], bool]]:
     """For each pattern of the plain regex detectors (and JWT's), what every match contains (`_required`) and
-    whether it ignores case (its strings are then lowercased, and only ASCII text can be judged by them)."""
-    from re import _parser
-
+    whether it ignores case (its strings are then lowercased, and only ASCII text can be judged by them).
+    Without Python's regex parser (a private module, `re._parser` since 3.11) every pattern simply runs."""
+    try:
+        from re import _parser
+    except ImportError:  # pragma: no cover - a Python that moved it
+        return {}
     needs = {}
     for pattern in _detector_patterns() or ():
         found = _required(_parser.parse(pattern.pattern, pattern.flags))
