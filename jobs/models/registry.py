@@ -82,16 +82,19 @@ def register(sm: Any, s3: Any, bucket: str, record: ModelRecord, *, image: str, 
     ARNs of the environments this one promotes to, which read its packages (jobs.access.registry)."""
     group = group_name(record.job)
     try:
-        sm.describe_model_package_group(ModelPackageGroupName=group)
+        group_arn = sm.describe_model_package_group(ModelPackageGroupName=group)["ModelPackageGroupArn"]
     except Exception as exc:
         if "does not exist" not in str(exc) and "ValidationException" not in str(exc):
             raise
-        created = sm.create_model_package_group(**group_request(record.job, tags))
-        if readers:
-            from jobs.access.registry import group_policy
+        group_arn = sm.create_model_package_group(**group_request(record.job, tags))["ModelPackageGroupArn"]
+    if readers:
+        # Set on every registration, not only when the group is made: a group from before the environment
+        # named its promotion targets (aws.promotion_targets) gets the readers it has now. The call replaces
+        # the policy, so repeating it changes nothing.
+        from jobs.access.registry import group_policy
 
-            sm.put_model_package_group_policy(ModelPackageGroupName=group, ResourcePolicy=orjson.dumps(
-                group_policy(created["ModelPackageGroupArn"], readers)).decode())
+        sm.put_model_package_group_policy(ModelPackageGroupName=group, ResourcePolicy=orjson.dumps(
+            group_policy(group_arn, readers)).decode())
     key = metrics_key(record)
     s3.put_object(Bucket=bucket, Key=key, Body=metrics_document(record), ContentType="application/json")
     created = sm.create_model_package(**package_request(record, image=image, metrics_uri=f"s3://{bucket}/{key}",

@@ -249,6 +249,20 @@ def test_a_source_registry_shares_new_groups_with_its_promotion_targets():
     assert {a for s in statements for a in s["Action"]} == {"sagemaker:DescribeModelPackage"}
     assert all(s["Condition"]["ArnEquals"]["aws:PrincipalArn"] == readers for s in statements)
 
+    # A group made before staging named prod as a promotion target gets the policy at its next registration.
+    with Stubber(sm) as sms, Stubber(s3) as s3s:
+        sms.add_response("describe_model_package_group", {
+            "ModelPackageGroupName": "ftops-helpdesk-qwen-lora", "ModelPackageGroupArn": group,
+            "CreationTime": "2026-11-01T00:00:00Z", "CreatedBy": {}, "ModelPackageGroupStatus": "Completed"},
+            {"ModelPackageGroupName": "ftops-helpdesk-qwen-lora"})
+        sms.add_response("put_model_package_group_policy", {"ModelPackageGroupArn": group},
+                         {"ModelPackageGroupName": "ftops-helpdesk-qwen-lora", "ResourcePolicy": policy})
+        s3s.add_response("put_object", {}, {"Bucket": "b", "Key": ANY, "Body": ANY, "ContentType": ANY})
+        sms.add_response("create_model_package", {"ModelPackageArn": group.replace("-group/", "/") + "/2"})
+        registry.register(sm, s3, "b", record, image="763104351884.dkr.ecr.us-east-1.amazonaws.com/hf:1",
+                          tags={"environment": "staging"}, readers=readers)
+        sms.assert_no_pending_responses()
+
 
 def test_resolved_files_from_before_the_endpoint_role_name_it_by_rule(tmp_path):
     from jobs.config.resolved import ResolvedAws, derive_aws
