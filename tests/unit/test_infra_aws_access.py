@@ -235,33 +235,36 @@ def test_a_source_registry_shares_new_groups_with_its_promotion_targets():
     sm = boto3.client("sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     policy = json.dumps(group_policy(group, readers), separators=(",", ":"))
-    with Stubber(sm) as sms, Stubber(s3) as s3s:
+
+    def registers(group_calls, version: int) -> None:
+        """`group_calls` stubs what is asked about the group; then the policy, the metrics and the package."""
+        with Stubber(sm) as sms, Stubber(s3) as s3s:
+            group_calls(sms)
+            sms.add_response("put_model_package_group_policy", {"ModelPackageGroupArn": group},
+                             {"ModelPackageGroupName": "ftops-helpdesk-qwen-lora", "ResourcePolicy": policy})
+            s3s.add_response("put_object", {}, {"Bucket": "b", "Key": ANY, "Body": ANY, "ContentType": ANY})
+            sms.add_response("create_model_package", {"ModelPackageArn": group.replace("-group/", "/") + f"/{version}"})
+            registry.register(sm, s3, "b", record, image="763104351884.dkr.ecr.us-east-1.amazonaws.com/hf:1",
+                              tags={"environment": "staging"}, readers=readers)
+            sms.assert_no_pending_responses()
+
+    def new_group(sms) -> None:
         sms.add_client_error("describe_model_package_group", "ValidationException", "does not exist")
         sms.add_response("create_model_package_group", {"ModelPackageGroupArn": group})
-        sms.add_response("put_model_package_group_policy", {"ModelPackageGroupArn": group},
-                         {"ModelPackageGroupName": "ftops-helpdesk-qwen-lora", "ResourcePolicy": policy})
-        s3s.add_response("put_object", {}, {"Bucket": "b", "Key": ANY, "Body": ANY, "ContentType": ANY})
-        sms.add_response("create_model_package", {"ModelPackageArn": group.replace("-group/", "/") + "/1"})
-        registry.register(sm, s3, "b", record, image="763104351884.dkr.ecr.us-east-1.amazonaws.com/hf:1",
-                          tags={"environment": "staging"}, readers=readers)
-        sms.assert_no_pending_responses()
+
+    registers(new_group, 1)
     statements = json.loads(policy)["Statement"]
     assert {a for s in statements for a in s["Action"]} == {"sagemaker:DescribeModelPackage"}
     assert all(s["Condition"]["ArnEquals"]["aws:PrincipalArn"] == readers for s in statements)
 
     # A group made before staging named prod as a promotion target gets the policy at its next registration.
-    with Stubber(sm) as sms, Stubber(s3) as s3s:
+    def existing_group(sms) -> None:
         sms.add_response("describe_model_package_group", {
             "ModelPackageGroupName": "ftops-helpdesk-qwen-lora", "ModelPackageGroupArn": group,
             "CreationTime": "2026-11-01T00:00:00Z", "CreatedBy": {}, "ModelPackageGroupStatus": "Completed"},
             {"ModelPackageGroupName": "ftops-helpdesk-qwen-lora"})
-        sms.add_response("put_model_package_group_policy", {"ModelPackageGroupArn": group},
-                         {"ModelPackageGroupName": "ftops-helpdesk-qwen-lora", "ResourcePolicy": policy})
-        s3s.add_response("put_object", {}, {"Bucket": "b", "Key": ANY, "Body": ANY, "ContentType": ANY})
-        sms.add_response("create_model_package", {"ModelPackageArn": group.replace("-group/", "/") + "/2"})
-        registry.register(sm, s3, "b", record, image="763104351884.dkr.ecr.us-east-1.amazonaws.com/hf:1",
-                          tags={"environment": "staging"}, readers=readers)
-        sms.assert_no_pending_responses()
+
+    registers(existing_group, 2)
 
 
 def test_resolved_files_from_before_the_endpoint_role_name_it_by_rule(tmp_path):
