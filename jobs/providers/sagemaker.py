@@ -361,8 +361,8 @@ class SageMaker(Provider):
         sm = client(env)
         names = endpoint_names(job.load_target(self.target)[self.job_name_field])
         # What serves now (its config and models carry a digest of what they hold), then the names ftops gave
-        # them before versions had digests. Versions an endpoint served before its current one stay (SageMaker
-        # bills nothing for a model or a config; see the README, ftops deploy).
+        # them before versions had digests. Versions an endpoint served before its current one stay: they are
+        # definitions, and the endpoint's instances are what is billed (README, `ftops deploy`).
         configs, models = [], []
         try:
             current = sm.describe_endpoint(EndpointName=names["endpoint"])["EndpointConfigName"]
@@ -444,8 +444,11 @@ def serving_digests(model: dict[str, Any], variant: dict[str, Any], config: dict
     held_config = {"model": held_model, "variant": {k: v for k, v in variant.items() if k != "ModelName"},
                    "config": {k: v for k, v in config.items()
                               if k not in ("EndpointConfigName", "Tags", "ProductionVariants")}}
-    return tuple(hashlib.sha256(orjson.dumps(held, option=orjson.OPT_SORT_KEYS)).hexdigest()[:8]
-                 for held in (held_model, held_config))  # type: ignore[return-value]
+    return _digest8(held_model), _digest8(held_config)
+
+
+def _digest8(held: dict[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(held, option=orjson.OPT_SORT_KEYS)).hexdigest()[:8]
 
 
 def inference_image(region: str, instance_type: str | None) -> str:
