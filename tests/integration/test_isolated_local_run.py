@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.local_runner_fork import local_runner_fork
+from tests.fixtures.local_runner_fork import local_runner_fork, succeeded_json as _json
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 JOB = "helpdesk-qwen-lora"
@@ -23,10 +23,6 @@ def fork(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_local) -> Iterator
         edit_local_env=lambda text: text.replace("  region: us-east-1\n",
                                                  "  region: us-east-1\n  training:\n    network_isolation: true\n"))
 
-
-def _json(result):
-    assert result.exit_code == 0, result.stdout + result.stderr
-    return json.loads(result.stdout)
 
 
 def test_an_isolated_job_trains_from_its_code_channel(ftops, fork, tmp_path):

@@ -13,7 +13,7 @@ import pytest
 
 from jobs.clients import aws_client
 from jobs.config.environment import load_environment
-from tests.fixtures.local_runner_fork import local_runner_fork
+from tests.fixtures.local_runner_fork import local_runner_fork, succeeded_json as _json
 
 pytestmark = pytest.mark.integration
 JOB = "helpdesk-qwen-lora"
@@ -24,10 +24,6 @@ def fork(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_local) -> Iterator
     """The SageMaker example definition in a copied project (tests.fixtures.local_runner_fork)."""
     yield from local_runner_fork(tmp_path, monkeypatch, Path("definitions") / f"{JOB}.yaml")
 
-
-def _json(result) -> dict:
-    assert result.exit_code == 0, result.stdout + result.stderr
-    return json.loads(result.stdout)
 
 
 def _model_channel(rendered: Path) -> tuple[dict, str]:

@@ -12,7 +12,7 @@ import pytest
 
 from jobs.clients import aws_client
 from jobs.config.environment import load_environment
-from tests.fixtures.local_runner_fork import local_runner_fork
+from tests.fixtures.local_runner_fork import local_runner_fork, succeeded_json as _json
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 JOB = "helpdesk-qwen-sweep"
@@ -22,10 +22,6 @@ JOB = "helpdesk-qwen-sweep"
 def fork(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_local) -> Iterator[Path]:
     yield from local_runner_fork(tmp_path, monkeypatch, Path("demo") / "sweep" / f"{JOB}.yaml")
 
-
-def _json(result):
-    assert result.exit_code == 0, result.stdout + result.stderr
-    return json.loads(result.stdout)
 
 
 def test_a_two_trial_sweep_runs_end_to_end(ftops, fork, tmp_path):
