@@ -3,11 +3,15 @@
 On a GPU: a Qwen2.5-0.5B-shaped model with random weights (built from a config: nothing is downloaded) on
 generated help-desk conversations of varied length; reports training tokens/s (non-padding tokens), peak GPU
 memory, MFU and the assistant-token loss of each trained model on the same held-out conversations.
-Goal: >= 1.3x plain TRL's tokens/s with no worse held-out loss. On CPU it runs the tiny test model as a smoke test.
+Goal (GPU only): >= 1.3x plain TRL's tokens/s (wall time of the training steps, one process, one GPU) with no
+worse held-out loss (ftops's minus TRL's <= 0). With CUDA and bitsandbytes it also trains the same LoRA with
+ftops's QLoRA (4-bit NF4 base), reported beside the others (memory and speed; no goal). On CPU it runs the tiny
+test model as a smoke test, recorded with no goal.
 
-    python benchmarks/bench_train.py [--json]
+    python benchmarks/bench_train.py [--json] [--size tiny|qwen0.5b] [--examples N]
 
-Each arm runs in its own process (clean peak-memory counters); the ratio is within one run.
+Each arm runs in its own process (clean peak-memory counters); the ratio is within one run. Writes
+benchmarks/results/train.json and appends the run to benchmarks/results/history.jsonl.
 """
 
 from __future__ import annotations
@@ -44,9 +48,9 @@ def conversations(n: int, seed: int, max_sentences: int) -> list[dict]:
     return rows
 
 
-def build(work: Path, gpu: bool) -> dict:
+def build(work: Path, size: str, examples: int | None) -> dict:
     model = work / "model"
-    if gpu:
+    if size == "qwen0.5b":
         import torch
         from transformers import Qwen2Config, Qwen2ForCausalLM
 
@@ -61,6 +65,9 @@ def build(work: Path, gpu: bool) -> dict:
     else:
         tiny_model.build_causal_lm(model)
         settings = {"examples": 96, "max_sentences": 12, "batch": 4, "max_length": 512}
+    settings["size"] = size
+    if examples:
+        settings["examples"] = examples
     tiny_model.write_jsonl(work / "train" / "train.jsonl", conversations(settings["examples"], 1, settings["max_sentences"]))
     tiny_model.write_jsonl(work / "heldout" / "heldout.jsonl", conversations(64, 2, settings["max_sentences"]))
     return settings
@@ -87,15 +94,15 @@ def heldout_loss(model, tokenizer, work: Path, max_length: int) -> float:
     return total / count
 
 
-def arm_ftops(work: Path, settings: dict) -> dict:
+def arm_ftops(work: Path, settings: dict, peft: str = "lora") -> dict:
     """The real entry point, as SageMaker runs it."""
     from jobs.training import train
 
-    out = work / "ftops"
+    out = work / f"ftops-{peft}"
     os.environ.update({"SM_CHANNEL_TRAIN": str(work / "train"), "SM_CHANNEL_MODEL": str(work / "model"),
                        "SM_MODEL_DIR": str(out / "model"), "SM_OUTPUT_DATA_DIR": str(out / "data"),
                        "FTOPS_CHECKPOINT_DIR": str(out / "checkpoints"), "FTOPS_TENSORBOARD_DIR": str(out / "tb")})
-    args = ["--method", "sft", "--peft", "lora", "--epochs", "1", "--per_device_batch_size", str(settings["batch"]),
+    args = ["--method", "sft", "--peft", peft, "--epochs", "1", "--per_device_batch_size", str(settings["batch"]),
             "--max_length", str(settings["max_length"]), "--learning_rate", "0.0002", "--logging_steps", "5",
             "--save_steps", "100000", "--packing", "true"]
     train.run(args)
@@ -105,6 +112,7 @@ def arm_ftops(work: Path, settings: dict) -> dict:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    # QLoRA's adapter too is served on the unquantized base (what `ftops deploy` and `ftops eval` load).
     dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
     base = AutoModelForCausalLM.from_pretrained(work / "model", dtype=dtype)
     model = PeftModel.from_pretrained(base, out / "model").to("cuda" if torch.cuda.is_available() else "cpu")
@@ -156,49 +164,64 @@ def mfu(result: dict, params: int, layers: int, hidden: int, seq: int, device: s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arm", choices=["ftops", "trl"], help=argparse.SUPPRESS)
+    parser.add_argument("--arm", choices=["ftops", "trl", "ftops-qlora"], help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--size", choices=["tiny", "qwen0.5b"],
+                        help="model and data size (default: qwen0.5b on a GPU, tiny on CPU)")
+    parser.add_argument("--examples", type=int, help="training conversations (default: the size's)")
     options = parser.parse_args()
+
+    import importlib.util
 
     import torch
 
     gpu = torch.cuda.is_available()
     if options.arm:  # child process: one arm, result as the last stdout line
         settings = json.loads((options.work / "settings.json").read_text())
-        result = (arm_ftops if options.arm == "ftops" else arm_trl)(options.work, settings)
+        arms = {"trl": arm_trl, "ftops": arm_ftops, "ftops-qlora": lambda w, s: arm_ftops(w, s, peft="qlora")}
+        result = arms[options.arm](options.work, settings)
         print("BENCH-RESULT " + json.dumps(result), flush=True)
         return
 
+    size = options.size or ("qwen0.5b" if gpu else "tiny")
+    arms = ["trl", "ftops"] + (["ftops-qlora"] if gpu and importlib.util.find_spec("bitsandbytes") else [])
     with tempfile.TemporaryDirectory(prefix="ftops-bench-train-") as tmp:
         work = Path(tmp)
-        settings = build(work, gpu)
+        settings = build(work, size, options.examples)
         (work / "settings.json").write_text(json.dumps(settings))
         results = {}
-        for arm in ("trl", "ftops"):
+        for arm in arms:
             done = subprocess.run([sys.executable, __file__, "--arm", arm, "--work", str(work)],
                                   capture_output=True, text=True)
             line = next((l for l in reversed(done.stdout.splitlines()) if l.startswith("BENCH-RESULT ")), None)
             if done.returncode != 0 or line is None:
                 sys.exit(f"arm {arm} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
             results[arm] = json.loads(line.removeprefix("BENCH-RESULT "))
-        from transformers import AutoConfig
+        from transformers import AutoConfig, AutoModelForCausalLM
 
         config = AutoConfig.from_pretrained(work / "model")
-        from transformers import AutoModelForCausalLM
-
-        params = sum(p.numel() for p in AutoModelForCausalLM.from_config(config).parameters()) if not gpu else \
-            sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(work / "model").parameters())
+        with torch.device("meta"):  # shapes only: counts the parameters without allocating them
+            params = sum(p.numel() for p in AutoModelForCausalLM.from_config(config).parameters())
 
     device = torch.cuda.get_device_name(0) if gpu else f"CPU ({os.cpu_count()} cores)"
     for arm, result in results.items():
         result["mfu"] = mfu(result, params, config.num_hidden_layers, config.hidden_size, settings["max_length"],
                             device) if gpu else None
+    speedup = results["ftops"]["tokens_per_second"] / results["trl"]["tokens_per_second"]
+    delta = results["ftops"]["heldout_loss"] - results["trl"]["heldout_loss"]
     report = {"device": device, "model_parameters": params, "settings": settings, "results": results,
-              "speedup_tokens_per_second": results["ftops"]["tokens_per_second"] / results["trl"]["tokens_per_second"],
-              "heldout_loss_delta": results["ftops"]["heldout_loss"] - results["trl"]["heldout_loss"]}
+              "torch": torch.__version__, "transformers": _version("transformers"), "trl": _version("trl"),
+              "peft": _version("peft"), "bitsandbytes": _version("bitsandbytes"),
+              "figure": "tokens/s over the training steps' wall time, one process, one device",
+              "speedup_tokens_per_second": round(speedup, 3), "heldout_loss_delta": round(delta, 4),
+              # The goal is for a GPU; the CPU run is a smoke test of both arms and meets or misses nothing.
+              "goal_met": (speedup >= 1.3 and delta <= 0) if gpu else None}
+    from benchmarks.history import record
+
+    entry = record("train", report)
     if options.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(entry, indent=2))
         return
     print(f"device: {device}; model: {params / 1e6:.1f}M parameters; {settings}")
     print(f"{'arm':8} {'tokens/s':>10} {'steps':>6} {'peak GPU GiB':>12} {'MFU':>6} {'held-out loss':>14}")
@@ -207,7 +230,17 @@ def main() -> None:
         util = f"{r['mfu']:.1%}" if r["mfu"] else "-"
         print(f"{arm:8} {r['tokens_per_second']:>10.0f} {r['steps']:>6} {peak:>12} {util:>6} {r['heldout_loss']:>14.4f}")
     print(f"speed-up (tokens/s, ftops / plain TRL): {report['speedup_tokens_per_second']:.2f}x; "
-          f"held-out loss delta: {report['heldout_loss_delta']:+.4f}")
+          f"held-out loss delta: {report['heldout_loss_delta']:+.4f}; goal met: {report['goal_met']} "
+          f"(run {entry['run_id']})")
+
+
+def _version(name: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 if __name__ == "__main__":

@@ -16,6 +16,10 @@ HISTORY = RESULTS / "history.jsonl"
 
 
 def _commit() -> str | None:
+    """The checkout's commit (+dirty); FTOPS_BENCH_COMMIT names it where the run has a copy with no git history
+    (a GPU machine sent the working tree of that commit)."""
+    if os.environ.get("FTOPS_BENCH_COMMIT"):
+        return os.environ["FTOPS_BENCH_COMMIT"]
     try:
         done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10,
                               cwd=RESULTS.parent)
