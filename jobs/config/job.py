@@ -87,7 +87,8 @@ class Hyperparameters(Declaration):
     """Longest tokenised example; longer ones are truncated (SageMaker)."""
 
     packing: bool = False
-    """Pack several short examples into one sequence (SageMaker, supervised only)."""
+    """Lay each batch's examples end to end with no padding (SageMaker, supervised only): less compute, and each
+    step still sees per_device_batch_size examples."""
 
     beta: float | None = Field(None, gt=0, le=10)
     """DPO beta: how far the policy may drift from the reference (DPO only)."""

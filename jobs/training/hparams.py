@@ -48,9 +48,10 @@ class Hyperparameters:
     lora_dropout: float = 0.05
     """Dropout on the LoRA path."""
     max_length: int = 2048
-    """Longest sequence in tokens; longer examples are truncated (packing fills sequences up to it)."""
+    """Longest example in tokens; longer examples are truncated."""
     packing: bool = True
-    """Pack several short examples into one sequence (best-fit, boundaries kept, no padding waste)."""
+    """Padding-free batches: a step's examples lie end to end with no padding (the step still holds
+    per_device_batch_size examples)."""
     save_steps: int = 100
     """Checkpoint every N optimizer steps (the spot-interruption granularity)."""
     eval_steps: int = 100

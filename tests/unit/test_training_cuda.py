@@ -53,12 +53,19 @@ def test_qlora_trains_on_a_4bit_base_in_less_memory_than_lora(mid_lm, tmp_path):
     qlora_job = make_job(tmp_path / "qlora", mid_lm, rows)
     qlora = train(qlora_job, "qlora")
 
-    # The 4-bit base holds about a quarter of the bf16 base's bytes; the adapters and activations are the same.
-    assert qlora["peak_gpu_bytes"] < 0.6 * lora["peak_gpu_bytes"], (qlora["peak_gpu_bytes"], lora["peak_gpu_bytes"])
-    # What deploy and eval load: the adapter, applied to the unquantized base.
     import torch
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    # The decoder's linear weights are what QLoRA quantizes: 2 bytes each in bf16, about half a byte in NF4 (the
+    # embeddings, norms, adapters and activations are alike in both runs). On an H200: 224 MB saved of 340 MB.
+    with torch.device("meta"):
+        shapes = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(mid_lm))
+    linear_bytes = 2 * sum(m.weight.numel() for name, m in shapes.named_modules()
+                           if isinstance(m, torch.nn.Linear) and name != "lm_head")
+    saved = lora["peak_gpu_bytes"] - qlora["peak_gpu_bytes"]
+    assert saved > 0.5 * linear_bytes, (qlora["peak_gpu_bytes"], lora["peak_gpu_bytes"], linear_bytes)
+    # What deploy and eval load: the adapter, applied to the unquantized base.
 
     assert (qlora_job.model_dir / "adapter_config.json").is_file()
     base = AutoModelForCausalLM.from_pretrained(mid_lm, dtype=torch.bfloat16).to("cuda")
