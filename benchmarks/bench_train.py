@@ -198,6 +198,8 @@ def main() -> None:
             if done.returncode != 0 or line is None:
                 sys.exit(f"arm {arm} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
             results[arm] = json.loads(line.removeprefix("BENCH-RESULT "))
+            # Each arm as it ends: a run stopped by a time limit still shows the arms it finished.
+            print(f"arm {arm}: {json.dumps(results[arm])}", file=sys.stderr, flush=True)
         from transformers import AutoConfig, AutoModelForCausalLM
 
         config = AutoConfig.from_pretrained(work / "model")
