@@ -38,3 +38,26 @@ def test_a_dry_run_records_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("FTOPS_BENCH_DRY_RUN", "1")
     history.record("apply", {"goal_met": True})
     assert not (tmp_path / "history.jsonl").exists()
+
+
+def test_a_cpu_training_run_meets_no_goal_and_a_copied_checkout_names_its_commit(tmp_path, monkeypatch):
+    monkeypatch.setattr(history, "RESULTS", tmp_path)
+    monkeypatch.setattr(history, "HISTORY", tmp_path / "history.jsonl")
+    monkeypatch.delenv("FTOPS_BENCH_DRY_RUN", raising=False)
+    monkeypatch.setenv("FTOPS_BENCH_COMMIT", "abc1234")  # a GPU machine's copy of the tree has no git history
+    arms = {"trl": {"tokens_per_second": 100.0, "peak_gpu_bytes": None},
+            "ftops": {"tokens_per_second": 400.0, "peak_gpu_bytes": None}}
+    entry = history.record("train", {"results": arms, "speedup_tokens_per_second": 4.0, "heldout_loss_delta": -0.01,
+                                     "device": "CPU (2 cores)", "goal_met": None})
+    assert entry["commit"] == "abc1234"
+    row = next(line for line in report.table().splitlines() if line.startswith("| `bench_train.py`"))
+    assert "4.0x tokens/s" in row and "CPU smoke run" in row and "| - |" in row and entry["run_id"] in row
+
+
+def test_every_recorded_benchmark_has_a_row_with_its_latest_run():
+    table = report.table()
+    for name in report.SUMMARY:
+        recorded = history.runs(name)
+        if recorded:
+            row = next(line for line in table.splitlines() if line.startswith(f"| `bench_{name}.py`"))
+            assert recorded[-1]["run_id"] in row
