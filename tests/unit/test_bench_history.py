@@ -53,6 +53,13 @@ def test_a_cpu_training_run_meets_no_goal_and_a_copied_checkout_names_its_commit
     row = next(line for line in report.table().splitlines() if line.startswith("| `bench_train.py`"))
     assert "4.0x tokens/s" in row and "CPU smoke run" in row and "| - |" in row and entry["run_id"] in row
 
+    gpu = history.record("train", {"results": arms, "speedup_tokens_per_second": 1.5, "heldout_loss_delta": 0.0,
+                                   "device": "NVIDIA H200", "goal_met": True})
+    history.record("train", {"results": arms, "speedup_tokens_per_second": 4.0, "heldout_loss_delta": -0.01,
+                             "device": "CPU (2 cores)", "goal_met": None})
+    row = next(line for line in report.table().splitlines() if line.startswith("| `bench_train.py`"))
+    assert gpu["run_id"] in row and "on NVIDIA H200" in row and "| yes |" in row  # a later smoke run hides nothing
+
 
 def test_every_recorded_benchmark_has_a_row_with_its_latest_run():
     table = report.table()
