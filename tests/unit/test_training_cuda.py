@@ -46,7 +46,8 @@ def train(job, peft: str) -> dict:
     return job.summary()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("bitsandbytes") is None, reason="QLoRA needs bitsandbytes")
+@pytest.mark.skipif(not _cuda() or importlib.util.find_spec("bitsandbytes") is None,
+                    reason="QLoRA needs a CUDA GPU and bitsandbytes")
 def test_qlora_trains_on_a_4bit_base_in_less_memory_than_lora(mid_lm, tmp_path):
     rows = tiny_model.chat_rows(96)
     lora = train(make_job(tmp_path / "lora", mid_lm, rows), "lora")
