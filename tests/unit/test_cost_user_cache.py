@@ -42,7 +42,7 @@ def test_a_cache_inside_the_checkout_is_never_used(project, monkeypatch):
 
 def test_a_render_in_a_new_process_reuses_the_users_counts(project, ftops, tmp_path, monkeypatch):
     """The second render counts nothing again: its counts come from the user's cache, keyed by the sha256."""
-    from tests.unit.test_hostile_apply import real_dataset
+    from tests.fixtures.rendered import real_dataset
 
     monkeypatch.setenv("FTOPS_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(cost, "_verified", {})  # as in a new process (earlier tests may have counted this file)

@@ -19,20 +19,12 @@ from jobs.config.environment import load_environment
 from jobs.config.resolved import resolved_aws
 from jobs.errors import FtopsError
 from jobs.providers import sagemaker
-from tests.fixtures.rendered import mocked_aws_buckets, write_dataset, write_job
+from tests.fixtures.rendered import mocked_aws_buckets, real_dataset, write_dataset, write_job
 
 ENV = "dev"
 
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def real_dataset(project) -> Path:
-    """The repository's prepared dataset (split files and a manifest that tells the truth) in the fork."""
-    target = project.root / "datasets" / "it-helpdesk" / "prepared"
-    for file in (REPO / "datasets" / "it-helpdesk" / "prepared").iterdir():
-        shutil.copy(file, target / file.name)
-    return target
 
 
 def _render(project, ftops, out: Path) -> Path:

@@ -7,18 +7,12 @@ deploy` serves only a record of the job it names."""
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 from pathlib import Path
 
+from tests.fixtures.rendered import real_dataset
+
 JOB = "helpdesk-qwen-lora"
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _real_dataset(project) -> None:
-    target = project.root / "datasets" / "it-helpdesk" / "prepared"
-    for file in (REPO / "datasets" / "it-helpdesk" / "prepared").iterdir():
-        shutil.copy(file, target / file.name)
 
 
 def _render(ftops, out: Path, *envs: str) -> None:
@@ -66,7 +60,7 @@ def test_diff_shows_a_change_of_what_serves(project, ftops, tmp_path):
 
 
 def test_a_hand_edited_promotion_is_refused_and_apply_trains_nothing(project, ftops, tmp_path, monkeypatch):
-    _real_dataset(project)
+    real_dataset(project)
     _render(ftops, tmp_path / "r", "prod")
     applied = ftops("apply", tmp_path / "r", "--env", "prod", "--dry-run", "--skip-preflight", "--json")
     assert applied.exit_code == 0, applied.stderr
