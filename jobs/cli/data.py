@@ -21,10 +21,14 @@ class Format(str, Enum):
     classification = "classification"
 
 
+# jobs.data.tokens.DEFAULT_MODEL, written out: importing it here would load pydantic for every `--help`
+# (tests/unit/test_cli_output.py keeps the two equal). In the help text, not in Typer's `[default: ...]`: rich
+# cuts a word longer than the help column (80 columns outside a terminal) with an ellipsis.
+DEFAULT_MODEL_SHOWN = "gpt-4.1-mini-2025-04-14"
 FormatOption = typer.Option(None, "--format", "-f", help="Dataset format; detected from the first lines if omitted.")
 ModelOption = typer.Option(None, "--model", "-m",
-                           help="Azure OpenAI model (jobs/reference/models.yaml) whose tokenizer and limits apply "
-                                "[default: gpt-4.1-mini-2025-04-14].")
+                           help="Azure OpenAI model whose tokenizer and limits apply (one of models.yaml in jobs/reference). "
+                                f"Default: {DEFAULT_MODEL_SHOWN}.")
 TokenizerOption = typer.Option(None, "--tokenizer", exists=True, file_okay=False,
                                help="Local Hugging Face tokenizer directory (SageMaker models); overrides --model.")
 MaxLengthOption = typer.Option(None, "--max-length", min=1,
@@ -62,7 +66,8 @@ def validate(
     max_length: int | None = MaxLengthOption,
     max_errors: int = typer.Option(100, "--max-errors", min=1, help="Report at most this many errors and warnings "
                                                                     "(all are counted)."),
-    workers: int | None = typer.Option(None, "--workers", min=1, help="Processes to use [default: every core]."),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="Processes to use.",
+                                       show_default="every core"),
     against_train: Path | None = typer.Option(None, "--against-train", metavar="FILE",
                                               help="A training file: report examples of FILE whose prompt is also "
                                                    "in it (exit 1 when any), e.g. a test split against its train."),
@@ -139,10 +144,11 @@ def _split_table(manifest: dict, title: str) -> Table:
 @app.command()
 def prepare(
     file: Path = typer.Argument(..., help="JSONL dataset to clean and split."),
-    out: Path = typer.Option(..., "--out", "-o", help="Directory for train/validation/test.jsonl and manifest.json."),
-    split: str | None = typer.Option(None, "--split", help="train,validation,test fractions [default: the "
-                                                           "environment's data.split, e.g. 0.8,0.1,0.1]."),
-    seed: int | None = typer.Option(None, "--seed", help="Split seed [default: the environment's data.seed]."),
+    out: Path = typer.Option(..., "--out", "-o", help="Directory for the train, validation and test files and manifest.json."),
+    split: str | None = typer.Option(None, "--split", help="train,validation,test fractions, e.g. 0.8,0.1,0.1.",
+                                   show_default="the environment's data.split"),
+    seed: int | None = typer.Option(None, "--seed", help="Split seed.",
+                                  show_default="the environment's data.seed"),
     dedupe: bool = typer.Option(False, "--dedupe", help="Drop exact duplicates (after normalisation)."),
     group_by: str | None = typer.Option(None, "--group-by", help="Top-level field whose value keeps related "
                                                                  "examples in one split."),
@@ -203,9 +209,10 @@ class TrainingTypeChoice(str, Enum):
 @app.command()
 def estimate(
     directory: Path = typer.Argument(..., help="A directory written by `ftops data prepare` (or its manifest.json)."),
-    model: str | None = typer.Option(None, "--model", "-m", help="Azure OpenAI model [default: gpt-4.1-mini-2025-04-14]; "
-                                                                 "for SageMaker, the model name shown in the estimate."),
-    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Epochs [default: the provider's rule]."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Azure OpenAI model; for SageMaker, the model name "
+                                                                 f"shown in the estimate. Default: {DEFAULT_MODEL_SHOWN}."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Epochs.",
+                                   show_default="the provider's rule"),
     provider: Provider = typer.Option(Provider.azure_openai, "--provider", help="Where the job trains."),
     instance: str | None = typer.Option(None, "--instance", help="SageMaker instance type, e.g. ml.g5.2xlarge."),
     spot: bool = typer.Option(False, "--spot", help="SageMaker managed spot: budget the spot figure."),
@@ -259,8 +266,8 @@ class CloudChoice(str, Enum):
 def upload(
     directory: Path = typer.Argument(..., help="A directory written by `ftops data prepare` (or its manifest.json)."),
     env: str = EnvOption,
-    cloud: CloudChoice = typer.Option(CloudChoice.all, "--cloud", help="Where to upload [default: every cloud the "
-                                                                       "environment enables]."),
+    cloud: CloudChoice = typer.Option(CloudChoice.all, "--cloud", help="Where to upload: aws, azure, or all (every "
+                                                                       "cloud the environment enables)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Upload the splits and manifest, content-addressed (a second upload sends nothing), verified by sha256."""

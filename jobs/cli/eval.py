@@ -117,7 +117,8 @@ def eval_job(
     check: bool = typer.Option(False, "--check", help="Exit 1 when the promotion gate fails."),
     gate: bool = typer.Option(False, "--gate", help="Run as the promotion gate: deploy the candidate (and a SageMaker "
                               "base model) if not serving, evaluate, remove what was deployed whatever the "
-                              "outcome (unless evaluation.keep_deployments), exit 1 when the gate fails."),
+                              "outcome (unless the definition's evaluation sets keep_deployments), exit 1 when "
+                              "the gate fails."),
     directory: Path | None = typer.Option(None, "--dir", "-d", help="The rendered tree (default: rendered/); --gate."),
     as_json: bool = JsonOption,
 ) -> None:

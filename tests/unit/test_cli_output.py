@@ -51,3 +51,49 @@ def test_a_path_with_brackets_is_printed_as_written(ftops, tmp_path):
     shown = (result.stdout + result.stderr).replace("\n", "")
     assert "renders[/]x [bold]y" in shown
     assert (out / "local").is_dir()
+
+
+def _help(*command: str) -> str:
+    """`ftops COMMAND --help` as a pipe gets it (rich's 80 columns), in this process."""
+    from typer.testing import CliRunner
+
+    from jobs.cli.main import app
+
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": None, "TERMINAL_WIDTH": None})
+    assert result.exit_code == 0, result.output
+    assert max(map(len, result.output.splitlines())) == 80  # laid out as in a pipe, not wider
+    return result.output
+
+
+def test_help_shows_every_default_whole_at_80_columns():
+    """Defaults written as `[default: ...]` inside help text were rich markup and vanished from `--help`."""
+    from jobs.cli import data
+    from jobs.data.tokens import DEFAULT_MODEL
+
+    assert data.DEFAULT_MODEL_SHOWN == DEFAULT_MODEL
+    shown = {command: " ".join(line.strip("│ ") for line in _help("data", command).splitlines())
+             for command in ("validate", "prepare", "estimate", "upload")}
+    assert f"Default: {DEFAULT_MODEL}." in shown["validate"] and f"Default: {DEFAULT_MODEL}." in shown["estimate"]
+    assert "every core" in shown["validate"]
+    assert "the environment's data.split" in shown["prepare"] and "the environment's data.seed" in shown["prepare"]
+    assert "the provider's rule" in shown["estimate"]
+    assert "every cloud the environment enables" in shown["upload"]
+
+
+def test_help_texts_are_not_cut_at_80_columns():
+    """Outside a terminal rich lays help out in 80 columns and cuts a word wider than its cell with an ellipsis;
+    help texts keep their words short enough. (`apply`'s `--no-local-runner` is cut by Typer's option-name column
+    itself, which no help text can change.)"""
+    from typer.main import get_command
+
+    from jobs.cli.main import app
+
+    def commands(group, path):
+        for name, command in group.commands.items():
+            if hasattr(command, "commands"):
+                yield from commands(command, (*path, name))
+            else:
+                yield (*path, name)
+
+    cut = [" ".join(path) for path in commands(get_command(app), ()) if path != ("apply",) and "…" in _help(*path)]
+    assert not cut, f"help cut with an ellipsis at 80 columns: {cut}"
