@@ -6,13 +6,13 @@ For context only, a third arm adds cdk-nag's AwsSolutions checks to the one-buck
 synth): the part of the gap that is cdk-nag's fixed cost.
 Runs alternate (A B B A ...) so drift in machine load hits both alike; the ratio is of wall-clock medians. CPU time
 (user + sys of Python and node) is reported beside it: on a shared machine it moves far less than wall time.
-Run: .venv/bin/python benchmarks/bench_synth.py [--runs N]. Writes benchmarks/results/synth.json.
+Run: .venv/bin/python benchmarks/bench_synth.py [--runs N]. Writes benchmarks/results/synth.json and appends
+the run to benchmarks/results/history.jsonl; exits 1 when the goal is missed.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -71,7 +71,7 @@ def jsii_node() -> str:
     return f"{version} ({node})"
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
@@ -114,16 +114,22 @@ def main() -> None:
         "node": jsii_node(), "node_compile_cache": os.environ.get("NODE_COMPILE_CACHE"),
         "jsii_cache": os.environ.get("JSII_RUNTIME_PACKAGE_CACHE_ROOT", str(ROOT / ".ftops" / "jsii-cache")),
     }
-    out = ROOT / "benchmarks" / "results" / "synth.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    report |= {"figure": "wall-clock median of `python app.py` (every environment) over the one-bucket app's, "
+                         "alternating runs, one process each (CPU ratio beside it)",
+               "baseline": "a minimal one-bucket CDK app, same flags and jsii cache, same run",
+               "goal_ratio": GOAL, "goal_met": ratio <= GOAL}
+    sys.path.insert(0, str(ROOT))  # benchmarks.history
+    from benchmarks.history import record
+
+    entry = record("synth", report)
     print(f"synth, median of {args.runs}: all {stacks} environments {medians['all_environments']:.2f}s, "
           f"minimal one-bucket app {medians['minimal_one_bucket']:.2f}s -> {ratio:.2f}x (goal <= {GOAL}x) "
           f"{'met' if ratio <= GOAL else 'NOT met'}; CPU {cpu_medians['all_environments']:.2f}s vs "
           f"{cpu_medians['minimal_one_bucket']:.2f}s -> {cpu_ratio:.2f}x (load {load_before:.1f} -> {load_after:.1f}); "
           f"versus the one-bucket app with cdk-nag ({medians['minimal_one_bucket_with_nag']:.2f}s): {ratio_nag:.2f}x")
-    print(f"wrote {out.relative_to(ROOT)}")
+    print(f"recorded run {entry['run_id']} in benchmarks/results/synth.json and history.jsonl")
+    return 0 if report["goal_met"] else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -4,11 +4,13 @@ Each row is the latest run of one benchmark that its goal applies to (or the lat
 met, and the run it comes from (`run_id`, commit, time), so nothing in the table is typed by hand. A benchmark
 with no recorded run says so. The prose sections below the table are commentary and keep their own dates.
 
-    python benchmarks/report.py
+    python benchmarks/report.py            # rewrite the table
+    python benchmarks/report.py --check    # exit 1 if the table differs from the recorded runs; writes nothing
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -68,6 +70,12 @@ def _train(run: dict) -> str:
             + ("" if run.get("goal_met") is not None else " (CPU smoke run: the goal is for a GPU)"))
 
 
+def _synth(run: dict) -> str:
+    median = run["median_s"]
+    return (f"{run['ratio']}x wall ({median['all_environments']:.2f} s for {run['stacks']} stacks vs "
+            f"{median['minimal_one_bucket']:.2f} s), CPU {run['cpu_ratio']}x; median of {run['runs']} alternating runs")
+
+
 SUMMARY = {
     "cli": ("`bench_cli.py`", "render and diff of the shipped definitions < 0.5 s and < 120 MB each", _cli),
     "eval": ("`bench_eval.py`", ">= 90% of the enforced rate limit, nothing lost or duplicated", _eval),
@@ -75,8 +83,8 @@ SUMMARY = {
     "validate": ("`bench_validate.py`", "<= 1.2x the tokenizer bound in CPU time; < 300 MB at 1 GB", _validate),
     "apply": ("`bench_apply.py`", ">= 4x one at a time (wall, median), no duplicate on either provider", _apply),
     "train": ("`bench_train.py`", ">= 1.3x plain TRL's tokens/s on a GPU, held-out loss no worse", _train),
+    "synth": ("`bench_synth.py`", "<= 1.5x a one-bucket CDK app (wall, median), every environment", _synth),
 }
-UNRECORDED = ("synth",)
 
 
 def table() -> str:
@@ -92,21 +100,29 @@ def table() -> str:
         met = {True: "yes", False: "no"}.get(run.get("goal_met"), "-")
         lines.append(f"| {label} | {goal} | {describe(run)} | {met} | `{run['run_id']}` {run.get('commit') or '?'} "
                      f"{run['at']} |")
-    for name in UNRECORDED:
-        if not runs(name):
-            lines.append(f"| `bench_{name}.py` | see its section | not yet in history.jsonl (older JSON only) | - | - |")
     return "\n".join(lines)
 
 
-def main() -> int:
-    text = RESULTS_MD.read_text()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Regenerate the summary table of benchmarks/RESULTS.md from "
+                                                 "benchmarks/results/history.jsonl.")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if RESULTS.md's table differs from the recorded runs; write nothing")
+    options = parser.parse_args(argv)
+    current = RESULTS_MD.read_text()
     block = f"{START}\n{table()}\n{END}"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
+    if START in current and END in current:
+        head, rest = current.split(START, 1)
         text = head + block + rest.split(END, 1)[1]
     else:
-        title, _, body = text.partition("\n")
+        title, _, body = current.partition("\n")
         text = f"{title}\n\n{block}\n{body}"
+    if options.check:
+        if text != current:
+            print(f"{RESULTS_MD}: the summary table is stale; run python benchmarks/report.py", file=sys.stderr)
+            return 1
+        print(f"{RESULTS_MD}: the summary table matches the recorded runs")
+        return 0
     RESULTS_MD.write_text(text)
     print(f"wrote the summary of {RESULTS_MD}")
     return 0

@@ -197,8 +197,9 @@ class AwsSettings(Declaration):
 
     promotion_targets: list[str] = Field(default=[], json_schema_extra={"items": {"pattern": r"^[a-z][a-z0-9-]*$"}})
     """Environments whose pipeline role may promote models out of this one (`ftops promote --from <this> --to
-    <target>` runs there): this stack lets that role read the evaluated `model.tar.gz` and the model records,
-    record the approval on them and on this environment's model packages, and decrypt with this environment's key."""
+    <target>` runs there): this stack lets that role list and read the model records and the evaluated
+    `model.tar.gz`, decrypt them through S3 with this environment's key, and describe this environment's model
+    packages. Read only: approval stays with this environment's own role (`ftops models approve`)."""
 
     checkpoint_expiry_days: int = Field(30, ge=1, le=3650)
     """Checkpoints older than this are deleted by the checkpoints bucket's lifecycle rule."""

@@ -68,3 +68,20 @@ def test_every_recorded_benchmark_has_a_row_with_its_latest_run():
         if recorded:
             row = next(line for line in table.splitlines() if line.startswith(f"| `bench_{name}.py`"))
             assert recorded[-1]["run_id"] in row
+
+
+def test_every_benchmark_script_has_a_row():
+    scripts = {path.stem.removeprefix("bench_") for path in (ROOT / "benchmarks").glob("bench_*.py")}
+    assert scripts == set(report.SUMMARY)
+
+
+def test_check_says_whether_the_committed_table_is_current(tmp_path, monkeypatch, capsys):
+    assert report.main(["--check"]) == 0, "run python benchmarks/report.py and commit RESULTS.md"
+    stale = tmp_path / "RESULTS.md"
+    text = report.RESULTS_MD.read_text().replace("| `bench_render.py` |", "| `bench_render.py` (edited) |")
+    stale.write_text(text)
+    monkeypatch.setattr(report, "RESULTS_MD", stale)
+    assert report.main(["--check"]) == 1
+    assert stale.read_text() == text  # --check writes nothing
+    assert "stale" in capsys.readouterr().err
+    assert report.main([]) == 0 and report.main(["--check"]) == 0
