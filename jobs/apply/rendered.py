@@ -121,9 +121,17 @@ def load_rendered(directory: Path, env_name: str, only: list[str] | None = None)
     """Every job rendered for `env_name` under `directory`, sorted by name; `only` selects by name."""
     root = env_dir(directory, env_name)
     jobs = []
-    for index in sorted(root.glob("*/job.json")):
+    indexes = sorted(root.glob("*/job.json"))
+    if not indexes:  # render never writes an environment without jobs: this is not a rendered tree
+        raise ConfigError(f"no rendered jobs for environment {env_name!r} here (no <job>/job.json)", source=root,
+                          hint=f"run `ftops render --env {env_name}` first, or pass the directory it wrote")
+    for index in indexes:
         try:
-            job = RenderedJob.model_validate({**orjson.loads(index.read_bytes()), "directory": index.parent})
+            data = orjson.loads(index.read_bytes())
+            if not isinstance(data, dict):
+                raise ConfigError(f"expected a JSON object, found {type(data).__name__}", source=index,
+                                  hint="re-run `ftops render`; rendered files are not edited by hand")
+            job = RenderedJob.model_validate({**data, "directory": index.parent})
         except orjson.JSONDecodeError as exc:
             raise ConfigError(f"not valid JSON ({exc})", source=index, hint="re-run `ftops render`") from None
         except ValidationError as exc:

@@ -169,6 +169,9 @@ def check_evaluation(job: str, env: Environment, evaluation: Path, *, judge: boo
         result = orjson.loads(evaluation.read_bytes())
     except orjson.JSONDecodeError as exc:
         raise ConfigError(f"cannot read the evaluation: {exc}", source=evaluation, hint=rerun) from None
+    if not isinstance(result, dict) or "evaluation_fingerprint" not in result:
+        raise ConfigError("not an evaluation written by `ftops eval` (no evaluation_fingerprint)", source=evaluation,
+                          hint=f"pass the evaluation.json that `{rerun}` writes")
     stale = None
     if result.get("job") != job:
         stale = f"it is of job {result.get('job')!r}"

@@ -89,6 +89,24 @@ def test_job_json_cannot_name_paths_outside_the_job_directory(project, ftops, tm
     assert f"job.json: {field}" in result.stderr, result.stderr
 
 
+@pytest.mark.parametrize("content", ["[]", '"x"', "3"])
+def test_a_job_json_that_is_not_an_object_is_one_line(project, ftops, tmp_path, content):
+    job_dir = _render(project, ftops, tmp_path / "rendered")
+    (job_dir / "job.json").write_text(content)
+    for command in ("plan", "apply"):
+        result = ftops(command, tmp_path / "rendered", "--env", ENV)
+        assert result.exit_code == 1 and "Traceback" not in result.stderr
+        assert f"{job_dir / 'job.json'}: expected a JSON object" in result.stderr, result.stderr
+
+
+def test_a_tree_without_jobs_is_not_an_empty_apply(ftops, tmp_path):
+    (tmp_path / "empty" / ENV).mkdir(parents=True)
+    for command in ("plan", "apply"):
+        result = ftops(command, tmp_path / "empty", "--env", ENV)
+        assert result.exit_code == 1
+        assert "no rendered jobs for environment 'dev' here" in result.stderr, result.stderr
+
+
 def test_a_manifest_pointing_elsewhere_is_refused(project, ftops, tmp_path):
     job_dir = _render(project, ftops, tmp_path / "rendered")
     manifest = write_dataset(tmp_path / "elsewhere")

@@ -88,3 +88,14 @@ def test_a_changed_gate_makes_the_stored_evaluation_stale(offline, ftops, tmp_pa
                    "--evaluation", tmp_path / "evaluation.json")
     assert result.exit_code == 1 and "is stale: the evaluation settings in the definition changed" in result.stderr
     assert attempts == []
+
+
+@pytest.mark.parametrize("content", ["[]", '"x"', "{}", '{"job": "x"}'])
+def test_a_file_that_is_not_an_evaluation_is_named_as_such(offline, ftops, tmp_path, content):
+    path = tmp_path / "evaluation.json"
+    path.write_text(content)
+    result = ftops("models", "approve", JOB, "--env", "local", "--no-judge", "--evaluation", path)
+    assert result.exit_code == 1, result.stdout
+    assert "not an evaluation written by `ftops eval`" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert offline[1] == []
