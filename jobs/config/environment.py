@@ -90,14 +90,27 @@ def environment_file(name: str) -> Path:
 
 
 def environment_names() -> list[str]:
-    return sorted(path.stem for path in paths.environments_dir().glob("*.yaml"))
+    return sorted(path.stem for path in paths.environments_dir().glob("*.yaml") if path.is_file())
 
 
 @cache
 def load_environment(name: str) -> Environment:
+    if name.endswith((".yaml", ".yml")) and "/" not in name:  # `--env dev.yaml`: the name is the file's stem
+        raise ConfigError(f"unknown environment {name!r}", source=paths.environments_dir(),
+                          hint=f"pass the name without the extension: {Path(name).stem}")
     path = environment_file(name)
-    if not re.match(ENV_NAME, name) or not path.is_file():
-        known = ", ".join(environment_names()) or "none"
-        raise ConfigError(f"unknown environment {name!r}", source=path,
-                          hint=f"known environments: {known}; add environments/{name}.yaml to create it")
+    valid = re.match(ENV_NAME, name) is not None
+    if path.is_file() and not valid:  # a file is there, but its name can never name an environment
+        raise ConfigError(f"{path.name} does not name an environment: names are a lowercase letter, then 1-15 "
+                          "lowercase letters, digits or hyphens", source=path,
+                          hint="rename the file (e.g. environments/my-env.yaml) or move it out of environments/")
+    if not valid or not path.is_file():
+        known = ", ".join(n for n in environment_names() if re.match(ENV_NAME, n)) or "none"
+        what = "is a directory, not a file" if path.is_dir() else "does not exist"
+        hint = f"known environments: {known}"
+        if valid and not path.is_dir():
+            hint += f"; add environments/{name}.yaml to create it"
+        raise ConfigError(f"unknown environment {name!r} (environments/{name}.yaml {what})"
+                          if valid else f"unknown environment {name!r}", source=path if valid else
+                          paths.environments_dir(), hint=hint)
     return load_model(path, Environment)

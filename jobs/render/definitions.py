@@ -34,6 +34,11 @@ def definitions_dir() -> Path:
 
 
 def definition_files() -> list[Path]:
+    """Every definition file; a `.yml` one is refused rather than skipped (its jobs would silently not render)."""
+    stray = sorted(definitions_dir().glob("*.yml"))
+    if stray:
+        raise ConfigError("job definitions end in .yaml; this one would not be rendered", source=stray[0],
+                          hint=f"rename it to definitions/{stray[0].stem}.yaml")
     return sorted(definitions_dir().glob("*.yaml"))
 
 
@@ -43,8 +48,10 @@ def find_definition(name: str) -> Path:
         if candidate.suffix == ".yaml" and candidate.is_file():
             return candidate.resolve()
     known = ", ".join(p.stem for p in definition_files()) or "none"
-    raise ConfigError(f"no job definition {name!r}", source=definitions_dir(),
-                      hint=f"known jobs: {known}; add definitions/{name}.yaml")
+    stem = Path(name).stem if Path(name).suffix in (".yaml", ".yml") else Path(name).name
+    # Only a plain name can become definitions/<name>.yaml; a path or a file name is answered with the jobs known.
+    add = f"; add definitions/{name}.yaml" if name == stem and "/" not in name else ""
+    raise ConfigError(f"no job definition {name!r}", source=definitions_dir(), hint=f"known jobs: {known}{add}")
 
 
 def deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:

@@ -89,3 +89,31 @@ def test_a_misspelt_definition_key_is_named_with_a_did_you_mean(project):
     with pytest.raises(ConfigError, match="unknown key hyperparamters, did you mean hyperparameters?") as err:
         definitions.load_variants(path, "local")
     assert err.value.line is not None
+
+
+def _env_error(ftops, *args) -> str:
+    load_environment.cache_clear()
+    result = ftops("env", *args)
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    return result.stderr
+
+
+def test_an_environment_file_with_an_impossible_name_is_named_with_the_rule(project, ftops):
+    environments = project.root / "environments"
+    (environments / "Copy of dev.yaml").write_text((environments / "dev.yaml").read_text())
+    for args in (("list",), ("show", "Copy of dev")):
+        line = _env_error(ftops, *args)
+        assert "Copy of dev.yaml does not name an environment" in line and "rename the file" in line
+        assert "known environments" not in line  # it once listed the file it then called unknown
+
+
+def test_environment_names_are_not_paths_or_file_names(project, ftops):
+    assert "pass the name without the extension: dev" in _env_error(ftops, "show", "dev.yaml")
+    line = _env_error(ftops, "show", "../README")
+    assert "add environments/" not in line and "known environments: dev, local, prod, staging" in line
+    (project.root / "environments" / "box.yaml").mkdir()
+    line = _env_error(ftops, "show", "box")
+    assert "environments/box.yaml is a directory" in line and "known environments: dev, local, prod, staging" in line
+    load_environment.cache_clear()
+    assert ftops("env", "list").exit_code == 0  # a directory is not an environment file

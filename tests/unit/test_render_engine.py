@@ -244,3 +244,19 @@ def test_render_one_job_keeps_the_others(project, ftops, tmp_path):
     assert ftops("render", "--env", "local", "--job", SM, "--out", tmp_path / "out").exit_code == 0
     after = {p.name for p in (tmp_path / "out" / "local").iterdir() if p.is_dir()}
     assert len(after) == 2 and {n for n in before if n.startswith(AZ)} <= after and before != after
+
+
+def test_a_yml_definition_is_refused_not_skipped(project, ftops, tmp_path):
+    definitions = project.root / "definitions"
+    (definitions / "helpdesk-qwen-lora.yaml").rename(definitions / "helpdesk-qwen-lora.yml")
+    result = ftops("render", "--env", "local", "--out", tmp_path / "out")
+    assert result.exit_code == 1 and not (tmp_path / "out").exists()
+    assert "helpdesk-qwen-lora.yml: job definitions end in .yaml" in result.stderr
+    assert "rename it to definitions/helpdesk-qwen-lora.yaml" in result.stderr
+
+
+@pytest.mark.parametrize("job", ["/tmp/x.yaml", "foo.yml", "sub/dir"])
+def test_an_unknown_job_path_gets_no_nonsense_file_to_add(ftops, job):
+    result = ftops("render", "--env", "local", "--job", job)
+    assert result.exit_code == 1 and f"no job definition {job!r}" in result.stderr
+    assert "add definitions/" not in result.stderr and "known jobs: helpdesk-gpt41mini" in result.stderr
