@@ -323,6 +323,21 @@ def _model(parsed: _Parsed, key: tuple[str | None, int | None], data: dict[str, 
     return model
 
 
+def _check_other_overrides(parsed: _Parsed, base: JobDefinition, env: str, path: Path) -> None:
+    """Validate the definition as every other environment's overrides make it, so a mistake in `overrides.prod`
+    fails `ftops render --env dev` on the pull request too, not only the prod render. Each result is kept (a
+    render of those environments reuses it), so rendering every environment validates nothing twice."""
+    for other, changes in base.overrides.items():
+        if other != env and changes and (other, None) not in parsed.models:
+            overridden = _leaves(changes)
+
+            def from_override(loc: Loc, other: str = other, overridden: set[Loc] = overridden) -> Loc:
+                hit = any(loc[:n] in overridden for n in range(1, len(loc) + 1))
+                return ("overrides", other, *loc) if hit else loc
+
+            _model(parsed, (other, None), deep_merge(parsed.data, changes), path, from_override)
+
+
 def load_variants(path: Path, env: str) -> list[JobVariant]:
     """The jobs `path` defines for `env`: one, or one per grid combination (a tuning sweep stays one job)."""
     parsed = _read(path)
@@ -338,6 +353,7 @@ def load_variants(path: Path, env: str) -> list[JobVariant]:
         return ("overrides", env, *loc) if any(loc[:n] in overridden for n in range(1, len(loc) + 1)) else loc
 
     merged = _model(parsed, (env, None), merged_data, path, from_override) if changes else base
+    _check_other_overrides(parsed, base, env, path)
     grid = merged.sweep.grid if merged.sweep and merged.sweep.grid else None
     if not grid:
         return [JobVariant(merged, path, env, merged.name, {}, overridden, lines)]

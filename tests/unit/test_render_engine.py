@@ -260,3 +260,20 @@ def test_an_unknown_job_path_gets_no_nonsense_file_to_add(ftops, job):
     result = ftops("render", "--env", "local", "--job", job)
     assert result.exit_code == 1 and f"no job definition {job!r}" in result.stderr
     assert "add definitions/" not in result.stderr and "known jobs: helpdesk-gpt41mini" in result.stderr
+
+
+@pytest.mark.parametrize("old, new, field, message", [
+    ("      spot: false", "      sopt: false", "overrides.prod.compute.sopt", "unknown key sopt, did you mean spot?"),
+    ("      epochs: 4", "      epochs: -4", "overrides.prod.hyperparameters.epochs", "greater than or equal to 1"),
+])
+def test_a_mistake_in_another_environments_overrides_fails_every_render(project, ftops, tmp_path, old, new, field,
+                                                                        message):
+    path = project.root / "definitions" / "helpdesk-qwen-lora.yaml"
+    text = path.read_text()
+    assert old in text.split("overrides:", 1)[1].split("  prod:", 1)[1]  # the edit lands in overrides.prod
+    path.write_text(text.replace(old, new, 1))
+    line = text.splitlines().index(old) + 1
+    for env in ("local", "dev"):  # a pull request renders dev; the mistake is in what prod will run
+        result = ftops("render", "--env", env, "--out", tmp_path / "out")
+        assert result.exit_code == 1 and not (tmp_path / "out").exists()
+        assert f"helpdesk-qwen-lora.yaml:{line}: {field}: " in result.stderr and message in result.stderr
