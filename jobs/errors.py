@@ -35,3 +35,12 @@ class ConfigError(FtopsError):
 
 class CloudError(FtopsError):
     """A cloud or emulator call failed in a way the user should see (names the resource and the code)."""
+
+
+class FieldValueError(ValueError):
+    """Raised by a model validator about one field (a dotted path below the model): the error then names that
+    field and its line, not the model's first line. A ValueError, so pydantic reports it like any other."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.loc = tuple(field.split("."))

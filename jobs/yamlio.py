@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from jobs.errors import ConfigError, FtopsError
+from jobs.errors import ConfigError, FieldValueError, FtopsError
 
 M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]
@@ -288,6 +288,9 @@ def describe_validation_error(exc: ValidationError, model: Any = None) -> tuple[
     errors = exc.errors()
     first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(part for part in first["loc"] if not (isinstance(part, str) and part.startswith("function-")))
+    raised = (first.get("ctx") or {}).get("error")
+    if isinstance(raised, FieldValueError):  # a model validator's error about one of its fields
+        loc += raised.loc
     kind = first["type"]
     message = first["msg"].removeprefix("Value error, ")
     hint = {"missing": "add the field"}.get(kind)

@@ -14,6 +14,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from jobs.config.base import RESERVED_TAG_PREFIXES, Declaration, check_cloud_tags, check_named_like_file
 from jobs.config.environment import ENV_NAME
 from jobs.config.policy import AzureTrainingType
+from jobs.errors import FieldValueError
 from jobs.training.metrics import METRICS
 
 # Leaves room for `-g<NN>` (grid trials), `-<env>` (16) and `-<hash8>` within SageMaker's 63 characters.
@@ -384,6 +385,14 @@ class DeploymentSettings(Declaration):
     """SageMaker endpoint (sagemaker jobs)."""
 
 
+SAGEMAKER_ONLY_HYPERPARAMETERS = ("lora_r", "lora_alpha", "lora_dropout", "max_length", "packing", "warmup_ratio",
+                                  "weight_decay", "save_steps", "eval_steps", "early_stopping_patience",
+                                  "gradient_checkpointing")
+"""What `train.py` reads and Azure OpenAI's fine-tuning API has no parameter for (data-plane spec
+2025-04-01-preview: FineTuningHyperParameters holds n_epochs, batch_size, learning_rate_multiplier;
+DpoHyperparamsRequest adds beta and l2_multiplier; seed is a property of the job itself)."""
+
+
 class JobDefinition(Declaration):
     """One fine-tuning job (or sweep), rendered per environment by `ftops render`."""
 
@@ -419,10 +428,10 @@ class JobDefinition(Declaration):
     """Training hyperparameters."""
 
     compute: Compute = Compute()
-    """SageMaker compute (ignored for Azure OpenAI)."""
+    """SageMaker compute (sagemaker jobs only)."""
 
     azure: AzureTraining = AzureTraining()
-    """Azure OpenAI options (ignored for SageMaker)."""
+    """Azure OpenAI options (azure-openai jobs only)."""
 
     overrides: dict[str, dict[str, Any]] = {}
     """Per-environment changes: environment name -> the same keys as here (hyperparameters, compute, azure, tags,
@@ -468,32 +477,54 @@ class JobDefinition(Declaration):
         model, hp = self.base_model, self.hyperparameters
         if self.provider == "azure-openai":
             if not (model.azure_model and model.version):
-                raise ValueError("azure-openai jobs need base_model.azure_model and base_model.version "
-                                 "(e.g. gpt-4.1-mini and 2025-04-14)")
+                raise FieldValueError("base_model", "azure-openai jobs need base_model.azure_model and "
+                                      "base_model.version (e.g. gpt-4.1-mini and 2025-04-14)")
             if model.hf_model_id or model.jumpstart_id or model.s3_uri:
-                raise ValueError("azure-openai jobs take base_model.azure_model/version only; remove hf_model_id, "
-                                 "jumpstart_id and s3_uri")
+                field = next(f for f in ("hf_model_id", "jumpstart_id", "s3_uri") if getattr(model, f))
+                raise FieldValueError(f"base_model.{field}", "azure-openai jobs take base_model.azure_model/version "
+                                      "only; remove hf_model_id, jumpstart_id and s3_uri")
             if self.method == "classification":
-                raise ValueError("method classification runs on SageMaker only; use supervised or dpo on Azure")
+                raise FieldValueError("method", "method classification runs on SageMaker only; use supervised or "
+                                      "dpo on Azure")
             if hp.learning_rate is not None:
-                raise ValueError("Azure takes hyperparameters.learning_rate_multiplier, not learning_rate")
+                raise FieldValueError("hyperparameters.learning_rate", "Azure takes "
+                                      "hyperparameters.learning_rate_multiplier, not learning_rate")
             if self.sweep and self.sweep.tuning:
-                raise ValueError("sweep.tuning is a SageMaker tuning job; use sweep.grid for Azure OpenAI")
+                raise FieldValueError("sweep.tuning", "sweep.tuning is a SageMaker tuning job; use sweep.grid for "
+                                      "Azure OpenAI")
+            # Settings Azure OpenAI has no use for would otherwise be accepted and silently change nothing.
+            written = [f for f in ("compute", "peft") if f in self.model_fields_set]
+            written += [f"hyperparameters.{f}" for f in SAGEMAKER_ONLY_HYPERPARAMETERS if f in hp.model_fields_set]
+            if "sagemaker" in self.deployment.model_fields_set:
+                written.append("deployment.sagemaker")
+            if written:
+                raise FieldValueError(written[0], f"{written[0]} applies to sagemaker jobs only (Azure OpenAI has no "
+                                      "such setting); remove it")
         else:
             if model.azure_model or model.version:
-                raise ValueError("sagemaker jobs take base_model.hf_model_id or jumpstart_id (with s3_uri); "
-                                 "remove azure_model and version")
+                raise FieldValueError("base_model.azure_model" if model.azure_model else "base_model.version",
+                                      "sagemaker jobs take base_model.hf_model_id or jumpstart_id (with s3_uri); "
+                                      "remove azure_model and version")
             if bool(model.hf_model_id) == bool(model.jumpstart_id):
-                raise ValueError("sagemaker jobs need exactly one of base_model.hf_model_id or base_model.jumpstart_id")
+                raise FieldValueError("base_model", "sagemaker jobs need exactly one of base_model.hf_model_id or "
+                                      "base_model.jumpstart_id")
             if not model.s3_uri:
-                raise ValueError("sagemaker jobs need base_model.s3_uri (training runs with the hub offline); upload "
-                                 "the weights to s3://<artifacts bucket>/models/<name>/ and give that prefix")
+                raise FieldValueError("base_model", "sagemaker jobs need base_model.s3_uri (training runs with the "
+                                      "hub offline); upload the weights to s3://<artifacts bucket>/models/<name>/ "
+                                      "and give that prefix")
             if hp.learning_rate_multiplier is not None:
-                raise ValueError("SageMaker takes hyperparameters.learning_rate, not learning_rate_multiplier")
+                raise FieldValueError("hyperparameters.learning_rate_multiplier", "SageMaker takes "
+                                      "hyperparameters.learning_rate, not learning_rate_multiplier")
+            written = [f for f in ("azure",) if f in self.model_fields_set]
+            if "azure" in self.deployment.model_fields_set:
+                written.append("deployment.azure")
+            if written:
+                raise FieldValueError(written[0], f"{written[0]} applies to azure-openai jobs only; remove it")
         if hp.beta is not None and self.method != "dpo":
-            raise ValueError("hyperparameters.beta applies to method dpo only; remove it")
+            raise FieldValueError("hyperparameters.beta", "hyperparameters.beta applies to method dpo only; remove it")
         if hp.packing and self.method != "supervised":
-            raise ValueError("hyperparameters.packing applies to supervised fine-tuning only; set it to false")
+            raise FieldValueError("hyperparameters.packing", "hyperparameters.packing applies to supervised "
+                                  "fine-tuning only; set it to false")
         return self
 
     @property

@@ -277,3 +277,39 @@ def test_a_mistake_in_another_environments_overrides_fails_every_render(project,
         result = ftops("render", "--env", env, "--out", tmp_path / "out")
         assert result.exit_code == 1 and not (tmp_path / "out").exists()
         assert f"helpdesk-qwen-lora.yaml:{line}: {field}: " in result.stderr and message in result.stderr
+
+
+def _render_error(project, ftops, tmp_path, job: str, **changes) -> tuple[str, list[str]]:
+    path = project.edit_definition(job, **changes)
+    result = ftops("render", "--env", "local", "--out", tmp_path / "out")
+    assert result.exit_code == 1 and "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+    return result.stderr.strip(), path.read_text().splitlines()
+
+
+@pytest.mark.parametrize("job, changes, field", [
+    ("helpdesk-gpt41mini", {"compute": {"instance_type": "ml.p4d.24xlarge"}}, "compute"),
+    ("helpdesk-gpt41mini", {"hyperparameters__lora_r": 64}, "hyperparameters.lora_r"),
+    ("helpdesk-gpt41mini", {"peft": "qlora"}, "peft"),
+    ("helpdesk-gpt41mini", {"deployment__sagemaker": {"instance_type": "ml.g5.xlarge"}}, "deployment.sagemaker"),
+    ("helpdesk-qwen-lora", {"azure": {"suffix": "x"}}, "azure"),
+])
+def test_a_setting_the_provider_has_no_use_for_is_refused_at_its_line(project, ftops, tmp_path, job, changes,
+                                                                     field):
+    line, text = _render_error(project, ftops, tmp_path, job, **changes)
+    key = field.rsplit(".", 1)[-1] + ":"
+    number = next(i for i, row in enumerate(text, start=1) if row.strip().startswith(key))
+    assert f"{job}.yaml:{number}: {field}: {field} applies to" in line and "remove it" in line, line
+
+
+@pytest.mark.parametrize("job, changes, field, message", [
+    ("helpdesk-gpt41mini", {"hyperparameters__learning_rate": 0.0002}, "hyperparameters.learning_rate",
+     "Azure takes hyperparameters.learning_rate_multiplier"),
+    ("helpdesk-qwen-lora", {"method": "dpo", "hyperparameters__packing": True}, "hyperparameters.packing",
+     "hyperparameters.packing applies to supervised fine-tuning only"),
+])
+def test_a_cross_field_rule_points_at_the_field_not_the_name_line(project, ftops, tmp_path, job, changes, field,
+                                                                  message):
+    line, text = _render_error(project, ftops, tmp_path, job, **changes)
+    key = field.rsplit(".", 1)[-1] + ":"
+    number = next(i for i, row in enumerate(text, start=1) if row.strip().startswith(key))
+    assert f"{job}.yaml:{number}: {field}: {message}" in line, line
