@@ -10,6 +10,7 @@ integers are bounded in length (Python refuses int() over 4,300 digits with a Va
 from __future__ import annotations
 
 from collections.abc import Hashable
+from datetime import date
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
@@ -282,6 +283,37 @@ def _descend(annotation: Any, part: str | int) -> Any:
     return None
 
 
+def _field_description(model: Any, loc: Loc) -> str | None:
+    """The first sentence of the documented field at `loc` (what the schema shows), or None."""
+    if model is None or not loc or not isinstance(loc[-1], str):
+        return None
+    parent: Any = model
+    for part in loc[:-1]:
+        parent = _descend(parent, part)
+        if parent is None:
+            return None
+    for candidate in _candidates(parent):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel) and loc[-1] in candidate.model_fields:
+            text = (candidate.model_fields[loc[-1]].description or "").strip()
+            return text.split(". ")[0].split("\n\n")[0].replace("\n", " ").rstrip(".") or None
+    return None
+
+
+def _plain_wording(error: dict[str, Any], loc: Loc, model: Any) -> tuple[str, str | None] | None:
+    """Pydantic's wording where it would leave a user guessing: a raw regular expression, or a value YAML read
+    as a number or a date where text was meant."""
+    value = error.get("input")
+    if error["type"] == "string_pattern_mismatch":
+        about = _field_description(model, loc)
+        return (f"{value!r} is not a valid value here (it must match {error['ctx']['pattern']})",
+                f"expected: {about}" if about else "see the field in the JSON Schema (ftops schema)")
+    if error["type"] == "string_type" and isinstance(value, (bool, int, float, date)):
+        kind = {bool: "a boolean", int: "a number", float: "a number"}.get(type(value), "a date")
+        shown = value.isoformat() if isinstance(value, date) else repr(value)
+        return f"expected text, but YAML read {kind} ({shown})", f'quote the value as written, e.g. "{value}"'
+    return None
+
+
 def describe_validation_error(exc: ValidationError, model: Any = None) -> tuple[Loc, str, str | None]:
     """(location, message, hint) of the error to show: an unknown key first (a misspelt key also makes the field
     it meant "missing", and the typo is the thing to fix), named with the closest known key."""
@@ -294,6 +326,9 @@ def describe_validation_error(exc: ValidationError, model: Any = None) -> tuple[
     kind = first["type"]
     message = first["msg"].removeprefix("Value error, ")
     hint = {"missing": "add the field"}.get(kind)
+    plain = _plain_wording(first, loc, model)
+    if plain:
+        message, hint = plain
     if kind == "extra_forbidden" and loc:
         key = loc[-1]
         known = _fields_at(model, loc[:-1]) if model is not None else []

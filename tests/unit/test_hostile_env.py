@@ -117,3 +117,21 @@ def test_environment_names_are_not_paths_or_file_names(project, ftops):
     assert "environments/box.yaml is a directory" in line and "known environments: dev, local, prod, staging" in line
     load_environment.cache_clear()
     assert ftops("env", "list").exit_code == 0  # a directory is not an environment file
+
+
+def test_an_unquoted_account_id_is_told_to_be_quoted(project):
+    err = _load(project, 'account: "111111111111"', "account: 111111111111")
+    assert err.field == "aws.account" and err.line == _line_of(project, "account: 111111111111")
+    assert "expected text, but YAML read a number (111111111111)" in err.message
+    assert err.hint == 'quote the value as written, e.g. "111111111111"'
+
+
+def test_a_pattern_error_says_what_the_field_expects_not_only_the_regex(project, ftops, tmp_path):
+    path = project.root / "definitions" / "helpdesk-qwen-lora.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("dataset: datasets/it-helpdesk/prepared/manifest.json",
+                                 "dataset: datasets/it-helpdesk/prepared", 1))
+    result = ftops("render", "--env", "local", "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "dataset: 'datasets/it-helpdesk/prepared' is not a valid value here" in result.stderr
+    assert "expected: The prepared dataset's manifest written by `ftops data prepare`" in result.stderr
