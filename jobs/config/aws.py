@@ -5,11 +5,12 @@ from __future__ import annotations
 import ipaddress
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from jobs.config.base import Declaration
+from jobs.errors import FieldValueError
 
 AWS_REGION = r"^[a-z]{2}(-gov)?-[a-z]+-\d$"
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -216,7 +217,7 @@ class AwsSettings(Declaration):
     budget: BudgetSettings = BudgetSettings()
     """The monthly cost budget and its alert thresholds."""
 
-    quotas: dict[str, float] = Field(default={}, json_schema_extra={"propertyNames": {"pattern": r"^ml\.[a-z0-9.-]+ for .+$"}})
+    quotas: dict[str, Annotated[float, Field(ge=0)]] = Field(default={}, json_schema_extra={"propertyNames": {"pattern": r"^ml\.[a-z0-9.-]+ for .+$"}})
     """SageMaker Service Quotas by name (e.g. `ml.g5.2xlarge for spot training job usage: 2`) for `ftops preflight` where no Service Quotas API answers (the emulator); real accounts are always asked."""
 
     @staticmethod
@@ -247,6 +248,11 @@ class AwsSettings(Declaration):
     def check_production_vpc(cls, vpc: VpcSettings, info: ValidationInfo) -> VpcSettings:
         if not vpc.enabled and cls._is_production(info):
             raise ValueError("production environments run training in a VPC; set vpc.enabled: true")
+        region = info.data.get("region")
+        elsewhere = [zone for zone in vpc.availability_zones if region and zone[:-1] != region]
+        if elsewhere:  # a subnet in another region's zone fails only at deploy time, after a long wait
+            raise FieldValueError("availability_zones", f"{elsewhere[0]!r} is not a zone of {region}; list zones "
+                                  f"such as {region}a, {region}b")
         return vpc
 
     @field_validator("training_image_repositories", "inference_image_repositories")

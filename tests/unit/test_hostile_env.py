@@ -135,3 +135,25 @@ def test_a_pattern_error_says_what_the_field_expects_not_only_the_regex(project,
     assert result.exit_code == 1
     assert "dataset: 'datasets/it-helpdesk/prepared' is not a valid value here" in result.stderr
     assert "expected: The prepared dataset's manifest written by `ftops data prepare`" in result.stderr
+
+
+def test_availability_zones_of_another_region_are_refused_at_their_line(project):
+    project.edit_environment("prod", "availability_zones: [us-east-1a, us-east-1b]",
+                             "availability_zones: [us-east-1a, us-west-2b]")
+    load_environment.cache_clear()
+    with pytest.raises(ConfigError) as err:
+        load_environment("prod")
+    assert err.value.field == "aws.vpc.availability_zones"
+    assert "'us-west-2b' is not a zone of us-east-1" in err.value.message
+    lines = (project.root / "environments" / "prod.yaml").read_text().splitlines()
+    assert err.value.line == next(i for i, row in enumerate(lines, start=1) if "availability_zones:" in row)
+
+
+def test_a_negative_quota_is_refused(project):
+    text = (project.root / "environments" / "local.yaml").read_text()
+    quota = next(row for row in text.splitlines() if row.strip().startswith("ml.") and ":" in row)
+    project.edit_environment("local", quota, quota.rsplit(":", 1)[0] + ": -2")
+    load_environment.cache_clear()
+    with pytest.raises(ConfigError, match="greater than or equal to 0") as err:
+        load_environment("local")
+    assert err.value.field.startswith("aws.quotas.")
