@@ -341,7 +341,10 @@ def describe_validation_error(exc: ValidationError, model: Any = None) -> tuple[
                 "remove the key, or check its spelling against the JSON Schema (ftops schema)")
     more = len(errors) - 1
     if more:
-        message += f" (+{more} more error{'s' if more > 1 else ''})"
+        others = [".".join(str(part) for part in e["loc"] if not str(part).startswith("function-")) or "(top level)"
+                  for e in errors if e is not first]
+        named = ", ".join(others[:3]) + (", ..." if more > 3 else "")
+        message += f" (+{more} more error{'s' if more > 1 else ''}, at {named})"
     return loc, message, hint
 
 

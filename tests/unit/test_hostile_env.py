@@ -157,3 +157,9 @@ def test_a_negative_quota_is_refused(project):
     with pytest.raises(ConfigError, match="greater than or equal to 0") as err:
         load_environment("local")
     assert err.value.field.startswith("aws.quotas.")
+
+
+def test_further_errors_are_named_not_only_counted(project):
+    project.edit_environment("dev", "  region: us-east-1", "  region: 7")
+    err = _load(project, 'account: "111111111111"', "account: nope")
+    assert "(+1 more error, at aws." in err.message
