@@ -9,7 +9,8 @@ from rich.markup import escape
 
 from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console
 
-JobArgument = typer.Argument(..., help="The rendered job name (its deployment settings come from the rendering).")
+JobArgument = typer.Argument(..., help="The job definition's name (definitions/JOB.yaml) or the rendered job's name; "
+                                             "its deployment settings come from the rendering.")
 DirOption = typer.Option(None, "--dir", "-d", help="The rendered tree (default: rendered/).")
 
 

@@ -12,15 +12,37 @@ from jobs.errors import FtopsError
 
 
 def _load_request(path: Path) -> dict:
+    if path.is_dir():  # a rendered job's directory: its training request
+        if not (path / "sagemaker.json").is_file():
+            raise FtopsError("this directory holds no sagemaker.json", source=path,
+                             hint="pass a rendered SageMaker job's directory or its sagemaker.json (tuning sweeps "
+                                  "and Azure OpenAI jobs do not run locally)")
+        path = path / "sagemaker.json"
     if not path.is_file():
         raise FtopsError("no such file", source=path, hint="pass a rendered sagemaker.json (ftops render writes it)")
     try:
         request = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise FtopsError(f"not valid JSON: {exc.msg}", source=path, line=exc.lineno) from None
+    except UnicodeDecodeError:
+        raise FtopsError("not UTF-8 text", source=path, hint="pass a rendered sagemaker.json") from None
     if not isinstance(request, dict):
         raise FtopsError("expected a JSON object (the create_training_job request)", source=path)
+    if "TrainingJobName" not in request or "AlgorithmSpecification" not in request:
+        raise FtopsError("not a SageMaker CreateTrainingJob request (no TrainingJobName and AlgorithmSpecification)",
+                         source=path, hint="pass a rendered sagemaker.json; Azure OpenAI jobs and tuning sweeps "
+                                           "do not run locally")
     return request
+
+
+def _check_environment(request: dict, env: str, path: Path) -> None:
+    """A request rendered for another environment names that environment's buckets, role and key: refuse it
+    here rather than fail later on a bucket this environment does not have."""
+    rendered_for = next((tag.get("Value") for tag in request.get("Tags") or []
+                         if isinstance(tag, dict) and tag.get("Key") == "environment"), None)
+    if rendered_for is not None and rendered_for != env:
+        raise FtopsError(f"rendered for environment {rendered_for!r}, not {env!r}", source=path, field="--env",
+                         hint=f"pass --env {rendered_for}, or render the job for {env}")
 
 
 def _human(result: dict) -> None:
@@ -47,7 +69,8 @@ def _human(result: dict) -> None:
 
 
 def run_local(
-    job: Path = typer.Argument(..., help="A rendered SageMaker request (sagemaker.json: create_training_job kwargs)."),
+    job: Path = typer.Argument(..., help="A rendered SageMaker request (sagemaker.json: create_training_job kwargs), "
+                                         "or the rendered job's directory."),
     env: str = EnvOption,
     max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Stop after N optimizer steps (smoke test)."),
     subset: int | None = typer.Option(None, "--subset", min=1, help="Use only the first N examples of each channel."),
@@ -77,6 +100,7 @@ def run_local(
         raise FtopsError(f"--interrupt-at {interrupt_at} leaves nothing to resume with --max-steps {max_steps}",
                          field="--interrupt-at", hint="interrupt before the last step")
     request = _load_request(job)
+    _check_environment(request, env, job)
     guard.check_request(request)
     environment = load_environment(env)
     if fresh or (max_steps is not None and not resume):

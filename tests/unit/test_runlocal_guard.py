@@ -3,6 +3,7 @@ deleted, and the request's Environment cannot steer the local process (issue 17,
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -118,3 +119,24 @@ def test_cli_refuses_an_interruption_at_the_last_step(ftops, tmp_path):
     job.write_text("{}")
     out = ftops("run-local", job, "--max-steps", "10", "--interrupt-at", "10")
     assert out.exit_code == 1 and "nothing to resume" in out.stderr
+
+
+def test_cli_names_what_is_not_a_training_request(ftops, tmp_path):
+    azure = tmp_path / "azure-openai.json"
+    azure.write_text(json.dumps({"model": "gpt-4.1-mini-2025-04-14", "training_file": "file-x"}))
+    out = ftops("run-local", azure)
+    assert out.exit_code == 1 and "not a SageMaker CreateTrainingJob request" in out.stderr
+    assert str(azure) in out.stderr and "Traceback" not in out.stderr
+    out = ftops("run-local", tmp_path)
+    assert out.exit_code == 1 and "this directory holds no sagemaker.json" in out.stderr
+
+
+def test_cli_refuses_a_request_rendered_for_another_environment(ftops, tmp_path):
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / "sagemaker.json").write_text(json.dumps({
+        "TrainingJobName": "x-dev-12345678", "AlgorithmSpecification": {},
+        "Tags": [{"Key": "environment", "Value": "dev"}]}))
+    out = ftops("run-local", job, "--env", "local")  # the job's directory is accepted for its sagemaker.json
+    assert out.exit_code == 1
+    assert "rendered for environment 'dev', not 'local'" in out.stderr and "pass --env dev" in out.stderr
