@@ -79,6 +79,7 @@ def prepare(path: Path, out: Path, counter: TokenCounter, limits: ModelLimits, *
     _check_split(split)
     fmt = fmt or sniff_format(path)
     out = out.resolve()
+    _refuse_input_in_output(path, out)
     # Before any work: refuse a directory ftops did not make.
     check_replaceable(out, PREPARED_KIND, field="--out", legacy=is_unmarked_prepare_output)
     make_dirs(out.parent, field="--out")
@@ -93,6 +94,28 @@ def prepare(path: Path, out: Path, counter: TokenCounter, limits: ModelLimits, *
         shutil.rmtree(work, ignore_errors=True)
         raise
     return report
+
+
+def _refuse_input_in_output(path: Path, out: Path) -> None:
+    """Replacing `out` would delete the input and the splits beside it (`prepare P/train.jsonl --out P` split the
+    old train split again and lost the old validation and test splits). Both paths are resolved (symlinks), and a
+    hard link to a file directly in `out` is the same file under another name."""
+    source = path.resolve()
+    if source == out or out in source.parents:
+        raise FtopsError(f"the input is inside the output directory {out}: replacing that directory would delete "
+                         "the input and the splits beside it", source=path, field="--out",
+                         hint="choose another --out, e.g. a new directory")
+    try:
+        here = source.stat()
+        same = next((entry.name for entry in os.scandir(out) if entry.is_file(follow_symlinks=False)
+                     and entry.inode() == here.st_ino and entry.stat(follow_symlinks=False).st_dev == here.st_dev),
+                    None)
+    except OSError:  # no such directory (or not one): nothing in it to lose
+        return
+    if same is not None:
+        raise FtopsError(f"the input is {out / same} under another name (a hard link): replacing the output "
+                         "directory would delete the splits beside it", source=path, field="--out",
+                         hint="choose another --out, e.g. a new directory")
 
 
 def _check_split(split: tuple[float, float, float]) -> None:

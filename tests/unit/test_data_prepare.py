@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -173,3 +174,31 @@ def test_bad_arguments_are_one_line_errors(ftops, tmp_path: Path) -> None:
     garbage = write(tmp_path / "garbage.jsonl", ['{"messages": []}'] * 3)
     result = ftops("data", "prepare", garbage, "--out", tmp_path / "g")
     assert result.exit_code == 1 and "no valid examples" in result.stderr
+
+
+def one_line(result, exit_code: int = 1) -> str:
+    assert result.exit_code == exit_code, (result.exit_code, result.stdout, result.stderr)
+    text = result.stderr.strip()
+    assert "\n" not in text and "Traceback" not in text, text
+    return text
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def test_an_input_inside_the_output_directory_is_refused_and_the_output_kept(ftops, tmp_path: Path) -> None:
+    """`prepare P/train.jsonl --out P` exited 0, lost P's validation and test splits and split the old train again."""
+    out = tmp_path / "P"
+    assert ftops("data", "prepare", SAMPLE / "support-chat.jsonl", "--out", out, "--group-by", "intent").exit_code == 0
+    before = snapshot(out)
+    (tmp_path / "link").symlink_to(out)  # the same directory under another name, either side
+    (tmp_path / "train-link.jsonl").symlink_to(out / "train.jsonl")
+    os.link(out / "train.jsonl", tmp_path / "hard.jsonl")
+    for source, target in ((out / "train.jsonl", out), (tmp_path / "link" / "train.jsonl", out),
+                           (out / "train.jsonl", tmp_path / "link"), (tmp_path / "train-link.jsonl", out),
+                           (tmp_path / "hard.jsonl", out)):
+        text = one_line(ftops("data", "prepare", source, "--out", target))
+        assert text.startswith(f"error: {source}: --out: the input is ") and "choose another --out" in text, text
+        assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["P", "hard.jsonl", "link", "train-link.jsonl"]
