@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from jobs.config.data import MAX_SEED
 from jobs.data.formats import Analysis, analyze, canonical
 from jobs.data.leaks import prompt_key
 from jobs.data.manifest import SPLITS, DatasetFormat, Dropped, Manifest, SplitFile
@@ -77,6 +78,8 @@ def prepare(path: Path, out: Path, counter: TokenCounter, limits: ModelLimits, *
             dedupe: bool = False, group_by: str | None = None) -> PrepareReport:
     regular_file(path, what="JSONL dataset")  # a FIFO or directory is refused by type, never opened
     _check_split(split)
+    if not 0 <= seed <= MAX_SEED:  # the CLI and the environment model bound it too; this guards other callers
+        raise FtopsError(f"seed {seed} is outside 0..{MAX_SEED}", field="--seed", hint="e.g. --seed 42")
     fmt = fmt or sniff_format(path)
     out = out.resolve()
     _refuse_input_in_output(path, out)

@@ -12,6 +12,7 @@ import pytest
 from jobs.data import prepare as prepare_module
 from jobs.data.manifest import read_manifest
 from jobs.data.tokens import resolve
+from jobs.errors import FtopsError
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "datasets" / "it-helpdesk"
@@ -202,3 +203,28 @@ def test_an_input_inside_the_output_directory_is_refused_and_the_output_kept(fto
         assert text.startswith(f"error: {source}: --out: the input is ") and "choose another --out" in text, text
         assert snapshot(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["P", "hard.jsonl", "link", "train-link.jsonl"]
+
+
+@pytest.mark.parametrize("seed", ["-1", "2147483648", "18446744073709551616"])
+def test_a_seed_outside_0_to_2_31_is_a_usage_error_and_nothing_is_written(ftops, tmp_path: Path, seed: str) -> None:
+    """2**64 ended in `TypeError: Integer exceeds 64-bit range` from the manifest; -1 was accepted though job
+    definitions require hyperparameters.seed >= 0."""
+    result = ftops("data", "prepare", SAMPLE / "support-chat.jsonl", "--out", tmp_path / "out", "--seed", seed)
+    assert result.exit_code == 2 and "--seed" in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(FtopsError, match="outside 0..2147483647"):
+        prepare_module.prepare(SAMPLE / "support-chat.jsonl", tmp_path / "out", *resolve(None, None), seed=int(seed))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_seed_range_is_the_job_seed_range_everywhere(ftops, project, tmp_path: Path) -> None:
+    from jobs.cli import data as cli_data
+    from jobs.config.data import MAX_SEED
+    from jobs.config.job import Hyperparameters
+
+    limits = {m.le for m in Hyperparameters.model_fields["seed"].metadata if hasattr(m, "le")}
+    assert cli_data.MAX_SEED == MAX_SEED and limits == {MAX_SEED}
+    project.edit_environment("dev", "  seed: 42", "  seed: -1")
+    text = one_line(ftops("data", "prepare", SAMPLE / "support-chat.jsonl", "--out", tmp_path / "out", "--env", "dev"))
+    assert "dev.yaml" in text and "data.seed" in text and "greater than or equal to 0" in text, text
+    assert not (tmp_path / "out").exists()
