@@ -228,3 +228,25 @@ def test_the_seed_range_is_the_job_seed_range_everywhere(ftops, project, tmp_pat
     text = one_line(ftops("data", "prepare", SAMPLE / "support-chat.jsonl", "--out", tmp_path / "out", "--env", "dev"))
     assert "dev.yaml" in text and "data.seed" in text and "greater than or equal to 0" in text, text
     assert not (tmp_path / "out").exists()
+
+
+def test_a_group_by_field_no_example_has_is_refused_with_a_did_you_mean(ftops, tmp_path: Path) -> None:
+    """`--group-by intnt` exited 0, said "grouped by intnt" and recorded it in the manifest; nothing was grouped."""
+    out = tmp_path / "out"
+    result = ftops("data", "prepare", SAMPLE / "support-chat.jsonl", "--out", out, "--group-by", "intnt")
+    assert one_line(result) == (f"error: {SAMPLE / 'support-chat.jsonl'}: --group-by: no example has a value in the "
+                                "top-level field 'intnt', so nothing would be grouped (did you mean --group-by "
+                                "intent? top-level fields of the examples: intent, messages)")
+    assert "grouped by" not in result.stdout and not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_examples_without_the_group_by_field_are_counted_in_a_warning(ftops, tmp_path: Path) -> None:
+    rows = [chat(f"q{i}", conversation=f"c{i // 5}") for i in range(40)] + [chat(f"loose {i}") for i in range(7)]
+    result = ftops("data", "prepare", write(tmp_path / "in.jsonl", rows), "--out", tmp_path / "out",
+                   "--group-by", "conversation", "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ungrouped"] == 7 and report["warnings"] == [
+        "7 of 47 examples have no value in 'conversation': each of them is split as a group of its own"]
+    human = ftops("data", "prepare", tmp_path / "in.jsonl", "--out", tmp_path / "out", "--group-by", "conversation")
+    assert "warning 7 of 47 examples have no value in 'conversation'" in " ".join(human.stderr.split())
