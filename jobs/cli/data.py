@@ -230,7 +230,7 @@ def estimate(
 
     if provider is Provider.sagemaker and instance is None:
         raise typer.BadParameter("--provider sagemaker needs --instance TYPE", param_hint="--instance")
-    manifest = read_manifest(directory)
+    manifest = read_manifest(directory, command="`ftops data estimate`")
     result = estimate_cost(manifest, provider=provider.value, model=model, epochs=epochs, instance_type=instance,
                            spot=spot, training_type=training_type.value, env=load_environment(env),
                            manifest_dir=manifest_dir(directory))
@@ -279,7 +279,7 @@ def upload(
 
     environment = load_environment(env)
     clouds = enabled_clouds(environment) if cloud is CloudChoice.all else [cloud.value]
-    manifest = read_manifest(directory)
+    manifest = read_manifest(directory, command="`ftops data upload`")
     directory = manifest_dir(directory)  # the directory or its manifest.json: the same dataset
     total = (sum(entry.bytes for entry in manifest.files.values()) + (directory / "manifest.json").stat().st_size) \
         * len(clouds)
