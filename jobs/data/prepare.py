@@ -88,9 +88,9 @@ def prepare(path: Path, out: Path, counter: TokenCounter, limits: ModelLimits, *
         raise FtopsError(f"seed {seed} is outside 0..{MAX_SEED}", field="--seed", hint="e.g. --seed 42")
     fmt = fmt or sniff_format(path)
     out = out.resolve()
-    _refuse_input_in_output(path, out)
-    # Before any work: refuse a directory ftops did not make.
+    # Before any work: refuse a directory ftops did not make, and one that holds the input.
     check_replaceable(out, PREPARED_KIND, field="--out", legacy=is_unmarked_prepare_output)
+    _refuse_input_in_output(path, out)
     make_dirs(out.parent, field="--out")
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     umask = os.umask(0)
