@@ -25,6 +25,8 @@ class Format(str, Enum):
 # (tests/unit/test_cli_output.py keeps the two equal). In the help text, not in Typer's `[default: ...]`: rich
 # cuts a word longer than the help column (80 columns outside a terminal) with an ellipsis.
 DEFAULT_MODEL_SHOWN = "gpt-4.1-mini-2025-04-14"
+# jobs.config.data.MAX_SEED, written out for the same reason (tests/unit/test_data_prepare.py keeps the two equal).
+MAX_SEED = 2**31 - 1
 FormatOption = typer.Option(None, "--format", "-f", help="Dataset format; detected from the first lines if omitted.")
 ModelOption = typer.Option(None, "--model", "-m",
                            help="Azure OpenAI model whose tokenizer and limits apply (one of models.yaml in jobs/reference). "
@@ -147,7 +149,7 @@ def prepare(
     out: Path = typer.Option(..., "--out", "-o", help="Directory for the train, validation and test files and manifest.json."),
     split: str | None = typer.Option(None, "--split", help="train,validation,test fractions, e.g. 0.8,0.1,0.1.",
                                    show_default="the environment's data.split"),
-    seed: int | None = typer.Option(None, "--seed", help="Split seed.",
+    seed: int | None = typer.Option(None, "--seed", min=0, max=MAX_SEED, help="Split seed.",
                                   show_default="the environment's data.seed"),
     dedupe: bool = typer.Option(False, "--dedupe", help="Drop exact duplicates (after normalisation)."),
     group_by: str | None = typer.Option(None, "--group-by", help="Top-level field whose value keeps related "
@@ -228,7 +230,7 @@ def estimate(
 
     if provider is Provider.sagemaker and instance is None:
         raise typer.BadParameter("--provider sagemaker needs --instance TYPE", param_hint="--instance")
-    manifest = read_manifest(directory)
+    manifest = read_manifest(directory, command="`ftops data estimate`")
     result = estimate_cost(manifest, provider=provider.value, model=model, epochs=epochs, instance_type=instance,
                            spot=spot, training_type=training_type.value, env=load_environment(env),
                            manifest_dir=manifest_dir(directory))
@@ -277,7 +279,7 @@ def upload(
 
     environment = load_environment(env)
     clouds = enabled_clouds(environment) if cloud is CloudChoice.all else [cloud.value]
-    manifest = read_manifest(directory)
+    manifest = read_manifest(directory, command="`ftops data upload`")
     directory = manifest_dir(directory)  # the directory or its manifest.json: the same dataset
     total = (sum(entry.bytes for entry in manifest.files.values()) + (directory / "manifest.json").stat().st_size) \
         * len(clouds)

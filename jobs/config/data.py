@@ -6,13 +6,18 @@ from pydantic import Field, field_validator
 
 from jobs.config.base import Declaration
 
+MAX_SEED = 2**31 - 1
+"""Split seeds run 0..2**31-1, the range of a job definition's `hyperparameters.seed` (Azure OpenAI's fine-tuning
+seed is an int32), so one number can seed both the split and the run; a larger one used to end in a traceback
+when the manifest was written (orjson writes 64-bit integers only)."""
+
 
 class DataSettings(Declaration):
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     """Default train/validation/test fractions for `ftops data prepare`; they must add up to 1."""
 
-    seed: int = 42
-    """Default seed for the deterministic split."""
+    seed: int = Field(42, ge=0, le=MAX_SEED)
+    """Default seed for the deterministic split (0 to 2147483647, like a job's `hyperparameters.seed`)."""
 
     s3_prefix: str = Field("datasets/", pattern=r"^([A-Za-z0-9._-]+/)*$")
     """Key prefix for datasets in the environment's S3 datasets bucket (ends with '/', or empty)."""

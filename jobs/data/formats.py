@@ -19,8 +19,8 @@ FORMATS: tuple[DatasetFormat, ...] = ("chat", "preference", "completion", "class
 
 # Stable codes: pipelines match on these, so never rename one (add new ones instead).
 ERROR_CODES = {
-    "E_NOT_UTF8": "the line has bytes that are not UTF-8",
-    "E_INVALID_JSON": "the line is not one complete JSON value",
+    "E_NOT_UTF8": "the line has bytes that are not UTF-8 (or the file is compressed, or UTF-16/32)",
+    "E_INVALID_JSON": "the line is not one complete JSON value (e.g. pretty-printed JSON)",
     "E_LINE_TOO_LONG": "the line is longer than ftops reads as one example",
     "E_NOT_OBJECT": "the line is JSON but not an object",
     "E_UNKNOWN_FORMAT": "no line looks like any supported format",
@@ -39,7 +39,7 @@ ERROR_CODES = {
     "E_FIELD_TYPE": "a field has the wrong type",
     "E_EMPTY_TEXT": "a required text is empty",
     "E_TOO_MANY_TOKENS": "the example is over the model's per-example token limit",
-    "E_TOO_FEW_EXAMPLES": "fewer valid examples than the provider's minimum",
+    "E_TOO_FEW_EXAMPLES": "fewer valid examples than the provider's minimum (or an empty file)",
     "E_FILE_TOO_LARGE": "the file is over the provider's size limit",
 }
 WARNING_CODES = {

@@ -13,6 +13,7 @@ import orjson
 
 from jobs.data.formats import canonical, detect
 from jobs.data.manifest import DatasetFormat
+from jobs.errors import FtopsError
 from jobs.fsutil import regular_file
 
 MAX_LISTED = 20
@@ -61,6 +62,21 @@ def _prompts(path: Path, fmt: DatasetFormat | None) -> tuple[DatasetFormat | Non
     return fmt, found
 
 
+def _check_train_file(path: Path, train: Path, fmt: DatasetFormat) -> None:
+    from jobs.data.validate import sniff_format
+
+    hint = f"give the training file the examples of {path.name} were split from, e.g. the train.jsonl beside it"
+    try:
+        train_format = sniff_format(regular_file(train, what="training file"))
+    except FtopsError as exc:  # empty, compressed, not JSON Lines, no known format: with its code, under the option
+        code = f"{exc.field}: " if exc.field and exc.field.startswith("E_") else ""
+        raise FtopsError(code + exc.message, source=train, line=exc.line, field="--against-train",
+                         hint=hint if code.startswith("E_TOO_FEW") or not exc.hint else exc.hint) from None
+    if train_format != fmt:
+        raise FtopsError(f"the training file is {train_format} data and {path.name} is {fmt}: their prompts cannot "
+                         "be compared", source=train, field="--against-train", hint=hint)
+
+
 @dataclass
 class Overlap:
     file: str
@@ -76,7 +92,13 @@ class Overlap:
 
 
 def prompt_overlap(path: Path, train: Path, fmt: DatasetFormat | None = None) -> Overlap:
-    """Which examples of `path` repeat a prompt of `train` (for a test or validation split, or an eval set)."""
+    """Which examples of `path` repeat a prompt of `train` (for a test or validation split, or an eval set).
+    A train file with no examples, or of another format than `path`, is refused: either reported "0 examples
+    share a prompt" and passed."""
+    from jobs.data.validate import sniff_format
+
+    fmt = fmt or sniff_format(regular_file(path, what="JSONL dataset"))
+    _check_train_file(path, train, fmt)
     fmt, train_prompts = _prompts(train, fmt)
     first_in_train: dict[bytes, int] = {}
     for line, key in train_prompts:

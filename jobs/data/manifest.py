@@ -96,13 +96,21 @@ class Manifest(BaseModel):
         return path
 
 
-def manifest_file(path: Path) -> Path:
-    """The manifest.json of `path`: the directory `ftops data prepare` wrote, or the manifest itself."""
+def manifest_file(path: Path, *, command: str = "this command") -> Path:
+    """The manifest.json of `path`: the directory `ftops data prepare` wrote, or the manifest itself. `command`
+    names the caller in the refusal of anything else (e.g. the raw dataset)."""
     from jobs.fsutil import regular_file
 
     file = path / "manifest.json" if path.is_dir() else path
     if not file.exists() and not file.is_symlink():
         raise ConfigError("no manifest.json here", source=file, hint="run `ftops data prepare FILE --out DIR` first")
+    if not path.is_dir() and not file.name.endswith("manifest.json"):  # job definitions allow `*manifest.json`
+        # e.g. the raw dataset: parsing it as a manifest said "Invalid JSON: trailing characters"
+        dataset = file.name.endswith((".jsonl", ".jsonl.gz", ".json"))
+        raise ConfigError(f"{'a dataset, not a prepared one' if dataset else 'not a manifest.json'}: {command} takes "
+                          "the output of `ftops data prepare` (the directory it wrote, or its manifest.json)",
+                          source=file, hint=f"run `ftops data prepare {file} --out DIR`, then pass DIR" if dataset
+                          else "pass the directory `ftops data prepare FILE --out DIR` wrote, or DIR/manifest.json")
     try:
         return regular_file(file, what="manifest.json (or the directory that holds it)")
     except FtopsError as exc:
@@ -114,10 +122,10 @@ def manifest_dir(path: Path) -> Path:
     return manifest_file(path).parent
 
 
-def read_manifest(path: Path) -> Manifest:
+def read_manifest(path: Path, *, command: str = "this command") -> Manifest:
     """Read a manifest from a file or from the directory `ftops data prepare` wrote (validated: known fields,
     non-negative counts, split files as plain names beside it)."""
-    file = manifest_file(path)
+    file = manifest_file(path, command=command)
     if file.stat().st_size > MAX_MANIFEST_BYTES:
         raise ConfigError(f"larger than {MAX_MANIFEST_BYTES >> 20} MiB; not an ftops manifest", source=file)
     try:

@@ -12,6 +12,7 @@ prepare leaves nothing under the final names.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import shutil
@@ -23,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from jobs.config.data import MAX_SEED
 from jobs.data.formats import Analysis, analyze, canonical
 from jobs.data.leaks import prompt_key
 from jobs.data.manifest import SPLITS, DatasetFormat, Dropped, Manifest, SplitFile
@@ -35,6 +37,7 @@ BATCH = 1024
 PREPARED_KIND = "prepared dataset"
 MAX_DROPPED_LISTED = 1000
 """The manifest lists at most this many dropped lines (all are counted in the report)."""
+MAX_FIELDS = 200
 
 
 @dataclass
@@ -45,7 +48,11 @@ class PrepareReport:
     dropped_counts: Counter = field(default_factory=Counter)
     stripped_keys: Counter = field(default_factory=Counter)
     ungrouped: int = 0
-    """Examples without the --group-by field (each became a group of its own)."""
+    """Examples without the --group-by field, or with null there (each became a group of its own)."""
+    grouped: int = 0
+    """Examples with a value in the --group-by field."""
+    fields: set[str] = field(default_factory=set)
+    """Top-level keys of the examples (up to MAX_FIELDS), for the did-you-mean of a --group-by no example has."""
     moved_for_shared_prompts: int = 0
     """Examples placed in another split than their group alone gave, to keep a prompt in one split."""
     joined_units: int = 0
@@ -77,10 +84,13 @@ def prepare(path: Path, out: Path, counter: TokenCounter, limits: ModelLimits, *
             dedupe: bool = False, group_by: str | None = None) -> PrepareReport:
     regular_file(path, what="JSONL dataset")  # a FIFO or directory is refused by type, never opened
     _check_split(split)
+    if not 0 <= seed <= MAX_SEED:  # the CLI and the environment model bound it too; this guards other callers
+        raise FtopsError(f"seed {seed} is outside 0..{MAX_SEED}", field="--seed", hint="e.g. --seed 42")
     fmt = fmt or sniff_format(path)
     out = out.resolve()
-    # Before any work: refuse a directory ftops did not make.
+    # Before any work: refuse a directory ftops did not make, and one that holds the input.
     check_replaceable(out, PREPARED_KIND, field="--out", legacy=is_unmarked_prepare_output)
+    _refuse_input_in_output(path, out)
     make_dirs(out.parent, field="--out")
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     umask = os.umask(0)
@@ -93,6 +103,28 @@ def prepare(path: Path, out: Path, counter: TokenCounter, limits: ModelLimits, *
         shutil.rmtree(work, ignore_errors=True)
         raise
     return report
+
+
+def _refuse_input_in_output(path: Path, out: Path) -> None:
+    """Replacing `out` would delete the input and the splits beside it (`prepare P/train.jsonl --out P` split the
+    old train split again and lost the old validation and test splits). Both paths are resolved (symlinks), and a
+    hard link to a file directly in `out` is the same file under another name."""
+    source = path.resolve()
+    if source == out or out in source.parents:
+        raise FtopsError(f"the input is inside the output directory {out}: replacing that directory would delete "
+                         "the input and the splits beside it", source=path, field="--out",
+                         hint="choose another --out, e.g. a new directory")
+    try:
+        here = source.stat()
+        same = next((entry.name for entry in os.scandir(out) if entry.is_file(follow_symlinks=False)
+                     and entry.inode() == here.st_ino and entry.stat(follow_symlinks=False).st_dev == here.st_dev),
+                    None)
+    except OSError:  # no such directory (or not one): nothing in it to lose
+        return
+    if same is not None:
+        raise FtopsError(f"the input is {out / same} under another name (a hard link): replacing the output "
+                         "directory would delete the splits beside it", source=path, field="--out",
+                         hint="choose another --out, e.g. a new directory")
 
 
 def _check_split(split: tuple[float, float, float]) -> None:
@@ -148,6 +180,8 @@ def _prepare_into(work: Path, path: Path, out: Path, counter: TokenCounter, limi
             if problem:
                 drop(number, *problem)
                 continue
+            if group_by is not None and len(report.fields) < MAX_FIELDS:
+                report.fields.update(obj)
             example = canonical(obj, fmt)
             report.stripped_keys.update(key for key in obj if key not in example)
             analysis = analyze(example, fmt)
@@ -170,6 +204,8 @@ def _prepare_into(work: Path, path: Path, out: Path, counter: TokenCounter, limi
         raise FtopsError("no valid examples left after cleaning", source=path,
                          hint=f"run `ftops data validate {path.name}` to see why each line fails")
 
+    if group_by is not None:
+        _check_group_by(path, group_by, report)
     units = [(k.rank, k.label if fmt == "classification" else None) for k in kept]
     by_groups = assign_splits(units, split)
     # Units (groups, or single examples) that share a prompt, transitively, become one unit ranked by the smallest
@@ -204,9 +240,28 @@ def _unit(obj: dict, group_by: str | None, data: bytes, report: PrepareReport) -
     if group_by is not None:
         value = obj.get(group_by)
         if value is not None:
+            report.grouped += 1
             return "g:" + orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
         report.ungrouped += 1
     return "x:" + hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _check_group_by(path: Path, group_by: str, report: PrepareReport) -> None:
+    """A --group-by field that no example has is a mistake (a misspelling grouped nothing and was recorded in the
+    manifest as if it had): refused, with a did-you-mean. Examples that lack it while others have it each stay a
+    unit of their own, as before; the report warns with their count."""
+    if not report.grouped:
+        fields = sorted(report.fields)
+        close = difflib.get_close_matches(group_by, fields, n=1)
+        shown = ", ".join(name if name.isprintable() and len(name) <= 40 else repr(name[:40]) for name in fields[:12])
+        shown += ", ..." if len(fields) > 12 else ""
+        raise FtopsError(f"no example has a value in the top-level field {group_by!r}, so nothing would be grouped",
+                         source=path, field="--group-by",
+                         hint=(f"did you mean --group-by {close[0]}? " if close else "")
+                         + (f"top-level fields of the examples: {shown}" if fields else "the examples have no fields"))
+    if report.ungrouped:
+        report.warnings.append(f"{report.ungrouped} of {report.grouped + report.ungrouped} examples have no value in "
+                               f"{group_by!r}: each of them is split as a group of its own")
 
 
 def join_shared_prompts(ranks: list[bytes], prompts: list[bytes]) -> dict[bytes, bytes]:

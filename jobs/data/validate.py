@@ -12,6 +12,7 @@ import hashlib
 import math
 import multiprocessing
 import os
+import re
 from array import array
 from collections import Counter
 from collections.abc import Iterator
@@ -252,23 +253,106 @@ def _count(batch: list[tuple[int, Analysis, bytes]], result: ChunkResult, settin
 
 
 def sniff_format(path: Path) -> DatasetFormat:
-    """The format of the first parseable object line (within the first lines); E_UNKNOWN_FORMAT otherwise."""
+    """The format of the first parseable object line (within the first lines). When there is none, the error
+    names the cause where it can tell (an empty file, a compressed or UTF-16/32 file, pretty-printed JSON, lines
+    that are not JSON objects) and E_UNKNOWN_FORMAT otherwise."""
+    first_problem: tuple[int, str, str] | None = None
+    parsed_objects = 0
+    first_text: tuple[int, bytes] | None = None
+    no_example = True  # every line read is blank, and the whole file was read
     with open(path, "rb") as handle:
         for number, line in enumerate(iter_lines(handle, 0, os.path.getsize(path)), start=1):
             if number > DETECT_LINES:
+                no_example = False
                 break
-            if line is TOO_LONG or not line.strip():
+            if line is TOO_LONG:
+                no_example = False
                 continue
+            if not line.strip():
+                continue
+            no_example = False
+            if first_text is None:
+                first_text = (number, line)
             obj, problem = parse_line(line)
             if problem:
+                first_problem = first_problem or (number, *problem)
                 continue
+            parsed_objects += 1
             found = detect(obj)
             if found:
                 return found
+    _why_undetected(path, no_example, first_text, first_problem if not parsed_objects else None)
     raise FtopsError("cannot tell the format: no line among the first ones is a chat (messages), preference "
                      "(input/preferred_output), completion (prompt/completion) or classification (text/label) "
                      "example", source=path, line=1, field="E_UNKNOWN_FORMAT",
                      hint=f"pass --format {'|'.join(FORMATS)} to see the errors per line")
+
+
+COMPRESSED = ((re.compile(rb"\x1f\x8b"), "gzip", "gzip -dc", ".gz"),
+              (re.compile(rb"BZh[1-9]1AY&SY"), "bzip2", "bzip2 -dc", ".bz2"),
+              (re.compile(rb"\xfd7zXZ\x00"), "xz", "xz -dc", ".xz"),
+              (re.compile(rb"\x28\xb5\x2f\xfd"), "zstd", "zstd -dc", ".zst"),
+              (re.compile(rb"PK\x03\x04"), "zip", "unzip -p", ".zip"))
+"""The magic numbers of the archives datasets are most often shipped in: (magic, name, command that prints the
+content, file suffix)."""
+WIDE_BOMS = ((b"\x00\x00\xfe\xff", "UTF-32BE"), (b"\xff\xfe\x00\x00", "UTF-32LE"), (b"\xfe\xff", "UTF-16BE"),
+             (b"\xff\xfe", "UTF-16LE"))
+"""Byte order marks of UTF-16/32 (UTF-32LE before UTF-16LE: its mark starts with UTF-16LE's)."""
+
+
+def _why_undetected(path: Path, no_example: bool, first_text: tuple[int, bytes] | None,
+                    first_problem: tuple[int, str, str] | None) -> None:
+    """Raise the cause of a failed detection when the first bytes or lines show it; return when they do not.
+    `first_problem` is the first line's parse problem when no line among the first ones parsed at all."""
+    name = path.name
+    if no_example:
+        raise FtopsError("the file is empty: it has no examples" if not os.path.getsize(path) else
+                         "the file has only blank lines: it has no examples", source=path, field="E_TOO_FEW_EXAMPLES",
+                         hint="write one JSON example per line")
+    with open(path, "rb") as handle:
+        head = handle.read(64)
+    for magic, kind, command, suffix in COMPRESSED:
+        if magic.match(head):
+            plain = _new_name(name, name.removesuffix(suffix) if name.endswith(".jsonl" + suffix) else "data.jsonl")
+            raise FtopsError(f"the file is {kind}-compressed, not JSON Lines text", source=path, field="E_NOT_UTF8",
+                             hint=f"decompress it and pass the result, e.g. `{command} {name} > {plain}`")
+    encoding = _wide_encoding(head)
+    if encoding:
+        raise FtopsError(f"the file is {encoding} text, not UTF-8", source=path, field="E_NOT_UTF8",
+                         hint=f"re-save it as UTF-8, e.g. `iconv -f {encoding} -t UTF-8 {name} > "
+                              f"{_new_name(name, Path(name).stem + '.utf8.jsonl')}`")
+    if first_text is not None and first_text[1].strip() in (b"{", b"[", b"[{"):
+        tool = "jq -c '.[]'" if first_text[1].strip().startswith(b"[") else "jq -c ."
+        raise FtopsError(f"the line is {first_text[1].strip().decode()!r} alone: this looks like pretty-printed "
+                         "JSON (one value over many lines), not JSON Lines", source=path, line=first_text[0],
+                         field="E_INVALID_JSON", hint=f"write each example as one JSON object on one line, e.g. "
+                                                      f"`{tool} {name} > {_new_name(name, Path(name).stem + '.jsonl')}`")
+    if first_problem is not None:  # no line is a JSON object at all: the first line's problem is the cause
+        line, code, message = first_problem
+        raise FtopsError(message, source=path, line=line, field=code)
+
+
+def _new_name(name: str, wanted: str) -> str:
+    """`wanted`, unless it is the input's own name (a suggested `cmd FILE > FILE` would empty the file first)."""
+    return wanted if wanted != name else f"{Path(name).stem}.fixed.jsonl"
+
+
+def _wide_encoding(head: bytes) -> str | None:
+    """UTF-16/32 from a byte order mark, or from the NULs that ASCII characters carry in them (no mark)."""
+    for bom, encoding in WIDE_BOMS:
+        if head.startswith(bom):
+            return encoding
+    if b"\x00" not in head:
+        return None
+    for width, encoding_le, encoding_be in ((4, "UTF-32LE", "UTF-32BE"), (2, "UTF-16LE", "UTF-16BE")):
+        sample = head[:len(head) - len(head) % width]
+        if len(sample) < width:
+            continue
+        if not any(sample[i] for i in range(len(sample)) if i % width):
+            return encoding_le
+        if not any(sample[i] for i in range(len(sample)) if i % width != width - 1):
+            return encoding_be
+    return None
 
 
 def chunk_bounds(path: Path, size: int, target: int) -> list[tuple[int, int]]:

@@ -91,3 +91,21 @@ def test_cli_json_and_errors(ftops) -> None:
     assert result.exit_code == 1 and "ml.g5.2xlarge" in result.stderr
     result = ftops("data", "estimate", PREPARED.parent)
     assert result.exit_code == 1 and "manifest.json" in result.stderr
+
+
+def test_a_raw_dataset_is_refused_with_the_prepare_command_to_run(ftops, tmp_path: Path) -> None:
+    """`estimate support-chat.jsonl` said `not a valid ftops manifest: Invalid JSON: trailing characters ... (re-run
+    ftops data prepare instead of editing the manifest)`."""
+    raw = ROOT / "datasets" / "it-helpdesk" / "support-chat.jsonl"
+    result = ftops("data", "estimate", raw)
+    assert result.exit_code == 1 and "\n" not in result.stderr.strip()
+    assert result.stderr.strip() == (
+        f"error: {raw}: a dataset, not a prepared one: `ftops data estimate` takes the output of `ftops data prepare` "
+        f"(the directory it wrote, or its manifest.json) (run `ftops data prepare {raw} --out DIR`, then pass DIR)")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("{}")
+    result = ftops("data", "estimate", notes)
+    assert result.exit_code == 1 and "not a manifest.json: `ftops data estimate` takes the output" in result.stderr
+    result = ftops("data", "upload", raw, "--env", "local")
+    assert result.exit_code == 1 and "a dataset, not a prepared one: `ftops data upload` takes" in result.stderr
+    assert ftops("data", "estimate", PREPARED / "manifest.json").exit_code == 0

@@ -7,6 +7,8 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
 from jobs.data.leaks import prompt_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,3 +99,21 @@ def test_against_train_skips_lines_nested_too_deeply_to_compare(ftops, tmp_path)
                     f'"tools": {deep}}}\n' + json.dumps(chat("Printer jammed", "Open tray 2.", "c")) + "\n")
     result = ftops("data", "validate", path, "--against-train", path, "--json")
     assert json.loads(result.stdout)["against_train"]["overlapping_examples"] == 1
+
+
+@pytest.mark.parametrize("train", ["empty", "blank", "classification"])
+def test_against_an_empty_train_file_or_one_of_another_format_is_refused(ftops, tmp_path, train):
+    """Both reported "0 example(s) share a prompt" and exited 0: a check that checked nothing, passed."""
+    test = tmp_path / "test.jsonl"
+    test.write_text("".join(json.dumps(chat(f"question {i}", "answer", "c")) + "\n" for i in range(12)))
+    other = tmp_path / "train.jsonl"
+    other.write_text({"empty": "", "blank": "\n\n",
+                      "classification": '{"text": "VPN down", "label": "network"}\n'}[train])
+    result = ftops("data", "validate", test, "--against-train", other)
+    assert result.exit_code == 1, result.stdout
+    text = result.stderr.strip()
+    assert "\n" not in text and text.startswith(f"error: {other}: --against-train: "), text
+    assert "share a prompt" not in result.stdout
+    expected = ("the training file is classification data and test.jsonl is chat" if train == "classification"
+                else "E_TOO_FEW_EXAMPLES: the file ")
+    assert expected in text and "give the training file the examples of test.jsonl were split from" in text, text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from jobs.data import prepare as prepare_module
 from jobs.data.manifest import read_manifest
 from jobs.data.tokens import resolve
+from jobs.errors import FtopsError
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "datasets" / "it-helpdesk"
@@ -173,3 +175,78 @@ def test_bad_arguments_are_one_line_errors(ftops, tmp_path: Path) -> None:
     garbage = write(tmp_path / "garbage.jsonl", ['{"messages": []}'] * 3)
     result = ftops("data", "prepare", garbage, "--out", tmp_path / "g")
     assert result.exit_code == 1 and "no valid examples" in result.stderr
+
+
+def one_line(result, exit_code: int = 1) -> str:
+    assert result.exit_code == exit_code, (result.exit_code, result.stdout, result.stderr)
+    text = result.stderr.strip()
+    assert "\n" not in text and "Traceback" not in text, text
+    return text
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def test_an_input_inside_the_output_directory_is_refused_and_the_output_kept(ftops, tmp_path: Path) -> None:
+    """`prepare P/train.jsonl --out P` exited 0, lost P's validation and test splits and split the old train again."""
+    out = tmp_path / "P"
+    assert ftops("data", "prepare", SAMPLE / "support-chat.jsonl", "--out", out, "--group-by", "intent").exit_code == 0
+    before = snapshot(out)
+    (tmp_path / "link").symlink_to(out)  # the same directory under another name, either side
+    (tmp_path / "train-link.jsonl").symlink_to(out / "train.jsonl")
+    os.link(out / "train.jsonl", tmp_path / "hard.jsonl")
+    for source, target in ((out / "train.jsonl", out), (tmp_path / "link" / "train.jsonl", out),
+                           (out / "train.jsonl", tmp_path / "link"), (tmp_path / "train-link.jsonl", out),
+                           (tmp_path / "hard.jsonl", out)):
+        text = one_line(ftops("data", "prepare", source, "--out", target))
+        assert text.startswith(f"error: {source}: --out: the input is ") and "choose another --out" in text, text
+        assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["P", "hard.jsonl", "link", "train-link.jsonl"]
+
+
+@pytest.mark.parametrize("seed", ["-1", "2147483648", "18446744073709551616"])
+def test_a_seed_outside_0_to_2_31_is_a_usage_error_and_nothing_is_written(ftops, tmp_path: Path, seed: str) -> None:
+    """2**64 ended in `TypeError: Integer exceeds 64-bit range` from the manifest; -1 was accepted though job
+    definitions require hyperparameters.seed >= 0."""
+    result = ftops("data", "prepare", SAMPLE / "support-chat.jsonl", "--out", tmp_path / "out", "--seed", seed)
+    assert result.exit_code == 2 and "--seed" in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(FtopsError, match="outside 0..2147483647"):
+        prepare_module.prepare(SAMPLE / "support-chat.jsonl", tmp_path / "out", *resolve(None, None), seed=int(seed))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_seed_range_is_the_job_seed_range_everywhere(ftops, project, tmp_path: Path) -> None:
+    from jobs.cli import data as cli_data
+    from jobs.config.data import MAX_SEED
+    from jobs.config.job import Hyperparameters
+
+    limits = {m.le for m in Hyperparameters.model_fields["seed"].metadata if hasattr(m, "le")}
+    assert cli_data.MAX_SEED == MAX_SEED and limits == {MAX_SEED}
+    project.edit_environment("dev", "  seed: 42", "  seed: -1")
+    text = one_line(ftops("data", "prepare", SAMPLE / "support-chat.jsonl", "--out", tmp_path / "out", "--env", "dev"))
+    assert "dev.yaml" in text and "data.seed" in text and "greater than or equal to 0" in text, text
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_group_by_field_no_example_has_is_refused_with_a_did_you_mean(ftops, tmp_path: Path) -> None:
+    """`--group-by intnt` exited 0, said "grouped by intnt" and recorded it in the manifest; nothing was grouped."""
+    out = tmp_path / "out"
+    result = ftops("data", "prepare", SAMPLE / "support-chat.jsonl", "--out", out, "--group-by", "intnt")
+    assert one_line(result) == (f"error: {SAMPLE / 'support-chat.jsonl'}: --group-by: no example has a value in the "
+                                "top-level field 'intnt', so nothing would be grouped (did you mean --group-by "
+                                "intent? top-level fields of the examples: intent, messages)")
+    assert "grouped by" not in result.stdout and not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_examples_without_the_group_by_field_are_counted_in_a_warning(ftops, tmp_path: Path) -> None:
+    rows = [chat(f"q{i}", conversation=f"c{i // 5}") for i in range(40)] + [chat(f"loose {i}") for i in range(7)]
+    result = ftops("data", "prepare", write(tmp_path / "in.jsonl", rows), "--out", tmp_path / "out",
+                   "--group-by", "conversation", "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ungrouped"] == 7 and report["warnings"] == [
+        "7 of 47 examples have no value in 'conversation': each of them is split as a group of its own"]
+    human = ftops("data", "prepare", tmp_path / "in.jsonl", "--out", tmp_path / "out", "--group-by", "conversation")
+    assert "warning 7 of 47 examples have no value in 'conversation'" in " ".join(human.stderr.split())

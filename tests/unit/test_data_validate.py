@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -106,6 +107,37 @@ def test_unknown_format_is_one_line_with_exit_1(ftops, tmp_path: Path) -> None:
     result = ftops("data", "validate", path)
     assert result.exit_code == 1
     assert "E_UNKNOWN_FORMAT" in result.stderr and "odd.jsonl:1" in result.stderr
+
+
+GOOD_TEXT = "\n".join(GOOD) + "\n"
+UNREADABLE = {
+    "empty": (b"", "data.jsonl: E_TOO_FEW_EXAMPLES: the file is empty"),
+    "blank lines": (b"\n  \n\n", "data.jsonl: E_TOO_FEW_EXAMPLES: the file has only blank lines"),
+    "gzip": (gzip.compress(GOOD_TEXT.encode()), "data.jsonl: E_NOT_UTF8: the file is gzip-compressed"),
+    "utf-16 with a BOM": (GOOD_TEXT.encode("utf-16"), "data.jsonl: E_NOT_UTF8: the file is UTF-16LE text"),
+    "utf-16be, no BOM": (GOOD_TEXT.encode("utf-16-be"), "data.jsonl: E_NOT_UTF8: the file is UTF-16BE text"),
+    "utf-32": (GOOD_TEXT.encode("utf-32"), "data.jsonl: E_NOT_UTF8: the file is UTF-32LE text"),
+    "pretty-printed object": (json.dumps(chat(), indent=2).encode(),
+                              "data.jsonl:1: E_INVALID_JSON: the line is '{' alone: this looks like pretty-printed"),
+    "pretty-printed array": (json.dumps([chat(), chat()], indent=2).encode(),
+                             "data.jsonl:1: E_INVALID_JSON: the line is '[' alone: this looks like pretty-printed"),
+    "one JSON array": (json.dumps([chat(), chat()]).encode(), "data.jsonl:1: E_NOT_OBJECT: the line is a list"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNREADABLE))
+def test_detection_names_the_real_cause_instead_of_unknown_format(ftops, tmp_path: Path, case: str) -> None:
+    """These all said `E_UNKNOWN_FORMAT: cannot tell the format`; the cause showed only with --format chat."""
+    content, expected = UNREADABLE[case]
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(content)
+    for command in (["validate", path], ["prepare", path, "--out", tmp_path / "out"]):
+        result = ftops("data", *command)
+        assert result.exit_code == 1, result.stdout
+        text = result.stderr.strip()
+        assert "\n" not in text and text.startswith(f"error: {path.parent}/{expected}"), text
+        assert "E_UNKNOWN_FORMAT" not in text and text.endswith(")") == (case != "one JSON array"), text
+    assert not (tmp_path / "out").exists()
 
 
 def test_warnings_keep_exit_0(ftops, tmp_path: Path) -> None:
