@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, markup_free, progress
+from jobs.errors import FtopsError
 
 app = typer.Typer(help="Validate, clean, split, count, estimate and upload fine-tuning datasets.", no_args_is_help=True)
 
@@ -280,6 +281,9 @@ def upload(
     environment = load_environment(env)
     clouds = enabled_clouds(environment) if cloud is CloudChoice.all else [cloud.value]
     manifest = read_manifest(directory, command="`ftops data upload`")
+    if directory.is_file() and directory.name != "manifest.json":  # upload sends the prepared directory as written
+        raise FtopsError("upload sends the directory `ftops data prepare` wrote, with its manifest.json",
+                         source=directory, hint=f"pass {directory.parent}, the directory prepare wrote")
     directory = manifest_dir(directory)  # the directory or its manifest.json: the same dataset
     total = (sum(entry.bytes for entry in manifest.files.values()) + (directory / "manifest.json").stat().st_size) \
         * len(clouds)

@@ -109,3 +109,11 @@ def test_a_raw_dataset_is_refused_with_the_prepare_command_to_run(ftops, tmp_pat
     result = ftops("data", "upload", raw, "--env", "local")
     assert result.exit_code == 1 and "a dataset, not a prepared one: `ftops data upload` takes" in result.stderr
     assert ftops("data", "estimate", PREPARED / "manifest.json").exit_code == 0
+
+
+def test_upload_of_a_renamed_manifest_names_the_directory_to_pass(ftops, tmp_path: Path) -> None:
+    renamed = tmp_path / "x-manifest.json"
+    renamed.write_bytes((PREPARED / "manifest.json").read_bytes())
+    result = ftops("data", "upload", renamed, "--env", "local")
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert f"{renamed}: upload sends the directory `ftops data prepare` wrote" in result.stderr
