@@ -5,17 +5,22 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jobs.errors import FtopsError
 
 
 @contextlib.contextmanager
 def atomic_writer(path: Path, mode: str = "wb") -> Iterator[IO]:
-    """Write to a temp file beside `path`, fsync, then rename over it; on error the temp file is removed."""
+    """Write to a temp file beside `path`, fsync, then rename over it; on error the temp file is removed.
+    The file gets the permissions of the one it replaces, or a new file's usual 0666 less the umask."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    fd, tmp = _create_beside(path)
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
@@ -26,6 +31,31 @@ def atomic_writer(path: Path, mode: str = "wb") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _create_beside(path: Path) -> tuple[int, Path]:
+    """A new temp file next to `path`, opened for writing. Not mkstemp: its 0600 would stick to the final file
+    (schemas and workflows are committed and read by editors); the kernel applies the umask to 0666 here."""
+    try:
+        keep = stat.S_IMODE(os.stat(path).st_mode) & 0o777
+    except OSError:
+        keep = None
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)  # O_EXCL: never through a link
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.partial"
+        try:
+            fd = os.open(tmp, flags, 0o666)
+        except FileExistsError:
+            continue
+        if keep is not None:
+            try:
+                os.fchmod(fd, keep)
+            except OSError:
+                os.close(fd)
+                os.unlink(tmp)
+                raise
+        return fd, tmp
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:
@@ -233,8 +263,6 @@ def resolve_under(base: Path, *parts: str | os.PathLike, what: str = "path") -> 
 def regular_file(path: Path, *, what: str = "input") -> Path:
     """`path` if it is a regular file (symlinks to one are followed); a FIFO, device, socket or directory is
     refused by type before anything opens it (opening a FIFO blocks until a writer comes)."""
-    import stat
-
     from jobs.errors import FtopsError
 
     try:

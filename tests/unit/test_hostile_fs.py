@@ -225,3 +225,31 @@ def test_a_fifo_planted_in_an_owned_output_is_refused_without_blocking(tmp_path)
     os.mkfifo(target / "pipe")
     with pytest.raises(FtopsError, match="pipe was added"):
         check_replaceable(target, "thing")
+
+
+# --- Files at a path the user names, empty paths, diffs against nothing (output audit) --------------------------
+
+
+def test_written_files_get_the_usual_mode_or_keep_the_one_they_had(ftops, tmp_path):
+    """atomic_write used mkstemp's 0600: committed schemas and workflows were unreadable to others."""
+    import stat
+
+    from jobs.fsutil import atomic_write
+
+    def mode(path: Path) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
+    previous = os.umask(0o027)
+    try:
+        atomic_write(tmp_path / "new.json", "{}")
+        assert mode(tmp_path / "new.json") == 0o640
+        os.umask(0o022)
+        assert ftops("schema", "--out", tmp_path / "schemas").exit_code == 0
+        assert {mode(p) for p in (tmp_path / "schemas").iterdir()} == {0o644}
+        script = tmp_path / "run.sh"
+        script.write_text("old")
+        script.chmod(0o750)
+        atomic_write(script, "new")
+        assert script.read_text() == "new" and mode(script) == 0o750
+    finally:
+        os.umask(previous)
