@@ -12,6 +12,7 @@ from rich.table import Table
 from jobs import paths
 from jobs.cli.lazy import load_environment
 from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, plain
+from jobs.errors import FtopsError
 
 JobOption = typer.Option(None, "--job", "-j", help="Render one definition (its name or path); default: all.")
 
@@ -107,6 +108,9 @@ def schema(
     from jobs.render import schemas
 
     directory = (out or schemas.schemas_dir()).resolve()
+    if directory.exists() and not directory.is_dir():
+        raise FtopsError("is not a directory", source=directory, field="--out",
+                         hint="pass the directory the schema files go in")
     if check:
         stale = schemas.stale(directory)
         emit({"directory": str(directory), "stale": stale}, as_json,

@@ -255,6 +255,39 @@ def test_pipeline_render_overwrites_only_a_workflow_it_wrote(ftops, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ci.yml", "ftops.yml"]  # no wf.yml, no temp file
 
 
+def test_schema_overwrites_only_its_own_schema_files(ftops, tmp_path):
+    import orjson
+
+    from jobs.render import schemas
+
+    out = tmp_path / "s"
+    out.mkdir()
+    (out / "job.schema.json").write_text('{"my": "own"}')
+    assert "not a schema written by `ftops schema`" in one_line(ftops("schema", "--out", out))
+    assert (out / "job.schema.json").read_text() == '{"my": "own"}'
+    assert not (out / "environment.schema.json").exists()  # every file is checked before any is written
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert "--out: is not a directory" in one_line(ftops("schema", "--out", blocker))
+    assert "file is in the way" in one_line(ftops("schema", "--out", blocker / "x"))
+    assert blocker.read_text() == "x"
+    # Written before the schemas carried their mark: recognised by $schema, title and ftops's exact formatting.
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    for name, data in schemas.schema_documents().items():
+        document = orjson.loads(data)
+        del document["$comment"]
+        document["description"] = "an older model"
+        (earlier / name).write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+                                     + b"\n")
+    assert ftops("schema", "--out", earlier).exit_code == 0
+    assert schemas.stale(earlier) == []
+    hand_made = json.loads((earlier / "job.schema.json").read_text())
+    del hand_made["$comment"]
+    (earlier / "job.schema.json").write_text(json.dumps(hand_made))  # same title, a user's formatting
+    assert "not a schema written by" in one_line(ftops("schema", "--out", earlier))
+
+
 def test_written_files_get_the_usual_mode_or_keep_the_one_they_had(ftops, tmp_path):
     """atomic_write used mkstemp's 0600: committed schemas and workflows were unreadable to others."""
     import stat
