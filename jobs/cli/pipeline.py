@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from jobs.cli.output import JsonOption, console, emit
+from jobs.cli.output import JsonOption, console, emit, path_option
 
 app = typer.Typer(help="Generate the GitOps pipeline (GitHub Actions).", no_args_is_help=True)
 
@@ -15,7 +15,7 @@ app = typer.Typer(help="Generate the GitOps pipeline (GitHub Actions).", no_args
 def render(
     env: list[str] | None = typer.Option(None, "--env", "-e", help="Environments to apply, in order "
                                                                     "(repeatable; default: dev staging prod)."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Workflow file (default: .github/workflows/ftops.yml)."),
+    out: Path | None = path_option(None, "--out", "-o", help="Workflow file (default: .github/workflows/ftops.yml)."),
     branch: str = typer.Option("main", "--branch", help="The branch merges land on."),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if the workflow file is stale."),
     as_json: bool = JsonOption,

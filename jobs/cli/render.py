@@ -11,7 +11,7 @@ from rich.table import Table
 
 from jobs import paths
 from jobs.cli.lazy import load_environment
-from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, plain
+from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, path_option, plain
 from jobs.errors import FtopsError
 
 JobOption = typer.Option(None, "--job", "-j", help="Render one definition (its name or path); default: all.")
@@ -25,7 +25,7 @@ def render(
     envs: list[str] = typer.Option(["local"], "--env", "-e", metavar="ENV",
                                    help="Environment name; repeat it to render several environments in one run."),
     job: str | None = JobOption,
-    out: Path | None = typer.Option(None, "--out", "-o", help="Output directory (default: rendered/ in the project)."),
+    out: Path | None = path_option(None, "--out", "-o", help="Output directory (default: rendered/ in the project)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Render job definitions into ready-to-run specs under OUT/ENV/<job-name>/ (all-or-nothing)."""
@@ -64,7 +64,7 @@ def render(
 
 def diff(
     env: str = EnvOption,
-    against: Path = typer.Option(..., "--against", help="A rendered tree (the --out of an earlier render)."),
+    against: Path = path_option(..., "--against", help="A rendered tree (the --out of an earlier render)."),
     against_env: str | None = typer.Option(None, "--against-env",
                                            help="Compare with AGAINST/<this env> instead of AGAINST/<ENV>."),
     job: str | None = JobOption,
@@ -100,7 +100,7 @@ def diff(
 
 
 def schema(
-    out: Path | None = typer.Option(None, "--out", "-o", help="Directory for the schemas (default: schemas/)."),
+    out: Path | None = path_option(None, "--out", "-o", help="Directory for the schemas (default: schemas/)."),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if the committed schemas are stale."),
     as_json: bool = JsonOption,
 ) -> None:

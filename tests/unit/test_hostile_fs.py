@@ -311,3 +311,21 @@ def test_written_files_get_the_usual_mode_or_keep_the_one_they_had(ftops, tmp_pa
         assert script.read_text() == "new" and mode(script) == 0o750
     finally:
         os.umask(previous)
+
+
+@pytest.mark.parametrize("command", [
+    ("render", "--out"), ("schema", "--out"), ("pipeline", "render", "--out"), ("data", "prepare", SAMPLE, "--out"),
+    ("data", "validate", SAMPLE, "--against-train"), ("diff", "--against"), ("jobs", "results", "j", "--out"),
+    ("jobs", "results", "j", "--dir"), ("jobs", "status", "j", "--dir"), ("jobs", "wait", "--dir"),
+    ("jobs", "events", "j", "--dir"), ("jobs", "cancel", "j", "--dir"), ("eval", "j", "--out"),
+    ("eval", "j", "--loss-plot"), ("eval", "j", "--dir"), ("deploy", "j", "--gitops"), ("deploy", "j", "--dir"),
+    ("undeploy", "j", "--dir"), ("models", "approve", "j", "--evaluation"),
+], ids=lambda command: " ".join(str(part) for part in command if part != SAMPLE))
+def test_an_empty_path_is_refused_instead_of_meaning_here(ftops, tmp_path, monkeypatch, command):
+    """`ftops render --out ""` wrote ./local/ and `ftops data prepare --out ""` in an empty directory swapped the
+    working directory itself for its output: Path("") is ".". Usage error, exit 2, nothing written."""
+    monkeypatch.chdir(tmp_path)
+    result = ftops(*command, "")
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert f"Invalid value for '{command[-1]}'" in result.stderr and "empty path" in result.stderr
+    assert list(tmp_path.iterdir()) == []
