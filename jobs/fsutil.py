@@ -238,26 +238,26 @@ def make_dirs(path: Path, *, field: str | None = None) -> Path:
 
 
 # --- Files ftops generates --------------------------------------------------------------------------------------
-# A command that writes one file at a path the user names (pipeline render --out, schema --out) overwrites only a
-# file that carries its generator's mark: a user's file that happens to have that name is never replaced.
+# A command that writes one file at a path the user names (pipeline render --out, schema --out) overwrites
+# only a file that carries its generator's mark: a user's file of the same name is never replaced.
 
 
 def check_generated_file(target: Path, generated: Callable[[bytes], bool], *, what: str,
                          field: str | None = None) -> bytes | None:
-    """The content of `target` when ftops may overwrite it, None when there is no file yet. Refuse (one line) a
-    symbolic link, a directory or other non-regular file, an unreadable file, or a file `generated` does not
+    """The content of `target` when ftops may overwrite it, None when there is no file yet. Refuse (one line)
+    a symbolic link, a directory or other non-regular file, an unreadable file, or a file `generated` does not
     recognise as `what` (ftops's own output)."""
     from jobs.errors import FtopsError
 
     try:
         mode = os.lstat(target).st_mode
-    except (FileNotFoundError, NotADirectoryError):  # NotADirectoryError: a file in the way, refused on writing
+    except (FileNotFoundError, NotADirectoryError):  # a file in the way of its directory: refused on writing
         return None
     except OSError as exc:
         raise FtopsError(f"cannot be read ({exc.strerror})", source=target, field=field) from None
     if stat.S_ISLNK(mode):
-        raise FtopsError("is a symbolic link; ftops overwrites only files it wrote", source=target, field=field,
-                         hint="pass the file itself or another path")
+        raise FtopsError("is a symbolic link; ftops overwrites only files it wrote", source=target,
+                         field=field, hint="pass the file itself or another path")
     if not stat.S_ISREG(mode):
         kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
         raise FtopsError(f"is {kind}; expected the path of a file", source=target, field=field,

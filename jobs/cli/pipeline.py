@@ -28,14 +28,14 @@ def render(
     text = render_workflow(env or None, branch=branch)
     target = (out or default_output()).resolve()
     # Only a workflow this command wrote is ever overwritten (or called stale): a user's file is refused.
-    existing = check_generated_file(target, is_generated, what="a workflow written by `ftops pipeline render`",
-                                    field="--out")
+    existing = check_generated_file(target, is_generated, field="--out",
+                                    what="a workflow written by `ftops pipeline render`")
     # As text with newlines translated (as before): a checkout with CRLF line ends is not stale.
     changed = existing is None or existing.decode(errors="replace").replace("\r\n", "\n") != text
     if check:
         emit({"path": str(target), "stale": changed}, as_json,
-             lambda _: console.print(f"{target}: {'stale, run `ftops pipeline render`' if changed else 'up to date'}",
-                                   markup=False))
+             lambda _: console.print(f"{target}: " + ("stale, run `ftops pipeline render`" if changed
+                                                      else "up to date"), markup=False))
         raise typer.Exit(1 if changed else 0)
     if changed:
         write_generated_file(target, text, field="--out")

@@ -82,7 +82,8 @@ def diff(
     changes = diff_jobs(read_tree(old_dir), rendered, f"{other}", f"{env}", definitions)
     if not present and not as_json:
         err_console.print(f"{old_dir} does not exist: every job of {env} shows as added", markup=False)
-    payload = {"environment": env, "against": str(old_dir), "against_exists": present, "identical": not changes,
+    payload = {"environment": env, "against": str(old_dir), "against_exists": present,
+               "identical": not changes,
                "changes": [{"kind": c.kind, "job": c.job, "definition": c.definition, "old_name": c.old_name,
                             "new_name": c.new_name, "files": c.files, "diff": c.diff} for c in changes]}
 
@@ -103,19 +104,21 @@ def diff(
 
 def _against_tree(against: Path, name: str, *, explicit: bool) -> tuple[Path, bool]:
     """AGAINST/<name> and whether it exists. AGAINST must be a directory, and so must AGAINST/<name> when it
-    exists; a missing one is an environment the tree does not have yet (a new one on a pull request: every job is
-    added), unless --against-env named it: then it is a mistake."""
+    exists; a missing one is an environment the tree does not have yet (a new one on a pull request: every job
+    is added), unless --against-env named it: then it is a mistake."""
     from jobs.fsutil import resolve_under
 
     root = against.resolve()
     if not root.is_dir():
         raise FtopsError("no such directory" if not root.exists() else "is not a directory", source=against,
                          field="--against", hint="pass the --out directory of an earlier `ftops render`")
-    tree = resolve_under(root, name, what="--against-env" if explicit else "--env")
+    # --env names an environment file; --against-env is free text, kept from climbing out of AGAINST.
+    tree = resolve_under(root, name, what="--against-env") if explicit else root / name
     if tree.is_dir():
         return tree, True
     if tree.exists():
-        raise FtopsError("is not a directory", source=tree, field="--against-env" if explicit else "--against",
+        field = "--against-env" if explicit else "--against"
+        raise FtopsError("is not a directory", source=tree, field=field,
                          hint="pass the --out directory of an earlier `ftops render`")
     if explicit:
         present = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))

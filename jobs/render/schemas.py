@@ -37,8 +37,8 @@ def schema_documents() -> dict[str, bytes]:
 
 
 def is_generated(name: str, data: bytes) -> bool:
-    """`data` is ftops's schema `name`: it carries the mark, or (written before the mark) it is the model's schema
-    exactly as ftops formats it: its `$schema` and title, sorted keys, two-space indent."""
+    """`data` is ftops's schema `name`: it carries the mark, or (written before the mark) it is the model's
+    schema exactly as ftops formats it: its `$schema` and title, sorted keys, two-space indent."""
     try:
         schema = orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -48,7 +48,8 @@ def is_generated(name: str, data: bytes) -> bool:
     comment = schema.get("$comment")
     if comment is not None:
         return isinstance(comment, str) and comment.startswith(MARK)
-    return schema.get("$schema") == DRAFT and schema.get("title") == MODELS[name].__name__ and _dump(schema) == data
+    title = MODELS[name].__name__
+    return schema.get("$schema") == DRAFT and schema.get("title") == title and _dump(schema) == data
 
 
 def _existing(directory: Path) -> dict[str, bytes | None]:
