@@ -5,17 +5,22 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jobs.errors import FtopsError
 
 
 @contextlib.contextmanager
 def atomic_writer(path: Path, mode: str = "wb") -> Iterator[IO]:
-    """Write to a temp file beside `path`, fsync, then rename over it; on error the temp file is removed."""
+    """Write to a temp file beside `path`, fsync, then rename over it; on error the temp file is removed.
+    The file gets the permissions of the one it replaces, or a new file's usual 0666 less the umask."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    fd, tmp = _create_beside(path)
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
@@ -26,6 +31,31 @@ def atomic_writer(path: Path, mode: str = "wb") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _create_beside(path: Path) -> tuple[int, Path]:
+    """A new temp file next to `path`, opened for writing. Not mkstemp: its 0600 would stick to the final file
+    (schemas and workflows are committed and read by editors); the kernel applies the umask to 0666 here."""
+    try:
+        keep = stat.S_IMODE(os.stat(path).st_mode) & 0o777
+    except OSError:
+        keep = None
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)  # O_EXCL: never through a link
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.partial"
+        try:
+            fd = os.open(tmp, flags, 0o666)
+        except FileExistsError:
+            continue
+        if keep is not None:
+            try:
+                os.fchmod(fd, keep)
+            except OSError:
+                os.close(fd)
+                os.unlink(tmp)
+                raise
+        return fd, tmp
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:
@@ -207,6 +237,54 @@ def make_dirs(path: Path, *, field: str | None = None) -> Path:
     return path
 
 
+# --- Files ftops generates --------------------------------------------------------------------------------------
+# A command that writes one file at a path the user names (pipeline render --out, schema --out) overwrites
+# only a file that carries its generator's mark: a user's file of the same name is never replaced.
+
+
+def check_generated_file(target: Path, generated: Callable[[bytes], bool], *, what: str,
+                         field: str | None = None) -> bytes | None:
+    """The content of `target` when ftops may overwrite it, None when there is no file yet. Refuse (one line)
+    a symbolic link, a directory or other non-regular file, an unreadable file, or a file `generated` does not
+    recognise as `what` (ftops's own output)."""
+    from jobs.errors import FtopsError
+
+    try:
+        mode = os.lstat(target).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # a file in the way of its directory: refused on writing
+        return None
+    except OSError as exc:
+        raise FtopsError(f"cannot be read ({exc.strerror})", source=target, field=field) from None
+    if stat.S_ISLNK(mode):
+        raise FtopsError("is a symbolic link; ftops overwrites only files it wrote", source=target,
+                         field=field, hint="pass the file itself or another path")
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise FtopsError(f"is {kind}; expected the path of a file", source=target, field=field,
+                         hint="pass a file path, e.g. DIR/name")
+    try:
+        data = target.read_bytes()
+    except OSError as exc:
+        raise FtopsError(f"cannot be read ({exc.strerror}); refusing to overwrite it", source=target,
+                         field=field) from None
+    if not generated(data):
+        raise FtopsError(f"exists and is not {what}; refusing to overwrite it", source=target, field=field,
+                         hint="move the file away or choose another path")
+    return data
+
+
+def write_generated_file(target: Path, data: bytes | str, *, field: str | None = None) -> None:
+    """`atomic_write` for a path the user named (after `check_generated_file`): a file in the way of its
+    directory, or no permission, is one line."""
+    from jobs.errors import FtopsError
+
+    make_dirs(target.parent, field=field)
+    try:
+        atomic_write(target, data)
+    except OSError as exc:
+        raise FtopsError(f"cannot write: {exc.strerror}", source=target, field=field) from None
+
+
 def _in_state_dir(path: Path) -> bool:
     from jobs import paths
 
@@ -233,8 +311,6 @@ def resolve_under(base: Path, *parts: str | os.PathLike, what: str = "path") -> 
 def regular_file(path: Path, *, what: str = "input") -> Path:
     """`path` if it is a regular file (symlinks to one are followed); a FIFO, device, socket or directory is
     refused by type before anything opens it (opening a FIFO blocks until a writer comes)."""
-    import stat
-
     from jobs.errors import FtopsError
 
     try:

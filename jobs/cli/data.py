@@ -9,7 +9,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, markup_free, progress
+from jobs.cli.output import (EnvOption, JsonOption, console, emit, err_console, markup_free, path_option,
+                             progress)
 from jobs.errors import FtopsError
 
 app = typer.Typer(help="Validate, clean, split, count, estimate and upload fine-tuning datasets.", no_args_is_help=True)
@@ -71,7 +72,7 @@ def validate(
                                                                     "(all are counted)."),
     workers: int | None = typer.Option(None, "--workers", min=1, help="Processes to use.",
                                        show_default="every core"),
-    against_train: Path | None = typer.Option(None, "--against-train", metavar="FILE",
+    against_train: Path | None = path_option(None, "--against-train", metavar="FILE",
                                               help="A training file: report examples of FILE whose prompt is also "
                                                    "in it (exit 1 when any), e.g. a test split against its train."),
     as_json: bool = JsonOption,
@@ -147,7 +148,7 @@ def _split_table(manifest: dict, title: str) -> Table:
 @app.command()
 def prepare(
     file: Path = typer.Argument(..., help="JSONL dataset to clean and split."),
-    out: Path = typer.Option(..., "--out", "-o", help="Directory for the train, validation and test files and manifest.json."),
+    out: Path = path_option(..., "--out", "-o", help="Directory for the train, validation and test files and manifest.json."),
     split: str | None = typer.Option(None, "--split", help="train,validation,test fractions, e.g. 0.8,0.1,0.1.",
                                    show_default="the environment's data.split"),
     seed: int | None = typer.Option(None, "--seed", min=0, max=MAX_SEED, help="Split seed.",

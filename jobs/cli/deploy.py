@@ -7,11 +7,11 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console
+from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, path_option
 
 JobArgument = typer.Argument(..., help="The job definition's name (definitions/JOB.yaml) or the rendered job's name; "
                                              "its deployment settings come from the rendering.")
-DirOption = typer.Option(None, "--dir", "-d", help="The rendered tree (default: rendered/).")
+DirOption = path_option(None, "--dir", "-d", help="The rendered tree (default: rendered/).")
 
 
 def reviewed(environment, rendered):
@@ -117,7 +117,7 @@ def _deploy_record(environment, job: str, checked) -> dict:
 def deploy(job: str = JobArgument, env: str = EnvOption, directory: Path | None = DirOption,
            checkpoint: str | None = typer.Option(None, "--checkpoint", help="Deploy this checkpoint instead of the "
                                                  "final model (Azure checkpoint id, or a SageMaker model S3 URI)."),
-           gitops: Path | None = typer.Option(None, "--gitops", help="Azure: write the deployment's ASO manifest under "
+           gitops: Path | None = path_option(None, "--gitops", help="Azure: write the deployment's ASO manifest under "
                                               "DIR/<env>/ for a reviewed commit instead of creating it."),
            as_json: bool = JsonOption) -> None:
     """Create or update the deployment that serves the job's fine-tuned model.

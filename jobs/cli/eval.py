@@ -14,7 +14,7 @@ from rich.table import Table
 
 from jobs import paths
 from jobs.cli.lazy import load_environment
-from jobs.cli.output import JsonOption, console, emit, err_console
+from jobs.cli.output import JsonOption, console, emit, err_console, path_option
 from jobs.errors import ConfigError
 from jobs.fsutil import atomic_write
 
@@ -112,14 +112,14 @@ def eval_job(
     concurrency: int = ConcurrencyOption,
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N test examples (a smoke test)."),
     no_judge: bool = typer.Option(False, "--no-judge", help="Skip the job's LLM judge."),
-    out: Path | None = typer.Option(None, "--out", help="Folder for answers and reports (default .ftops/eval/ENV/JOB)."),
-    loss_plot: Path | None = typer.Option(None, "--loss-plot", help="PNG to embed (default: from `ftops jobs results`)."),
+    out: Path | None = path_option(None, "--out", help="Folder for answers and reports (default .ftops/eval/ENV/JOB)."),
+    loss_plot: Path | None = path_option(None, "--loss-plot", help="PNG to embed (default: from `ftops jobs results`)."),
     check: bool = typer.Option(False, "--check", help="Exit 1 when the promotion gate fails."),
     gate: bool = typer.Option(False, "--gate", help="Run as the promotion gate: deploy the candidate (and a SageMaker "
                               "base model) if not serving, evaluate, remove what was deployed whatever the "
                               "outcome (unless the definition's evaluation sets keep_deployments), exit 1 when "
                               "the gate fails."),
-    directory: Path | None = typer.Option(None, "--dir", "-d", help="The rendered tree (default: rendered/); --gate."),
+    directory: Path | None = path_option(None, "--dir", "-d", help="The rendered tree (default: rendered/); --gate."),
     as_json: bool = JsonOption,
 ) -> None:
     """Evaluate the fine-tuned model against its base on the held-out test split (metrics with confidence

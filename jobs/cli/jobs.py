@@ -9,11 +9,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console
+from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, path_option
 
 app = typer.Typer(help="Watch submitted jobs: status, live progress, events, cancel, loss plots and results.",
                   no_args_is_help=True)
-DirOption = typer.Option(None, "--dir", "-d", help="The rendered tree, to find jobs by name (default: rendered/).")
+DirOption = path_option(None, "--dir", "-d", help="The rendered tree, to find jobs by name (default: rendered/).")
 JobArgument = typer.Argument(..., help="A rendered job name, an Azure job id (ftjob-...) or a SageMaker job name.")
 STATE_STYLE = {"pending": "yellow", "running": "cyan", "succeeded": "green", "failed": "bold red",
                "cancelled": "magenta", "paused": "bold yellow"}
@@ -184,7 +184,7 @@ def results(
     job: str = JobArgument,
     env: str = EnvOption,
     directory: Path | None = DirOption,
-    out: Path | None = typer.Option(None, "--out", "-o", help="Directory for metrics.csv, loss.png and summary.json "
+    out: Path | None = path_option(None, "--out", "-o", help="Directory for metrics.csv, loss.png and summary.json "
                                                              "(default: .ftops/results/<env>/<job>/)."),
     as_json: bool = JsonOption,
 ) -> None:

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console
+from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, path_option
 
 app = typer.Typer(help="Model records: lineage, evaluation, approval and serving of trained models.",
                   no_args_is_help=True)
@@ -109,7 +109,7 @@ def show(job: str = typer.Argument(..., help="Job definition name."), env: str =
 
 @app.command()
 def approve(job: str = typer.Argument(..., help="Job definition name (definitions/JOB.yaml)."), env: str = EnvOption,
-            evaluation: Path | None = typer.Option(None, "--evaluation", help="The evaluation.json to read (default: "
+            evaluation: Path | None = path_option(None, "--evaluation", help="The evaluation.json to read (default: "
                                                    "where `ftops eval JOB --env ENV` wrote it)."),
             no_judge: bool = typer.Option(False, "--no-judge", help="The evaluation was made without the job's LLM "
                                           "judge."),

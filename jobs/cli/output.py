@@ -9,6 +9,7 @@ from typing import Any
 import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
 import typer
@@ -72,6 +73,22 @@ class _Frame:
 
 JsonOption = typer.Option(False, "--json", help="Print one JSON document instead of the human format.")
 EnvOption = typer.Option("local", "--env", "-e", help="Environment name (a file under environments/).")
+
+
+def _path(value: str | Path) -> Path:
+    """Path("") is the current directory: an empty value (often an unset shell variable, `--out "$DIR"`) would
+    write or read wherever the command runs. `.` still names the current directory on purpose."""
+    if isinstance(value, Path):
+        return value
+    if not value:
+        raise typer.BadParameter("an empty path; pass a path ('.' for the current directory)")
+    return Path(value)
+
+
+def path_option(default: Any, *names: str, **kwargs: Any) -> Any:
+    """typer.Option for a path that refuses an empty value (a usage error, exit 2)."""
+    kwargs.setdefault("metavar", "<path>")
+    return typer.Option(default, *names, parser=_path, **kwargs)
 
 
 def emit(payload: Any, as_json: bool, human: Callable[[Any], None] | None = None) -> None:

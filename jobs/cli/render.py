@@ -11,7 +11,8 @@ from rich.table import Table
 
 from jobs import paths
 from jobs.cli.lazy import load_environment
-from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, plain
+from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, path_option, plain
+from jobs.errors import FtopsError
 
 JobOption = typer.Option(None, "--job", "-j", help="Render one definition (its name or path); default: all.")
 
@@ -24,7 +25,7 @@ def render(
     envs: list[str] = typer.Option(["local"], "--env", "-e", metavar="ENV",
                                    help="Environment name; repeat it to render several environments in one run."),
     job: str | None = JobOption,
-    out: Path | None = typer.Option(None, "--out", "-o", help="Output directory (default: rendered/ in the project)."),
+    out: Path | None = path_option(None, "--out", "-o", help="Output directory (default: rendered/ in the project)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Render job definitions into ready-to-run specs under OUT/ENV/<job-name>/ (all-or-nothing)."""
@@ -63,7 +64,7 @@ def render(
 
 def diff(
     env: str = EnvOption,
-    against: Path = typer.Option(..., "--against", help="A rendered tree (the --out of an earlier render)."),
+    against: Path = path_option(..., "--against", help="A rendered tree (the --out of an earlier render)."),
     against_env: str | None = typer.Option(None, "--against-env",
                                            help="Compare with AGAINST/<this env> instead of AGAINST/<ENV>."),
     job: str | None = JobOption,
@@ -74,12 +75,15 @@ def diff(
     from jobs.render.engine import _relpath, render_environment, select_definitions
 
     environment = load_environment(env)
+    old_dir, present = _against_tree(against, against_env or env, explicit=against_env is not None)
     rendered = render_environment(environment, job)
     other = against_env or env
-    old_dir = against.resolve() / other
     definitions = {_relpath(p) for p in select_definitions(job)} if job else None
     changes = diff_jobs(read_tree(old_dir), rendered, f"{other}", f"{env}", definitions)
-    payload = {"environment": env, "against": str(old_dir), "identical": not changes,
+    if not present and not as_json:
+        err_console.print(f"{old_dir} does not exist: every job of {env} shows as added", markup=False)
+    payload = {"environment": env, "against": str(old_dir), "against_exists": present,
+               "identical": not changes,
                "changes": [{"kind": c.kind, "job": c.job, "definition": c.definition, "old_name": c.old_name,
                             "new_name": c.new_name, "files": c.files, "diff": c.diff} for c in changes]}
 
@@ -98,8 +102,34 @@ def diff(
         raise typer.Exit(1)
 
 
+def _against_tree(against: Path, name: str, *, explicit: bool) -> tuple[Path, bool]:
+    """AGAINST/<name> and whether it exists. AGAINST must be a directory, and so must AGAINST/<name> when it
+    exists; a missing one is an environment the tree does not have yet (a new one on a pull request: every job
+    is added), unless --against-env named it: then it is a mistake."""
+    from jobs.fsutil import resolve_under
+
+    root = against.resolve()
+    if not root.is_dir():
+        raise FtopsError("no such directory" if not root.exists() else "is not a directory", source=against,
+                         field="--against", hint="pass the --out directory of an earlier `ftops render`")
+    # --env names an environment file; --against-env is free text, kept from climbing out of AGAINST.
+    tree = resolve_under(root, name, what="--against-env") if explicit else root / name
+    if tree.is_dir():
+        return tree, True
+    if tree.exists():
+        field = "--against-env" if explicit else "--against"
+        raise FtopsError("is not a directory", source=tree, field=field,
+                         hint="pass the --out directory of an earlier `ftops render`")
+    if explicit:
+        present = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        raise FtopsError(f"holds no rendered tree for {name}", source=root, field="--against-env",
+                         hint=f"it holds trees for: {', '.join(present)}" if present else
+                         f"render it first: ftops render --env {name} --out {against}")
+    return tree, False
+
+
 def schema(
-    out: Path | None = typer.Option(None, "--out", "-o", help="Directory for the schemas (default: schemas/)."),
+    out: Path | None = path_option(None, "--out", "-o", help="Directory for the schemas (default: schemas/)."),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if the committed schemas are stale."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -107,6 +137,9 @@ def schema(
     from jobs.render import schemas
 
     directory = (out or schemas.schemas_dir()).resolve()
+    if directory.exists() and not directory.is_dir():
+        raise FtopsError("is not a directory", source=directory, field="--out",
+                         hint="pass the directory the schema files go in")
     if check:
         stale = schemas.stale(directory)
         emit({"directory": str(directory), "stale": stale}, as_json,
