@@ -12,6 +12,7 @@ from pathlib import Path
 
 import orjson
 
+from jobs.errors import ConfigError
 from jobs.render.engine import INDEX, RenderedJob
 
 Key = tuple[str, str]
@@ -38,14 +39,24 @@ def read_tree(directory: Path) -> dict[Key, tuple[str, dict[str, bytes]]]:
         index_path = job_dir / INDEX
         if not index_path.is_file():
             continue
-        index = orjson.loads(index_path.read_bytes())
+        try:
+            index = orjson.loads(index_path.read_bytes())
+        except orjson.JSONDecodeError as exc:
+            raise ConfigError(f"not valid JSON ({exc})", source=index_path, hint="restore it from git, or re-render "
+                              "that tree") from None
+        if not isinstance(index, dict) or not isinstance(index.get("definition"), str) \
+                or not isinstance(index.get("job"), str):
+            raise ConfigError("not a rendered job index (expected an object with definition and job)",
+                              source=index_path, hint="restore it from git, or re-render that tree")
         files = {p.name: p.read_bytes() for p in sorted(job_dir.iterdir()) if p.is_file()}
         jobs[(index["definition"], index["job"])] = (job_dir.name, files)
     return jobs
 
 
 def _unified(old: bytes, new: bytes, old_label: str, new_label: str) -> str:
-    return "".join(difflib.unified_diff(old.decode().splitlines(keepends=True), new.decode().splitlines(keepends=True),
+    # errors="replace": a committed file with bytes that are not UTF-8 still shows as a difference, not a crash.
+    return "".join(difflib.unified_diff(old.decode(errors="replace").splitlines(keepends=True),
+                                        new.decode(errors="replace").splitlines(keepends=True),
                                         fromfile=old_label, tofile=new_label, n=2))
 
 

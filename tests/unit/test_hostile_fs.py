@@ -348,3 +348,22 @@ def test_diff_against_a_missing_tree_is_an_error_not_an_all_added_diff(project, 
     assert new.exit_code == 1
     payload = json.loads(new.stdout)
     assert payload["against_exists"] is False and {c["kind"] for c in payload["changes"]} == {"added"}
+
+
+@pytest.mark.parametrize("content", [b"{broken", b"[]", b'{"job": 3}'])
+def test_diff_against_a_tree_with_a_broken_index_names_it(project, ftops, tmp_path, content):
+    out = tmp_path / "r"
+    assert ftops("render", "--env", "local", "--out", out).exit_code == 0
+    index = next((out / "local").glob("*/job.json"))
+    index.write_bytes(content)
+    result = ftops("diff", "--env", "local", "--against", out)
+    assert f"{index}: " in one_line(result) and "Traceback" not in result.stderr
+
+
+def test_diff_shows_a_committed_file_that_is_not_utf8(project, ftops, tmp_path):
+    out = tmp_path / "r"
+    assert ftops("render", "--env", "local", "--out", out).exit_code == 0
+    request = next((out / "local").glob("*/sagemaker.json"))
+    request.write_bytes(request.read_bytes() + b"\xff\xfe")
+    result = ftops("diff", "--env", "local", "--against", out)
+    assert result.exit_code == 1 and "Traceback" not in result.stderr and "sagemaker.json" in result.stdout
