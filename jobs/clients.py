@@ -12,6 +12,7 @@ a real environment's Azure OpenAI and ARM endpoints must be https on Azure's pub
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -128,6 +129,11 @@ def azure_credential(env: Environment) -> TokenCredential:
     from azure.identity import DefaultAzureCredential
 
     _CREDENTIALS_ASKED_FOR.setdefault(("azure", env.name), env)
+    # DefaultAzureCredential logs every credential it tried (a dozen lines) at WARNING before it raises; the
+    # exception says the same and the CLI prints it as one line (credential_error). An explicit level stays.
+    identity_log = logging.getLogger("azure.identity")
+    if identity_log.level == logging.NOTSET:
+        identity_log.setLevel(logging.ERROR)
     # Workload identity / OIDC in pipelines, the Azure CLI login on a laptop.
     return DefaultAzureCredential(exclude_interactive_browser_credential=True)
 

@@ -184,3 +184,23 @@ def test_the_console_script_prints_one_line_for_no_aws_credentials(tmp_path):
     line = _one_line(done.stderr)
     assert done.returncode == 1
     assert "no usable AWS credentials for environment dev" in line and "account 111111111111" in line, line
+
+
+# --- DefaultAzureCredential's log ------------------------------------------------------------------------
+
+def test_no_azure_credential_is_one_line_without_the_sdk_log(tmp_path):
+    """DefaultAzureCredential logs every credential it tried before it raises; the user sees the one line."""
+    done = _console_script(tmp_path, "jobs", "status", "ftjob-abc", "--env", "dev")
+    line = _one_line(done.stderr)
+    assert done.returncode == 1
+    assert "no usable Azure credential for environment dev" in line and "az login" in line, line
+    assert "subscription 11111111-1111-4111-8111-111111111111" in line, line
+
+
+def test_azure_identity_log_level_set_by_the_user_stays(monkeypatch):
+    import logging
+
+    identity = logging.getLogger("azure.identity")
+    monkeypatch.setattr(identity, "level", logging.INFO)
+    clients.azure_credential(load_environment("dev"))
+    assert identity.level == logging.INFO
