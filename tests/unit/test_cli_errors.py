@@ -12,13 +12,16 @@ from pathlib import Path
 
 import pytest
 from botocore import exceptions as boto
+from botocore.stub import Stubber
 
 from jobs import clients
 from jobs.config.environment import load_environment
+from jobs.providers import get
 
 ROOT = Path(__file__).resolve().parents[2]
 AWS_COMMANDS = [
     ("jobs", "list", "--env", "dev"),
+    ("jobs", "status", "X", "--env", "dev"),
     ("jobs", "cancel", "X", "--env", "dev"),
     ("jobs", "events", "X", "--env", "dev"),
     ("models", "list", "--env", "dev"),
@@ -204,3 +207,65 @@ def test_azure_identity_log_level_set_by_the_user_stays(monkeypatch):
     monkeypatch.setattr(identity, "level", logging.INFO)
     clients.azure_credential(load_environment("dev"))
     assert identity.level == logging.INFO
+
+
+# --- a SageMaker lookup is "not found" only when SageMaker says so ----------------------------------------
+
+@pytest.fixture
+def sagemaker(monkeypatch):
+    """A real client for `dev` (built by jobs.clients, with throwaway keys) whose answers come from a Stubber."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE00")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "example")
+    sm = clients.aws_client(load_environment("dev"), "sagemaker")
+    monkeypatch.setattr("jobs.providers.sagemaker.client", lambda env, service="sagemaker": sm)
+    monkeypatch.setattr("jobs.providers.sagemaker_tuning.client", lambda env, service="sagemaker": sm)
+    with Stubber(sm) as stub:
+        yield stub
+        stub.assert_no_pending_responses()
+
+
+DENIED = "User: arn:aws:sts::111111111111:assumed-role/dev/me is not authorized to perform: {action}"
+
+
+def test_access_denied_is_not_reported_as_a_missing_job(ftops, sagemaker):
+    sagemaker.add_client_error("describe_training_job", "AccessDeniedException",
+                               DENIED.format(action="sagemaker:DescribeTrainingJob"))
+    result = ftops("jobs", "status", "X", "--env", "dev")
+    line = _one_line(result.stderr)
+    assert result.exit_code == 1
+    assert "no SageMaker training job" not in line
+    assert "AWS denied the request for environment dev" in line and "sagemaker:DescribeTrainingJob" in line, line
+    assert "ftops preflight --env dev" in line, line
+
+
+def test_a_missing_training_job_is_still_named(ftops, sagemaker):
+    # Real SageMaker answers DescribeTrainingJob of an unknown name so (not with the modelled ResourceNotFound).
+    sagemaker.add_client_error("describe_training_job", "ValidationException", "Requested resource not found.")
+    result = ftops("jobs", "status", "X", "--env", "dev")
+    assert result.exit_code == 1
+    assert _one_line(result.stderr) == ("error: job: no SageMaker training job 'X' "
+                                        "(`ftops jobs list` shows the jobs of this environment)")
+
+
+def test_a_name_sagemaker_refuses_is_not_called_missing(ftops, sagemaker):
+    sagemaker.add_client_error("describe_training_job", "ValidationException",
+                               "1 validation error detected: Value 'a_b' at 'trainingJobName' failed to satisfy "
+                               "constraint: Member must satisfy regular expression pattern")
+    result = ftops("jobs", "events", "a_b", "--env", "dev")
+    line = _one_line(result.stderr)
+    assert result.exit_code == 1
+    assert "SageMaker refused the training job name 'a_b'" in line and "regular expression" in line, line
+
+
+def test_tuning_lookups_tell_missing_from_denied(sagemaker):
+    from jobs.errors import CloudError
+
+    env, tuning = load_environment("dev"), get("sagemaker-tuning")
+    sagemaker.add_client_error("describe_hyper_parameter_tuning_job", "ResourceNotFound",
+                               "Amazon SageMaker can't find a tuning job called sweep-1. Type another name.")
+    with pytest.raises(CloudError, match="no SageMaker tuning job 'sweep-1'"):
+        tuning.describe(env, "sweep-1")
+    sagemaker.add_client_error("describe_hyper_parameter_tuning_job", "AccessDeniedException",
+                               DENIED.format(action="sagemaker:DescribeHyperParameterTuningJob"))
+    with pytest.raises(boto.ClientError, match="AccessDeniedException"):
+        tuning.describe(env, "sweep-1")
