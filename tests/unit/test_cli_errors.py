@@ -269,3 +269,39 @@ def test_tuning_lookups_tell_missing_from_denied(sagemaker):
                                DENIED.format(action="sagemaker:DescribeHyperParameterTuningJob"))
     with pytest.raises(boto.ClientError, match="AccessDeniedException"):
         tuning.describe(env, "sweep-1")
+
+
+# --- a broken resolved-values file -----------------------------------------------------------------------
+
+def _resolved(state: Path) -> Path:
+    path = state / "resolved" / "local.aws.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def test_an_invalid_resolved_file_names_file_line_and_field(ftops, isolated_state, tmp_path):
+    path = _resolved(isolated_state)
+    path.write_text('{\n  "account": 111111111111,\n  "region": "us-east-1"\n}\n')
+    result = ftops("render", "--env", "local", "--out", tmp_path / "out")
+    line = _one_line(result.stderr)
+    assert result.exit_code == 1
+    assert line.startswith(f"error: {path}:2: account: invalid resolved values: Input should be a valid string")
+    assert "ftops infra outputs --env local --cloud aws" in line, line
+
+
+def test_resolved_file_that_is_not_json_names_its_line(ftops, isolated_state, tmp_path):
+    path = _resolved(isolated_state)
+    path.write_text('{\n  "account": "111111111111",\n')
+    result = ftops("render", "--env", "local", "--out", tmp_path / "out")
+    line = _one_line(result.stderr)
+    assert result.exit_code == 1
+    assert line.startswith(f"error: {path}:") and "Invalid JSON" in line and "ftops infra outputs" in line, line
+
+
+def test_a_directory_at_the_resolved_path_is_one_line(ftops, isolated_state, tmp_path):
+    path = _resolved(isolated_state)
+    path.mkdir()
+    result = ftops("render", "--env", "local", "--out", tmp_path / "out")
+    line = _one_line(result.stderr)
+    assert result.exit_code == 1
+    assert line.startswith(f"error: {path}: is a directory") and "ftops infra outputs --env local" in line, line
