@@ -305,3 +305,18 @@ def test_a_directory_at_the_resolved_path_is_one_line(ftops, isolated_state, tmp
     line = _one_line(result.stderr)
     assert result.exit_code == 1
     assert line.startswith(f"error: {path}: is a directory") and "ftops infra outputs --env local" in line, line
+
+
+# --- FTOPS_STATE_DIR that is a file ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [("local", "status"), ("render", "--env", "local", "--out", "{out}")],
+                         ids=" ".join)
+def test_a_state_dir_that_is_a_file_names_the_variable(ftops, monkeypatch, tmp_path, command):
+    state = tmp_path / "state"
+    state.write_text("not a directory\n")
+    monkeypatch.setenv("FTOPS_STATE_DIR", str(state))
+    result = ftops(*(part.format(out=tmp_path / "out") for part in command))
+    line = _one_line(result.stderr)
+    assert result.exit_code == 1
+    assert line.startswith(f"error: FTOPS_STATE_DIR: {state} exists and is not a directory"), line
+    assert "point FTOPS_STATE_DIR at a directory" in line, line
