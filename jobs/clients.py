@@ -12,6 +12,7 @@ a real environment's Azure OpenAI and ARM endpoints must be https on Azure's pub
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -108,6 +109,8 @@ def aws_client(env: Environment, service: str, **config: Any):
         kwargs["endpoint_url"] = endpoint
         # The emulator accepts any credentials: fixed dummy ones, never the user's keys or profile.
         kwargs.update(EMULATOR_CREDENTIALS)
+    else:
+        _CREDENTIALS_ASKED_FOR.setdefault(("aws", env.name), env)
     return boto3.client(service, **kwargs)
 
 
@@ -125,6 +128,12 @@ def azure_credential(env: Environment) -> TokenCredential:
         return StaticTestCredential()
     from azure.identity import DefaultAzureCredential
 
+    _CREDENTIALS_ASKED_FOR.setdefault(("azure", env.name), env)
+    # DefaultAzureCredential logs every credential it tried (a dozen lines) at WARNING before it raises; the
+    # exception says the same and the CLI prints it as one line (credential_error). An explicit level stays.
+    identity_log = logging.getLogger("azure.identity")
+    if identity_log.level == logging.NOTSET:
+        identity_log.setLevel(logging.ERROR)
     # Workload identity / OIDC in pipelines, the Azure CLI login on a laptop.
     return DefaultAzureCredential(exclude_interactive_browser_credential=True)
 
@@ -146,3 +155,73 @@ def blob_service(env: Environment) -> BlobServiceClient:
         return BlobServiceClient(url, credential={"account_name": emulators.AZURITE_ACCOUNT,
                                                   "account_key": emulators.AZURITE_KEY})
     return BlobServiceClient(url, credential=azure_credential(env))
+
+
+# --- credential errors ------------------------------------------------------------------------------------
+# The CLI root (jobs.cli.main.user_error) hands every uncaught exception here, so each command gets the same
+# one line for a missing or expired login without wrapping each SDK call. Classes are matched by name and
+# module through the MRO, not by isinstance: importing botocore or azure just to catch their errors would cost
+# every command's start-up, and a command that never loaded an SDK cannot raise its errors.
+AWS_CREDENTIAL_ERRORS = frozenset({
+    "NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError", "NoAuthTokenError",
+    "TokenRetrievalError", "SSOError", "LoginError", "UnknownCredentialError", "ProfileNotFound"})
+"""botocore.exceptions classes (and their subclasses: SSOTokenLoadError, UnauthorizedSSOTokenError, the
+Login* errors) raised while finding or refreshing credentials, before any request is sent."""
+AWS_CREDENTIAL_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
+                                  "UnrecognizedClientException", "InvalidToken"})
+"""ClientError codes for keys or a session token AWS does not know or that expired (STS, S3, SageMaker)."""
+AWS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException"})
+AZURE_CREDENTIAL_ERRORS = frozenset({"ClientAuthenticationError"})
+"""azure.core's error for no usable token or a 401 (azure.identity's CredentialUnavailableError derives
+from it)."""
+
+AWS_LOGIN_HINT = ("log in with `aws sso login` or set AWS_PROFILE to a profile for {accounts}; "
+                  "in the pipeline, check the role the workflow assumes through OIDC")
+AZURE_LOGIN_HINT = ("`az login` on a laptop, for {subscriptions}; "
+                    "workload identity (OIDC) or a managed identity in the pipeline")
+
+_CREDENTIALS_ASKED_FOR: dict[tuple[str, str], Environment] = {}
+"""(cloud, environment name) -> environment, for every real cloud client this process built: clients are
+built per environment and their errors come later, so this is how a credential error names the environment."""
+
+
+def _sdk_classes(exc: BaseException, package: str) -> set[str]:
+    return {cls.__name__ for cls in type(exc).__mro__ if (cls.__module__ or "").split(".")[0] == package}
+
+
+def _aws_error_code(exc: BaseException) -> str | None:
+    response = getattr(exc, "response", None)   # botocore's ClientError
+    if "ClientError" not in _sdk_classes(exc, "botocore") or not isinstance(response, dict):
+        return None
+    return (response.get("Error") or {}).get("Code")
+
+
+def credential_error(exc: BaseException, env: Environment | None = None) -> CloudError | None:
+    """One line for a cloud SDK error that a login fixes (or, on AWS, a denied permission): the cloud, the
+    environment (`env`, else those whose clients this process built) and the fix. None for anything else."""
+    code = _aws_error_code(exc)
+    if _sdk_classes(exc, "botocore") & AWS_CREDENTIAL_ERRORS or code in AWS_CREDENTIAL_CODES:
+        cloud, what = "aws", "no usable AWS credentials"
+    elif code in AWS_DENIED_CODES:
+        cloud, what = "aws", "AWS denied the request"
+    elif _sdk_classes(exc, "azure") & AZURE_CREDENTIAL_ERRORS:
+        cloud, what = "azure", "no usable Azure credential"
+    else:
+        return None
+    envs = [env] if env is not None else [e for (c, _), e in _CREDENTIALS_ASKED_FOR.items() if c == cloud]
+    names = ", ".join(e.name for e in envs)
+    where = f" for environment{'s' if len(envs) > 1 else ''} {names}" if envs else ""
+    detail = (str(exc).strip().splitlines() or [""])[0] or type(exc).__name__
+    # A ClientError's text names its code and operation; an SDK exception's class says what failed.
+    message = f"{what}{where}: {detail}" if code else f"{what}{where}: {type(exc).__name__}: {detail}"
+    if cloud == "azure":
+        subscriptions = ", ".join(f"subscription {e.azure.subscription_id}" for e in envs if e.azure)
+        return CloudError(message, hint=AZURE_LOGIN_HINT.format(
+            subscriptions=subscriptions or "the environment's subscription"))
+    accounts = ", ".join(f"account {e.aws.account}" for e in envs if e.aws) or "the environment's account"
+    if code in AWS_DENIED_CODES:
+        checks = " or ".join(f"`ftops preflight --env {e.name}`" for e in envs) or \
+            "`ftops preflight --env ENV`"
+        return CloudError(message, hint=f"use credentials for {accounts} that hold this permission; {checks} "
+                                        "checks what the pipeline needs")
+    return CloudError(message, hint=AWS_LOGIN_HINT.format(accounts=accounts))

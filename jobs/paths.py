@@ -37,8 +37,21 @@ def templates_dir() -> Path:
 
 def state_dir() -> Path:
     """The ignored `.ftops/` directory: emulator state, caches, resolved infrastructure outputs."""
-    path = Path(os.environ.get("FTOPS_STATE_DIR") or project_root() / ".ftops")
-    path.mkdir(parents=True, exist_ok=True)
+    override = os.environ.get("FTOPS_STATE_DIR")
+    path = Path(override or project_root() / ".ftops")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        why = ("exists and is not a directory" if isinstance(exc, FileExistsError) else
+               "lies under a file, not a directory" if isinstance(exc, NotADirectoryError) else
+               f"cannot be created: {exc.strerror}")
+        if override:
+            raise FtopsError(f"{path} {why}", field="FTOPS_STATE_DIR",
+                             hint="point FTOPS_STATE_DIR at a directory ftops may create or write, or unset it "
+                                  f"to use {project_root() / '.ftops'}") from None
+        raise FtopsError(f"the state directory {why}", source=path,
+                         hint="remove or rename what holds that name; ftops keeps emulator state and caches "
+                              "there") from None
     return path
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from jobs import retry
+from jobs.clients import credential_error
 from jobs.errors import CloudError
 
 T = TypeVar("T")
@@ -82,8 +83,8 @@ def call(what: str, fn: Callable[[], T], policy: retry.RetryPolicy = retry.Retry
     try:
         return retry.call(fn, policy, sleep=sleep, on_retry=report, retryable=_retryable, retry_after=_retry_after)
     except ClientAuthenticationError as exc:
-        raise CloudError(f"{what}: Azure authentication failed: {str(exc).splitlines()[0]}",
-                         hint="`az login` on a laptop; workload identity (OIDC) in pipelines") from None
+        login = credential_error(exc)   # the CLI's one wording for a missing login (jobs.clients)
+        raise CloudError(f"{what}: {login.message}", hint=login.hint) from None
     except AzureError as exc:
         code, message = arm_error(exc)
         raise CloudError(f"{what} failed: {code}: {message}", hint=HINTS.get(code)) from None

@@ -20,6 +20,7 @@ from jobs import providers
 from jobs import retry
 from jobs.apply.ledger import DEFAULT_LEASE_S, LedgerEntry
 from jobs.apply.rendered import RenderedJob
+from jobs.clients import credential_error
 from jobs.config.environment import Environment
 from jobs.errors import CloudError, FtopsError
 from jobs.providers.base import Submission
@@ -103,8 +104,10 @@ def plan(env: Environment, jobs: list[RenderedJob], *, lease_s: float = DEFAULT_
         except FtopsError:
             raise
         except Exception as exc:  # one line naming the provider, not a traceback
-            raise CloudError(f"looking up {len(group)} {name} jobs in the cloud failed: {_describe(exc)}",
-                             field=name, hint="rerun `ftops plan` once the cloud answers") from None
+            login = credential_error(exc, env)   # waiting does not fix a missing login: say what does
+            raise CloudError(f"looking up {len(group)} {name} jobs in the cloud failed: "
+                             f"{login.message if login else _describe(exc)}", field=name,
+                             hint=login.hint if login else "rerun `ftops plan` once the cloud answers") from None
 
     def one(job: RenderedJob) -> PlanItem:
         provider = providers.get(job.provider)
@@ -114,8 +117,10 @@ def plan(env: Environment, jobs: list[RenderedJob], *, lease_s: float = DEFAULT_
         except FtopsError:
             raise
         except Exception as exc:  # one line naming the ledger, not a traceback
-            raise CloudError(f"reading the ledger entry of {job.name} failed: {_describe(exc)}",
-                             source=ledger.location, hint="rerun `ftops plan` once the storage answers") from None
+            login = credential_error(exc, env)
+            raise CloudError(f"reading the ledger entry of {job.name} failed: "
+                             f"{login.message if login else _describe(exc)}", source=ledger.location,
+                             hint=login.hint if login else "rerun `ftops plan` once the storage answers") from None
         item = PlanItem(job.name, job.provider, job.idempotency_key, "create")
         problem = entry.problem(job.idempotency_key, job.name) if entry else None
         if problem:
@@ -154,7 +159,7 @@ def apply(env: Environment, jobs: list[RenderedJob], options: ApplyOptions | Non
         except Exception as exc:
             # Without the lookup, a job a dead applier submitted but never recorded could be submitted twice:
             # this provider's jobs fail (each with the reason), the other providers' jobs go ahead.
-            lookup_failed[name] = str(exc) if isinstance(exc, FtopsError) else _describe(exc)
+            lookup_failed[name] = str(exc) if isinstance(exc, FtopsError) else _failure(exc, env)
 
     def one(job: RenderedJob) -> ApplyItem:
         if job.provider in lookup_failed:
@@ -169,13 +174,19 @@ def apply(env: Environment, jobs: list[RenderedJob], options: ApplyOptions | Non
         except FtopsError as exc:
             item = ApplyItem(job.name, job.provider, job.idempotency_key, "failed", detail=str(exc))
         except Exception as exc:  # a cloud error for one job must not stop the others
-            item = ApplyItem(job.name, job.provider, job.idempotency_key, "failed", detail=_describe(exc))
+            item = ApplyItem(job.name, job.provider, job.idempotency_key, "failed", detail=_failure(exc, env))
         if on_done:
             on_done(item)
         return item
 
     with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
         return list(pool.map(one, jobs))
+
+
+def _failure(exc: BaseException, env: Environment) -> str:
+    """A job's failure as its row shows it: a missing or expired login with its fix, else the cloud's code."""
+    login = credential_error(exc, env)
+    return str(login) if login else _describe(exc)
 
 
 def _describe(exc: BaseException) -> str:

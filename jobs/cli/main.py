@@ -60,16 +60,33 @@ def root(
     """ftops: fine-tuning on AWS SageMaker and Azure OpenAI, run as a platform."""
 
 
+def user_error(exc: BaseException) -> FtopsError | None:
+    """What the user sees for `exc`: an FtopsError as it is; a cloud SDK's missing, expired or refused login
+    as one line naming the cloud, environment and fix (mapped here, at the root, so every command gets it);
+    None for anything else (a bug: its traceback is the report)."""
+    if isinstance(exc, FtopsError):
+        return exc
+    if not isinstance(exc, Exception):
+        return None
+    # Imported on the error path only: start-up imports no SDK just to catch its errors.
+    from jobs.clients import credential_error
+
+    return credential_error(exc)
+
+
 def run() -> None:
     """Console-script entry: user mistakes become one line on stderr and exit 1, never a traceback."""
     try:
         app()
-    except FtopsError as err:
-        err_console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
-        sys.exit(err.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
+    except Exception as exc:
+        err = user_error(exc)
+        if err is None:
+            raise
+        err_console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
+        sys.exit(err.exit_code)
 
 
 if __name__ == "__main__":

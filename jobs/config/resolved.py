@@ -9,13 +9,19 @@ the stacks use, so `local` renders out of the box.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from jobs import paths
 from jobs.config.environment import Environment
-from jobs.errors import ConfigError
+from jobs.errors import ConfigError, FtopsError
+from jobs.fsutil import regular_file
+from jobs.yamlio import describe_validation_error
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class ResolvedAws(BaseModel):
@@ -114,20 +120,44 @@ def derive_azure(env: Environment) -> ResolvedAzure:
     )
 
 
-def _load(env: Environment, cloud: str, model: type[BaseModel]):
+def load_resolved(env: Environment, cloud: str, model: type[M]) -> M | None:
+    """The environment's resolved-values file for `cloud`, validated; None if there is none. A file that is
+    not one (a directory), not JSON or not valid is one line naming the file, line and field, and the command
+    that writes it again."""
     path = resolved_file(env.name, cloud)
     if not path.exists():
         return None
+    regenerate = f"re-run `ftops infra outputs --env {env.name} --cloud {cloud}` to write it again"
     try:
-        return model.model_validate_json(path.read_bytes())
-    except ValueError as exc:
-        raise ConfigError(f"invalid resolved values: {str(exc).splitlines()[0]}", source=path,
-                          hint=f"re-run `ftops infra outputs --env {env.name} --cloud {cloud}`") from None
+        data = regular_file(path, what="resolved values").read_bytes()
+    except FtopsError as exc:
+        raise ConfigError(exc.message, source=path, hint=f"remove it, then {regenerate}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", source=path, hint=regenerate) from None
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as exc:
+        loc, message, _ = describe_validation_error(exc, model)
+        raise ConfigError(f"invalid resolved values: {message}", source=path, line=_json_line(data, loc, message),
+                          field=".".join(map(str, loc)) or None, hint=regenerate) from None
+
+
+def _json_line(data: bytes, loc: tuple, message: str) -> int | None:
+    """The line of the top-level key an error is about (ftops writes one key a line), or the one pydantic's
+    JSON parser names ("... at line N column M")."""
+    if loc and isinstance(loc[0], str):
+        key = re.compile(rb'"' + re.escape(loc[0].encode()) + rb'"\s*:')
+        for number, text in enumerate(data.splitlines(), 1):
+            if key.search(text):
+                return number
+        return None
+    parsed = re.search(r"at line (\d+) column", message)
+    return int(parsed.group(1)) if parsed else None
 
 
 def resolved_aws(env: Environment) -> ResolvedAws:
-    return _load(env, "aws", ResolvedAws) or derive_aws(env)
+    return load_resolved(env, "aws", ResolvedAws) or derive_aws(env)
 
 
 def resolved_azure(env: Environment) -> ResolvedAzure:
-    return _load(env, "azure", ResolvedAzure) or derive_azure(env)
+    return load_resolved(env, "azure", ResolvedAzure) or derive_azure(env)

@@ -115,6 +115,12 @@ def _cloud_errors(cloud: Cloud, env: Environment) -> Iterator[None]:
         module = type(exc).__module__
         if not module.startswith(("botocore", "boto3", "azure")):
             raise
+        from jobs.clients import credential_error
+
+        login = credential_error(exc, env)   # a missing or expired login: the wording every command uses
+        if login is not None:
+            raise CloudError(f"{cloud} upload failed: {login.message}", source=environment_file(env.name),
+                             hint=login.hint) from None
         if (getattr(exc, "response", None) or {}).get("Error", {}).get("Code") == "NoSuchBucket":
             bucket = exc.response["Error"].get("BucketName") or "the datasets bucket"
             raise CloudError(f"bucket {bucket} does not exist", source=environment_file(env.name), field="aws",

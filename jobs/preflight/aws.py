@@ -261,7 +261,7 @@ def deployed_state(env: Environment, client: Client) -> list[Row]:
     from botocore.exceptions import ClientError
 
     from infra.aws.outputs import resolved_fields, resolved_from_outputs, stack_name
-    from jobs.config.resolved import ResolvedAws, resolved_file
+    from jobs.config.resolved import ResolvedAws, load_resolved, resolved_file
     from jobs.errors import ConfigError
 
     stack = stack_name(env)
@@ -292,7 +292,7 @@ def deployed_state(env: Environment, client: Client) -> list[Row]:
                         "the deployed ones", outputs_cmd + ("" if env.emulated else ", then commit the file"),
                         "cloudformation:DescribeStacks"))
     else:
-        committed = ResolvedAws.model_validate_json(path.read_bytes())
+        committed = load_resolved(env, "aws", ResolvedAws)
         drift = [f for f in resolved_fields() if getattr(committed, f) != getattr(deployed, f)]
         if drift:
             rows.append(Row("resolved", ENV, "block", f"{path.name} differs from stack outputs in "

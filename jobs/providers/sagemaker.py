@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -149,8 +150,7 @@ class SageMaker(Provider):
         try:
             described = sm.describe_training_job(TrainingJobName=name)
         except Exception as exc:
-            if "ValidationException" in str(exc) or "not found" in str(exc).lower() or \
-                    "does not exist" in str(exc).lower():
+            if _not_found(exc):
                 return None
             raise
         return name, key_tag(sm, described["TrainingJobArn"])
@@ -159,20 +159,10 @@ class SageMaker(Provider):
 
     def key_of(self, env: Environment, job_id: str) -> str | None:
         sm = client(env)
-        try:
-            arn = sm.describe_training_job(TrainingJobName=job_id)["TrainingJobArn"]
-        except Exception as exc:
-            raise CloudError(f"no SageMaker training job {job_id!r}", field="job",
-                             hint="`ftops jobs list` shows the jobs of this environment") from exc
-        return key_tag(sm, arn)
+        return key_tag(sm, _training_job(sm, job_id)["TrainingJobArn"])
 
     def describe(self, env: Environment, job_id: str) -> JobStatus:
-        sm = client(env)
-        try:
-            job = sm.describe_training_job(TrainingJobName=job_id)
-        except Exception as exc:
-            raise CloudError(f"no SageMaker training job {job_id!r}", field="job",
-                             hint="`ftops jobs list` shows the jobs of this environment") from exc
+        job = _training_job(client(env), job_id)
         final = {m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList", [])}
         latest = {SERIES.get(k, k): v for k, v in final.items() if k in SERIES or k.endswith("loss")}
         status = JobStatus(
@@ -220,6 +210,8 @@ class SageMaker(Provider):
         try:
             sm.stop_training_job(TrainingJobName=job_id)
         except Exception as exc:
+            if _not_found(exc):
+                raise _no_job("training", job_id) from None
             if "not been implemented" in str(exc):
                 raise CloudError("the AWS emulator (moto) does not implement StopTrainingJob", field="job",
                                  hint="cancel works against real SageMaker; local jobs complete at once") from None
@@ -227,7 +219,7 @@ class SageMaker(Provider):
         return self.describe(env, job_id)
 
     def events(self, env: Environment, job_id: str, limit: int = 100) -> list[JobEvent]:
-        job = client(env).describe_training_job(TrainingJobName=job_id)
+        job = _training_job(client(env), job_id)
         events = [JobEvent(_iso(t.get("StartTime")) or "", f"{t['Status']}: {t.get('StatusMessage', '')}".strip(": "))
                   for t in job.get("SecondaryStatusTransitions", [])]
         if job.get("FailureReason"):
@@ -246,7 +238,7 @@ class SageMaker(Provider):
     # --- results --------------------------------------------------------------------------------
 
     def metrics(self, env: Environment, job_id: str) -> Metrics:
-        job = client(env).describe_training_job(TrainingJobName=job_id)
+        job = _training_job(client(env), job_id)
         rows, source = self._metrics_file(env, job)
         if not rows:
             rows, source = self._cloudwatch(env, job)
@@ -472,10 +464,53 @@ def _exists(call) -> bool:
         raise
 
 
+def _error(exc: Exception) -> dict[str, Any]:
+    """The `Error` of a botocore ClientError's response ({} for any other exception)."""
+    response = getattr(exc, "response", None)
+    error = response.get("Error") if isinstance(response, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+NOT_FOUND_WORDS = ("not found", "could not find", "can't find", "cannot find", "does not exist")
+
+
 def _not_found(exc: Exception) -> bool:
-    """SageMaker answers a Describe or Delete of a missing model, config or endpoint with a ValidationException
-    ("Could not find ...")."""
-    return "Could not find" in str(exc) or "does not exist" in str(exc) or "ValidationException" in str(exc)
+    """Whether SageMaker said the resource does not exist. Its API model declares ResourceNotFound (tuning
+    jobs answer with it: "can't find a tuning job"), but DescribeTrainingJob answers a ValidationException
+    ("Requested resource not found", aws/aws-sdk#165), a missing model, config or endpoint one saying
+    "Could not find ..." (moto: "Could not find training job ..."). Anything else (no login, AccessDenied,
+    throttling, a malformed name) is not "missing" and must not read as such."""
+    error = _error(exc)
+    code, message = error.get("Code"), str(error.get("Message") or "").lower()
+    if code in ("ResourceNotFound", "ResourceNotFoundException"):
+        return True
+    return code == "ValidationException" and any(words in message for words in NOT_FOUND_WORDS)
+
+
+JOBS_LIST_HINT = "`ftops jobs list` shows the jobs of this environment"
+
+
+def _no_job(kind: str, job_id: str) -> CloudError:
+    return CloudError(f"no SageMaker {kind} job {job_id!r}", field="job", hint=JOBS_LIST_HINT)
+
+
+def _training_job(sm: Any, job_id: str) -> dict[str, Any]:
+    return describe_job("training", job_id, lambda: sm.describe_training_job(TrainingJobName=job_id))
+
+
+def describe_job(kind: str, job_id: str, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A Describe call for a job the user named: a missing job or a name SageMaker refuses is one line;
+    anything else propagates (no login or AccessDenied: jobs.clients.credential_error, at the CLI root)."""
+    try:
+        return call()
+    except Exception as exc:
+        if _not_found(exc):
+            raise _no_job(kind, job_id) from None
+        error = _error(exc)
+        if error.get("Code") == "ValidationException":
+            raise CloudError(f"SageMaker refused the {kind} job name {job_id!r}: {error.get('Message')}",
+                             field="job", hint=JOBS_LIST_HINT) from None
+        raise
 
 
 def _rows_from_jsonl(body: str) -> list[dict[str, float]]:

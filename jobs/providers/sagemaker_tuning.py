@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from jobs.errors import CloudError
 from jobs.providers import register
 from jobs.providers.base import JobEvent, JobStatus, Metrics
-from jobs.providers.sagemaker import SageMaker, _iso, client, key_tag
+from jobs.providers.sagemaker import SageMaker, _iso, _no_job, _not_found, client, describe_job, key_tag
 
 if TYPE_CHECKING:
     from jobs.apply.rendered import RenderedJob
@@ -46,9 +46,7 @@ class SageMakerTuning(SageMaker):
         try:
             described = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
         except Exception as exc:
-            text = str(exc).lower()
-            if "validationexception" in text or "not found" in text or "does not exist" in text \
-                    or "resourcenotfound" in text:
+            if _not_found(exc):
                 return None
             raise
         return name, key_tag(sm, described["HyperParameterTuningJobArn"])
@@ -60,11 +58,8 @@ class SageMakerTuning(SageMaker):
     # --- watch ----------------------------------------------------------------------------------
 
     def _tuning(self, env: Environment, job_id: str) -> dict[str, Any]:
-        try:
-            return client(env).describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=job_id)
-        except Exception as exc:
-            raise CloudError(f"no SageMaker tuning job {job_id!r}", field="job",
-                             hint="`ftops jobs list` shows the jobs of this environment") from exc
+        return describe_job("tuning", job_id, lambda: client(env).describe_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=job_id))
 
     def _local(self, env: Environment, tuning: dict[str, Any]) -> dict[str, Any] | None:
         if not env.emulated:
@@ -161,6 +156,8 @@ class SageMakerTuning(SageMaker):
         try:
             client(env).stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=job_id)
         except Exception as exc:
+            if _not_found(exc):
+                raise _no_job("tuning", job_id) from None
             if "not been implemented" in str(exc):
                 raise CloudError("the AWS emulator (moto) does not implement StopHyperParameterTuningJob", field="job",
                                  hint="cancel works against real SageMaker; local sweeps finish within `apply`") from None

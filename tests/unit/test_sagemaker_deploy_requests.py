@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import botocore.session
 import pytest
+from botocore.exceptions import ClientError
 from botocore.validate import ParamValidator
 
 from jobs.apply.rendered import RenderedJob
@@ -19,6 +20,11 @@ from jobs.providers.base import JobStatus
 MODEL = botocore.session.get_session().get_service_model("sagemaker")
 OPERATIONS = {"create_model": "CreateModel", "create_endpoint_config": "CreateEndpointConfig",
               "create_endpoint": "CreateEndpoint"}
+
+
+def _not_found(operation: str, what: str) -> ClientError:
+    """What botocore raises when SageMaker does not know a model, config or endpoint."""
+    return ClientError({"Error": {"Code": "ValidationException", "Message": f"Could not find {what}."}}, operation)
 
 
 class Recorder:
@@ -37,7 +43,7 @@ class Recorder:
             if name == "describe_endpoint" and "create_endpoint" in self.calls:
                 return {"EndpointArn": "arn:aws:sagemaker:us-east-1:111111111111:endpoint/x",
                         "EndpointStatus": "Creating"}
-            raise RuntimeError("Could not find it")  # describe_*: nothing exists yet
+            raise _not_found(name, "it")  # describe_*: nothing exists yet
         return call
 
 
@@ -113,7 +119,7 @@ class FakeSageMaker:
         return call
 
     def _missing(self, what):
-        raise RuntimeError(f"An error occurred (ValidationException): Could not find {what}")
+        raise _not_found("", what)
 
     def _create_model(self, ModelName, **kwargs):
         assert ModelName not in self.models, "a model cannot be created twice"
