@@ -27,6 +27,7 @@ class Format(str, Enum):
 # (tests/unit/test_cli_output.py keeps the two equal). In the help text, not in Typer's `[default: ...]`: rich
 # cuts a word longer than the help column (80 columns outside a terminal) with an ellipsis.
 DEFAULT_MODEL_SHOWN = "gpt-4.1-mini-2025-04-14"
+MAX_EPOCHS = 50  # jobs.config.job.Hyperparameters.epochs' bound (the same test keeps them equal)
 # jobs.config.data.MAX_SEED, written out for the same reason (tests/unit/test_data_prepare.py keeps the two equal).
 MAX_SEED = 2**31 - 1
 FormatOption = typer.Option(None, "--format", "-f", help="Dataset format; detected from the first lines if omitted.")
@@ -215,13 +216,13 @@ def estimate(
     directory: Path = typer.Argument(..., help="A directory written by `ftops data prepare` (or its manifest.json)."),
     model: str | None = typer.Option(None, "--model", "-m", help="Azure OpenAI model; for SageMaker, the model name "
                                                                  f"shown in the estimate. Default: {DEFAULT_MODEL_SHOWN}."),
-    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Epochs.",
+    epochs: int | None = typer.Option(None, "--epochs", min=1, max=MAX_EPOCHS, help="Epochs.",
                                    show_default="the provider's rule"),
     provider: Provider = typer.Option(Provider.azure_openai, "--provider", help="Where the job trains."),
     instance: str | None = typer.Option(None, "--instance", help="SageMaker instance type, e.g. ml.g5.2xlarge."),
     spot: bool = typer.Option(False, "--spot", help="SageMaker managed spot: budget the spot figure."),
-    training_type: TrainingTypeChoice = typer.Option(TrainingTypeChoice.Standard, "--training-type",
-                                                     help="Azure OpenAI training type."),
+    training_type: TrainingTypeChoice | None = typer.Option(None, "--training-type", show_default="Standard",
+                                                            help="Azure OpenAI training type."),
     env: str = EnvOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -232,9 +233,15 @@ def estimate(
 
     if provider is Provider.sagemaker and instance is None:
         raise typer.BadParameter("--provider sagemaker needs --instance TYPE", param_hint="--instance")
+    # An option of the other provider would change nothing in the estimate: refuse it rather than ignore it.
+    if provider is Provider.azure_openai and (instance is not None or spot):
+        raise typer.BadParameter("applies to --provider sagemaker only", param_hint="--instance" if instance else "--spot")
+    if provider is Provider.sagemaker and training_type is not None:
+        raise typer.BadParameter("applies to --provider azure-openai only", param_hint="--training-type")
     manifest = read_manifest(directory, command="`ftops data estimate`")
     result = estimate_cost(manifest, provider=provider.value, model=model, epochs=epochs, instance_type=instance,
-                           spot=spot, training_type=training_type.value, env=load_environment(env),
+                           spot=spot, training_type=(training_type or TrainingTypeChoice.Standard).value,
+                           env=load_environment(env),
                            manifest_dir=manifest_dir(directory))
 
     def human(data: dict) -> None:

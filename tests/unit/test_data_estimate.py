@@ -117,3 +117,23 @@ def test_upload_of_a_renamed_manifest_names_the_directory_to_pass(ftops, tmp_pat
     result = ftops("data", "upload", renamed, "--env", "local")
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     assert f"{renamed}: upload sends the directory `ftops data prepare` wrote" in result.stderr
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--spot"], "--spot"),
+    (["--instance", "ml.g5.2xlarge"], "--instance"),
+    (["--provider", "sagemaker", "--instance", "ml.g5.2xlarge", "--training-type", "Developer"], "--training-type"),
+])
+def test_an_option_of_the_other_provider_is_refused_not_ignored(ftops, args, option) -> None:
+    result = ftops("data", "estimate", PREPARED, *args)
+    assert result.exit_code == 2 and option in result.stderr and "applies to --provider" in result.stderr
+
+
+def test_epochs_are_bounded_as_in_job_definitions(ftops) -> None:
+    from jobs.cli.data import MAX_EPOCHS
+    from jobs.config.job import Hyperparameters
+
+    bound = next(m.le for m in Hyperparameters.model_fields["epochs"].metadata if getattr(m, "le", None))
+    assert MAX_EPOCHS == bound
+    assert ftops("data", "estimate", PREPARED, "--epochs", str(MAX_EPOCHS + 1)).exit_code == 2
+    assert ftops("data", "estimate", PREPARED, "--epochs", str(MAX_EPOCHS)).exit_code == 0
