@@ -17,6 +17,14 @@ from jobs.errors import FtopsError
 JobOption = typer.Option(None, "--job", "-j", help="Render one definition (its name or path); default: all.")
 
 
+def _one_job(jobs: list[str] | None) -> str | None:
+    """`--job` once (a second one used to win silently over the first)."""
+    if jobs and len(jobs) > 1:
+        raise typer.BadParameter("one definition at a time; leave --job out to render every definition",
+                                 param_hint="--job")
+    return jobs[0] if jobs else None
+
+
 def _default_out() -> Path:
     return paths.project_root() / "rendered"
 
@@ -24,12 +32,14 @@ def _default_out() -> Path:
 def render(
     envs: list[str] = typer.Option(["local"], "--env", "-e", metavar="ENV",
                                    help="Environment name; repeat it to render several environments in one run."),
-    job: str | None = JobOption,
+    jobs: list[str] | None = JobOption,
     out: Path | None = path_option(None, "--out", "-o", help="Output directory (default: rendered/ in the project)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Render job definitions into ready-to-run specs under OUT/ENV/<job-name>/ (all-or-nothing)."""
     from jobs.render.engine import render_environments, select_definitions, write_tree
+
+    job = _one_job(jobs)
 
     names = list(dict.fromkeys(envs))  # the order given, each once
     environments = [load_environment(name) for name in names]
@@ -67,12 +77,14 @@ def diff(
     against: Path = path_option(..., "--against", help="A rendered tree (the --out of an earlier render)."),
     against_env: str | None = typer.Option(None, "--against-env",
                                            help="Compare with AGAINST/<this env> instead of AGAINST/<ENV>."),
-    job: str | None = JobOption,
+    jobs: list[str] | None = JobOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Show what re-rendering ENV would change in a committed rendered tree; exit 1 when they differ."""
     from jobs.render.diff import diff_jobs, read_tree
     from jobs.render.engine import _relpath, render_environment, select_definitions
+
+    job = _one_job(jobs)
 
     environment = load_environment(env)
     old_dir, present = _against_tree(against, against_env or env, explicit=against_env is not None)

@@ -313,3 +313,10 @@ def test_a_cross_field_rule_points_at_the_field_not_the_name_line(project, ftops
     key = field.rsplit(".", 1)[-1] + ":"
     number = next(i for i, row in enumerate(text, start=1) if row.strip().startswith(key))
     assert f"{job}.yaml:{number}: {field}: {message}" in line, line
+
+
+def test_a_second_job_option_is_refused_not_silently_preferred(ftops, tmp_path):
+    for command in (("render", "--out", tmp_path / "out"), ("diff", "--against", tmp_path)):
+        result = ftops(*command, "--env", "local", "--job", "helpdesk-qwen-lora", "--job", "helpdesk-gpt41mini")
+        assert result.exit_code == 2 and "one definition at a time" in result.stderr
+    assert not (tmp_path / "out").exists()
