@@ -300,7 +300,7 @@ def _field_description(model: Any, loc: Loc) -> str | None:
 
 
 def _plain_wording(error: dict[str, Any], loc: Loc, model: Any) -> tuple[str, str | None] | None:
-    """Pydantic's wording where it would leave a user guessing: a raw regular expression, or a value YAML read
+    """Pydantic's wording where it would leave a user guessing: a raw regular expression, or a value the file holds
     as a number or a date where text was meant."""
     value = error.get("input")
     if error["type"] == "string_pattern_mismatch":
@@ -310,7 +310,7 @@ def _plain_wording(error: dict[str, Any], loc: Loc, model: Any) -> tuple[str, st
     if error["type"] == "string_type" and isinstance(value, (bool, int, float, date)):
         kind = {bool: "a boolean", int: "a number", float: "a number"}.get(type(value), "a date")
         shown = value.isoformat() if isinstance(value, date) else repr(value)
-        return f"expected text, but YAML read {kind} ({shown})", f'quote the value as written, e.g. "{value}"'
+        return f"expected text, but the file has {kind} here ({shown})", f'quote the value as written, e.g. "{value}"'
     return None
 
 

@@ -122,7 +122,7 @@ def test_environment_names_are_not_paths_or_file_names(project, ftops):
 def test_an_unquoted_account_id_is_told_to_be_quoted(project):
     err = _load(project, 'account: "111111111111"', "account: 111111111111")
     assert err.field == "aws.account" and err.line == _line_of(project, "account: 111111111111")
-    assert "expected text, but YAML read a number (111111111111)" in err.message
+    assert "expected text, but the file has a number here (111111111111)" in err.message
     assert err.hint == 'quote the value as written, e.g. "111111111111"'
 
 
