@@ -43,11 +43,16 @@ def _without_cloud_logins(environ: dict[str, str], tmp_path: Path) -> dict[str, 
 
 @pytest.fixture
 def no_cloud_logins(monkeypatch, tmp_path):
+    import boto3
+
     wanted = _without_cloud_logins(dict(os.environ), tmp_path)
     for name in set(os.environ) - set(wanted):
         monkeypatch.delenv(name)
     for name, value in wanted.items():
         monkeypatch.setenv(name, value)
+    # boto3's default session keeps the credentials it first resolved (an earlier test's dummy keys): a fresh
+    # one resolves them again from this environment, as a new `ftops` process does.
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
 
 
 @pytest.fixture(autouse=True)
