@@ -38,13 +38,14 @@ $(STATE)/tiktoken/.installed: $(VENV)/.installed
 demo: setup
 	bash demo/run.sh
 
-# TEST_SEED: the test order (pytest-randomly). Unset: the fixed default order; `random`: a fresh one, printed in the
-# header ("Using --randomly-seed=N"); rerun that order with `make test TEST_SEED=N`.
+# TEST_SEED: the test order (pytest-randomly). Unset: the fixed default order; `random`: a fresh one, printed
+# first (pytest -q prints no header); rerun that order with `make test TEST_SEED=N`.
 TEST_SEED ?=
-SEED_ARG = $(if $(filter random,$(TEST_SEED)),--randomly-seed=$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '),$(if $(TEST_SEED),--randomly-seed=$(TEST_SEED)))
+SEED_VALUE = $(if $(filter random,$(TEST_SEED)),$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '),$(TEST_SEED))
 
 test: setup
-	$(PY) -m pytest -q $(SEED_ARG)
+	@seed="$(SEED_VALUE)"; if [ -n "$$seed" ]; then echo "test order: make test TEST_SEED=$$seed"; \
+	  set -- "--randomly-seed=$$seed"; fi; echo "$(PY) -m pytest -q $$*"; $(PY) -m pytest -q "$$@"
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
