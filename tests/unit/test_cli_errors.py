@@ -219,6 +219,10 @@ def test_azure_identity_log_level_set_by_the_user_stays(monkeypatch):
 @pytest.fixture
 def sagemaker(monkeypatch):
     """A real client for `dev` (built by jobs.clients, with throwaway keys) whose answers come from a Stubber."""
+    # Imported before anything is patched: importing it binds `client` from jobs.providers.sagemaker, and a first
+    # import while that name is patched would keep the stub client there for every later test.
+    import jobs.providers.sagemaker_tuning  # noqa: F401
+
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE00")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "example")
     sm = clients.aws_client(load_environment("dev"), "sagemaker")
