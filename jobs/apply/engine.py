@@ -104,10 +104,9 @@ def plan(env: Environment, jobs: list[RenderedJob], *, lease_s: float = DEFAULT_
         except FtopsError:
             raise
         except Exception as exc:  # one line naming the provider, not a traceback
-            login = credential_error(exc, env)   # waiting does not fix a missing login: say what does
-            raise CloudError(f"looking up {len(group)} {name} jobs in the cloud failed: "
-                             f"{login.message if login else _describe(exc)}", field=name,
-                             hint=login.hint if login else "rerun `ftops plan` once the cloud answers") from None
+            reason, hint = _reason(exc, env, "rerun `ftops plan` once the cloud answers")
+            raise CloudError(f"looking up {len(group)} {name} jobs in the cloud failed: {reason}", field=name,
+                             hint=hint) from None
 
     def one(job: RenderedJob) -> PlanItem:
         provider = providers.get(job.provider)
@@ -117,10 +116,9 @@ def plan(env: Environment, jobs: list[RenderedJob], *, lease_s: float = DEFAULT_
         except FtopsError:
             raise
         except Exception as exc:  # one line naming the ledger, not a traceback
-            login = credential_error(exc, env)
-            raise CloudError(f"reading the ledger entry of {job.name} failed: "
-                             f"{login.message if login else _describe(exc)}", source=ledger.location,
-                             hint=login.hint if login else "rerun `ftops plan` once the storage answers") from None
+            reason, hint = _reason(exc, env, "rerun `ftops plan` once the storage answers")
+            raise CloudError(f"reading the ledger entry of {job.name} failed: {reason}", source=ledger.location,
+                             hint=hint) from None
         item = PlanItem(job.name, job.provider, job.idempotency_key, "create")
         problem = entry.problem(job.idempotency_key, job.name) if entry else None
         if problem:
@@ -181,6 +179,12 @@ def apply(env: Environment, jobs: list[RenderedJob], options: ApplyOptions | Non
 
     with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
         return list(pool.map(one, jobs))
+
+
+def _reason(exc: BaseException, env: Environment, retry_hint: str) -> tuple[str, str]:
+    """Why a cloud call failed, and the fix: waiting does not fix a missing login, so that says what does."""
+    login = credential_error(exc, env)
+    return (login.message, login.hint or retry_hint) if login else (_describe(exc), retry_hint)
 
 
 def _failure(exc: BaseException, env: Environment) -> str:
