@@ -317,3 +317,15 @@ def test_a_submitted_job_is_found_by_suffix_model_and_training_file(rendered, mo
     assert found == {job.name: ("ftjob-1", job.idempotency_key)}
     remote.status = "failed"  # a failed job may be submitted again
     assert azure_openai.AzureOpenAI().existing(load_environment("local"), [job]) == {}
+
+
+def test_settings_refused_on_azure_jobs_are_ones_the_spec_has_no_hyperparameter_for():
+    """`SAGEMAKER_ONLY_HYPERPARAMETERS` are refused on an azure-openai job: the data-plane spec's hyperparameter
+    objects (supervised and DPO) hold none of them, and hold every one ftops sends instead."""
+    from jobs.config.job import SAGEMAKER_ONLY_HYPERPARAMETERS
+
+    spec = json.loads(contracts_dir("azure", "data-plane-2025-04-01-preview.azureopenai.json").read_text())
+    accepted = set(spec["definitions"]["FineTuningHyperParameters"]["properties"]) | set(
+        spec["definitions"]["DpoHyperparamsRequest"]["properties"])
+    assert not accepted & set(SAGEMAKER_ONLY_HYPERPARAMETERS)
+    assert {"n_epochs", "batch_size", "learning_rate_multiplier", "beta"} <= accepted
