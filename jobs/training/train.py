@@ -146,8 +146,24 @@ def load_causal_lm(hp: Hyperparameters, layout: Layout, hw: dict, dist: Distribu
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=hp.gradient_checkpointing)
+        embeddings_in_compute_dtype(model, kwargs["dtype"])
     model.config.use_cache = False
     return model
+
+
+def embeddings_in_compute_dtype(model, dtype) -> None:
+    """Undo peft's fp32 cast of the (frozen) input and output embeddings; the norms stay fp32.
+
+    `prepare_model_for_kbit_training` casts every weight that is not 4-bit to fp32. The Trainer runs under
+    autocast, which computes the output layer in the compute dtype anyway, so for the embeddings the fp32 copy
+    only costs memory: twice their bytes, plus autocast's cast of them at each step. On a 0.5B model with a 152k
+    vocabulary that was more than 4-bit storage saved (H200 run 0c0692b3303e: QLoRA peaked at 5.0 GiB, LoRA at
+    4.1). The QLoRA authors' script (artidoro/qlora, qlora.py, get_accelerate_model) casts both back the same way.
+    """
+    for module in (model.get_input_embeddings(), model.get_output_embeddings()):
+        weight = getattr(module, "weight", None)
+        if weight is not None and weight.dtype != dtype and weight.is_floating_point():
+            module.to(dtype)  # a tied output layer shares the Parameter: one cast covers both
 
 
 def load_tokenizer(layout: Layout):

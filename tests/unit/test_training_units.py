@@ -178,3 +178,29 @@ def test_each_trial_checkpoints_under_its_own_training_job_name(tmp_path, monkey
     unnamed = trial_layout(layout, trial).checkpoints  # no name given: the tuned values tell trials apart
     other = trial_layout(layout, parse_args(["--epochs", "2", "--_tuning_objective_metric", "eval_loss"])).checkpoints
     assert unnamed.parent == other.parent == tmp_path / "checkpoints" and unnamed != other
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_qlora_keeps_embeddings_in_the_compute_dtype_and_norms_in_fp32(tied):
+    """peft's kbit preparation casts every non-4-bit weight to fp32: for the embeddings and the output layer
+    that doubles their memory for nothing (on an H200, QLoRA then peaked above LoRA)."""
+    import torch
+    from peft import prepare_model_for_kbit_training
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from jobs.training.train import embeddings_in_compute_dtype
+
+    config = LlamaConfig(vocab_size=128, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=2, tie_word_embeddings=tied)
+    model = prepare_model_for_kbit_training(LlamaForCausalLM(config).to(torch.bfloat16),
+                                            use_gradient_checkpointing=False)
+    assert model.get_input_embeddings().weight.dtype == torch.float32  # what peft does (the reason for the fix)
+    embeddings_in_compute_dtype(model, torch.bfloat16)
+    assert model.get_input_embeddings().weight.dtype == torch.bfloat16
+    assert model.get_output_embeddings().weight.dtype == torch.bfloat16
+    assert (model.get_input_embeddings().weight is model.get_output_embeddings().weight) == tied
+    norms = [p.dtype for name, p in model.named_parameters() if "norm" in name]
+    assert norms and set(norms) == {torch.float32}
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # as the Trainer runs it (bf16=True)
+        logits = model(input_ids=torch.tensor([[1, 2, 3]])).logits
+    assert torch.isfinite(logits.float()).all()
