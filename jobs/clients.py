@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -154,7 +155,29 @@ def blob_service(env: Environment) -> BlobServiceClient:
         # Azurite's public development key; shared-key auth is off on every real account ftops creates.
         return BlobServiceClient(url, credential={"account_name": emulators.AZURITE_ACCOUNT,
                                                   "account_key": emulators.AZURITE_KEY})
-    return BlobServiceClient(url, credential=azure_credential(env))
+    return BlobServiceClient(url, credential=_TokenFetchedFirst(azure_credential(env), STORAGE_SCOPE))
+
+
+STORAGE_SCOPE = "https://storage.azure.com/.default"
+
+
+class _TokenFetchedFirst:
+    """A credential that fetches its first token when it is built, and hands that token to the client.
+
+    The storage SDK's retry policy retries every AzureError, a failed token request included, with its backoff:
+    a command without an Azure login took about 80 s to say so. Fetched here, the error comes at once; kept,
+    the token costs no second `az` call for the client's first request.
+    """
+
+    def __init__(self, credential: TokenCredential, scope: str) -> None:
+        self._credential, self._scope = credential, scope
+        self._token = credential.get_token(scope)
+
+    def get_token(self, *scopes: str, **kwargs: Any):
+        fresh = self._token.expires_on - time.time() > 300
+        if scopes == (self._scope,) and fresh and not kwargs.get("claims"):
+            return self._token
+        return self._credential.get_token(*scopes, **kwargs)
 
 
 # --- credential errors ------------------------------------------------------------------------------------
@@ -174,11 +197,18 @@ AWS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException"})
 AZURE_CREDENTIAL_ERRORS = frozenset({"ClientAuthenticationError"})
 """azure.core's error for no usable token or a 401 (azure.identity's CredentialUnavailableError derives
 from it)."""
+AZURE_OPENAI_CREDENTIAL_ERRORS = frozenset({"AuthenticationError"})
+"""openai's error for a 401 from the Azure OpenAI data plane: a token it does not take (another tenant's, say)."""
+AZURE_OPENAI_DENIED_ERRORS = frozenset({"PermissionDeniedError"})
+"""openai's error for a 403: the identity lacks a data role on the account."""
 
 AWS_LOGIN_HINT = ("log in with `aws sso login` or set AWS_PROFILE to a profile for {accounts}; "
                   "in the pipeline, check the role the workflow assumes through OIDC")
 AZURE_LOGIN_HINT = ("`az login` on a laptop, for {subscriptions}; "
                     "workload identity (OIDC) or a managed identity in the pipeline")
+AZURE_DENIED_HINT = ("use an identity with the data roles ftops grants on {subscriptions}: Cognitive Services OpenAI "
+                     "Contributor on the account and Storage Blob Data Contributor on the container "
+                     "(`ftops infra apply --cloud azure` assigns both to azure.pipeline_principal_id)")
 
 _CREDENTIALS_ASKED_FOR: dict[tuple[str, str], Environment] = {}
 """(cloud, environment name) -> environment, for every real cloud client this process built: clients are
@@ -196,16 +226,27 @@ def _aws_error_code(exc: BaseException) -> str | None:
     return (response.get("Error") or {}).get("Code")
 
 
+def _azure_denied(exc: BaseException) -> bool:
+    """A 403 from Azure: openai's PermissionDeniedError, or azure.core's HttpResponseError (ARM, blob storage),
+    which carries no class of its own for it."""
+    if _sdk_classes(exc, "openai") & AZURE_OPENAI_DENIED_ERRORS:
+        return True
+    return "HttpResponseError" in _sdk_classes(exc, "azure") and getattr(exc, "status_code", None) == 403
+
+
 def credential_error(exc: BaseException, env: Environment | None = None) -> CloudError | None:
-    """One line for a cloud SDK error that a login fixes (or, on AWS, a denied permission): the cloud, the
-    environment (`env`, else those whose clients this process built) and the fix. None for anything else."""
+    """One line for a cloud SDK error that a login fixes, or a denied permission: the cloud, the environment
+    (`env`, else those whose clients this process built) and the fix. None for anything else."""
     code = _aws_error_code(exc)
     if _sdk_classes(exc, "botocore") & AWS_CREDENTIAL_ERRORS or code in AWS_CREDENTIAL_CODES:
         cloud, what = "aws", "no usable AWS credentials"
     elif code in AWS_DENIED_CODES:
         cloud, what = "aws", "AWS denied the request"
-    elif _sdk_classes(exc, "azure") & AZURE_CREDENTIAL_ERRORS:
+    elif _sdk_classes(exc, "azure") & AZURE_CREDENTIAL_ERRORS or _sdk_classes(exc, "openai") & \
+            AZURE_OPENAI_CREDENTIAL_ERRORS:
         cloud, what = "azure", "no usable Azure credential"
+    elif _azure_denied(exc):
+        cloud, what = "azure", "Azure denied the request"
     else:
         return None
     envs = [env] if env is not None else [e for (c, _), e in _CREDENTIALS_ASKED_FOR.items() if c == cloud]
@@ -216,8 +257,14 @@ def credential_error(exc: BaseException, env: Environment | None = None) -> Clou
     message = f"{what}{where}: {detail}" if code else f"{what}{where}: {type(exc).__name__}: {detail}"
     if cloud == "azure":
         subscriptions = ", ".join(f"subscription {e.azure.subscription_id}" for e in envs if e.azure)
-        return CloudError(message, hint=AZURE_LOGIN_HINT.format(
-            subscriptions=subscriptions or "the environment's subscription"))
+        subscriptions = subscriptions or "the environment's subscription"
+        if what.startswith("no usable"):
+            return CloudError(message, hint=AZURE_LOGIN_HINT.format(subscriptions=subscriptions))
+        from jobs.access.azure import explain_denied  # ARM names the action and scope: the role that carries it
+
+        checks = " or ".join(f"`ftops preflight --env {e.name}`" for e in envs) or "`ftops preflight --env ENV`"
+        hint = explain_denied(str(exc), identity=None) or AZURE_DENIED_HINT.format(subscriptions=subscriptions)
+        return CloudError(message, hint=f"{hint}; {checks} checks what the pipeline needs")
     accounts = ", ".join(f"account {e.aws.account}" for e in envs if e.aws) or "the environment's account"
     if code in AWS_DENIED_CODES:
         checks = " or ".join(f"`ftops preflight --env {e.name}`" for e in envs) or \

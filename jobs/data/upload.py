@@ -360,6 +360,10 @@ class BlobTarget:
         except ResourceNotFoundError:
             pass
         except AzureError as exc:
+            from jobs.clients import credential_error
+
+            if credential_error(exc, self.env) is not None:
+                raise  # a refused login or role: the wording every command uses (_cloud_errors)
             raise CloudError(f"cannot reach container {self.container_name}: {str(exc).splitlines()[0]}",
                              hint="check your Azure login and the storage account's role assignments") from None
         if not self.env.emulated:

@@ -82,6 +82,9 @@ def test_no_aws_credentials_is_one_line_naming_the_environment_and_the_login(fto
     result = ftops(*command)
     line = _one_line(result.stderr)
     assert result.exit_code == 1
+    if command[0] == "models" and "Azure" in line:  # they read both clouds' records; Azure's store fails first
+        assert "no usable Azure credential for environment dev" in line and "az login" in line, line
+        return
     assert "no usable AWS credentials for environment" in line and "NoCredentialsError" in line, line
     assert "aws sso login" in line and "AWS_PROFILE" in line and "OIDC" in line, line
     assert "no SageMaker training job" not in line
@@ -134,6 +137,61 @@ def test_every_azure_credential_error_is_mapped(ftops, monkeypatch, index):
     assert "managed identity" in line and "Attempted credentials" not in line, line
 
 
+def _openai_error(cls_name: str, status: int):
+    import httpx2 as httpx  # openai 3.x is built on httpx2
+    import openai
+
+    request = httpx.Request("GET", "https://ftops-dev.openai.azure.com/openai/fine_tuning/jobs/ftjob-abc")
+    body = {"error": {"code": "PermissionDenied", "message": "The principal lacks the required data action"}}
+    return getattr(openai, cls_name)(f"Error code: {status} - {body}", response=httpx.Response(status, request=request),
+                                     body=body)
+
+
+def test_a_token_azure_openai_refuses_is_a_login_problem(ftops, monkeypatch):
+    """A 401 from the data plane (a token of another tenant, say): the same line and fix as no token at all."""
+    monkeypatch.setattr("jobs.providers.azure_openai.AzureOpenAI.describe",
+                        _raising(_openai_error("AuthenticationError", 401)))
+    result = ftops("jobs", "status", "ftjob-abc", "--env", "dev")
+    line = _one_line(result.stderr)
+    assert result.exit_code == 1
+    assert line.startswith("error: no usable Azure credential: AuthenticationError: Error code: 401"), line
+    assert "az login" in line, line
+
+
+def test_a_403_from_azure_names_the_data_roles(ftops, monkeypatch):
+    monkeypatch.setattr("jobs.providers.azure_openai.AzureOpenAI.describe",
+                        _raising(_openai_error("PermissionDeniedError", 403)))
+    result = ftops("jobs", "status", "ftjob-abc", "--env", "dev")
+    line = _one_line(result.stderr)
+    assert result.exit_code == 1
+    assert line.startswith("error: Azure denied the request: PermissionDeniedError: Error code: 403"), line
+    assert "Cognitive Services OpenAI Contributor" in line and "Storage Blob Data Contributor" in line, line
+    assert "ftops preflight --env ENV" in line and "az login" not in line, line
+
+
+def test_an_arm_authorization_failure_names_the_role_and_scope(ftops, monkeypatch):
+    """ARM's 403 names the action and scope; the hint is the role ftops' plan grants for it there."""
+    from azure.core.exceptions import HttpResponseError
+
+    account = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/ml-dev/providers/"
+               "Microsoft.CognitiveServices/accounts/ftops-dev")
+    denied = HttpResponseError(message=(
+        "(AuthorizationFailed) The client 'dev@example.com' with object id '1' does not have authorization to "
+        f"perform action 'Microsoft.CognitiveServices/accounts/deployments/write' over scope '{account}/"
+        "deployments/helpdesk' or the scope is invalid."))
+    denied.status_code = 403
+    monkeypatch.setattr("jobs.providers.azure_openai.AzureOpenAI.describe", _raising(denied))
+    line = _one_line(ftops("jobs", "status", "ftjob-abc", "--env", "dev").stderr)
+    assert line.startswith("error: Azure denied the request: HttpResponseError: (AuthorizationFailed)"), line
+    assert "grant " in line and f"({account}/deployments/helpdesk)" in line, line
+
+    server_error = HttpResponseError(message="(InternalServerError) try again")
+    server_error.status_code = 500
+    monkeypatch.setattr("jobs.providers.azure_openai.AzureOpenAI.describe", _raising(server_error))
+    with pytest.raises(HttpResponseError):  # not a permission: its traceback is the report
+        ftops("jobs", "status", "ftjob-abc", "--env", "dev")
+
+
 def test_data_upload_uses_the_same_wording(ftops, no_cloud_logins, tmp_path):
     from tests.fixtures.rendered import write_dataset
 
@@ -144,6 +202,41 @@ def test_data_upload_uses_the_same_wording(ftops, no_cloud_logins, tmp_path):
     assert line.startswith(f"error: {ROOT / 'environments' / 'dev.yaml'}: aws upload failed: no usable AWS "
                            "credentials for environment dev: NoCredentialsError"), line
     assert "aws sso login" in line, line
+
+
+def test_azure_upload_without_a_login_fails_before_any_request(ftops, no_cloud_logins, tmp_path, monkeypatch):
+    """The storage SDK retries a failed token request with its backoff (about 80 s); the token is fetched
+    first, so the error comes at once and in the wording every command uses."""
+    from azure.storage.blob import ContainerClient
+
+    from tests.fixtures.rendered import write_dataset
+
+    monkeypatch.setattr(ContainerClient, "exists", _raising(AssertionError("a request was sent without a token")))
+    write_dataset(tmp_path / "data")
+    result = ftops("data", "upload", tmp_path / "data", "--env", "dev", "--cloud", "azure", "--json")
+    line = _one_line(result.stderr)
+    assert result.exit_code == 1
+    assert line.startswith(f"error: {ROOT / 'environments' / 'dev.yaml'}: azure upload failed: no usable Azure "
+                           "credential for environment dev: ClientAuthenticationError"), line
+    assert "az login" in line, line
+
+
+def test_a_fetched_token_serves_the_clients_first_request():
+    from azure.core.credentials import AccessToken
+
+    class Counting:
+        calls = 0
+
+        def get_token(self, *scopes, **kwargs):
+            self.calls += 1
+            return AccessToken(f"token-{self.calls}", int(__import__("time").time()) + 3600)
+
+    inner = Counting()
+    kept = clients._TokenFetchedFirst(inner, clients.STORAGE_SCOPE)
+    assert inner.calls == 1
+    assert kept.get_token(clients.STORAGE_SCOPE).token == "token-1" and inner.calls == 1
+    assert kept.get_token(clients.STORAGE_SCOPE, claims="{}").token == "token-2"  # a claims challenge asks again
+    assert kept.get_token("https://cognitiveservices.azure.com/.default").token == "token-3"
 
 
 def test_plan_and_apply_say_what_fixes_a_missing_login(no_cloud_logins, tmp_path):
