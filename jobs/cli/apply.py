@@ -8,9 +8,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console
+from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, path_argument
 
-DirArgument = typer.Argument(None, help="The rendered tree (`ftops render --out`); default: rendered/.")
+DirArgument = path_argument(None, help="The rendered tree (`ftops render --out`); default: rendered/.")
 JobsOption = typer.Option(None, "--job", "-j", help="Only these rendered jobs (repeatable).")
 STYLE = {"create": "green", "created": "green", "would-create": "green", "adopted": "cyan", "submitted": "dim",
          "already-submitted": "dim", "in-progress": "yellow", "conflict": "red", "failed": "bold red"}

@@ -9,8 +9,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from jobs.cli.output import (EnvOption, JsonOption, console, emit, err_console, markup_free, path_option,
-                             progress)
+from jobs.cli.output import (EnvOption, JsonOption, console, emit, err_console, markup_free, path_argument,
+                             path_option, progress)
 from jobs.errors import FtopsError
 
 app = typer.Typer(help="Validate, clean, split, count, estimate and upload fine-tuning datasets.", no_args_is_help=True)
@@ -64,7 +64,7 @@ def _stats_table(payload: dict) -> Table:
 
 @app.command()
 def validate(
-    file: Path = typer.Argument(..., help="JSONL dataset to check."),
+    file: Path = path_argument(..., help="JSONL dataset to check."),
     format: Format | None = FormatOption,
     model: str | None = ModelOption,
     tokenizer: Path | None = TokenizerOption,
@@ -148,7 +148,7 @@ def _split_table(manifest: dict, title: str) -> Table:
 
 @app.command()
 def prepare(
-    file: Path = typer.Argument(..., help="JSONL dataset to clean and split."),
+    file: Path = path_argument(..., help="JSONL dataset to clean and split."),
     out: Path = path_option(..., "--out", "-o", help="Directory for the train, validation and test files and manifest.json."),
     split: str | None = typer.Option(None, "--split", help="train,validation,test fractions, e.g. 0.8,0.1,0.1.",
                                    show_default="the environment's data.split"),
@@ -213,7 +213,7 @@ class TrainingTypeChoice(str, Enum):
 
 @app.command()
 def estimate(
-    directory: Path = typer.Argument(..., help="A directory written by `ftops data prepare` (or its manifest.json)."),
+    directory: Path = path_argument(..., help="A directory written by `ftops data prepare` (or its manifest.json)."),
     model: str | None = typer.Option(None, "--model", "-m", help="Azure OpenAI model; for SageMaker, the model name "
                                                                  f"shown in the estimate. Default: {DEFAULT_MODEL_SHOWN}."),
     epochs: int | None = typer.Option(None, "--epochs", min=1, max=MAX_EPOCHS, help="Epochs.",
@@ -275,7 +275,7 @@ class CloudChoice(str, Enum):
 
 @app.command()
 def upload(
-    directory: Path = typer.Argument(..., help="A directory written by `ftops data prepare` (or its manifest.json)."),
+    directory: Path = path_argument(..., help="A directory written by `ftops data prepare` (or its manifest.json)."),
     env: str = EnvOption,
     cloud: CloudChoice = typer.Option(CloudChoice.all, "--cloud", help="Where to upload: aws, azure, or all (every "
                                                                        "cloud the environment enables)."),

@@ -91,6 +91,11 @@ def path_option(default: Any, *names: str, **kwargs: Any) -> Any:
     return typer.Option(default, *names, parser=_path, **kwargs)
 
 
+def path_argument(default: Any, **kwargs: Any) -> Any:
+    """typer.Argument for a path that refuses an empty value, as path_option does."""
+    return typer.Argument(default, parser=_path, **kwargs)
+
+
 def emit(payload: Any, as_json: bool, human: Callable[[Any], None] | None = None) -> None:
     """Print `payload` as JSON, or call `human(payload)` to render it for people."""
     if as_json or human is None:

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console
+from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, path_argument
 
 STYLE = {"ok": "green", "warn": "yellow", "block": "bold red", "skip": "dim"}
 
@@ -56,7 +56,7 @@ def _check_ip(value: str | None) -> str | None:
 
 
 def preflight(
-    directory: Path | None = typer.Argument(None, help="A rendered tree (`ftops render --out`); default: render "
+    directory: Path | None = path_argument(None, help="A rendered tree (`ftops render --out`); default: render "
                                                         "the job definitions in memory."),
     env: str = EnvOption,
     job: list[str] | None = typer.Option(None, "--job", "-j", help="Only these rendered jobs (repeatable)."),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, plain
+from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, path_argument, plain
 from jobs.errors import FtopsError
 
 
@@ -69,7 +69,7 @@ def _human(result: dict) -> None:
 
 
 def run_local(
-    job: Path = typer.Argument(..., help="A rendered SageMaker request (sagemaker.json: create_training_job kwargs), "
+    job: Path = path_argument(..., help="A rendered SageMaker request (sagemaker.json: create_training_job kwargs), "
                                          "or the rendered job's directory."),
     env: str = EnvOption,
     max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Stop after N optimizer steps (smoke test)."),

@@ -331,6 +331,21 @@ def test_an_empty_path_is_refused_instead_of_meaning_here(ftops, tmp_path, monke
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(("command", "argument"), [
+    (("apply",), "directory"), (("plan",), "directory"), (("preflight",), "directory"),
+    (("data", "validate"), "file"), (("data", "prepare"), "file"), (("data", "estimate"), "directory"),
+    (("data", "upload"), "directory"), (("run-local",), "job"),
+], ids=lambda value: " ".join(value) if isinstance(value, tuple) else value)
+def test_an_empty_positional_path_is_refused_too(ftops, tmp_path, monkeypatch, command, argument):
+    """`ftops apply ""` (an unset `$DIR`) read the working directory as the rendered tree."""
+    monkeypatch.chdir(tmp_path)
+    extra = ("--out", str(tmp_path / "out")) if command == ("data", "prepare") else ()
+    result = ftops(*command, "", *extra)
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert f"Invalid value for '{argument}'" in result.stderr and "empty path" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_diff_against_a_missing_tree_is_an_error_not_an_all_added_diff(project, ftops, tmp_path):
     """`--against nope`, `--against FILE` and `--against-env nope` printed every job as added."""
     for against, expected in ((tmp_path / "nope", "--against: no such directory"),
