@@ -68,9 +68,11 @@ def apply(
     job: list[str] | None = JobsOption,
     concurrency: int = typer.Option(8, "--concurrency", "-c", min=1, max=64, help="Jobs submitted in parallel."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Upload and check everything, but submit nothing."),
-    local_runner: bool = typer.Option(True, "--local-runner/--no-local-runner",
-                                      help="Emulated environments: really run SageMaker jobs on this machine "
-                                           "(moto alone completes them at once without training)."),
+    # Only the flag that changes something: a `--local-runner/--no-local-runner` pair cut the second name at 80
+    # columns in --help, and running the jobs is already the default.
+    no_local_runner: bool = typer.Option(False, "--no-local-runner",
+                                         help="Emulated environments: do not run SageMaker jobs on this machine "
+                                              "(moto alone then completes them at once without training)."),
     local_max_steps: int | None = typer.Option(None, "--local-max-steps", min=1, metavar="N",
                                                help="With the local runner: stop each SageMaker job after N steps "
                                                     "(a loss every step, evaluations every N/3) for a quick demo."),
@@ -91,7 +93,7 @@ def apply(
 
         apply_gate(environment, directory, job, as_json)
     options = engine.ApplyOptions(concurrency=concurrency, dry_run=dry_run, lease_s=lease,
-                                  extra={"local_runner": local_runner, "local_max_steps": local_max_steps})
+                                  extra={"local_runner": not no_local_runner, "local_max_steps": local_max_steps})
     with progress(disable=as_json) as bar:
         task = bar.add_task(f"applying {len(jobs)} jobs to {env}", total=len(jobs))
         items = engine.apply(environment, jobs, options, on_done=lambda _: bar.advance(task))
