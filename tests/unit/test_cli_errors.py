@@ -147,23 +147,23 @@ def _openai_error(cls_name: str, status: int):
                                      body=body)
 
 
+def _azure_job_status_line(ftops, monkeypatch, error: BaseException) -> str:
+    """The one line `ftops jobs status` prints when the Azure OpenAI lookup raises `error` (exit 1)."""
+    monkeypatch.setattr("jobs.providers.azure_openai.AzureOpenAI.describe", _raising(error))
+    result = ftops("jobs", "status", "ftjob-abc", "--env", "dev")
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    return _one_line(result.stderr)
+
+
 def test_a_token_azure_openai_refuses_is_a_login_problem(ftops, monkeypatch):
     """A 401 from the data plane (a token of another tenant, say): the same line and fix as no token at all."""
-    monkeypatch.setattr("jobs.providers.azure_openai.AzureOpenAI.describe",
-                        _raising(_openai_error("AuthenticationError", 401)))
-    result = ftops("jobs", "status", "ftjob-abc", "--env", "dev")
-    line = _one_line(result.stderr)
-    assert result.exit_code == 1
+    line = _azure_job_status_line(ftops, monkeypatch, _openai_error("AuthenticationError", 401))
     assert line.startswith("error: no usable Azure credential: AuthenticationError: Error code: 401"), line
     assert "az login" in line, line
 
 
 def test_a_403_from_azure_names_the_data_roles(ftops, monkeypatch):
-    monkeypatch.setattr("jobs.providers.azure_openai.AzureOpenAI.describe",
-                        _raising(_openai_error("PermissionDeniedError", 403)))
-    result = ftops("jobs", "status", "ftjob-abc", "--env", "dev")
-    line = _one_line(result.stderr)
-    assert result.exit_code == 1
+    line = _azure_job_status_line(ftops, monkeypatch, _openai_error("PermissionDeniedError", 403))
     assert line.startswith("error: Azure denied the request: PermissionDeniedError: Error code: 403"), line
     assert "Cognitive Services OpenAI Contributor" in line and "Storage Blob Data Contributor" in line, line
     assert "ftops preflight --env ENV" in line and "az login" not in line, line
@@ -180,8 +180,7 @@ def test_an_arm_authorization_failure_names_the_role_and_scope(ftops, monkeypatc
         f"perform action 'Microsoft.CognitiveServices/accounts/deployments/write' over scope '{account}/"
         "deployments/helpdesk' or the scope is invalid."))
     denied.status_code = 403
-    monkeypatch.setattr("jobs.providers.azure_openai.AzureOpenAI.describe", _raising(denied))
-    line = _one_line(ftops("jobs", "status", "ftjob-abc", "--env", "dev").stderr)
+    line = _azure_job_status_line(ftops, monkeypatch, denied)
     assert line.startswith("error: Azure denied the request: HttpResponseError: (AuthorizationFailed)"), line
     assert "grant " in line and f"({account}/deployments/helpdesk)" in line, line
 
@@ -192,33 +191,24 @@ def test_an_arm_authorization_failure_names_the_role_and_scope(ftops, monkeypatc
         ftops("jobs", "status", "ftjob-abc", "--env", "dev")
 
 
-def test_data_upload_uses_the_same_wording(ftops, no_cloud_logins, tmp_path):
-    from tests.fixtures.rendered import write_dataset
-
-    write_dataset(tmp_path / "data")
-    result = ftops("data", "upload", tmp_path / "data", "--env", "dev", "--cloud", "aws", "--json")
-    line = _one_line(result.stderr)
-    assert result.exit_code == 1
-    assert line.startswith(f"error: {ROOT / 'environments' / 'dev.yaml'}: aws upload failed: no usable AWS "
-                           "credentials for environment dev: NoCredentialsError"), line
-    assert "aws sso login" in line, line
-
-
-def test_azure_upload_without_a_login_fails_before_any_request(ftops, no_cloud_logins, tmp_path, monkeypatch):
-    """The storage SDK retries a failed token request with its backoff (about 80 s); the token is fetched
-    first, so the error comes at once and in the wording every command uses."""
+@pytest.mark.parametrize(("cloud", "error", "login"), [
+    ("aws", "no usable AWS credentials for environment dev: NoCredentialsError", "aws sso login"),
+    ("azure", "no usable Azure credential for environment dev: ClientAuthenticationError", "az login"),
+])
+def test_data_upload_uses_the_same_wording(ftops, no_cloud_logins, tmp_path, monkeypatch, cloud, error, login):
+    """On Azure the storage SDK retried a failed token request with its backoff (about 80 s) and the line was its
+    own; the token is now fetched first, so the error comes at once, before any request."""
     from azure.storage.blob import ContainerClient
 
     from tests.fixtures.rendered import write_dataset
 
     monkeypatch.setattr(ContainerClient, "exists", _raising(AssertionError("a request was sent without a token")))
     write_dataset(tmp_path / "data")
-    result = ftops("data", "upload", tmp_path / "data", "--env", "dev", "--cloud", "azure", "--json")
+    result = ftops("data", "upload", tmp_path / "data", "--env", "dev", "--cloud", cloud, "--json")
     line = _one_line(result.stderr)
     assert result.exit_code == 1
-    assert line.startswith(f"error: {ROOT / 'environments' / 'dev.yaml'}: azure upload failed: no usable Azure "
-                           "credential for environment dev: ClientAuthenticationError"), line
-    assert "az login" in line, line
+    assert line.startswith(f"error: {ROOT / 'environments' / 'dev.yaml'}: {cloud} upload failed: {error}"), line
+    assert login in line, line
 
 
 def test_a_fetched_token_serves_the_clients_first_request():
