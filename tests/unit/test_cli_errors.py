@@ -229,7 +229,11 @@ def test_a_fetched_token_serves_the_clients_first_request():
     assert kept.get_token("https://cognitiveservices.azure.com/.default").token == "token-3"
 
 
-def test_plan_and_apply_say_what_fixes_a_missing_login(no_cloud_logins, tmp_path):
+@pytest.mark.parametrize(("provider", "error", "login"), [
+    ("sagemaker", "no usable AWS credentials for environment dev", "aws sso login"),
+    ("azure-openai", "no usable Azure credential for environment dev", "az login"),
+])
+def test_plan_and_apply_say_what_fixes_a_missing_login(no_cloud_logins, tmp_path, provider, error, login):
     """They catch cloud errors themselves (one line per provider, one row per job): a missing login there
     gets the same wording and fix, not "rerun once the cloud answers"."""
     from jobs.apply import engine
@@ -238,17 +242,17 @@ def test_plan_and_apply_say_what_fixes_a_missing_login(no_cloud_logins, tmp_path
     from tests.fixtures.rendered import write_dataset, write_job
 
     env = load_environment("dev")
-    write_job(tmp_path / "rendered", "dev", "faq-0", "sagemaker", write_dataset(tmp_path / "data"))
+    write_job(tmp_path / "rendered", "dev", "faq-0", provider, write_dataset(tmp_path / "data"))
     jobs = load_rendered(tmp_path / "rendered", "dev")
     with pytest.raises(CloudError) as planned:
         engine.plan(env, jobs)
     line = _one_line(str(planned.value))
-    assert "looking up 1 sagemaker jobs in the cloud failed: no usable AWS credentials for environment dev" in line
-    assert "aws sso login" in line and "once the cloud answers" not in line, line
+    assert f"looking up 1 {provider} jobs in the cloud failed: {error}" in line
+    assert login in line and "once the cloud answers" not in line, line
 
     [item] = engine.apply(env, jobs, engine.ApplyOptions(extra={}))
-    assert item.result == "failed" and "no usable AWS credentials for environment dev" in item.detail, item
-    assert "aws sso login" in item.detail, item
+    assert item.result == "failed" and error in item.detail, item
+    assert login in item.detail, item
 
 
 def test_a_bug_is_not_dressed_up_as_a_login_problem(ftops, monkeypatch):
