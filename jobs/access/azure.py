@@ -97,7 +97,7 @@ CALLS: tuple[Call, ...] = (
     Call("pipeline", "batches.create / retrieve (ftops eval --batch, base-model GlobalBatch deployments)",
          f"{_OPENAI}/batches/write", "account", data=True),
     # --- the pipeline identity: ARM deployments of fine-tuned models (ftops deploy / undeploy) ---
-    Call("pipeline", "deployments.get (deploy, undeploy, eval --batch)", f"{_CS}/accounts/deployments/read",
+    Call("pipeline", "deployments.get (deploy, undeploy, eval: what a deployment serves)", f"{_CS}/accounts/deployments/read",
          "account"),
     Call("pipeline", "deployments.begin_create_or_update (ftops deploy)", f"{_CS}/accounts/deployments/write",
          "account"),

@@ -87,9 +87,16 @@ def evaluation_accesses(arns: Arns, *, job_name: str, model_data: str) -> list[A
     """The promotion gate's evaluation: it calls the deployed endpoint, or downloads the model to score it locally."""
     from jobs.providers.sagemaker import endpoint_names
 
-    endpoint = arns.sagemaker("endpoint", endpoint_names(job_name)["endpoint"])
+    names = endpoint_names(job_name)  # the digest-less names stand for the digested ones (deploy_accesses)
+    endpoint = arns.sagemaker("endpoint", names["endpoint"])
     why = f"evaluation of {job_name}"
     return [Access("pipeline", "sagemaker:InvokeEndpoint", endpoint, {}, f"{why}: endpoint target"),
+            # What the endpoint serves, checked against the model record the evaluation is recorded on.
+            Access("pipeline", "sagemaker:DescribeEndpoint", endpoint, {}, f"{why}: the endpoint's config"),
+            Access("pipeline", "sagemaker:DescribeEndpointConfig", arns.sagemaker("endpoint-config", names["config"]),
+                   {}, f"{why}: the config's model"),
+            Access("pipeline", "sagemaker:DescribeModel", arns.sagemaker("model", names["model"]), {},
+                   f"{why}: the model's artifact"),
             *s3_read_prefix(arns, "pipeline", model_data, f"{why}: local-model target downloads the artifact")]
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from jobs import paths
 from jobs.config.environment import Environment
-from jobs.errors import ConfigError
+from jobs.errors import ConfigError, FtopsError
 from jobs.eval.config import EvalConfig, from_job
 from jobs.eval.evaluate import Targets, evaluate
 from jobs.eval.examples import Example, load_out_of_domain, load_test_split
@@ -213,6 +213,7 @@ def run_plan(plan: EvalPlan, *, batch: bool = False, concurrency: int = 8, poll_
             base_target = make(plan.base, "--base")
         targets = Targets(make(plan.fine_tuned, "--fine-tuned", base_dir), base_target,
                           make(plan.judge, "evaluation.judge.model") if plan.judge else None)
+        check_serves_artifact(plan, targets.fine_tuned)
         ood = load_out_of_domain() if plan.config.out_of_domain and plan.config.perturbations else None
         with AnswerStore(plan.store_path) as store:
             result = evaluate(plan.config, plan.examples, targets, store, job=plan.job, env=plan.env.name,
@@ -234,6 +235,24 @@ def run_plan(plan: EvalPlan, *, batch: bool = False, concurrency: int = 8, poll_
     files = write_reports(result, plan.out_dir, loss_plot)
     result["files"] = {k: str(v) for k, v in files.items()} | {"answers": str(plan.store_path)}
     return result
+
+
+def check_serves_artifact(plan: EvalPlan, target: target_specs.Target) -> None:
+    """An evaluation recorded on a model record must have scored that record's artifact: a deployment serving a
+    checkpoint, or an earlier model, is refused before any request (its scores would be credited to the model
+    the record names, which approval and promotion then trust)."""
+    if plan.artifact is None:
+        return
+    artifact = plan.artifact
+    expected = artifact.get("model_id") if artifact["kind"] == "azure-model" else artifact.get("uri")
+    serving = target.serves()
+    if serving is None or serving == expected:
+        return
+    raise FtopsError(f"{plan.fine_tuned} serves {serving}, not {expected}, the model {plan.job} trained in "
+                     f"{plan.env.name} that this evaluation would be recorded on", field="--fine-tuned",
+                     hint=f"deploy the trained model (`ftops deploy {plan.job} --env {plan.env.name}`) and evaluate "
+                          f"again; to score what serves now, pass `--fine-tuned {plan.fine_tuned}` (not recorded, so it "
+                          "cannot be approved or promoted)")
 
 
 def download_prefix(env: Environment, uri: str) -> Path:

@@ -115,7 +115,41 @@ def test_gitops_manifest_checkpoint_deploy_and_batch_refusal(ftops, azure_job, a
 
     with pytest.raises(ConfigError, match="does not support fine-tuned models"):
         build(f"azure:{name}", env, batch=True)
+
+    # The evaluation is recorded on the trained model's record (which approval and promotion trust): while
+    # the deployment serves a checkpoint it is refused before any request; once the final model serves, its
+    # answers are asked afresh, not taken from what the deployment served before.
+    from jobs import paths
+
+    _base_deployment(env, "grader")  # the base model `local` declares (`ftops infra apply --cloud azure`)
+    shutil.copytree(REPO / "datasets/out-of-domain", paths.project_root() / "datasets/out-of-domain")
+    out = tmp_path / "eval"
+    refused = ftops("eval", job, "--env", ENV, "--no-judge", "--out", out)
+    assert refused.exit_code == 1, refused.stdout + refused.stderr
+    assert f"serves {checkpoint}, not {model}" in refused.stderr and "ftops deploy" in refused.stderr
+    assert not (out / "answers.jsonl").is_file() or not (out / "answers.jsonl").read_text().strip()
+    assert ftops("deploy", job, "--env", ENV, "--dir", root).exit_code == 0
+    scored = ftops("eval", job, "--env", ENV, "--no-judge", "--out", out, "--json")
+    assert scored.exit_code == 0, scored.stderr
+    evaluation = json.loads(scored.stdout)
+    assert evaluation["artifact"]["model_id"] == model
+    assert evaluation["targets"]["fine_tuned"] == f"azure-openai:{name}={model}@1"
+    assert evaluation["requests"]["fine_tuned"]["reused"] == 0
     assert ftops("undeploy", job, "--env", ENV, "--dir", root).exit_code == 0
+
+
+def _base_deployment(env, name: str) -> None:
+    from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
+
+    from jobs.config.resolved import resolved_azure
+
+    declared = next(d for d in env.azure.openai.deployments if d.name == name)
+    resolved = resolved_azure(env)
+    azure_openai.mgmt(env).deployments.begin_create_or_update(
+        resolved.resource_group, resolved.openai_account, name,
+        Deployment(sku=Sku(name=declared.sku, capacity=declared.capacity), properties=DeploymentProperties(
+            model=DeploymentModel(format="OpenAI", name=declared.model, version=declared.version))),
+        enforce_https=False, polling_interval=0).result()
 
 
 def test_jobs_wait_ends_on_a_paused_job(ftops, azure_job, azure_local):

@@ -178,13 +178,24 @@ def test_an_interrupted_evaluation_resumes_without_repeating_finished_requests(d
 
 @pytest.fixture(scope="module")
 def task_deployment(deployments) -> str:
-    """A model fine-tuned on the prepared train split; the CLI evaluates it on the unseen test split."""
+    """A model fine-tuned on the prepared train split; the CLI evaluates it on the unseen test split. The CLI
+    reads what a deployment serves from ARM, on the `local` environment's own account: both deployments the CLI
+    test names live there."""
+    from jobs.config.environment import load_environment
+    from jobs.config.resolved import resolved_azure
+
     rows = [json.loads(line) for line in (ROOT / "datasets/it-helpdesk/prepared/train.jsonl").read_text().splitlines()]
     model = fine_tune(deployments["client"], rows)
-    account = f"/subscriptions/{SUB}/resourcegroups/{RG}/providers/Microsoft.CognitiveServices/accounts/{ACCOUNT}"
-    arm_ready(deployments["endpoint"], f"{account}/deployments/ft-task",
-              {"sku": {"name": "Standard", "capacity": 1},
-               "properties": {"model": {"format": "OpenAI", "name": model, "version": "1"}}})
+    local = resolved_azure(load_environment("local"))
+    group = f"/subscriptions/{local.subscription_id}/resourcegroups/{local.resource_group}"
+    http(deployments["endpoint"], "PUT", group, {"location": local.location})
+    arm_ready(deployments["endpoint"], local.openai_account_id,
+              {"kind": "OpenAI", "sku": {"name": "S0"}, "location": local.location,
+               "properties": {"customSubDomainName": local.openai_account}})
+    for name, served, version in (("ft-task", model, "1"), ("base", "gpt-4.1-mini", "2025-04-14")):
+        arm_ready(deployments["endpoint"], f"{local.openai_account_id}/deployments/{name}",
+                  {"sku": {"name": "Standard", "capacity": 1},
+                   "properties": {"model": {"format": "OpenAI", "name": served, "version": version}}})
     return "ft-task"
 
 

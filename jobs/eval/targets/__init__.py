@@ -33,17 +33,24 @@ def build(spec: str, env: Environment, *, concurrency: int = 8, batch: bool = Fa
           option: str = "--fine-tuned", base_model_dir: Path | None = None) -> Target:
     kind, value = parse_spec(spec, option=option)
     if kind == "azure":
-        from jobs.eval.targets.azure_openai import AzureOpenAITarget, check_batch_deployment
+        from jobs.config.resolved import resolved_azure
+        from jobs.eval.targets.azure_openai import (AzureOpenAITarget, arm_deployment, check_batch_deployment,
+                                                    served_model)
 
+        found = arm_deployment(env, value)  # what it serves keys the answers (and is checked against a record)
+        if found is None:
+            raise ConfigError(f"no deployment {value!r} on {resolved_azure(env).openai_account}", field=option,
+                              hint="deploy it first (`ftops deploy JOB`), or name another deployment")
         if batch:
-            check_batch_deployment(env, value)
+            check_batch_deployment(env, value, found)
         return AzureOpenAITarget(azure_client(env), value, concurrency=concurrency, batch=batch,
-                                 poll_interval_s=poll_interval_s)
+                                 poll_interval_s=poll_interval_s, served=served_model(found))
     if kind == "sagemaker":
         from jobs import clients
         from jobs.eval.targets.sagemaker import SageMakerEndpointTarget
 
-        return SageMakerEndpointTarget(clients.aws_client(env, "sagemaker-runtime"), value, concurrency=concurrency)
+        return SageMakerEndpointTarget(clients.aws_client(env, "sagemaker-runtime"), value, concurrency=concurrency,
+                                       describe_client=clients.aws_client(env, "sagemaker"))
     from jobs.eval.targets.local_model import LocalModelTarget, fetch_s3_archive
 
     if value.startswith("s3://"):

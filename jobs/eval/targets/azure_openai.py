@@ -59,11 +59,12 @@ class AzureOpenAITarget(Target):
     kind = "azure-openai"
 
     def __init__(self, client: Any, deployment: str, *, concurrency: int = 8, throttle: Throttle | None = None,
-                 model: str | None = None, batch: bool = False, poll_interval_s: float = 5.0,
+                 served: tuple[str, str | None] | None = None, batch: bool = False, poll_interval_s: float = 5.0,
                  batch_timeout_s: float = 86_400.0, max_batch_requests: int = 50_000) -> None:
         self.client = client
         self.deployment = deployment
-        self.model = model or deployment
+        self.served = served
+        """(model name, version) the deployment serves, as ARM reports it; None when not looked up."""
         self.concurrency = concurrency
         self.throttle = throttle or Throttle()
         self.supports_batch = batch
@@ -74,7 +75,15 @@ class AzureOpenAITarget(Target):
 
     @property
     def identity(self) -> str:
-        return f"{self.kind}:{self.model}"
+        # The model behind the deployment is part of the answers' key: a deployment that served a checkpoint
+        # yesterday and the final model today must not reuse yesterday's answers.
+        if self.served is None:
+            return f"{self.kind}:{self.deployment}"
+        name, version = self.served
+        return f"{self.kind}:{self.deployment}={name}" + (f"@{version}" if version else "")
+
+    def serves(self) -> str | None:
+        return self.served[0] if self.served else None
 
     def _body(self, messages: Messages, generation: Generation) -> dict[str, Any]:
         return {"model": self.deployment, "messages": [dict(m) for m in messages],
@@ -171,9 +180,8 @@ class AzureOpenAITarget(Target):
 BATCH_SKUS = {"GlobalBatch", "DataZoneBatch"}
 
 
-def check_batch_deployment(env: Any, deployment: str) -> None:
-    """Refuse `--batch` where Azure's Batch API cannot serve: it does not support fine-tuned models and needs a
-    base model deployed with a batch SKU (GlobalBatch / DataZoneBatch). Read from ARM before anything is sent."""
+def arm_deployment(env: Any, deployment: str) -> Any:
+    """The deployment as ARM describes it (model, version, SKU), or None when the account has none of that name."""
     from azure.core.exceptions import ResourceNotFoundError
 
     from jobs.config.resolved import resolved_azure
@@ -181,12 +189,28 @@ def check_batch_deployment(env: Any, deployment: str) -> None:
 
     resolved = resolved_azure(env)
     try:
-        found = azure_openai.mgmt(env).deployments.get(resolved.resource_group, resolved.openai_account, deployment,
-                                                       **({"enforce_https": False} if env.emulated else {}))
+        return azure_openai.mgmt(env).deployments.get(resolved.resource_group, resolved.openai_account, deployment,
+                                                      **({"enforce_https": False} if env.emulated else {}))
     except ResourceNotFoundError:
-        raise ConfigError(f"no deployment {deployment!r} on {resolved.openai_account}", field="--batch",
-                          hint="deploy it first, or evaluate without --batch") from None
-    model = (found.properties.model.name if found.properties and found.properties.model else "") or ""
+        return None
+
+
+def served_model(found: Any) -> tuple[str, str | None]:
+    """(model name, version) an ARM deployment serves."""
+    model = found.properties.model if found.properties else None
+    return (getattr(model, "name", None) or "", getattr(model, "version", None) or None)
+
+
+def check_batch_deployment(env: Any, deployment: str, found: Any = None) -> None:
+    """Refuse `--batch` where Azure's Batch API cannot serve: it does not support fine-tuned models and needs a
+    base model deployed with a batch SKU (GlobalBatch / DataZoneBatch). Read from ARM before anything is sent."""
+    from jobs.config.resolved import resolved_azure
+
+    found = found if found is not None else arm_deployment(env, deployment)
+    if found is None:
+        raise ConfigError(f"no deployment {deployment!r} on {resolved_azure(env).openai_account}", field="--batch",
+                          hint="deploy it first, or evaluate without --batch")
+    model = served_model(found)[0]
     if is_fine_tuned(model):
         raise ConfigError(f"deployment {deployment!r} serves the fine-tuned model {model}: the Azure OpenAI Batch "
                           "API does not support fine-tuned models", field="--batch",

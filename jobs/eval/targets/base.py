@@ -63,6 +63,11 @@ class Target(ABC):
     def close(self) -> None:
         """Release clients or loaded models."""
 
+    def serves(self) -> str | None:
+        """What the cloud says is behind this target (a fine-tuned model id, a model artifact's S3 URI), for an
+        evaluation that records which artifact it scored; None where the target loads its artifact itself."""
+        return None
+
 
 # --- throttling ---------------------------------------------------------------------------------
 

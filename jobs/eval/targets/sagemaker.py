@@ -42,15 +42,32 @@ class SageMakerEndpointTarget(Target):
     kind = "sagemaker"
 
     def __init__(self, runtime_client: Any, endpoint_name: str, *, concurrency: int = 4,
-                 throttle: Throttle | None = None) -> None:
+                 throttle: Throttle | None = None, describe_client: Any = None) -> None:
         self.client = runtime_client
         self.endpoint_name = endpoint_name
         self.concurrency = concurrency
         self.throttle = throttle or Throttle()
+        self.describe_client = describe_client
+        self.model_data: str | None = None
+        """The artifact the endpoint serves, once `serves()` asked SageMaker."""
 
     @property
     def identity(self) -> str:
-        return f"{self.kind}:{self.endpoint_name}"
+        # Once looked up, the artifact is part of the answers' key (an endpoint that served a checkpoint before).
+        return f"{self.kind}:{self.endpoint_name}" + (f"={self.model_data}" if self.model_data else "")
+
+    def serves(self) -> str | None:
+        """The model artifact behind the endpoint: endpoint -> its config's first variant -> the model's data."""
+        if self.describe_client is None:
+            return None
+        if self.model_data is None:
+            sm = self.describe_client
+            config = sm.describe_endpoint(EndpointName=self.endpoint_name)["EndpointConfigName"]
+            model = sm.describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"][0]["ModelName"]
+            container = sm.describe_model(ModelName=model).get("PrimaryContainer") or {}
+            source = (container.get("ModelDataSource") or {}).get("S3DataSource") or {}
+            self.model_data = container.get("ModelDataUrl") or source.get("S3Uri") or ""
+        return self.model_data
 
     def answer(self, messages: Messages, generation: Generation) -> Answer:
         body = orjson.dumps({"messages": [dict(m) for m in messages], "max_tokens": generation.max_tokens,
