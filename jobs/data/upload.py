@@ -124,12 +124,16 @@ def _cloud_errors(cloud: Cloud, env: Environment) -> Iterator[None]:
         if (getattr(exc, "response", None) or {}).get("Error", {}).get("Code") == "NoSuchBucket":
             bucket = exc.response["Error"].get("BucketName") or "the datasets bucket"
             raise CloudError(f"bucket {bucket} does not exist", source=environment_file(env.name), field="aws",
-                             hint=f"deploy the infrastructure first (cdk deploy for {env.name})") from None
+                             hint=_deploy_hint(env.name)) from None
         hint = ("log in (aws sso login / AWS_PROFILE) or check the role's S3 permissions" if cloud == "aws"
                 else "log in (az login / workload identity) and check the Storage Blob Data Contributor role")
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CloudError(f"{cloud} upload failed: {type(exc).__name__}: {first}", source=environment_file(env.name),
                          hint=hint) from None
+
+
+def _deploy_hint(env_name: str) -> str:
+    return f"deploy the infrastructure first: ftops infra deploy --env {env_name}"
 
 
 def enabled_clouds(env: Environment) -> list[Cloud]:
@@ -232,12 +236,10 @@ class S3Target:
             if code not in ("404", "NoSuchBucket", "NotFound"):
                 raise CloudError(f"cannot reach bucket {self.bucket}: {code}",
                                  hint="check your AWS credentials and the bucket policy") from None
-        if not self.env.emulated:
-            raise CloudError(f"bucket {self.bucket} does not exist", source=environment_file(self.env.name),
-                             field="aws", hint=f"deploy the infrastructure first (cdk deploy for {self.env.name})")
-        region = self.env.require_aws().region
-        extra = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
-        self.s3.create_bucket(Bucket=self.bucket, **extra)
+        # Never create it here, not even on the emulator: a bucket without the stack's KMS settings would make
+        # the later `infra deploy` fail with BucketAlreadyExists.
+        raise CloudError(f"bucket {self.bucket} does not exist", source=environment_file(self.env.name),
+                         field="aws", hint=_deploy_hint(self.env.name))
 
     def upload(self, file: LocalFile, tuning: Tuning, progress: Progress) -> UploadedObject:
         key = self.key(file)

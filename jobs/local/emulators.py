@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -60,10 +61,14 @@ class RunningEmulator:
 
 
 def _node_bin(tool: str) -> str:
+    """The checkout's pinned copy first (`npm ci`), else one on PATH (e.g. `npm install -g azurite`)."""
     path = paths.project_root() / "node_modules" / ".bin" / tool
-    if not path.exists():
+    if path.exists():
+        return str(path)
+    on_path = shutil.which(tool)
+    if on_path is None:
         raise FtopsError(f"{tool} is not installed", source=path, hint="run `npm ci` in the project root (make does it)")
-    return str(path)
+    return on_path
 
 
 def _moto(port: int, _data: Path | None) -> list[str]:
@@ -280,32 +285,44 @@ def up(names: list[str] | None = None, on_started: Callable[[RunningEmulator], N
     a restarted moto replays its recording first (`restored["moto"]` says what came back)."""
     state = read_state()
     root = paths.state_dir()
-    for name in names or list(EMULATORS):
-        current = state.get(name)
-        if current and is_ours(current) and answers(current.port):
-            continue
-        # Reuse the last port so endpoints stay stable across restarts (also after `down`) when it is still free.
-        data_dir = root / "data" / name
-        port = current.port if current else _last_port(data_dir)
-        port = port if port and _bindable(port) else None
-        from jobs.local import moto_state
+    started: list[str] = []
+    try:
+        for name in names or list(EMULATORS):
+            current = state.get(name)
+            if current and is_ours(current) and answers(current.port):
+                continue
+            # Reuse the last port so endpoints stay stable across restarts (also after `down`) when it is still free.
+            data_dir = root / "data" / name
+            port = current.port if current else _last_port(data_dir)
+            port = port if port and _bindable(port) else None
+            from jobs.local import moto_state
 
-        replay = name == "moto" and moto_state.has_recording(data_dir)
-        emu = start(name, port=port, data_dir=data_dir, log_dir=root / "logs")
-        if name == "moto":
-            try:
-                report = moto_state.restore(emu.endpoint, data_dir, replay)
-            except OSError as exc:
-                stop_pid(emu.pid)
-                raise FtopsError(f"moto did not replay its recording: {exc}", source=data_dir / moto_state.RECORDING,
-                                 hint="read .ftops/logs/moto.log; move the recording away to start empty") from None
-            if restored is not None:
-                restored[name] = report
-        state[name] = emu
+            replay = name == "moto" and moto_state.has_recording(data_dir)
+            emu = start(name, port=port, data_dir=data_dir, log_dir=root / "logs")
+            if name == "moto":
+                try:
+                    report = moto_state.restore(emu.endpoint, data_dir, replay)
+                except OSError as exc:
+                    stop_pid(emu.pid)
+                    raise FtopsError(f"moto did not replay its recording: {exc}",
+                                     source=data_dir / moto_state.RECORDING,
+                                     hint="read .ftops/logs/moto.log; move the recording away to start empty") from None
+                if restored is not None:
+                    restored[name] = report
+            state[name] = emu
+            started.append(name)
+            write_state(state)
+            atomic_write(data_dir / "port", str(emu.port))
+            if on_started:
+                on_started(state[name])
+    except BaseException:
+        # A half-started set would look usable to `local status` and every command: stop what this call
+        # started (ones already running before are kept). No moto inventory is written: the one from the
+        # last `down` still describes what its recording brings back.
+        for name in started:
+            stop_pid(state.pop(name).pid)
         write_state(state)
-        atomic_write(data_dir / "port", str(emu.port))
-        if on_started:
-            on_started(state[name])
+        raise
     return state
 
 

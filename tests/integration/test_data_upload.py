@@ -28,7 +28,7 @@ SMALL_PARTS = Tuning(threshold=5 << 20, part_size=5 << 20, concurrency=4)
 
 
 @pytest.fixture
-def clouds(aws_local, blob_local):
+def clouds(aws_buckets, blob_local):
     return load_environment("local")
 
 
@@ -173,6 +173,20 @@ def test_real_environment_without_bucket_is_a_clear_error(aws_local, monkeypatch
     # No HeadBucket first (the pipeline role may list only its prefixes): the first write names the missing bucket.
     with pytest.raises(CloudError, match="does not exist.*deploy"):
         upload_module.upload_dataset(env, PREPARED, ["aws"])
+
+
+def test_upload_before_infra_deploy_is_refused_and_creates_no_bucket(ftops, project, aws_local) -> None:
+    """Upload used to create the bucket on moto without the stack's KMS settings, so the later `ftops infra deploy
+    --env local` failed with BucketAlreadyExists."""
+    project.edit_environment("local", 'account: "123456789012"', 'account: "000000000042"')  # a never-deployed stack
+    env = load_environment("local")
+    result = ftops("data", "upload", PREPARED, "--env", "local", "--cloud", "aws")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert f"bucket {resolved_aws(env).datasets_bucket} does not exist" in result.stderr
+    assert "ftops infra deploy --env local" in result.stderr
+    with pytest.raises(Exception, match="404|Not Found"):
+        aws_client(env, "s3").head_bucket(Bucket=resolved_aws(env).datasets_bucket)
 
 
 def _s3_init_for(endpoint: str):

@@ -9,6 +9,7 @@ import boto3
 import pytest
 
 from jobs.local import emulators
+from jobs.processes import pid_alive
 
 pytestmark = pytest.mark.integration
 
@@ -164,3 +165,39 @@ def test_up_prints_what_was_not_restored(ftops, monkeypatch):
     assert result.exit_code == 0
     assert "replayed 12 recorded requests" in result.stdout
     assert 'NOT restored (s3_objects): s3://b/k "e"' in result.stderr
+
+
+@pytest.mark.timeout(120)
+def test_a_failed_up_stops_what_it_started(ftops, isolated_state, stops_what_it_starts, monkeypatch):
+    """azurite missing used to leave moto running with no table: `local status` then showed a half-started set."""
+    from jobs.errors import FtopsError
+
+    def missing(tool):
+        raise FtopsError(f"{tool} is not installed", hint="run `npm ci` in the project root (make does it)")
+
+    real_start, started = emulators.start, []
+    monkeypatch.setattr(emulators, "start", lambda *a, **k: started.append(real_start(*a, **k)) or started[-1])
+    monkeypatch.setattr(emulators, "_node_bin", missing)
+    result = ftops("local", "up")
+    assert result.exit_code == 1 and "azurite-blob is not installed" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert [emu.name for emu in started] == ["moto"]
+    assert not pid_alive(started[0].pid)
+    assert emulators.read_state() == {}
+    status = json.loads(ftops("local", "status", "--json").stdout)
+    assert not any(entry["running"] for entry in status.values())
+
+
+def test_node_tools_are_found_on_path_when_the_checkout_has_none(tmp_path, monkeypatch):
+    from jobs.errors import FtopsError
+
+    monkeypatch.setattr(emulators.paths, "project_root", lambda: tmp_path / "fork")  # no node_modules
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", str(bin_dir))
+    with pytest.raises(FtopsError, match="azurite-blob is not installed.*npm ci"):
+        emulators._node_bin("azurite-blob")
+    tool = bin_dir / "azurite-blob"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    assert emulators._node_bin("azurite-blob") == str(tool)

@@ -64,7 +64,7 @@ def _azure_account(env, deployments: list[tuple[str, str, str]] = ()) -> None:
 
 
 @pytest.fixture
-def two_envs(project, aws_local, blob_local, azure_local):
+def two_envs(project, aws_buckets, blob_local, azure_local):
     """The copied project with the real prepared dataset and a second emulated environment (`local-prod`)."""
     root = project.root
     prepared = root / "datasets/it-helpdesk/prepared"
