@@ -173,8 +173,20 @@ def test_a_smoke_run_of_an_applied_job_is_fresh(aws_local, tiny_causal_lm, tmp_p
 def test_missing_channel_data_is_one_clear_error(aws_local, tiny_causal_lm, tmp_path):
     request = build_request(tmp_path, tiny_causal_lm, "rl-missing", FAST, train_rows=tiny_model.chat_rows(4))
     request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] += "-nothing-here"
-    with pytest.raises(FtopsError, match="channel 'train': nothing under"):
+    with pytest.raises(FtopsError, match="channel 'train': nothing under") as raised:
         run_training_job(request, load_environment("local"), max_steps=1)
+    assert "ftops data upload" in str(raised.value)
+
+
+def test_an_empty_model_channel_names_seed_model_not_data_upload(aws_local, tiny_causal_lm, tmp_path):
+    # `ftops apply` before `ftops local seed-model`: the base model is missing, not the data.
+    request = build_request(tmp_path, tiny_causal_lm, "rl-no-model", FAST, train_rows=tiny_model.chat_rows(4))
+    model = next(c for c in request["InputDataConfig"] if c["ChannelName"] == "model")
+    model["DataSource"]["S3DataSource"]["S3Uri"] += "-not-seeded"
+    with pytest.raises(FtopsError, match="channel 'model': nothing under") as raised:
+        run_training_job(request, load_environment("local"), max_steps=1)
+    assert "`ftops local seed-model --env local`" in str(raised.value)
+    assert "data upload" not in str(raised.value)
 
 
 @pytest.mark.slow
