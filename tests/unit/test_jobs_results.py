@@ -74,3 +74,13 @@ def test_write_results_makes_csv_png_and_summary(tmp_path):
         assert len(list(csv.DictReader(handle))) == 7
     assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert summary["overfitting"]["flagged"] and summary["spot"]["savings"] == 0.7
+
+
+def test_results_report_the_last_step_and_each_metrics_last_value(tmp_path):
+    # A loss every 10 steps over a 12-step run, an evaluation at the end: 4 rows, not 4 steps.
+    rows = [{"step": 1, "train_loss": 2.0}, {"step": 10, "train_loss": 1.5, "epoch": 0.4},
+            {"step": 12, "valid_loss": 1.7}, {"step": 12, "epoch": 0.5}]
+    status = JobStatus(provider="sagemaker", job_id="faq-1", state="succeeded", provider_status="Completed")
+    summary = write_results(status, Metrics(rows=rows, source="test"), tmp_path, "faq")
+    assert summary["steps"] == 12
+    assert summary["final"] == {"train_loss": 1.5, "epoch": 0.5, "valid_loss": 1.7}
