@@ -84,3 +84,29 @@ def test_results_report_the_last_step_and_each_metrics_last_value(tmp_path):
     summary = write_results(status, Metrics(rows=rows, source="test"), tmp_path, "faq")
     assert summary["steps"] == 12
     assert summary["final"] == {"train_loss": 1.5, "epoch": 0.5, "valid_loss": 1.7}
+
+
+def test_azure_checkpoint_steps_are_integers(tmp_path, monkeypatch):
+    # The API's checkpoint metrics carry `step` as a float; the report said "(step 60.0)".
+    from types import SimpleNamespace
+
+    from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
+
+    from jobs.providers import azure_openai
+
+    checkpoint = FineTuningJobCheckpoint.model_validate({
+        "id": "ftchkpt-1", "object": "fine_tuning.job.checkpoint", "created_at": 1, "fine_tuning_job_id": "ftjob-1",
+        "fine_tuned_model_checkpoint": "gpt-4.1-mini.ft-1:ckpt-step-60", "step_number": 60,
+        "metrics": {"step": 60.0, "train_loss": 0.39, "valid_loss": 0.49, "full_valid_loss": 0.49}})
+    api = SimpleNamespace(
+        fine_tuning=SimpleNamespace(jobs=SimpleNamespace(
+            retrieve=lambda job_id: SimpleNamespace(result_files=["file-1"], status="succeeded"),
+            checkpoints=SimpleNamespace(list=lambda job_id: [checkpoint]))),
+        files=SimpleNamespace(content=lambda file_id: SimpleNamespace(
+            read=lambda: b"step,train_loss,valid_loss\n60,0.39,0.49\n")))
+    monkeypatch.setattr(azure_openai, "client", lambda env: api)
+    metrics = azure_openai.AzureOpenAI().metrics(None, "ftjob-1")
+    status = JobStatus(provider="azure-openai", job_id="ftjob-1", state="succeeded", provider_status="succeeded")
+    summary = write_results(status, metrics, tmp_path, "helpdesk")
+    assert summary["best_checkpoint"]["step"] == 60 and isinstance(summary["best_checkpoint"]["step"], int)
+    assert '"step": 60.0' not in (tmp_path / "summary.json").read_text()
