@@ -91,7 +91,7 @@ def run_local(
     say --resume or --fresh; smoke runs (--max-steps) are fresh unless you say --resume."""
     from jobs.clients import aws_client
     from jobs.config.environment import load_environment
-    from jobs.runlocal import guard, run_training_job
+    from jobs.runlocal import guard, record, run_training_job
 
     if fresh and resume:
         raise FtopsError("--fresh and --resume exclude each other", field="--fresh",
@@ -103,7 +103,8 @@ def run_local(
     _check_environment(request, env, job)
     guard.check_request(request)
     environment = load_environment(env)
-    if fresh or (max_steps is not None and not resume):
+    renamed = fresh or (max_steps is not None and not resume)
+    if renamed:
         request = guard.fresh(request)
         err_console.print(f"fresh run: {request['TrainingJobName']}", markup=False, highlight=False)
     elif not resume:
@@ -114,8 +115,15 @@ def run_local(
                              hint="--resume continues from its checkpoints and replaces its outputs; "
                                   "--fresh runs under a new name")
     echo = None if quiet else (lambda line: err_console.print(line, markup=False, highlight=False, soft_wrap=True))
-    result = run_training_job(request, environment, max_steps=max_steps, subset=subset, interrupt_at=interrupt_at,
-                              nproc=nproc, echo=echo)
+
+    def train():
+        return run_training_job(request, environment, max_steps=max_steps, subset=subset, interrupt_at=interrupt_at,
+                                nproc=nproc, echo=echo)
+
+    if renamed:
+        result = train()
+    else:  # the job's own outputs are replaced: its run record must say so (`ftops jobs status|results`)
+        result = record.rerun(environment, request, train, max_steps=max_steps)
     payload = result.to_dict()
     payload.pop("metrics")  # the series lives at metrics_uri; keep the document small
     emit(payload, as_json, _human)

@@ -378,8 +378,10 @@ class AzureOpenAI(Provider):
                              hint="wait until it succeeds: `ftops jobs wait`")
         raw = api.files.content(job.result_files[0]).read()
         rows = parse_results(decode_results(raw))
+        # metrics.step is a float in the API (60.0); step_number is the checkpoint's integer step.
         checkpoints = [{"id": c.id, "step": c.step_number, "model": c.fine_tuned_model_checkpoint,
-                        **{k: v for k, v in (c.metrics.model_dump() if c.metrics else {}).items() if v is not None}}
+                        **{k: v for k, v in (c.metrics.model_dump() if c.metrics else {}).items()
+                           if v is not None and k != "step"}}
                        for c in api.fine_tuning.jobs.checkpoints.list(job_id)]
         return Metrics(rows=rows, source=f"{job.result_files[0]} (results.csv)", checkpoints=checkpoints)
 

@@ -64,6 +64,19 @@ def plot(rows: list[dict[str, float]], overfitting: Overfitting, title: str, pat
     plt.close(figure)
 
 
+def last_step(rows: list[dict[str, float]]) -> int:
+    """The last step trained: rows are metric lines (a loss every `logging_steps`), not steps."""
+    return max((int(r["step"]) for r in rows if r.get("step") is not None), default=0)
+
+
+def final_values(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Each metric's last value: the last row often holds only an evaluation, or only a training loss."""
+    final: dict[str, float] = {}
+    for row in rows:
+        final.update({k: v for k, v in row.items() if k != "step" and v is not None})
+    return final
+
+
 def write_results(status: JobStatus, metrics: Metrics, out_dir: Path, title: str) -> dict[str, Any]:
     # Only into a folder ftops made for results: `--out ~` must not overwrite a user's summary.json.
     ensure_owned_dir(out_dir, RESULTS_KIND, field="--out", own_files=RESULTS_FILES)
@@ -72,11 +85,10 @@ def write_results(status: JobStatus, metrics: Metrics, out_dir: Path, title: str
     csv_path, png_path, summary_path = out_dir / "metrics.csv", out_dir / "loss.png", out_dir / "summary.json"
     write_csv(metrics.rows, csv_path)
     plot(metrics.rows, overfitting, title, png_path)
-    last = metrics.rows[-1] if metrics.rows else {}
     summary = {
         "job": title, "job_id": status.job_id, "provider": status.provider, "state": status.state,
-        "model": status.model, "source": metrics.source, "steps": len(metrics.rows),
-        "final": {k: v for k, v in last.items() if k != "step"},
+        "model": status.model, "source": metrics.source, "steps": last_step(metrics.rows),
+        "final": final_values(metrics.rows),
         "overfitting": asdict(overfitting), "best_checkpoint": best, "checkpoints": metrics.checkpoints,
         "spot": spot_savings(status.training_seconds, status.billable_seconds, status.spot),
         "files": {"csv": str(csv_path), "png": str(png_path), "summary": str(summary_path)},

@@ -12,12 +12,16 @@ pipeline runner) reads the same truth, and no local state is needed:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobs.config.environment import Environment
 from jobs.errors import FtopsError
 from jobs.runlocal import s3io
+
+if TYPE_CHECKING:
+    from jobs.runlocal.runner import RunResult
 
 RECORD_FILE = "ftops-local-run.json"
 
@@ -57,6 +61,26 @@ def _final(metrics: list[dict[str, float]]) -> dict[str, float]:
     return latest
 
 
+def _base(request: dict[str, Any], max_steps: int | None) -> dict[str, Any]:
+    return {"job": request["TrainingJobName"], "runner": "ftops local runner", "started_at": _now(),
+            "max_steps": max_steps}
+
+
+def _failed(base: dict[str, Any], exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, FtopsError):
+        return {**base, "status": "Failed", "secondary_status": "Failed", "failure_reason": str(exc),
+                "finished_at": _now()}
+    return {**base, "status": "Failed", "secondary_status": "Interrupted", "finished_at": _now(),
+            "failure_reason": f"the local run was interrupted ({type(exc).__name__})"}
+
+
+def _completed(base: dict[str, Any], result: RunResult) -> dict[str, Any]:
+    return {**base, "status": "Completed", "secondary_status": "Completed", "finished_at": _now(),
+            "training_seconds": round(result.seconds), "model_artifacts": result.model_artifacts,
+            "metrics_uri": result.metrics_uri, "steps": (result.summary or {}).get("global_step"),
+            "final_metrics": _final(result.metrics), "log": f"{result.run_dir}/train.log"}
+
+
 def run(env: Environment, request: dict[str, Any], *, max_steps: int | None = None) -> dict[str, Any]:
     """Train `request` with the local runner, recording InProgress, then Completed or Failed.
 
@@ -71,25 +95,42 @@ def run(env: Environment, request: dict[str, Any], *, max_steps: int | None = No
     for uri in (request["OutputDataConfig"]["S3OutputPath"], (request.get("CheckpointConfig") or {}).get("S3Uri")):
         if uri:
             ensure_bucket(s3, s3io.split_uri(uri)[0], env)
-    started = _now()
-    base = {"job": request["TrainingJobName"], "runner": "ftops local runner", "started_at": started,
-            "max_steps": max_steps}
+    base = _base(request, max_steps)
     write(s3, request, {**base, "status": "InProgress", "secondary_status": "Training"})
     overrides = smoke_overrides(request.get("HyperParameters") or {}, max_steps) if max_steps else None
     try:
         result = run_training_job(request, env, max_steps=max_steps, overrides=overrides)
     except FtopsError as exc:
-        record = {**base, "status": "Failed", "secondary_status": "Failed", "failure_reason": str(exc),
-                  "finished_at": _now()}
+        record = _failed(base, exc)
         write(s3, request, record)
         return record
     except BaseException as exc:
-        write(s3, request, {**base, "status": "Failed", "secondary_status": "Interrupted", "finished_at": _now(),
-                            "failure_reason": f"the local run was interrupted ({type(exc).__name__})"})
+        write(s3, request, _failed(base, exc))
         raise
-    record = {**base, "status": "Completed", "secondary_status": "Completed", "finished_at": _now(),
-              "training_seconds": round(result.seconds), "model_artifacts": result.model_artifacts,
-              "metrics_uri": result.metrics_uri, "steps": (result.summary or {}).get("global_step"),
-              "final_metrics": _final(result.metrics), "log": f"{result.run_dir}/train.log"}
+    record = _completed(base, result)
     write(s3, request, record)
     return record
+
+
+def rerun(env: Environment, request: dict[str, Any], train: Callable[[], RunResult], *,
+          max_steps: int | None = None) -> RunResult:
+    """`train()` under the job's own name (`ftops run-local --resume`, or a first run-local): it replaces the
+    job's outputs, so the record follows, or `ftops jobs status|results` would report the earlier run.
+
+    A job with a record (applied in `local`) is recorded InProgress, then Completed or Failed, as `run` does;
+    one without gets a record only once its outputs exist. Failures are re-raised: run-local exits 1."""
+    from jobs.clients import aws_client
+
+    s3 = aws_client(env, "s3")
+    recorded = read(s3, request) is not None
+    base = _base(request, max_steps)
+    if recorded:
+        write(s3, request, {**base, "status": "InProgress", "secondary_status": "Training"})
+    try:
+        result = train()
+    except BaseException as exc:
+        if recorded:
+            write(s3, request, _failed(base, exc))
+        raise
+    write(s3, request, _completed(base, result))
+    return result

@@ -364,6 +364,15 @@ def _fresh_run_dir(job: str) -> Path:
     return run_dir
 
 
+def _empty_channel_hint(channel: str, env: Environment) -> str:
+    """The command that fills `channel`: the base model is seeded (or synced), not uploaded with the data."""
+    if channel != "model":
+        return "upload the data first (`ftops data upload`) or fix the S3Uri"
+    if env.emulated:
+        return f"seed the base model first (`ftops local seed-model --env {env.name}`) or fix the S3Uri"
+    return "upload the base model's weights to the job's base_model.s3_uri (`aws s3 sync`) or fix the S3Uri"
+
+
 def _tail(path: Path, lines: int = 40) -> str:
     text = path.read_text(errors="replace").splitlines()[-lines:]
     errors = [line for line in text if line.startswith(("error:", "Error", "RuntimeError", "ValueError"))
@@ -401,7 +410,7 @@ def run_training_job(request: dict, env: Environment, *, max_steps: int | None =
     for name, uri in channels.items():
         if s3io.download_prefix(s3, uri, layout.input_data / name) == 0:
             raise FtopsError(f"channel {name!r}: nothing under {uri}", field="InputDataConfig",
-                             hint="upload the data first (`ftops data upload`) or fix the S3Uri")
+                             hint=_empty_channel_hint(name, env))
     _unpack_source(s3, source_uri, layout.code, layout.ml)
     if not (layout.code / program).is_file():
         raise FtopsError(f"the source archive has no {program}", field="HyperParameters.sagemaker_program")

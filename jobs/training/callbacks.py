@@ -78,6 +78,15 @@ class MetricLines(TrainerCallback):
             self._writer = None
 
 
+class ScheduleFromArgs(TrainerCallback):
+    """A resumed Trainer keeps the logging, eval and save intervals of the checkpoint's trainer_state.json and
+    only warns that they differ: a smoke run's checkpoint would make the resumed job save every few steps. The
+    job's own arguments decide (state.max_steps is set before on_train_begin, for fractional intervals)."""
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        state.compute_steps(args, state.max_steps)
+
+
 class CheckpointManifest(TrainerCallback):
     """After the Trainer finishes a checkpoint, rank 0 writes the manifest that marks it resumable."""
 

@@ -360,9 +360,9 @@ def run(argv: list[str]) -> int:
     transformers.utils.logging.disable_progress_bar()
 
     try:
-        from .callbacks import CheckpointManifest, GracefulStop, MetricLines
+        from .callbacks import CheckpointManifest, GracefulStop, MetricLines, ScheduleFromArgs
     except ImportError:
-        from callbacks import CheckpointManifest, GracefulStop, MetricLines
+        from callbacks import CheckpointManifest, GracefulStop, MetricLines, ScheduleFromArgs
 
     started = time.time()
     hw = _hardware()
@@ -382,7 +382,7 @@ def run(argv: list[str]) -> int:
 
     metric_lines = MetricLines(layout.tensorboard if dist.is_main else None)
     stop = GracefulStop()
-    callbacks = [metric_lines, CheckpointManifest(), stop]
+    callbacks = [ScheduleFromArgs(), metric_lines, CheckpointManifest(), stop]
     limit = int(os.environ["FTOPS_SUBSET"]) if os.environ.get("FTOPS_SUBSET") else None
     trainer, tokenizer, data_info = BUILDERS[hp.method](hp, layout, hw, dist, nodes, callbacks, limit)
     trainer.remove_callback(PrinterCallback)

@@ -173,8 +173,20 @@ def test_a_smoke_run_of_an_applied_job_is_fresh(aws_local, tiny_causal_lm, tmp_p
 def test_missing_channel_data_is_one_clear_error(aws_local, tiny_causal_lm, tmp_path):
     request = build_request(tmp_path, tiny_causal_lm, "rl-missing", FAST, train_rows=tiny_model.chat_rows(4))
     request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] += "-nothing-here"
-    with pytest.raises(FtopsError, match="channel 'train': nothing under"):
+    with pytest.raises(FtopsError, match="channel 'train': nothing under") as raised:
         run_training_job(request, load_environment("local"), max_steps=1)
+    assert "ftops data upload" in str(raised.value)
+
+
+def test_an_empty_model_channel_names_seed_model_not_data_upload(aws_local, tiny_causal_lm, tmp_path):
+    # `ftops apply` before `ftops local seed-model`: the base model is missing, not the data.
+    request = build_request(tmp_path, tiny_causal_lm, "rl-no-model", FAST, train_rows=tiny_model.chat_rows(4))
+    model = next(c for c in request["InputDataConfig"] if c["ChannelName"] == "model")
+    model["DataSource"]["S3DataSource"]["S3Uri"] += "-not-seeded"
+    with pytest.raises(FtopsError, match="channel 'model': nothing under") as raised:
+        run_training_job(request, load_environment("local"), max_steps=1)
+    assert "`ftops local seed-model --env local`" in str(raised.value)
+    assert "data upload" not in str(raised.value)
 
 
 @pytest.mark.slow
@@ -196,3 +208,28 @@ def test_cli_run_local_rejects_bad_json(tmp_path, ftops):
     out = ftops("run-local", job_file)
     assert out.exit_code == 1
     assert "sagemaker.json:2" in out.stderr and "not valid JSON" in out.stderr
+
+
+@pytest.mark.slow
+def test_resume_rewrites_the_applied_jobs_record_so_status_matches_s3(aws_local, tiny_causal_lm, tmp_path, ftops):
+    from jobs.providers.sagemaker import SageMaker
+    from jobs.runlocal import record
+
+    env = load_environment("local")
+    request = build_request(tmp_path, tiny_causal_lm, "rl-record", FAST, train_rows=tiny_model.chat_rows(16))
+    aws_client(env, "sagemaker").create_training_job(**request)  # applied: moto knows it
+    # Applied before `seed-model`: the local runner recorded the job Failed.
+    record.write(aws_client(env, "s3"), request, {"job": "rl-record", "status": "Failed", "secondary_status": "Failed",
+                                                  "failure_reason": "channel 'model': nothing under s3://x"})
+    job_file = tmp_path / "sagemaker.json"
+    job_file.write_text(json.dumps(request))
+
+    out = ftops("run-local", job_file, "--resume", "--max-steps", "2", "--quiet", "--json")
+    assert out.exit_code == 0, out.stderr
+    status = SageMaker().describe(env, "rl-record")
+    assert (status.state, status.step, status.failure_reason) == ("succeeded", 2, None)
+    assert status.model == json.loads(out.stdout)["model_artifacts"]
+
+    out = ftops("run-local", job_file, "--resume", "--max-steps", "4", "--quiet")
+    assert out.exit_code == 0, out.stderr
+    assert SageMaker().describe(env, "rl-record").step == 4  # not the earlier run's step 2

@@ -74,3 +74,39 @@ def test_write_results_makes_csv_png_and_summary(tmp_path):
         assert len(list(csv.DictReader(handle))) == 7
     assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert summary["overfitting"]["flagged"] and summary["spot"]["savings"] == 0.7
+
+
+def test_results_report_the_last_step_and_each_metrics_last_value(tmp_path):
+    # A loss every 10 steps over a 12-step run, an evaluation at the end: 4 rows, not 4 steps.
+    rows = [{"step": 1, "train_loss": 2.0}, {"step": 10, "train_loss": 1.5, "epoch": 0.4},
+            {"step": 12, "valid_loss": 1.7}, {"step": 12, "epoch": 0.5}]
+    status = JobStatus(provider="sagemaker", job_id="faq-1", state="succeeded", provider_status="Completed")
+    summary = write_results(status, Metrics(rows=rows, source="test"), tmp_path, "faq")
+    assert summary["steps"] == 12
+    assert summary["final"] == {"train_loss": 1.5, "epoch": 0.5, "valid_loss": 1.7}
+
+
+def test_azure_checkpoint_steps_are_integers(tmp_path, monkeypatch):
+    # The API's checkpoint metrics carry `step` as a float; the report said "(step 60.0)".
+    from types import SimpleNamespace
+
+    from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
+
+    from jobs.providers import azure_openai
+
+    checkpoint = FineTuningJobCheckpoint.model_validate({
+        "id": "ftchkpt-1", "object": "fine_tuning.job.checkpoint", "created_at": 1, "fine_tuning_job_id": "ftjob-1",
+        "fine_tuned_model_checkpoint": "gpt-4.1-mini.ft-1:ckpt-step-60", "step_number": 60,
+        "metrics": {"step": 60.0, "train_loss": 0.39, "valid_loss": 0.49, "full_valid_loss": 0.49}})
+    api = SimpleNamespace(
+        fine_tuning=SimpleNamespace(jobs=SimpleNamespace(
+            retrieve=lambda job_id: SimpleNamespace(result_files=["file-1"], status="succeeded"),
+            checkpoints=SimpleNamespace(list=lambda job_id: [checkpoint]))),
+        files=SimpleNamespace(content=lambda file_id: SimpleNamespace(
+            read=lambda: b"step,train_loss,valid_loss\n60,0.39,0.49\n")))
+    monkeypatch.setattr(azure_openai, "client", lambda env: api)
+    metrics = azure_openai.AzureOpenAI().metrics(None, "ftjob-1")
+    status = JobStatus(provider="azure-openai", job_id="ftjob-1", state="succeeded", provider_status="succeeded")
+    summary = write_results(status, metrics, tmp_path, "helpdesk")
+    assert summary["best_checkpoint"]["step"] == 60 and isinstance(summary["best_checkpoint"]["step"], int)
+    assert '"step": 60.0' not in (tmp_path / "summary.json").read_text()

@@ -170,6 +170,21 @@ def test_sigkill_then_restart_resumes_to_the_same_final_step(tiny_causal_lm, tmp
     assert series(done.stdout, "train_loss")[0][0] == ckpt.step_of(resumed_from) + 1
 
 
+def test_a_resumed_run_keeps_its_own_schedule_not_the_checkpoints(tiny_causal_lm, tmp_path):
+    """A smoke run's checkpoint (save/eval every 2) must not make the real run save and evaluate every 2 steps."""
+    job = make_job(tmp_path, tiny_causal_lm, tiny_model.chat_rows(64), tiny_model.chat_rows(8, seed=5))
+    smoke = job.run(hp(max_steps=4, save_total_limit=20))
+    assert smoke.returncode == 0, smoke.stdout[-3000:] + smoke.stderr[-3000:]
+
+    done = job.run(hp(max_steps=12, save_steps=6, eval_steps=6, logging_steps=3, save_total_limit=20))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert job.summary()["resumed_from"] == "checkpoint-4"
+    saved = sorted(ckpt.step_of(p) for p in job.checkpoints.glob("checkpoint-*"))
+    assert saved == [2, 4, 6, 12]
+    assert [step for step, _ in series(done.stdout, "eval_loss")] == [6, 12]
+    assert [step for step, _ in series(done.stdout, "train_loss")] == [6, 9, 12]
+
+
 def test_sigterm_saves_a_checkpoint_and_exits(tiny_causal_lm, tmp_path, spawn):
     job = make_job(tmp_path, tiny_causal_lm, tiny_model.chat_rows(64))
     out = job.start(hp(max_steps=200, save_steps=100), spawn)
