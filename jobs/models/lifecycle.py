@@ -180,6 +180,13 @@ def check_evaluation(job: str, env: Environment, evaluation: Path, *, judge: boo
     elif result.get("limited"):
         stale = "it used --limit (a smoke test cannot promote a model)"
     elif result.get("config_fingerprint") != expected.config.fingerprint():
+        if result.get("config_fingerprint") == _judged_otherwise(job, env, expected, judge=judge):
+            # Not stale: the same settings, evaluated with the judge on where approval has it off, or the reverse.
+            made, checked = ("without", "with") if judge else ("with", "without")
+            approve_as = f"ftops models approve {job} --env {env.name}" + (" --no-judge" if judge else "")
+            raise ConfigError(f"the stored evaluation of {job} in {env.name} was made {made} the job's LLM judge, "
+                              f"and approval checks it {checked} the judge", source=evaluation, field="--no-judge",
+                              hint=f"approve it as it was evaluated: `{approve_as}`, or evaluate again: `{rerun}`")
         stale = "the evaluation settings in the definition changed since"
     elif result.get("dataset_id") != expected.manifest.dataset_id or result.get("examples") != len(expected.examples):
         stale = "the dataset changed since"
@@ -197,6 +204,18 @@ def check_evaluation(job: str, env: Environment, evaluation: Path, *, judge: boo
     # The gate comes from the definition as it is now, not from what the stored evaluation recorded.
     result["gate"] = decide(expected.config.gate, result, source=expected.path)
     return result
+
+
+def _judged_otherwise(job: str, env: Environment, expected: Any, *, judge: bool) -> str | None:
+    """The evaluation settings' fingerprint with the judge switched the other way (None: the job has no judge)."""
+    from dataclasses import replace
+
+    from jobs.eval.plan import definition_eval
+
+    if judge:
+        return replace(expected.config, judge=None).fingerprint() if expected.config.judge is not None else None
+    judged = definition_eval(job, env, judge=True).config
+    return judged.fingerprint() if judged.judge is not None else None
 
 
 # --- approve: in the source environment, by its own identity ------------------------------------------------
