@@ -426,6 +426,30 @@ def note_serving(store: RecordStore, record: ModelRecord, etag: str, env: Enviro
     store.put(record, etag)
 
 
+def note_deployed(env: Environment, provider: str, job: str, where: str, served: str) -> bool:
+    """After a deploy of a model trained in `env`: the record of the artifact now at `where` (`served`: its
+    S3 URI or fine-tuned model id) says it serves there, and no other record of `job` still claims `where`.
+    False when no record is that artifact (a checkpoint, or not evaluated yet: records are made by `ftops eval`)."""
+    store = store_for(env, provider)
+    noted = False
+    for record in store.records(job):
+        serves = served in (record.artifact.uri, record.artifact.model_id)
+        claims = any(s.env == env.name and s.where == where for s in record.serving)
+        noted |= serves
+        if serves == claims:  # already says so (keep its "since"), or unrelated
+            continue
+        found = store.get(record.job, record.artifact.digest)
+        if found is None:
+            continue
+        current, etag = found
+        if serves:
+            note_serving(store, current, etag, env, where)
+        else:  # the endpoint or deployment moved on to another artifact
+            current.serving = [s for s in current.serving if not (s.env == env.name and s.where == where)]
+            store.put(current, etag)
+    return noted
+
+
 def forget_serving(env: Environment, provider: str, job: str, where: str) -> None:
     """After an undeploy: no record of `job` in `env` says it still serves there."""
     store = store_for(env, provider)
