@@ -405,9 +405,9 @@ def approved_record(env: Environment, job: str, provider: str,
         if pending:
             raise FtopsError(f"the model record of {job} in {env.name} is {pending[0].approval.status}, not Approved",
                              source=store.url(pending[0]),
-                             hint=f"promote it after its gate passed: `ftops promote {job} --from <env> --to {env.name}`")
+                             hint=f"promote it after its gate passed: {_promote_command(job, env, source)}")
         raise FtopsError(f"no model record of {job} in {env.name}: nothing was promoted here",
-                         hint=f"`ftops promote {job} --from staging --to {env.name}`")
+                         hint=_promote_command(job, env, source))
     record = approved[0]
     if record.registry:
         from jobs.providers.sagemaker import client
@@ -418,6 +418,24 @@ def approved_record(env: Environment, job: str, provider: str,
                              hint="approve it in the registry or promote again")
     found = store.get(record.job, record.artifact.digest)
     return record, found[1], store
+
+
+def _promote_command(job: str, env: Environment, source: dict[str, Any] | None) -> str:
+    """`ftops promote` into `env` from where its promotions come from: the environment the reviewed
+    promotion.json names, else the one listing `env` in `aws.promotion_targets`."""
+    if source is not None:
+        sources = [source["environment"]]
+    else:
+        from jobs.access.environment import promotion_sources
+
+        try:
+            sources = [e.name for e in promotion_sources(env)]
+        except FtopsError:  # another environment file is broken: its own command names it
+            sources = []
+    if len(sources) == 1:
+        return f"`ftops promote {job} --from {sources[0]} --to {env.name}`"
+    declared = f"one of {', '.join(sources)}" if sources else "where it was trained and approved"
+    return f"`ftops promote {job} --from SOURCE --to {env.name}`, SOURCE being {declared}"
 
 
 def note_serving(store: RecordStore, record: ModelRecord, etag: str, env: Environment, where: str) -> None:
