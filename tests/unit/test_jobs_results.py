@@ -74,3 +74,24 @@ def test_write_results_makes_csv_png_and_summary(tmp_path):
         assert len(list(csv.DictReader(handle))) == 7
     assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert summary["overfitting"]["flagged"] and summary["spot"]["savings"] == 0.7
+
+
+def test_the_best_checkpoint_hint_deploys_in_the_same_environment_and_tree(ftops, monkeypatch, tmp_path):
+    """The hint said `ftops deploy NAME --checkpoint ID`: run as shown, it deployed in `local` (the default)."""
+    from jobs.apply.lookup import JobRef
+
+    class Trained:
+        def describe(self, env, job_id):
+            return JobStatus(provider="azure-openai", job_id=job_id, state="succeeded", provider_status="succeeded")
+
+        def metrics(self, env, job_id):
+            return Metrics(rows=_curve([1.9, 1.5, 1.2, 1.1, 1.15, 1.25, 1.4]), source="test",
+                           checkpoints=[{"id": "ftchkpt-a", "step": 4, "valid_loss": 1.1},
+                                        {"id": "ftchkpt-b", "step": 7, "valid_loss": 1.4}])
+
+    monkeypatch.setattr("jobs.apply.lookup.resolve", lambda env, job, directory: JobRef("azure-openai", "ftjob-1"))
+    monkeypatch.setattr("jobs.providers.get", lambda name: Trained())
+    tree = tmp_path / "my tree"
+    result = ftops("jobs", "results", "faq", "--env", "dev", "--dir", tree, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.stderr
+    assert f"-> `ftops deploy ftjob-1 --env dev --dir '{tree}' --checkpoint ftchkpt-a`" in result.stdout
