@@ -16,6 +16,9 @@ mkdir -p "$fork"
 cp -R environments "$fork/environments"
 sed -e 's/^name: local$/name: local-staging/' -e 's/ftops-local-rg/ftops-localstaging-rg/' \
     -e 's/ftopslocaldata/ftopslocalstaging/' environments/local.yaml > "$fork/environments/local-staging.yaml"
+# local promotes into local-staging (as staging lists prod): refusals in local-staging name `--from local`.
+awk '{ print } /^aws:$/ { print "  promotion_targets: [local-staging]" }' environments/local.yaml \
+    > "$fork/environments/local.yaml"
 # Copied, not linked: datasets and definitions must lie inside the project ftops renders (a link out is refused).
 cp -R definitions datasets "$fork/"
 ln -s "$PWD/templates" "$fork/templates"

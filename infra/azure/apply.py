@@ -80,10 +80,12 @@ class DestroyStep:
 class DestroyPlan:
     environment: str
     steps: list[DestroyStep] = field(default_factory=list)
+    outputs_removed: str | None = None
+    """The resolved-values file destroy removed (it described resources that are gone)."""
 
     def to_json(self) -> dict:
         return {"environment": self.environment, "cloud": "azure", "steps": [s.to_json() for s in self.steps],
-                "delete": sum(s.action == "delete" for s in self.steps)}
+                "delete": sum(s.action == "delete" for s in self.steps), "outputs_removed": self.outputs_removed}
 
 
 def _owned(env: Environment, actual: dict) -> bool:
@@ -136,4 +138,10 @@ def destroy(env: Environment, plan: DestroyPlan | None = None, *, clients: Azure
             h.delete(step.resource, purge=not is_production(env))
         else:
             h.delete(step.resource)
+    from infra.azure.outputs import OUTPUT_KINDS, forget_outputs
+
+    if all(s.action != "keep" for s in plan.steps if s.resource.kind in OUTPUT_KINDS):
+        # Rendering would otherwise keep reading ids of an account and storage that no longer exist.
+        removed = forget_outputs(env)
+        plan.outputs_removed = str(removed) if removed else None
     return plan

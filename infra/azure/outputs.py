@@ -5,6 +5,8 @@ Read from the actual resources (not from the environment file), so the file says
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from infra.azure.clients import AzureClients
 from infra.azure.desired import desired_resources
 from infra.azure.resources import handler
@@ -12,6 +14,19 @@ from jobs.config.environment import Environment
 from jobs.config.resolved import ResolvedAzure, resolved_file
 from jobs.errors import CloudError
 from jobs.fsutil import atomic_write
+
+
+OUTPUT_KINDS = ("openai_account", "storage_account")
+"""The resources the resolved values describe (the container goes with its storage account)."""
+
+
+def forget_outputs(env: Environment) -> Path | None:
+    """Remove the environment's resolved-values file once what it describes is destroyed; its path, or None."""
+    path = resolved_file(env.name, "azure")
+    if not path.is_file():
+        return None
+    path.unlink()
+    return path
 
 
 def resolve_outputs(env: Environment, clients: AzureClients | None = None) -> ResolvedAzure:

@@ -114,6 +114,19 @@ def _deploy_record(environment, job: str, checked) -> dict:
     return result
 
 
+def _note_trained_serving(environment, rendered, job: str, result: dict) -> None:
+    """The model record of what now serves says so (`ftops models list|show`), as for a promoted model."""
+    from jobs.models.lifecycle import note_deployed
+
+    where = str(result.get("deployment") or result.get("endpoint"))
+    served = str(result.get("model_data") or result.get("model"))  # SageMaker: the S3 URI; Azure: the model id
+    try:
+        note_deployed(environment, rendered.provider, rendered.job or job, where, served)
+    except Exception as exc:  # the deployment serves either way; say the record could not follow
+        err_console.print(f"[yellow]note[/]: deployed, but its model record does not list it as serving: "
+                          f"{escape((str(exc).splitlines() or [type(exc).__name__])[0])}")
+
+
 def deploy(job: str = JobArgument, env: str = EnvOption, directory: Path | None = DirOption,
            checkpoint: str | None = typer.Option(None, "--checkpoint", help="Deploy this checkpoint instead of the "
                                                  "final model (Azure checkpoint id, or a SageMaker model S3 URI)."),
@@ -167,6 +180,7 @@ def deploy(job: str = JobArgument, env: str = EnvOption, directory: Path | None 
             result = provider.gitops(environment, ref.rendered, current, gitops, checkpoint=checkpoint)
         else:
             result = provider.deploy(environment, ref.rendered, current, checkpoint=checkpoint)
+            _note_trained_serving(environment, ref.rendered, job, result)
 
     def human(_):
         where = result.get("deployment") or result.get("endpoint")

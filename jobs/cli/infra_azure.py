@@ -176,5 +176,11 @@ def destroy(
         elif not yes and not is_production(env):
             typer.confirm(f"Delete these resources of {env.name}?", abort=True, err=True)
     done = run_destroy(env, steps, on_event=events)
-    emit(done.to_json(), as_json, lambda p: console.print(f"[bold]Destroyed[/] {p['delete']} resource(s) of "
-                                                          f"{env.name}."))
+
+    def human(p: dict) -> None:
+        console.print(f"[bold]Destroyed[/] {p['delete']} resource(s) of {env.name}.")
+        if p["outputs_removed"]:
+            console.print(f"removed {escape(p['outputs_removed'])} "
+                          f"(`ftops infra apply --cloud azure --env {env.name}` writes it again)")
+
+    emit(done.to_json(), as_json, human)

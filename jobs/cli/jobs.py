@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from pathlib import Path
 
@@ -233,8 +234,11 @@ def results(
         console.print(("  [bold red]overfitting[/]: " if flag["flagged"] else "  no overfitting: ") + flag["reason"])
         if summary["best_checkpoint"]:
             best = summary["best_checkpoint"]
-            console.print(f"  best checkpoint: {best.get('id')} (step {best.get('step')}) "
-                          f"-> `ftops deploy {ref.label} --checkpoint {best.get('id')}`")
+            # The deploy that serves it: same environment (and tree) as these results.
+            tree = ["--dir", str(directory)] if directory else []
+            deploy = shlex.join(["ftops", "deploy", ref.label, "--env", env, *tree, "--checkpoint", str(best.get("id"))])
+            console.print(f"  best checkpoint: {escape(str(best.get('id')))} (step {best.get('step')}) "
+                          f"-> `{escape(deploy)}`")
         if summary["spot"]:
             spot = summary["spot"]
             console.print(f"  spot: {spot['training_seconds']} s trained, {spot['billable_seconds']} s billed, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import typer
@@ -33,9 +34,14 @@ def render(
     # As text with newlines translated (as before): a checkout with CRLF line ends is not stale.
     changed = existing is None or existing.decode(errors="replace").replace("\r\n", "\n") != text
     if check:
-        emit({"path": str(target), "stale": changed}, as_json,
-             lambda _: console.print(f"{target}: " + ("stale, run `ftops pipeline render`" if changed
-                                                      else "up to date"), markup=False))
+        # The same options write the same workflow: the fix names them.
+        rerun = shlex.join(["ftops", "pipeline", "render", *(a for e in env or [] for a in ("--env", e)),
+                            *(["--branch", branch] if branch != "main" else []),
+                            *(["--out", str(out)] if out else [])])
+        state = "missing" if existing is None else "stale" if changed else "up to date"
+        emit({"path": str(target), "stale": changed, "missing": existing is None}, as_json,
+             lambda _: console.print(f"{target}: " + (f"{state}, run `{rerun}`" if changed else state),
+                                     markup=False))
         raise typer.Exit(1 if changed else 0)
     if changed:
         write_generated_file(target, text, field="--out")

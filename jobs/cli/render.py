@@ -101,7 +101,7 @@ def diff(
 
     def human(data: dict) -> None:
         if data["identical"]:
-            err_console.print(f"no changes: {data['against']} is what ENV {env} renders", markup=False)
+            err_console.print(f"no changes: {data['against']} is what environment {env} renders", markup=False)
             return
         for change in data["changes"]:
             err_console.print(f"[bold]{change['kind']}[/]: {change['job']} ({change['old_name'] or '-'} -> "

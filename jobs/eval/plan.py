@@ -205,13 +205,13 @@ def run_plan(plan: EvalPlan, *, batch: bool = False, concurrency: int = 8, poll_
         return target
 
     try:
-        base_dir = None
+        base_dir, base_spec = None, plan.base
         if plan.base and plan.base.startswith("local:s3://") and plan.base.endswith("/"):
             base_dir = download_prefix(plan.env, plan.base.removeprefix("local:"))
-            base_target = make(f"local:{base_dir}", "--base")
-        else:
-            base_target = make(plan.base, "--base")
-        targets = Targets(make(plan.fine_tuned, "--fine-tuned", base_dir), base_target,
+            base_spec = f"local:{base_dir}"
+        # The fine-tuned target first: its refusal (Batch never serves a fine-tuned model) is the one that matters.
+        fine_tuned_target = make(plan.fine_tuned, "--fine-tuned", base_dir)
+        targets = Targets(fine_tuned_target, make(base_spec, "--base"),
                           make(plan.judge, "evaluation.judge.model") if plan.judge else None)
         check_serves_artifact(plan, targets.fine_tuned)
         ood = load_out_of_domain() if plan.config.out_of_domain and plan.config.perturbations else None

@@ -180,6 +180,13 @@ def check_evaluation(job: str, env: Environment, evaluation: Path, *, judge: boo
     elif result.get("limited"):
         stale = "it used --limit (a smoke test cannot promote a model)"
     elif result.get("config_fingerprint") != expected.config.fingerprint():
+        if result.get("config_fingerprint") == _judged_otherwise(job, env, expected, judge=judge):
+            # Not stale: the same settings, evaluated with the judge on where approval has it off, or the reverse.
+            made, checked = ("without", "with") if judge else ("with", "without")
+            approve_as = f"ftops models approve {job} --env {env.name}" + (" --no-judge" if judge else "")
+            raise ConfigError(f"the stored evaluation of {job} in {env.name} was made {made} the job's LLM judge, "
+                              f"and approval checks it {checked} the judge", source=evaluation, field="--no-judge",
+                              hint=f"approve it as it was evaluated: `{approve_as}`, or evaluate again: `{rerun}`")
         stale = "the evaluation settings in the definition changed since"
     elif result.get("dataset_id") != expected.manifest.dataset_id or result.get("examples") != len(expected.examples):
         stale = "the dataset changed since"
@@ -197,6 +204,18 @@ def check_evaluation(job: str, env: Environment, evaluation: Path, *, judge: boo
     # The gate comes from the definition as it is now, not from what the stored evaluation recorded.
     result["gate"] = decide(expected.config.gate, result, source=expected.path)
     return result
+
+
+def _judged_otherwise(job: str, env: Environment, expected: Any, *, judge: bool) -> str | None:
+    """The evaluation settings' fingerprint with the judge switched the other way (None: the job has no judge)."""
+    from dataclasses import replace
+
+    from jobs.eval.plan import definition_eval
+
+    if judge:
+        return replace(expected.config, judge=None).fingerprint() if expected.config.judge is not None else None
+    judged = definition_eval(job, env, judge=True).config
+    return judged.fingerprint() if judged.judge is not None else None
 
 
 # --- approve: in the source environment, by its own identity ------------------------------------------------
@@ -386,9 +405,9 @@ def approved_record(env: Environment, job: str, provider: str,
         if pending:
             raise FtopsError(f"the model record of {job} in {env.name} is {pending[0].approval.status}, not Approved",
                              source=store.url(pending[0]),
-                             hint=f"promote it after its gate passed: `ftops promote {job} --from <env> --to {env.name}`")
+                             hint=f"promote it after its gate passed: {_promote_command(job, env, source)}")
         raise FtopsError(f"no model record of {job} in {env.name}: nothing was promoted here",
-                         hint=f"`ftops promote {job} --from staging --to {env.name}`")
+                         hint=_promote_command(job, env, source))
     record = approved[0]
     if record.registry:
         from jobs.providers.sagemaker import client
@@ -401,10 +420,52 @@ def approved_record(env: Environment, job: str, provider: str,
     return record, found[1], store
 
 
+def _promote_command(job: str, env: Environment, source: dict[str, Any] | None) -> str:
+    """`ftops promote` into `env` from where its promotions come from: the environment the reviewed
+    promotion.json names, else the one listing `env` in `aws.promotion_targets`."""
+    if source is not None:
+        sources = [source["environment"]]
+    else:
+        from jobs.access.environment import promotion_sources
+
+        try:
+            sources = [e.name for e in promotion_sources(env)]
+        except FtopsError:  # another environment file is broken: its own command names it
+            sources = []
+    if len(sources) == 1:
+        return f"`ftops promote {job} --from {sources[0]} --to {env.name}`"
+    declared = f"one of {', '.join(sources)}" if sources else "where it was trained and approved"
+    return f"`ftops promote {job} --from SOURCE --to {env.name}`, SOURCE being {declared}"
+
+
 def note_serving(store: RecordStore, record: ModelRecord, etag: str, env: Environment, where: str) -> None:
     record.serving = [s for s in record.serving if not (s.env == env.name and s.where == where)]
     record.serving.append(Serving(env=env.name, where=where, at=time.time()))
     store.put(record, etag)
+
+
+def note_deployed(env: Environment, provider: str, job: str, where: str, served: str) -> bool:
+    """After a deploy of a model trained in `env`: the record of the artifact now at `where` (`served`: its
+    S3 URI or fine-tuned model id) says it serves there, and no other record of `job` still claims `where`.
+    False when no record is that artifact (a checkpoint, or not evaluated yet: records are made by `ftops eval`)."""
+    store = store_for(env, provider)
+    noted = False
+    for record in store.records(job):
+        serves = served in (record.artifact.uri, record.artifact.model_id)
+        claims = any(s.env == env.name and s.where == where for s in record.serving)
+        noted |= serves
+        if serves == claims:  # already says so (keep its "since"), or unrelated
+            continue
+        found = store.get(record.job, record.artifact.digest)
+        if found is None:
+            continue
+        current, etag = found
+        if serves:
+            note_serving(store, current, etag, env, where)
+        else:  # the endpoint or deployment moved on to another artifact
+            current.serving = [s for s in current.serving if not (s.env == env.name and s.where == where)]
+            store.put(current, etag)
+    return noted
 
 
 def forget_serving(env: Environment, provider: str, job: str, where: str) -> None:

@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -325,22 +325,32 @@ class SageMaker(Provider):
         names = endpoint_names(status.job_id, serving_digests(model_args, variant, config_args))
         model_args["ModelName"] = variant["ModelName"] = names["model"]
         config_args |= {"EndpointConfigName": names["config"], "ProductionVariants": [variant]}
-        created = []
-        if not _exists(lambda: sm.describe_model(ModelName=names["model"])):
-            sm.create_model(**model_args)
-            created.append("model")
-        if not _exists(lambda: sm.describe_endpoint_config(EndpointConfigName=names["config"])):
-            sm.create_endpoint_config(**config_args)
-            created.append("endpoint-config")
+        created: list[str] = []
         previous = None
-        if _exists(lambda: sm.describe_endpoint(EndpointName=names["endpoint"])):
-            current = sm.describe_endpoint(EndpointName=names["endpoint"])["EndpointConfigName"]
-            if current != names["config"]:  # a new model or settings: the endpoint moves to their config
-                sm.update_endpoint(EndpointName=names["endpoint"], EndpointConfigName=names["config"])
-                previous = current
-        else:
-            sm.create_endpoint(EndpointName=names["endpoint"], EndpointConfigName=names["config"], Tags=_tags(env, job))
-            created.append("endpoint")
+        try:
+            if not _exists(lambda: sm.describe_model(ModelName=names["model"])):
+                sm.create_model(**model_args)
+                created.append("model")
+            if not _exists(lambda: sm.describe_endpoint_config(EndpointConfigName=names["config"])):
+                sm.create_endpoint_config(**config_args)
+                created.append("endpoint-config")
+            if _exists(lambda: sm.describe_endpoint(EndpointName=names["endpoint"])):
+                current = sm.describe_endpoint(EndpointName=names["endpoint"])["EndpointConfigName"]
+                if current != names["config"]:  # a new model or settings: the endpoint moves to their config
+                    sm.update_endpoint(EndpointName=names["endpoint"], EndpointConfigName=names["config"])
+                    previous = current
+            else:
+                sm.create_endpoint(EndpointName=names["endpoint"], EndpointConfigName=names["config"],
+                                   Tags=_tags(env, job))
+                created.append("endpoint")
+        except Exception as exc:
+            # Nothing serves what this deploy created before the refusal, and `undeploy` looks only at what an
+            # endpoint serves: remove it now or it is left behind unseen.
+            left = _remove_created(sm, names, created)
+            refusal = _deploy_refusal(exc, env, job, names["endpoint"], variant, left)
+            if refusal is None:
+                raise
+            raise refusal from None
         endpoint = sm.describe_endpoint(EndpointName=names["endpoint"])
         return {"provider": self.name, "endpoint": names["endpoint"], "endpoint_arn": endpoint["EndpointArn"],
                 "status": endpoint.get("EndpointStatus"), "model": names["model"], "config": names["config"],
@@ -378,6 +388,64 @@ class SageMaker(Provider):
                 if not _not_found(exc):
                     raise
         return {"provider": self.name, "endpoint": names["endpoint"], "removed": removed}
+
+
+def _remove_created(sm: Any, names: dict[str, str], created: list[str]) -> list[str]:
+    """Delete the endpoint config and model a failed deploy created (the endpoint never took them); returns
+    what could not be deleted, as `KIND NAME`."""
+    deletes = {"endpoint-config": lambda: sm.delete_endpoint_config(EndpointConfigName=names["config"]),
+               "model": lambda: sm.delete_model(ModelName=names["model"])}
+    left = []
+    for kind, name in (("endpoint-config", names["config"]), ("model", names["model"])):
+        if kind not in created:
+            continue
+        try:
+            deletes[kind]()
+        except Exception as exc:
+            if not _not_found(exc):
+                left.append(f"{kind} {name}")
+    return left
+
+
+def _deploy_refusal(exc: Exception, env: Environment, job: RenderedJob, endpoint: str, variant: dict[str, Any],
+                    left: list[str]) -> CloudError | None:
+    """One line for SageMaker (or moto) refusing a deploy request; None for anything else, a missing login or
+    a denied permission included (the CLI root names those)."""
+    error = _error(exc)
+    if not error or clients.credential_error(exc, env) is not None:
+        return None
+    operation = getattr(exc, "operation_name", None) or "the request"
+    message = " ".join(str(error.get("Message") or "").split())
+    leftover = (f"; could not remove {', '.join(left)}: delete it with `aws sagemaker delete-endpoint-config` / "
+                "`delete-model`") if left else ""
+    definition = job.definition or None
+    instance_type = variant.get("InstanceType")
+    if env.emulated and instance_type and f"'{instance_type}'" in message and \
+            instance_type in sagemaker_endpoint_instance_types():
+        # moto validates against an instance list older than SageMaker's own (botocore's service model).
+        return CloudError(f"the AWS emulator (moto) cannot serve endpoint instance type {instance_type}, which "
+                          f"real SageMaker accepts; nothing was deployed{leftover}", source=definition,
+                          field="deployment.sagemaker.instance_type",
+                          hint=f"to serve on the emulator, override it in overrides.{env.name}.deployment.sagemaker: "
+                               "an instance_type moto knows (e.g. ml.m5.xlarge) or serverless; `ftops eval` scores "
+                               f"the local runner's model.tar.gz in {env.name} without an endpoint")
+    if len(message) > 300:
+        message = message[:300] + "..."
+    # Not pinned on a field: the refusal may be about the artifact, the role or the image as well as the settings.
+    return CloudError(f"SageMaker refused {operation} for endpoint {endpoint} ({error.get('Code')}): {message}; "
+                      f"nothing was deployed{leftover}",
+                      hint=f"the endpoint settings come from deployment.sagemaker (and overrides.{env.name}) in "
+                           f"{definition or 'the definition'}; `ftops preflight --env {env.name}` checks quotas "
+                           "and permissions")
+
+
+@cache
+def sagemaker_endpoint_instance_types() -> frozenset[str]:
+    """SageMaker's ProductionVariantInstanceType enum from botocore's bundled service model (offline)."""
+    import botocore.session
+
+    shape = botocore.session.get_session().get_service_model("sagemaker").shape_for("ProductionVariantInstanceType")
+    return frozenset(shape.enum)
 
 
 def deployment_settings(job: RenderedJob, env: Environment) -> dict[str, Any]:

@@ -146,6 +146,9 @@ def test_plan_apply_plan_change_apply_destroy(ftops, fork, azure_local):
     destroyed = ftops("infra", "destroy", "--cloud", "azure", "--env", "cycle", "--yes", "--json")
     assert destroyed.exit_code == 0, destroyed.stderr
     assert json.loads(destroyed.stdout)["delete"] == 6
+    # The resolved values described what is gone: rendering must not keep reading them.
+    assert json.loads(destroyed.stdout)["outputs_removed"] == str(resolved_file("cycle", "azure"))
+    assert not resolved_file("cycle", "azure").exists()
     assert set(actions(plan_json(ftops, "cycle")).values()) == {"create"}
     # The subdomain was purged with the account, so the environment can be provisioned again.
     assert ftops("infra", "apply", "--cloud", "azure", "--env", "cycle", "--yes").exit_code == 0
@@ -263,6 +266,8 @@ def test_destroy_deletes_only_what_ftops_manages(ftops, fork, azure_local):
     assert steps["resource_group ftops-shared-rg"]["action"] == "keep"
     assert arm_get(azure_local.endpoint, account_id("shared")) is not None
     assert arm_get(azure_local.endpoint, f"/subscriptions/{SUB}/resourceGroups/ftops-shared-rg") is not None
+    # The OpenAI account it describes is still there: the resolved values stay.
+    assert json.loads(result.stdout)["outputs_removed"] is None and resolved_file("shared", "azure").is_file()
 
 
 def test_emulator_keeps_state_across_restarts(ftops, fork, tmp_path, monkeypatch):

@@ -166,6 +166,36 @@ def test_azure_staging_model_promoted_to_prod_is_the_same_fine_tuned_model(ftops
     assert json.loads(ftops("models", "show", JOB, "--env", TARGET, "--json").stdout)["serving"] == []
 
 
+def test_a_model_deployed_where_it_was_trained_is_listed_as_serving(ftops, two_envs):
+    """Only a deploy of a promoted record noted where it serves: `models list|show` never said "serving" for a
+    model deployed in the environment that trained it."""
+    from jobs.models.record import Artifact, ModelRecord
+    from jobs.models.store import store_for
+
+    rendered = two_envs / "rendered"
+    assert ftops("render", "--env", SOURCE, "--job", JOB, "--out", rendered).exit_code == 0
+    assert ftops("apply", rendered, "--env", SOURCE).exit_code == 0
+    assert ftops("jobs", "wait", "--env", SOURCE, "--dir", rendered, "--interval", "0.2").exit_code == 0
+    model_id = json.loads(ftops("jobs", "status", JOB, "--env", SOURCE, "--dir", rendered, "--json").stdout)["model"]
+    # The record `ftops eval` registers for that model (written here: scoring is the eval tests' concern).
+    env = load_environment(SOURCE)
+    store_for(env, "azure-openai").put(ModelRecord(
+        job=JOB, env=SOURCE, provider="azure-openai", definition=f"definitions/{JOB}.yaml",
+        artifact=Artifact(kind="azure-model", model_id=model_id, source_resource_id=resolved_azure(env).openai_account_id),
+        definition_sha256="0" * 64, rendered_sha256="1" * 64, base_model="gpt-4.1-mini@2025-04-14"))
+
+    deployed = ftops("deploy", JOB, "--env", SOURCE, "--dir", rendered, "--json")
+    assert deployed.exit_code == 0, deployed.stderr
+    deployment = json.loads(deployed.stdout)["deployment"]
+    shown = ftops("models", "show", JOB, "--env", SOURCE)
+    assert f"serving        {deployment} in {SOURCE} since" in shown.stdout
+    listed = json.loads(ftops("models", "list", "--env", SOURCE, "--job", JOB, "--json").stdout)
+    assert [r["serving"] for r in listed] == [[deployment]]
+
+    assert ftops("undeploy", JOB, "--env", SOURCE, "--dir", rendered).exit_code == 0
+    assert json.loads(ftops("models", "show", JOB, "--env", SOURCE, "--json").stdout)["serving"] == []
+
+
 def test_an_unapproved_record_is_refused_by_deploy(ftops, two_envs):
     from jobs.models.record import Artifact, ModelRecord
     from jobs.models.store import store_for

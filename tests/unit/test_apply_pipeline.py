@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +40,14 @@ def test_check_reports_a_stale_workflow(ftops, tmp_path):
     assert ftops("pipeline", "render", "--out", out, "--check").exit_code == 1
     assert ftops("pipeline", "render", "--out", out).exit_code == 0
     assert ftops("pipeline", "render", "--out", out, "--check").exit_code == 0
+
+
+def test_check_says_a_missing_workflow_is_missing_and_how_to_write_it(ftops, tmp_path):
+    out = tmp_path / "missing.yml"
+    result = ftops("pipeline", "render", "--out", out, "--check")
+    assert result.exit_code == 1 and not out.exists()
+    assert " ".join(result.stdout.split()) == f"{out}: missing, run `ftops pipeline render --out {out}`"
+    assert json.loads(ftops("pipeline", "render", "--out", out, "--check", "--json").stdout)["missing"] is True
 
 
 def test_an_emulated_environment_cannot_be_in_the_pipeline(ftops, tmp_path):

@@ -110,3 +110,24 @@ def test_azure_checkpoint_steps_are_integers(tmp_path, monkeypatch):
     summary = write_results(status, metrics, tmp_path, "helpdesk")
     assert summary["best_checkpoint"]["step"] == 60 and isinstance(summary["best_checkpoint"]["step"], int)
     assert '"step": 60.0' not in (tmp_path / "summary.json").read_text()
+
+
+def test_the_best_checkpoint_hint_deploys_in_the_same_environment_and_tree(ftops, monkeypatch, tmp_path):
+    """The hint said `ftops deploy NAME --checkpoint ID`: run as shown, it deployed in `local` (the default)."""
+    from jobs.apply.lookup import JobRef
+
+    class Trained:
+        def describe(self, env, job_id):
+            return JobStatus(provider="azure-openai", job_id=job_id, state="succeeded", provider_status="succeeded")
+
+        def metrics(self, env, job_id):
+            return Metrics(rows=_curve([1.9, 1.5, 1.2, 1.1, 1.15, 1.25, 1.4]), source="test",
+                           checkpoints=[{"id": "ftchkpt-a", "step": 4, "valid_loss": 1.1},
+                                        {"id": "ftchkpt-b", "step": 7, "valid_loss": 1.4}])
+
+    monkeypatch.setattr("jobs.apply.lookup.resolve", lambda env, job, directory: JobRef("azure-openai", "ftjob-1"))
+    monkeypatch.setattr("jobs.providers.get", lambda name: Trained())
+    tree = tmp_path / "my tree"
+    result = ftops("jobs", "results", "faq", "--env", "dev", "--dir", tree, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.stderr
+    assert f"-> `ftops deploy ftjob-1 --env dev --dir '{tree}' --checkpoint ftchkpt-a`" in result.stdout

@@ -34,12 +34,12 @@ def offline(project, monkeypatch):
     return project, attempts
 
 
-def _write_evaluation(path: Path, **changes) -> dict:
+def _write_evaluation(path: Path, *, judge: bool = False, **changes) -> dict:
     from jobs.eval.plan import definition_eval
     from jobs.models.record import Artifact, evaluation_fingerprint
 
     env = load_environment("local")
-    expected = definition_eval(JOB, env, judge=False)
+    expected = definition_eval(JOB, env, judge=judge)
     artifact = Artifact(kind="azure-model", model_id="gpt-4.1-mini-2025-04-14.ft-x", source_resource_id="/sub/x")
     row = {"fine_tuned": {"value": 0.6}, "base": {"value": 0.1}, "delta": {"low": 0.4, "high": 0.6}}
     result = {"job": JOB, "env": "local", "dataset_id": expected.manifest.dataset_id,
@@ -98,4 +98,20 @@ def test_a_file_that_is_not_an_evaluation_is_named_as_such(offline, ftops, tmp_p
     assert result.exit_code == 1, result.stdout
     assert "not an evaluation written by `ftops eval`" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    assert offline[1] == []
+
+
+@pytest.mark.parametrize("evaluated_with_judge, approve_flags, made, approve_as", [
+    (False, [], "made without the job's LLM judge", "`ftops models approve helpdesk-gpt41mini --env local --no-judge`"),
+    (True, ["--no-judge"], "made with the job's LLM judge", "`ftops models approve helpdesk-gpt41mini --env local`"),
+])
+def test_a_judge_mismatch_is_told_apart_from_a_changed_definition(offline, ftops, tmp_path, evaluated_with_judge,
+                                                                  approve_flags, made, approve_as):
+    """`ftops eval --no-judge` then `ftops models approve` (README section 7) said the definition had changed."""
+    _write_evaluation(tmp_path / "evaluation.json", judge=evaluated_with_judge)
+    result = ftops("models", "approve", JOB, "--env", "local", *approve_flags,
+                   "--evaluation", tmp_path / "evaluation.json")
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert made in result.stderr and approve_as in result.stderr
+    assert "changed since" not in result.stderr and "stale" not in result.stderr
     assert offline[1] == []

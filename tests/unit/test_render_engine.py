@@ -226,6 +226,7 @@ def test_diff_shows_the_changed_field_and_exits_1(project, ftops, tmp_path):
     assert ftops("render", "--env", "local", "--out", tmp_path / "out").exit_code == 0
     same = ftops("diff", "--env", "local", "--against", tmp_path / "out")
     assert same.exit_code == 0
+    assert " ".join(same.stderr.split()) == f"no changes: {tmp_path / 'out' / 'local'} is what environment local renders"
     project.edit_definition(SM, hyperparameters__epochs=5)
     changed = ftops("diff", "--env", "local", "--against", tmp_path / "out")
     assert changed.exit_code == 1

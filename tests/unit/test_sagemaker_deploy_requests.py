@@ -13,7 +13,7 @@ from botocore.validate import ParamValidator
 
 from jobs.apply.rendered import RenderedJob
 from jobs.config.environment import load_environment
-from jobs.errors import ConfigError
+from jobs.errors import CloudError, ConfigError
 from jobs.providers import sagemaker
 from jobs.providers.base import JobStatus
 
@@ -207,3 +207,79 @@ def test_a_checkpoint_or_new_settings_reach_the_endpoint_and_undeploy_removes_wh
     assert endpoint not in fake.endpoints and resized["config"] not in fake.configs
     assert resized["model"] not in fake.models
     assert provider.undeploy(env, job)["removed"] == []
+
+
+class RefusingSageMaker(FakeSageMaker):
+    """FakeSageMaker that refuses one create call with the ClientError SageMaker (or moto) answers."""
+
+    def __init__(self, operation: str, code: str, message: str) -> None:
+        super().__init__()
+        self.operation, self.code, self.message = operation, code, message
+
+    def __getattr__(self, name):
+        if name != self.operation:
+            return super().__getattr__(name)
+
+        def refused(**kwargs):
+            self.log.append((name, kwargs))
+            raise ClientError({"Error": {"Code": self.code, "Message": self.message}}, OPERATIONS[name])
+        return refused
+
+
+def _deploy_job(monkeypatch, fake, env_name: str):
+    _account(monkeypatch, fake, subnets=[], settings={"instance_type": "ml.g5.xlarge", "instance_count": 1})
+    job = RenderedJob(name=f"helpdesk-qwen-lora-{env_name}-0123abcd", provider="sagemaker", environment=env_name,
+                      idempotency_key="0" * 64, targets={"sagemaker": "sagemaker.json"},
+                      definition="definitions/helpdesk-qwen-lora.yaml")
+    monkeypatch.setattr(RenderedJob, "load_target", lambda self, target: {"TrainingJobName": self.name})
+    status = JobStatus(provider="sagemaker", job_id=job.name, state="succeeded", provider_status="Completed",
+                       model=f"s3://bucket/output/{job.name}/output/model.tar.gz")
+    return load_environment(env_name), job, status
+
+
+# moto's answer to an endpoint config on ml.g5.xlarge (its instance list predates ml.g5), shortened.
+MOTO_ENUM = ("Value 'ml.g5.xlarge' at 'instanceType' failed to satisfy constraint: Member must satisfy enum value "
+             "set: ['ml.r5d.12xlarge', 'ml.m5.xlarge', 'ml.g4dn.xlarge']")
+
+
+def test_the_emulator_refusing_a_current_instance_type_is_one_line_and_leaves_nothing(monkeypatch):
+    """moto refused ml.g5.xlarge at CreateEndpointConfig: a traceback, and the model CreateModel had made stayed
+    behind where `undeploy` never looked."""
+    assert "ml.g5.xlarge" in sagemaker.sagemaker_endpoint_instance_types()  # real SageMaker takes it
+    fake = RefusingSageMaker("create_endpoint_config", "ValidationException", MOTO_ENUM)
+    env, job, status = _deploy_job(monkeypatch, fake, "local")
+    with pytest.raises(CloudError) as refused:
+        sagemaker.SageMaker().deploy(env, job, status)
+    line = str(refused.value)
+    assert "\n" not in line and "enum value set" not in line
+    assert line.startswith("definitions/helpdesk-qwen-lora.yaml: deployment.sagemaker.instance_type: ")
+    assert "the AWS emulator (moto) cannot serve endpoint instance type ml.g5.xlarge" in line
+    assert "overrides.local.deployment.sagemaker" in line
+    assert fake.models == {} and fake.configs == {} and fake.endpoints == {}
+    assert [name for name, _ in fake.log if name.startswith("delete")] == ["delete_model"]
+    assert sagemaker.SageMaker().undeploy(env, job)["removed"] == []
+
+
+def test_a_refused_endpoint_removes_the_model_and_config_this_deploy_made(monkeypatch):
+    """Real SageMaker refusing CreateEndpoint (a quota): one line naming the call and the refusal; the model and
+    config it would have served are removed."""
+    message = ("The account-level service limit 'ml.g5.xlarge for endpoint usage' is 0 Instances, with current "
+               "utilization of 0 Instances and a request delta of 1 Instances.")
+    fake = RefusingSageMaker("create_endpoint", "ResourceLimitExceeded", message)
+    env, job, status = _deploy_job(monkeypatch, fake, "dev")
+    with pytest.raises(CloudError) as refused:
+        sagemaker.SageMaker().deploy(env, job, status)
+    line = str(refused.value)
+    assert line.startswith("SageMaker refused CreateEndpoint for endpoint helpdesk-qwen-lora-dev-0123abcd "
+                           "(ResourceLimitExceeded): The account-level service limit")
+    assert "nothing was deployed" in line and "ftops preflight --env dev" in line
+    assert fake.models == {} and fake.configs == {} and fake.endpoints == {}
+
+
+def test_a_denied_deploy_still_reaches_the_login_message(monkeypatch):
+    """AccessDenied is the CLI root's to explain (credential_error); what was created is removed all the same."""
+    fake = RefusingSageMaker("create_endpoint_config", "AccessDeniedException", "not authorized")
+    env, job, status = _deploy_job(monkeypatch, fake, "dev")
+    with pytest.raises(ClientError):
+        sagemaker.SageMaker().deploy(env, job, status)
+    assert fake.models == {}
