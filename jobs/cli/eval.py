@@ -100,6 +100,11 @@ def _evaluate(job: str, env_name: str, *, fine_tuned: str | None, base: str | No
 
         attach_evaluation(env, record, store, result)
         result["model_record"] = store.url(record)
+        if result.get("serving_at"):  # deployed before its first evaluation made the record: it says so now
+            from jobs.models.lifecycle import note_deployed
+
+            served = record.artifact.model_id or record.artifact.uri
+            note_deployed(env, record.provider, record.job, result["serving_at"], str(served))
     return result
 
 

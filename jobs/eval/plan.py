@@ -211,9 +211,9 @@ def run_plan(plan: EvalPlan, *, batch: bool = False, concurrency: int = 8, poll_
             base_spec = f"local:{base_dir}"
         # The fine-tuned target first: its refusal (Batch never serves a fine-tuned model) is the one that matters.
         fine_tuned_target = make(plan.fine_tuned, "--fine-tuned", base_dir)
+        serving_at = check_serves_artifact(plan, fine_tuned_target)
         targets = Targets(fine_tuned_target, make(base_spec, "--base"),
                           make(plan.judge, "evaluation.judge.model") if plan.judge else None)
-        check_serves_artifact(plan, targets.fine_tuned)
         ood = load_out_of_domain() if plan.config.out_of_domain and plan.config.perturbations else None
         with AnswerStore(plan.store_path) as store:
             result = evaluate(plan.config, plan.examples, targets, store, job=plan.job, env=plan.env.name,
@@ -223,6 +223,7 @@ def run_plan(plan: EvalPlan, *, batch: bool = False, concurrency: int = 8, poll_
             target.close()
     loss_plot = loss_plot or find_loss_plot(plan)
     result["target_specs"] = {"fine_tuned": plan.fine_tuned, "base": plan.base, "judge": plan.judge}
+    result["serving_at"] = serving_at
     result["artifact"] = plan.artifact
     result["evaluation_fingerprint"] = None
     if plan.artifact is not None:
@@ -237,17 +238,20 @@ def run_plan(plan: EvalPlan, *, batch: bool = False, concurrency: int = 8, poll_
     return result
 
 
-def check_serves_artifact(plan: EvalPlan, target: target_specs.Target) -> None:
+def check_serves_artifact(plan: EvalPlan, target: target_specs.Target) -> str | None:
     """An evaluation recorded on a model record must have scored that record's artifact: a deployment serving a
     checkpoint, or an earlier model, is refused before any request (its scores would be credited to the model
-    the record names, which approval and promotion then trust)."""
+    the record names, which approval and promotion then trust). Returns the deployment or endpoint found
+    serving the artifact, if any (the record then says where it serves)."""
     if plan.artifact is None:
-        return
+        return None
     artifact = plan.artifact
     expected = artifact.get("model_id") if artifact["kind"] == "azure-model" else artifact.get("uri")
     serving = target.serves()
-    if serving is None or serving == expected:
-        return
+    if serving is None:
+        return None
+    if serving == expected:
+        return getattr(target, "deployment", None) or getattr(target, "endpoint_name", None)
     raise FtopsError(f"{plan.fine_tuned} serves {serving}, not {expected}, the model {plan.job} trained in "
                      f"{plan.env.name} that this evaluation would be recorded on", field="--fine-tuned",
                      hint=f"deploy the trained model (`ftops deploy {plan.job} --env {plan.env.name}`) and evaluate "

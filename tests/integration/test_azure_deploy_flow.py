@@ -169,3 +169,28 @@ def test_jobs_wait_ends_on_a_paused_job(ftops, azure_job, azure_local):
     assert waited.exit_code == 3, waited.stdout + waited.stderr
     assert "paused" in waited.stderr and "resume" in waited.stderr
     azure_openai.client(env).fine_tuning.jobs.cancel(job_id)
+
+
+def test_a_model_deployed_before_its_first_evaluation_is_recorded_as_serving(ftops, azure_job, azure_local,
+                                                                             tmp_path):
+    """Model records are made by `ftops eval`: a deploy before it had no record to mark. The evaluation, having
+    read that the deployment serves exactly the trained model, says so on the record it makes."""
+    from jobs import paths
+
+    env, root, job, name = azure_job
+    _settings(azure_local.endpoint, job_duration_s=0.5, file_processing_s=0.1)
+    assert ftops("apply", root, "--env", ENV, "--no-local-runner").exit_code == 0
+    assert ftops("jobs", "wait", job, "--env", ENV, "--dir", root, "--interval", "0.2").exit_code == 0
+    assert ftops("deploy", job, "--env", ENV, "--dir", root).exit_code == 0
+    from jobs.models.store import store_for
+
+    records = store_for(env, "azure-openai")  # what `ftops models list` reads (its SageMaker side needs moto)
+    assert records.records(job) == []
+
+    _base_deployment(env, "grader")
+    shutil.copytree(REPO / "datasets/out-of-domain", paths.project_root() / "datasets/out-of-domain")
+    scored = ftops("eval", job, "--env", ENV, "--no-judge", "--out", tmp_path / "eval", "--json")
+    assert scored.exit_code == 0, scored.stderr
+    [record] = records.records(job)
+    assert [s.where for s in record.serving] == [name]
+    assert ftops("undeploy", job, "--env", ENV, "--dir", root).exit_code == 0
