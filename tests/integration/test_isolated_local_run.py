@@ -17,7 +17,7 @@ JOB = "helpdesk-qwen-lora"
 
 
 @pytest.fixture
-def fork(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_local) -> Iterator[Path]:
+def fork(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_buckets) -> Iterator[Path]:
     yield from local_runner_fork(
         tmp_path, monkeypatch, Path("definitions") / f"{JOB}.yaml",
         edit_local_env=lambda text: text.replace("  region: us-east-1\n",

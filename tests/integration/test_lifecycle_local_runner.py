@@ -20,7 +20,7 @@ JOB = "helpdesk-qwen-lora"
 
 
 @pytest.fixture
-def fork(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_local) -> Iterator[Path]:
+def fork(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_buckets) -> Iterator[Path]:
     """The SageMaker example definition in a copied project (tests.fixtures.local_runner_fork)."""
     yield from local_runner_fork(tmp_path, monkeypatch, Path("definitions") / f"{JOB}.yaml")
 

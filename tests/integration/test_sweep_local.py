@@ -19,7 +19,7 @@ JOB = "helpdesk-qwen-sweep"
 
 
 @pytest.fixture
-def fork(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_local) -> Iterator[Path]:
+def fork(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_buckets) -> Iterator[Path]:
     yield from local_runner_fork(tmp_path, monkeypatch, Path("demo") / "sweep" / f"{JOB}.yaml")
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,10 +16,12 @@ from jobs.eval.plan import EvalPlan, run_plan
 def test_the_fine_tuned_deployment_is_checked_for_batch_first(monkeypatch, tmp_path):
     checked: list[str] = []
 
-    def refuse(env, deployment):  # both are refused in `local`: the fine-tuned model, and the base's SKU
+    def refuse(env, deployment, found=None):  # both are refused in `local`: the fine-tuned model, and the base's SKU
         checked.append(deployment)
         raise ConfigError(f"deployment {deployment!r} cannot be batched", field="--batch")
 
+    served = SimpleNamespace(properties=SimpleNamespace(model=SimpleNamespace(name="m", version="1")))
+    monkeypatch.setattr("jobs.eval.targets.azure_openai.arm_deployment", lambda env, deployment: served)
     monkeypatch.setattr("jobs.eval.targets.azure_openai.check_batch_deployment", refuse)
     plan = EvalPlan(job="helpdesk-gpt41mini", env=load_environment("local"), definition_path=Path("x.yaml"),
                     config=None, examples=[], dataset_id="d", fine_tuned="azure:helpdesk-gpt41mini-local-1234abcd",
