@@ -111,19 +111,9 @@ def _deploy_candidate(env: Environment, ref: Any) -> Undo | None:
     status = provider.describe(env, ref.job_id)
     existed = False
     if ref.provider == "azure-openai":
-        from azure.core.exceptions import ResourceNotFoundError
+        from jobs.providers.azure_openai import arm_deployment
 
-        from jobs.config.resolved import resolved_azure
-        from jobs.providers.azure_openai import mgmt
-
-        resolved = resolved_azure(env)
-        name = provider.deployment_settings(ref.rendered)["name"]
-        try:
-            mgmt(env).deployments.get(resolved.resource_group, resolved.openai_account, name,
-                                      **({"enforce_https": False} if env.emulated else {}))
-            existed = True
-        except ResourceNotFoundError:
-            pass
+        existed = arm_deployment(env, provider.deployment_settings(ref.rendered)["name"]) is not None
     result = provider.deploy(env, ref.rendered, status)
     if ref.provider == "sagemaker":
         existed = "endpoint" not in result.get("created", [])

@@ -101,6 +101,18 @@ def mgmt(env: Environment):
     return _mgmt(env.name, clients.arm_endpoint(env))
 
 
+def arm_deployment(env: Environment, name: str) -> Any:
+    """The account's deployment `name` as ARM describes it (model, version, SKU), or None when there is none."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    resolved = resolved_azure(env)
+    try:
+        return mgmt(env).deployments.get(resolved.resource_group, resolved.openai_account, name,
+                                         **({"enforce_https": False} if env.emulated else {}))
+    except ResourceNotFoundError:
+        return None
+
+
 REUSE_VERIFY_BYTES = 64 << 20
 """A Files-API file found by name is reused only after its content is read back and hashed; larger ones are
 uploaded again rather than trusted."""
@@ -476,19 +488,13 @@ class AzureOpenAI(Provider):
                 "manifest": str(path), "notes": [hosting_notice(planned["sku"])]}
 
     def undeploy(self, env: Environment, job: RenderedJob) -> dict[str, Any]:
-        from azure.core.exceptions import ResourceNotFoundError
-
         settings = self.deployment_settings(job)
         resolved = resolved_azure(env)
-        api = mgmt(env).deployments
-        try:
-            # ARM answers a delete of a missing deployment with 204 too: look first, so the report is true.
-            api.get(resolved.resource_group, resolved.openai_account, settings["name"],
-                    **({"enforce_https": False} if env.emulated else {}))
-        except ResourceNotFoundError:
+        # ARM answers a delete of a missing deployment with 204 too: look first, so the report is true.
+        if arm_deployment(env, settings["name"]) is None:
             return {"provider": self.name, "deployment": settings["name"], "removed": []}
-        api.begin_delete(resolved.resource_group, resolved.openai_account, settings["name"],
-                         **_lro_kwargs(env)).result()
+        mgmt(env).deployments.begin_delete(resolved.resource_group, resolved.openai_account, settings["name"],
+                                           **_lro_kwargs(env)).result()
         removed = ["deployment"]
         return {"provider": self.name, "deployment": settings["name"], "removed": removed}
 

@@ -21,7 +21,7 @@ def test_the_fine_tuned_deployment_is_checked_for_batch_first(monkeypatch, tmp_p
         raise ConfigError(f"deployment {deployment!r} cannot be batched", field="--batch")
 
     served = SimpleNamespace(properties=SimpleNamespace(model=SimpleNamespace(name="m", version="1")))
-    monkeypatch.setattr("jobs.eval.targets.azure_openai.arm_deployment", lambda env, deployment: served)
+    monkeypatch.setattr("jobs.providers.azure_openai.arm_deployment", lambda env, name: served)
     monkeypatch.setattr("jobs.eval.targets.azure_openai.check_batch_deployment", refuse)
     plan = EvalPlan(job="helpdesk-gpt41mini", env=load_environment("local"), definition_path=Path("x.yaml"),
                     config=None, examples=[], dataset_id="d", fine_tuned="azure:helpdesk-gpt41mini-local-1234abcd",

@@ -34,8 +34,8 @@ def build(spec: str, env: Environment, *, concurrency: int = 8, batch: bool = Fa
     kind, value = parse_spec(spec, option=option)
     if kind == "azure":
         from jobs.config.resolved import resolved_azure
-        from jobs.eval.targets.azure_openai import (AzureOpenAITarget, arm_deployment, check_batch_deployment,
-                                                    served_model)
+        from jobs.eval.targets.azure_openai import AzureOpenAITarget, check_batch_deployment, served_model
+        from jobs.providers.azure_openai import arm_deployment
 
         found = arm_deployment(env, value)  # what it serves keys the answers (and is checked against a record)
         if found is None:

@@ -180,21 +180,6 @@ class AzureOpenAITarget(Target):
 BATCH_SKUS = {"GlobalBatch", "DataZoneBatch"}
 
 
-def arm_deployment(env: Any, deployment: str) -> Any:
-    """The deployment as ARM describes it (model, version, SKU), or None when the account has none of that name."""
-    from azure.core.exceptions import ResourceNotFoundError
-
-    from jobs.config.resolved import resolved_azure
-    from jobs.providers import azure_openai
-
-    resolved = resolved_azure(env)
-    try:
-        return azure_openai.mgmt(env).deployments.get(resolved.resource_group, resolved.openai_account, deployment,
-                                                      **({"enforce_https": False} if env.emulated else {}))
-    except ResourceNotFoundError:
-        return None
-
-
 def served_model(found: Any) -> tuple[str, str | None]:
     """(model name, version) an ARM deployment serves."""
     model = found.properties.model if found.properties else None
@@ -205,6 +190,7 @@ def check_batch_deployment(env: Any, deployment: str, found: Any = None) -> None
     """Refuse `--batch` where Azure's Batch API cannot serve: it does not support fine-tuned models and needs a
     base model deployed with a batch SKU (GlobalBatch / DataZoneBatch). Read from ARM before anything is sent."""
     from jobs.config.resolved import resolved_azure
+    from jobs.providers.azure_openai import arm_deployment
 
     found = found if found is not None else arm_deployment(env, deployment)
     if found is None:
