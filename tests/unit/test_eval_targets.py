@@ -44,6 +44,51 @@ def test_sagemaker_target_reads_messages_api_and_retries_throttling():
             target.answer(messages, Generation())
 
 
+def _serving_endpoint(stub: Stubber, model_data: str) -> None:
+    """SageMaker's answers for endpoint -> config -> model; Stubber checks each request and response against
+    botocore's service model."""
+    stub.add_response("describe_endpoint", {
+        "EndpointName": "helpdesk", "EndpointArn": "arn:aws:sagemaker:us-east-1:111111111111:endpoint/helpdesk",
+        "EndpointConfigName": "helpdesk-0a1b-cfg", "EndpointStatus": "InService",
+        "CreationTime": "2026-11-30T00:00:00Z", "LastModifiedTime": "2026-11-30T00:00:00Z"},
+        {"EndpointName": "helpdesk"})
+    stub.add_response("describe_endpoint_config", {
+        "EndpointConfigName": "helpdesk-0a1b-cfg",
+        "EndpointConfigArn": "arn:aws:sagemaker:us-east-1:111111111111:endpoint-config/helpdesk-0a1b-cfg",
+        "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": "helpdesk-0a1b"}],
+        "CreationTime": "2026-11-30T00:00:00Z"}, {"EndpointConfigName": "helpdesk-0a1b-cfg"})
+    stub.add_response("describe_model", {
+        "ModelName": "helpdesk-0a1b", "ModelArn": "arn:aws:sagemaker:us-east-1:111111111111:model/helpdesk-0a1b",
+        "CreationTime": "2026-11-30T00:00:00Z", "PrimaryContainer": {"Image": "image", "ModelDataUrl": model_data}},
+        {"ModelName": "helpdesk-0a1b"})
+
+
+def test_an_endpoint_serving_another_artifact_is_refused_before_any_request(tmp_path):
+    """The evaluation is recorded on the trained model's record: an endpoint serving a checkpoint (or an older
+    model) must not have its scores credited to it."""
+    from jobs.config.environment import load_environment
+    from jobs.errors import FtopsError
+    from jobs.eval.plan import EvalPlan, check_serves_artifact
+
+    sm = boto3.client("sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    runtime = boto3.client("sagemaker-runtime", region_name="us-east-1", aws_access_key_id="x",
+                           aws_secret_access_key="x")
+    trained = "s3://out/helpdesk/output/model.tar.gz"
+    plan = EvalPlan(job="helpdesk-qwen-lora", env=load_environment("dev"), definition_path=tmp_path / "x.yaml",
+                    config=None, examples=[], dataset_id="d", fine_tuned="sagemaker:helpdesk", base="local:x",
+                    judge=None, out_dir=tmp_path, artifact={"kind": "s3", "uri": trained, "sha256": "0" * 64})
+    with Stubber(sm) as stub:
+        _serving_endpoint(stub, "s3://out/helpdesk/checkpoints/checkpoint-12.tar.gz")
+        with pytest.raises(FtopsError, match="serves s3://out/helpdesk/checkpoints/checkpoint-12.tar.gz, not "
+                                             "s3://out/helpdesk/output/model.tar.gz"):
+            check_serves_artifact(plan, SageMakerEndpointTarget(runtime, "helpdesk", describe_client=sm))
+    with Stubber(sm) as stub:
+        _serving_endpoint(stub, trained)
+        target = SageMakerEndpointTarget(runtime, "helpdesk", describe_client=sm)
+        assert check_serves_artifact(plan, target) == "helpdesk"
+        assert target.identity == f"sagemaker:helpdesk={trained}"  # the artifact keys the saved answers
+
+
 def test_retry_after_headers():
     assert retry_after_seconds({"Retry-After-Ms": "1500"}) == 1.5
     assert retry_after_seconds({"retry-after": "3"}) == 3.0
