@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import threading
@@ -60,6 +61,9 @@ def main() -> None:
                           FTOPS_AZURE_ENDPOINT=azure.endpoint, FTOPS_STATE_DIR=str(Path(tmp) / "state"),
                           AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
         env = load_environment("local")
+        # The emulator's data plane answers only for an account its ARM side holds: provision as a user does.
+        subprocess.run([sys.executable, "-m", "jobs.cli.main", "infra", "apply", "--cloud", "azure", "--env", "local",
+                        "--yes"], check=True, stdout=subprocess.DEVNULL)
         _post(f"{azure.endpoint}/_emulator/openai/settings", {"job_duration_s": 600, "file_processing_s": 0})
         # Every Azure data-plane call and every AWS call waits `latency` seconds, as a remote API would.
         _post(f"{azure.endpoint}/_emulator/faults", {"rules": [{"method": "*", "path": "/openai/", "delay_s": latency,

@@ -124,7 +124,7 @@ def main() -> None:
     exs = examples(args.requests)
     with tempfile.TemporaryDirectory(prefix="bench-eval-") as tmp, \
             emulators.running("azure", data_dir=Path(tmp) / "state") as emu:
-        client = make_client(emu.endpoint, lambda: "emulator-token")
+        client = make_client(f"{emu.endpoint}/accounts/{ACCOUNT}", lambda: "emulator-token")  # its data plane
         deploy_fine_tuned(emu.endpoint, client)
         http(emu.endpoint, "POST", "/_emulator/batch/settings", {"batch_duration_s": 2.0})
         serial = run(emu.endpoint, client, exs[:args.baseline], Path(tmp) / "serial.jsonl", 1)

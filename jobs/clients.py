@@ -18,7 +18,7 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from jobs.config.environment import Environment
+from jobs.config.environment import Environment, environment_file
 from jobs.errors import CloudError, ConfigError
 from jobs.local import emulators
 
@@ -86,6 +86,68 @@ def azure_openai_endpoint(env: Environment, account: str) -> str:
 
     return check_azure_url(resolved_azure(env).openai_endpoint, AZURE_OPENAI_DOMAINS, "openai_endpoint",
                            resolved_file(env.name, "azure"))
+
+
+class AccountMissingError(CloudError):
+    """The environment's Azure OpenAI account does not exist: its data plane has no host (Azure) or the emulator
+    refused the account (local). Not transient: retrying cannot create it."""
+
+
+def azure_account_missing(env: Environment, account: str, why: str) -> AccountMissingError:
+    """One line naming the account, the environment and the fix."""
+    return AccountMissingError(
+        f"the Azure OpenAI account {account} of environment {env.name} does not exist ({why})",
+        hint=f"provision it with `ftops infra apply --cloud azure --env {env.name}`; if it exists under another "
+             f"name, correct the azure section of {environment_file(env.name).name}")
+
+
+def _name_not_resolved(exc: BaseException) -> bool:
+    """Whether a connection failed because the host name has no address (NXDOMAIN: EAI_NONAME, or EAI_NODATA
+    where the platform has it), found anywhere in the exception's causes. A resolver that could not be asked
+    (EAI_AGAIN: offline, DNS down) is not this: that is a connection problem, not a missing account."""
+    import socket
+
+    codes = {getattr(socket, name) for name in ("EAI_NONAME", "EAI_NODATA") if hasattr(socket, name)}
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, socket.gaierror) and exc.errno in codes:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def azure_openai_http_client(env: Environment, account: str, **options: Any):
+    """The HTTP client the openai SDK uses for the account's data plane (the SDK's own defaults), which turns
+    "this account does not exist" into `AccountMissingError` at the one place every data-plane call passes:
+
+    - on Azure, the account's host does not resolve (an account never created, or deleted, has no
+      `<subdomain>.openai.azure.com`): a connection error that would otherwise be retried like an outage;
+    - on the emulator (loopback only), its 421 refusal marked with `NO_SUCH_ACCOUNT_HEADER`
+      (jobs.local.azure_emulator.openai.refuse_unknown_account says why it cannot fail the same way).
+
+    The error is not an openai or httpx error, so the SDK passes it through unwrapped and callers that read a
+    status code (404 as "no such job") or retry transient errors leave it alone."""
+    from openai import DefaultHttpxClient
+
+    from jobs.local.azure_emulator import NO_SUCH_ACCOUNT_HEADER
+
+    class AccountCheckingClient(DefaultHttpxClient):
+        def send(self, request, **kwargs):
+            try:
+                response = super().send(request, **kwargs)
+            except Exception as exc:
+                if _name_not_resolved(exc):
+                    host = getattr(getattr(request, "url", None), "host", None) or "the endpoint's host"
+                    raise azure_account_missing(env, account, f"{host} does not resolve") from None
+                raise
+            if response.status_code == 421 and NO_SUCH_ACCOUNT_HEADER in response.headers and \
+                    is_loopback(str(request.url)):
+                response.close()
+                raise azure_account_missing(env, account, "the Azure emulator's ARM state holds no such account")
+            return response
+
+    return AccountCheckingClient(**options)  # options: the httpx client's own (tests pass a transport)
 
 
 def arm_endpoint(env: Environment) -> str | None:

@@ -256,7 +256,9 @@ def network(env: Environment, arm: Arm, runner_ip: str | None) -> list[Row]:
         try:
             props = arm(resource_id, api).get("properties") or {}
         except ArmError as exc:
-            rows.append(Row("azure-network", ENV, "block", f"{label}: not readable ({exc})",
+            # 404: never created (or deleted). Jobs would fail on its data plane: its host does not resolve.
+            what = f"{resource_id.rsplit('/', 1)[-1]} does not exist" if exc.status == 404 else "not readable"
+            rows.append(Row("azure-network", ENV, "block", f"{label}: {what} ({exc})",
                             f"ftops infra apply --cloud azure --env {env.name}", "ARM GET"))
             continue
         acls = props.get("networkAcls") or {}

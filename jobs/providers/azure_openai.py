@@ -77,8 +77,10 @@ def _client(env_name: str, url: str):
     env = load_environment(env_name)
     token = get_bearer_token_provider(clients.azure_credential(env), "https://cognitiveservices.azure.com/.default")
     # Our own retry policy (jobs.retry) honours Retry-After across every call; the SDK's would stack on it.
+    # The HTTP client turns an account that does not exist into one line (clients.azure_openai_http_client).
     return openai.AzureOpenAI(azure_endpoint=url, api_version=API_VERSION, azure_ad_token_provider=token,
-                              max_retries=0, timeout=120)
+                              max_retries=0, timeout=120, http_client=clients.azure_openai_http_client(
+                                  env, resolved_azure(env).openai_account))
 
 
 def client(env: Environment):

@@ -76,7 +76,7 @@ def deployments(azure_emulator, tmp_path_factory) -> dict:
     account = f"{rg}/providers/Microsoft.CognitiveServices/accounts/{ACCOUNT}"
     arm_ready(endpoint, account, {"kind": "OpenAI", "sku": {"name": "S0"}, "location": "swedencentral",
                                   "properties": {"customSubDomainName": ACCOUNT}})
-    client = make_client(endpoint, lambda: "emulator-token")
+    client = make_client(f"{endpoint}/accounts/{ACCOUNT}", lambda: "emulator-token")  # the account's data plane
     rows = helpdesk_examples()
     good = fine_tune(client, rows)
     unrelated = [{"messages": [{"role": "user", "content": f"What is {i} plus {i}?"},

@@ -21,6 +21,7 @@ from jobs.errors import ConfigError
 from jobs.providers import azure_openai
 from jobs.providers.base import JobStatus
 from tests.fixtures.contracts import contracts_dir
+from tests.fixtures.emulators import provision_openai_account
 from tests.fixtures.rendered import chat_lines, write_dataset, write_job
 from tests.unit.test_infra_azure_plan import ACCOUNT, actual
 
@@ -149,17 +150,22 @@ def test_a_suffix_with_a_dot_is_refused_at_render():
 
 # --- the emulator's data plane: strict bodies, spec states, spec errors, checkpoints -----------------------------
 
+DP = "/accounts/dp-acct/openai"
+"""The data plane of the account the `emulator` fixture provisions (the emulator answers for no other)."""
+
+
 @pytest.fixture
 def emulator(tmp_path):
     from jobs.local.azure_emulator.app import create_app
 
     client = create_app(tmp_path, op_delay_s=0).test_client()
+    assert provision_openai_account(client, "dp-acct", group="dp-rg") == DP
     client.post("/_emulator/openai/settings", json={"job_duration_s": 1.0, "file_processing_s": 0})
     return client
 
 
 def _train(client) -> str:
-    response = client.post("/openai/files", data={"purpose": "fine-tune", "file": (io.BytesIO(chat_lines(20)), "t.jsonl")},
+    response = client.post(f"{DP}/files", data={"purpose": "fine-tune", "file": (io.BytesIO(chat_lines(20)), "t.jsonl")},
                            content_type="multipart/form-data")
     return response.json["id"]
 
@@ -176,7 +182,7 @@ BODY = {"model": "gpt-4.1-mini-2025-04-14", "suffix": "faq",
     ({"suffix": "faq.v1"}, "suffix"),
 ])
 def test_the_emulator_takes_only_the_documented_spelling_and_fields(emulator, extra, field):
-    response = emulator.post("/openai/fine_tuning/jobs", json={**BODY, "training_file": _train(emulator), **extra})
+    response = emulator.post(f"{DP}/fine_tuning/jobs", json={**BODY, "training_file": _train(emulator), **extra})
     assert response.status_code == 400 and response.json["error"]["code"] == "invalidPayload"
     assert response.json["error"].get("target") == field
 
@@ -184,7 +190,7 @@ def test_the_emulator_takes_only_the_documented_spelling_and_fields(emulator, ex
 def test_the_emulator_accepts_each_documented_training_type(emulator):
     train = _train(emulator)
     for wire in ("standard", "globalstandard", "developerTier"):
-        response = emulator.post("/openai/fine_tuning/jobs", json={**BODY, "training_file": train, "trainingType": wire})
+        response = emulator.post(f"{DP}/fine_tuning/jobs", json={**BODY, "training_file": train, "trainingType": wire})
         assert response.status_code == 201, (wire, response.json)
 
 
@@ -196,23 +202,23 @@ def test_the_emulator_job_fields_are_the_spec_fields_plus_training_type():
 
 
 def _status(client, job_id):
-    return client.get(f"/openai/fine_tuning/jobs/{job_id}").json["status"]
+    return client.get(f"{DP}/fine_tuning/jobs/{job_id}").json["status"]
 
 
 def test_jobs_move_through_the_spec_states_and_pause_and_resume(emulator):
     spec = json.loads(contracts_dir("azure", "data-plane-2025-04-01-preview.azureopenai.json").read_text())
     states = set(spec["definitions"]["FineTuningState"]["enum"])
-    created = emulator.post("/openai/fine_tuning/jobs", json={**BODY, "training_file": _train(emulator)}).json
+    created = emulator.post(f"{DP}/fine_tuning/jobs", json={**BODY, "training_file": _train(emulator)}).json
     seen = {created["status"]}
     assert created["status"] == "pending"
     while _status(emulator, created["id"]) != "running":
         time.sleep(0.02)
-    paused = emulator.post(f"/openai/fine_tuning/jobs/{created['id']}/pause").json
+    paused = emulator.post(f"{DP}/fine_tuning/jobs/{created['id']}/pause").json
     seen |= {paused["status"], _status(emulator, created["id"])}
     assert paused["status"] == "pausing" and _status(emulator, created["id"]) == "paused"
     time.sleep(1.2)  # longer than the whole job: a paused job does not finish on its own
     assert _status(emulator, created["id"]) == "paused"
-    resumed = emulator.post(f"/openai/fine_tuning/jobs/{created['id']}/resume").json
+    resumed = emulator.post(f"{DP}/fine_tuning/jobs/{created['id']}/resume").json
     seen.add(resumed["status"])
     while (state := _status(emulator, created["id"])) not in {"succeeded", "failed"}:
         seen.add(state)
@@ -224,18 +230,18 @@ def test_jobs_move_through_the_spec_states_and_pause_and_resume(emulator):
 def test_errors_use_the_spec_codes(emulator):
     spec = json.loads(contracts_dir("azure", "data-plane-2025-04-01-preview.azureopenai.json").read_text())
     codes = set(spec["definitions"]["ErrorCode"]["enum"])
-    missing_job = emulator.get("/openai/fine_tuning/jobs/ftjob-nope").json["error"]["code"]
-    missing_file = emulator.get("/openai/files/file-nope").json["error"]["code"]
+    missing_job = emulator.get(f"{DP}/fine_tuning/jobs/ftjob-nope").json["error"]["code"]
+    missing_file = emulator.get(f"{DP}/files/file-nope").json["error"]["code"]
     assert missing_job == missing_file == "notFound" and {missing_job} <= codes
 
 
 def test_checkpoints_have_deployable_ids_and_the_spec_metrics(emulator):
     spec = json.loads(contracts_dir("azure", "data-plane-examples", "get_finetuning_job_checkpoints.json").read_text())
     example_metrics = set(spec["responses"]["200"]["body"]["data"][0]["metrics"])
-    job = emulator.post("/openai/fine_tuning/jobs", json={**BODY, "training_file": _train(emulator)}).json
+    job = emulator.post(f"{DP}/fine_tuning/jobs", json={**BODY, "training_file": _train(emulator)}).json
     while _status(emulator, job["id"]) != "succeeded":
         time.sleep(0.05)
-    checkpoints = emulator.get(f"/openai/fine_tuning/jobs/{job['id']}/checkpoints").json["data"]
+    checkpoints = emulator.get(f"{DP}/fine_tuning/jobs/{job['id']}/checkpoints").json["data"]
     assert checkpoints and all(re.fullmatch(r"ftchkpt-[0-9a-f]{32}", c["id"]) for c in checkpoints)
     assert all(set(c["metrics"]) == example_metrics for c in checkpoints)
 

@@ -16,6 +16,7 @@ from jobs.errors import CloudError
 from jobs.eval.store import AnswerStore
 from jobs.eval.targets.base import Generation, Request, Throttle, retry_after_seconds
 from jobs.eval.targets.sagemaker import SageMakerEndpointTarget
+from tests.fixtures.emulators import provision_openai_account
 
 
 def _body(payload) -> StreamingBody:
@@ -108,13 +109,18 @@ def emulator(tmp_path):
 
     app = create_app(tmp_path, op_delay_s=0)
     client = app.test_client()
+    assert provision_openai_account(client, "acct") == DP
     client.post("/_emulator/batch/settings", json={"batch_duration_s": 0.2})
     return client
 
 
+DP = "/accounts/acct/openai"
+"""The data plane of the account the `emulator` fixture provisions (the emulator answers for no other)."""
+
+
 def _upload(client, lines: list[dict], purpose: str = "batch") -> str:
     data = "".join(json.dumps(line) + "\n" for line in lines).encode()
-    response = client.post("/openai/files", data={"purpose": purpose, "file": (io.BytesIO(data), "in.jsonl")},
+    response = client.post(f"{DP}/files", data={"purpose": purpose, "file": (io.BytesIO(data), "in.jsonl")},
                            content_type="multipart/form-data")
     assert response.status_code == 201, response.json
     return response.json["id"]
@@ -127,23 +133,23 @@ def _line(cid: str, deployment: str = "nope") -> dict:
 
 def test_batch_moves_to_completed_and_reports_unknown_deployments_in_the_error_file(emulator):
     file_id = _upload(emulator, [_line("a"), _line("b")])
-    created = emulator.post("/openai/batches", json={"input_file_id": file_id, "endpoint": "/chat/completions",
+    created = emulator.post(f"{DP}/batches", json={"input_file_id": file_id, "endpoint": "/chat/completions",
                                                      "completion_window": "24h"}).json
     assert created["status"] == "validating" and created["request_counts"]["total"] == 2
     time.sleep(0.25)
-    done = emulator.get(f"/openai/batches/{created['id']}").json
+    done = emulator.get(f"{DP}/batches/{created['id']}").json
     assert done["status"] == "completed" and done.get("output_file_id") is None
-    errors = emulator.get(f"/openai/files/{done['error_file_id']}/content").data.decode().splitlines()
+    errors = emulator.get(f"{DP}/files/{done['error_file_id']}/content").data.decode().splitlines()
     assert [json.loads(e)["response"]["status_code"] for e in errors] == [404, 404]
 
 
 def test_batch_input_is_validated_like_azure(emulator):
     fine_tune_file = _upload(emulator, [{"messages": [{"role": "user", "content": "x"}]}], purpose="fine-tune")
-    wrong = emulator.post("/openai/batches", json={"input_file_id": fine_tune_file, "endpoint": "/chat/completions",
+    wrong = emulator.post(f"{DP}/batches", json={"input_file_id": fine_tune_file, "endpoint": "/chat/completions",
                                                    "completion_window": "24h"})
     assert wrong.status_code == 400 and "purpose batch" in wrong.json["error"]["message"]
     duplicated = _upload(emulator, [_line("a"), _line("a")])
-    failed = emulator.post("/openai/batches", json={"input_file_id": duplicated, "endpoint": "/chat/completions",
+    failed = emulator.post(f"{DP}/batches", json={"input_file_id": duplicated, "endpoint": "/chat/completions",
                                                     "completion_window": "24h"}).json
     assert failed["status"] == "failed" and failed["errors"]["data"][0]["code"] == "duplicate_custom_id"
 

@@ -5,33 +5,21 @@ from __future__ import annotations
 import base64
 import io
 import json
-import threading
 import time
 
 import pytest
-from flask import Flask
 
-from jobs.local.azure_emulator import faults, openai as openai_bp
+from jobs.local.azure_emulator.app import create_app
+from tests.fixtures.emulators import deploy_on_account, provision_openai_account
 
-
-def _app(state_dir):
-    try:
-        from jobs.local.azure_emulator.app import create_app
-    except ImportError:  # the ARM framework builds the full app; the blueprint needs only store + faults
-        app = Flask("emulator")
-        app.config["FTOPS_STATE_DIR"] = str(state_dir)
-        app.extensions.update(ftops_stores={}, ftops_stores_lock=threading.Lock(), ftops_faults=faults.Faults())
-        app.before_request(faults.intercept)
-        app.register_blueprint(faults.bp)
-        app.register_blueprint(openai_bp.bp)
-        return app
-    return create_app(state_dir, op_delay_s=0)
+DP = "/accounts/acct/openai"
+"""The data plane of the account every test here provisions first (the emulator answers for no other)."""
 
 
 @pytest.fixture
 def client(tmp_path):
-    app = _app(tmp_path)
-    client = app.test_client()
+    client = create_app(tmp_path, op_delay_s=0).test_client()
+    assert provision_openai_account(client, "acct") == DP
     client.post("/_emulator/openai/settings", json={"job_duration_s": 0.4, "file_processing_s": 0})
     return client
 
@@ -43,7 +31,7 @@ def _chat_lines(n: int) -> bytes:
 
 
 def _upload(client, content: bytes, name="train.jsonl"):
-    response = client.post("/openai/files", data={"purpose": "fine-tune", "file": (io.BytesIO(content), name)},
+    response = client.post(f"{DP}/files", data={"purpose": "fine-tune", "file": (io.BytesIO(content), name)},
                            content_type="multipart/form-data")
     assert response.status_code == 201, response.json
     return response.json["id"]
@@ -51,7 +39,7 @@ def _upload(client, content: bytes, name="train.jsonl"):
 
 def _wait(client, job_id, states=("succeeded", "failed", "cancelled")):
     for _ in range(100):
-        job = client.get(f"/openai/fine_tuning/jobs/{job_id}").json
+        job = client.get(f"{DP}/fine_tuning/jobs/{job_id}").json
         if job["status"] in states:
             return job
         time.sleep(0.05)
@@ -64,18 +52,18 @@ BODY = {"model": "gpt-4.1-mini-2025-04-14", "suffix": "faq", "trainingType": "st
 
 def test_job_runs_to_success_with_events_checkpoints_and_base64_results(client):
     train, valid = _upload(client, _chat_lines(40)), _upload(client, _chat_lines(12), "valid.jsonl")
-    created = client.post("/openai/fine_tuning/jobs", json={**BODY, "training_file": train, "validation_file": valid})
+    created = client.post(f"{DP}/fine_tuning/jobs", json={**BODY, "training_file": train, "validation_file": valid})
     assert created.status_code == 201 and created.json["status"] == "pending"
     job = _wait(client, created.json["id"])
     assert job["status"] == "succeeded"
     assert job["fine_tuned_model"].startswith("gpt-4.1-mini-2025-04-14.ft-") and job["fine_tuned_model"].endswith("-faq")
-    events = client.get(f"/openai/fine_tuning/jobs/{job['id']}/events?limit=1000").json["data"]
+    events = client.get(f"{DP}/fine_tuning/jobs/{job['id']}/events?limit=1000").json["data"]
     messages = [e["message"] for e in reversed(events)]
     assert messages[0] == "Job entered status pending" and "successfully completed" in messages[-1]
     assert any(e["type"] == "metrics" for e in events)
-    checkpoints = client.get(f"/openai/fine_tuning/jobs/{job['id']}/checkpoints").json["data"]
+    checkpoints = client.get(f"{DP}/fine_tuning/jobs/{job['id']}/checkpoints").json["data"]
     assert len(checkpoints) == 2 and all(":ckpt-step-" in c["fine_tuned_model_checkpoint"] for c in checkpoints)
-    raw = client.get(f"/openai/files/{job['result_files'][0]}/content").data
+    raw = client.get(f"{DP}/files/{job['result_files'][0]}/content").data
     csv = base64.b64decode(raw).decode().splitlines()
     assert csv[0].startswith("step,train_loss,") and len(csv) > 2
 
@@ -87,15 +75,12 @@ def test_job_runs_to_success_with_events_checkpoints_and_base64_results(client):
 ])
 def test_create_rejects_what_azure_rejects(client, change, message):
     train = _upload(client, _chat_lines(20))
-    response = client.post("/openai/fine_tuning/jobs", json={**BODY, "training_file": train, **change})
+    response = client.post(f"{DP}/fine_tuning/jobs", json={**BODY, "training_file": train, **change})
     assert response.status_code == 400 and message in response.json["error"]["message"]
 
 
 def test_the_account_region_must_offer_the_training_type(client):
-    from jobs.local.azure_emulator.store import get_store
-
-    with client.application.app_context(), get_store("arm").transaction() as data:
-        data["accounts"] = {"weu": {"name": "weu-openai", "kind": "OpenAI", "location": "westeurope"}}
+    provision_openai_account(client, "weu-openai", location="westeurope", group="weu-rg")
     train = _upload(client, _chat_lines(20))
     response = client.post("/accounts/weu-openai/openai/fine_tuning/jobs", json={**BODY, "training_file": train})
     assert response.status_code == 400
@@ -107,31 +92,31 @@ def test_the_account_region_must_offer_the_training_type(client):
 
 def test_too_few_examples_and_unprocessed_files_are_refused(client):
     small = _upload(client, _chat_lines(5))
-    response = client.post("/openai/fine_tuning/jobs", json={**BODY, "training_file": small})
+    response = client.post(f"{DP}/fine_tuning/jobs", json={**BODY, "training_file": small})
     assert response.status_code == 400 and "at least 10" in response.json["error"]["message"]
     client.post("/_emulator/openai/settings", json={"file_processing_s": 60})
     pending = _upload(client, _chat_lines(20))
-    assert client.get(f"/openai/files/{pending}").json["status"] == "pending"
-    response = client.post("/openai/fine_tuning/jobs", json={**BODY, "training_file": pending})
+    assert client.get(f"{DP}/files/{pending}").json["status"] == "pending"
+    response = client.post(f"{DP}/fine_tuning/jobs", json={**BODY, "training_file": pending})
     assert "not processed" in response.json["error"]["message"]
 
 
 def test_a_broken_file_ends_in_error_status(client):
     bad = _upload(client, b'{"messages": []}\nnot json\n')
-    file = client.get(f"/openai/files/{bad}").json
+    file = client.get(f"{DP}/files/{bad}").json
     assert file["status"] == "error" and "line 2" in file["status_details"]
 
 
 def test_cancel_and_list_pagination(client):
     client.post("/_emulator/openai/settings", json={"job_duration_s": 60})
     train = _upload(client, _chat_lines(20))
-    ids = [client.post("/openai/fine_tuning/jobs", json={**BODY, "training_file": train}).json["id"] for _ in range(5)]
-    cancelled = client.post(f"/openai/fine_tuning/jobs/{ids[0]}/cancel").json
+    ids = [client.post(f"{DP}/fine_tuning/jobs", json={**BODY, "training_file": train}).json["id"] for _ in range(5)]
+    cancelled = client.post(f"{DP}/fine_tuning/jobs/{ids[0]}/cancel").json
     assert cancelled["status"] == "cancelled"
-    assert client.post(f"/openai/fine_tuning/jobs/{ids[0]}/cancel").status_code == 400
+    assert client.post(f"{DP}/fine_tuning/jobs/{ids[0]}/cancel").status_code == 400
     seen, after = [], None
     while True:
-        page = client.get("/openai/fine_tuning/jobs", query_string={"limit": 2, **({"after": after} if after else {})}).json
+        page = client.get(f"{DP}/fine_tuning/jobs", query_string={"limit": 2, **({"after": after} if after else {})}).json
         seen += [job["id"] for job in page["data"]]
         if not page["has_more"]:
             break
@@ -143,16 +128,55 @@ def test_injected_throttling_answers_429_with_retry_after(client):
     client.post("/_emulator/faults", json={"rules": [{"method": "POST", "path": "fine_tuning/jobs$", "status": 429,
                                                       "retry_after": 2, "code": "tooManyRequests"}]})
     train = _upload(client, _chat_lines(20))
-    throttled = client.post("/openai/fine_tuning/jobs", json={**BODY, "training_file": train})
+    throttled = client.post(f"{DP}/fine_tuning/jobs", json={**BODY, "training_file": train})
     assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "2"
-    assert client.post("/openai/fine_tuning/jobs", json={**BODY, "training_file": train}).status_code == 201
+    assert client.post(f"{DP}/fine_tuning/jobs", json={**BODY, "training_file": train}).status_code == 201
 
 
-def test_chat_completion_answers_from_the_training_data(client, monkeypatch):
+def test_chat_completion_answers_from_the_training_data(client):
     train = _upload(client, _chat_lines(20))
-    job = _wait(client, client.post("/openai/fine_tuning/jobs", json={**BODY, "training_file": train}).json["id"])
-    monkeypatch.setattr(openai_bp, "_deployment_model", lambda name: job["fine_tuned_model"] if name == "faq" else None)
-    answer = client.post("/openai/deployments/faq/chat/completions",
+    job = _wait(client, client.post(f"{DP}/fine_tuning/jobs", json={**BODY, "training_file": train}).json["id"])
+    deploy_on_account(client, "acct", "faq", job["fine_tuned_model"])
+    answer = client.post(f"{DP}/deployments/faq/chat/completions",
                          json={"messages": [{"role": "user", "content": "What is 7 plus 7?"}]}).json
     assert answer["choices"][0]["message"]["content"] == "14"
-    assert client.post("/openai/deployments/nope/chat/completions", json={"messages": []}).status_code == 404
+    missing = client.post(f"{DP}/deployments/nope/chat/completions", json={"messages": []})
+    assert missing.status_code == 404 and missing.json["error"]["code"] == "DeploymentNotFound"
+
+
+def test_a_deployment_is_served_only_by_its_own_account(client):
+    """Azure: a deployment of another account, even under the same name, is 404 DeploymentNotFound here."""
+    train = _upload(client, _chat_lines(20))
+    job = _wait(client, client.post(f"{DP}/fine_tuning/jobs", json={**BODY, "training_file": train}).json["id"])
+    deploy_on_account(client, "acct", "faq", job["fine_tuned_model"])
+    other = provision_openai_account(client, "other-openai", group="other-rg")
+    response = client.post(f"{other}/deployments/faq/chat/completions",
+                           json={"messages": [{"role": "user", "content": "What is 7 plus 7?"}]})
+    assert response.status_code == 404 and response.json["error"]["code"] == "DeploymentNotFound"
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("POST", "/files"), ("GET", "/files"), ("GET", "/fine_tuning/jobs"), ("POST", "/fine_tuning/jobs"),
+    ("GET", "/fine_tuning/jobs/ftjob-1/events"), ("POST", "/deployments/faq/chat/completions"),
+    ("POST", "/batches"), ("GET", "/batches"),
+])
+def test_no_data_plane_answers_for_an_account_arm_does_not_hold(client, method, path):
+    """Never created: refused before anything else (faults, rate limits, validation), with the marker the client
+    maps to its one line; and there is no account-less data plane to fall back on."""
+    from jobs.local.azure_emulator import NO_SUCH_ACCOUNT_HEADER
+
+    assert client.open(f"/openai{path}", method=method, json={}).status_code == 404
+    client.post("/_emulator/faults", json={"rules": [{"path": "openai/", "status": 500}]})
+    response = client.open(f"/accounts/never-created/openai{path}", method=method, json={})
+    assert response.status_code == 421 and response.headers[NO_SUCH_ACCOUNT_HEADER] == "never-created"
+    assert "never-created" in response.json["error"]["message"]
+
+
+def test_a_deleted_account_answers_no_more(client):
+    headers, query = {"Authorization": "Bearer t"}, {"api-version": "2025-09-01"}
+    path = ("/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/"
+            "Microsoft.CognitiveServices/accounts/acct")
+    assert client.get(f"{DP}/files").status_code == 200
+    assert client.delete(path, headers=headers, query_string=query).status_code == 202
+    client.get(path, headers=headers, query_string=query)  # ARM settles the (instant) delete on its next read
+    assert client.get(f"{DP}/files").status_code == 421

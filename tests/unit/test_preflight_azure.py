@@ -218,6 +218,13 @@ def test_network_rules_refusing_the_runner_block_and_an_unknown_runner_warns(dev
     assert all(r.status == "block" and "private endpoints" in r.detail for r in checks.network(dev, arm, "198.51.100.1"))
 
 
+def test_an_account_never_created_is_named_as_missing_with_the_command_that_creates_it(dev):
+    arm, _ = reader({"/storageAccounts/ftopsdevdata": account("Allow", [])})
+    openai_row, storage_row = checks.network(dev, arm, None)
+    assert openai_row.status == "block" and "ftops-dev-openai does not exist" in openai_row.detail
+    assert openai_row.fix == "ftops infra apply --cloud azure --env dev" and storage_row.status == "ok"
+
+
 # --- costs ---------------------------------------------------------------------------------------------------
 
 def spec(cost: float | None) -> JobSpec:

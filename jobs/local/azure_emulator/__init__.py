@@ -17,3 +17,8 @@ build it in-process with `create_app(state_dir)`. Pieces, each reusable by a new
   validates them against Azure's REST specs (tests/fixtures/azure_spec.py). What the emulator invents rather than
   checks (answers, loss curves, timings, ids) is listed in the README, "What the emulator invents".
 """
+
+NO_SUCH_ACCOUNT_HEADER = "x-ftops-emulator-no-such-account"
+"""Set (to the account's name) on the emulator's refusal of a data-plane request for an account its ARM state does
+not hold; `jobs.clients` reads it (from loopback endpoints only) to print the line it prints when an account's
+host does not resolve on Azure. Here, not in `openai`, so the client side can import it without Flask."""

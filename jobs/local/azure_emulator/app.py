@@ -30,6 +30,8 @@ def create_app(state_dir: Path, *, op_delay_s: float = 0.2) -> Flask:
         if exc.name != "jobs.local.azure_emulator.openai":
             raise
     else:
+        # First of all hooks: an account that does not exist answers nothing, not even a fault or a 429.
+        app.before_request_funcs.setdefault(None, []).insert(0, openai.refuse_unknown_account)
         app.register_blueprint(openai.bp)
         app.register_blueprint(importlib.import_module("jobs.local.azure_emulator.batch").bp)  # Batch API (ftops eval)
 
@@ -59,6 +61,11 @@ def _log_exchange(response: Response) -> Response:
     path = os.environ.get(EXCHANGE_LOG)
     if not path or request.path.startswith("/_emulator/") or request.path == "/":
         return response
+    from jobs.local.azure_emulator import NO_SUCH_ACCOUNT_HEADER
+
+    if NO_SUCH_ACCOUNT_HEADER in response.headers:
+        return response  # Azure has no host to answer this (see openai.refuse_unknown_account): no spec applies
+
     record = {"method": request.method, "path": request.path, "query": request.query_string.decode(),
               "request": _json_or_none(request.get_data(cache=True), request.content_type),
               "request_type": request.content_type, "status": response.status_code,

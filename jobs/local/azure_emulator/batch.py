@@ -1,8 +1,8 @@
 """The Azure OpenAI Batch API subset the evaluation uses, on top of the emulator's files and deployments.
 
-    POST /openai/batches                {input_file_id, endpoint: "/chat/completions", completion_window: "24h"}
-    GET  /openai/batches[/<id>]         validating -> in_progress -> finalizing -> completed over `batch_duration_s`
-    POST /openai/batches/<id>/cancel
+    POST /accounts/<a>/openai/batches   {input_file_id, endpoint: "/chat/completions", completion_window: "24h"}
+    GET  .../openai/batches[/<id>]      validating -> in_progress -> finalizing -> completed over `batch_duration_s`
+    POST .../openai/batches/<id>/cancel
 
 The input file is uploaded with purpose `batch` (the files routes of the data plane); each line is
 `{custom_id, method: POST, url: /chat/completions, body: {model: <deployment>, messages, ...}}`. When the
@@ -37,10 +37,9 @@ MAX_REQUESTS = 100_000
 
 
 def _route(rule: str, **options: Any):
+    """Per account only, like the rest of the data plane (`openai.refuse_unknown_account` guards it)."""
     def decorator(view):
-        bp.add_url_rule(f"/openai{rule}", view_func=view, **options)
-        bp.add_url_rule(f"/accounts/<account>/openai{rule}", endpoint=f"{view.__name__}_account", view_func=view,
-                        **options)
+        bp.add_url_rule(f"/accounts/<account>/openai{rule}", view_func=view, **options)
         return view
     return decorator
 
@@ -94,9 +93,11 @@ def _status_at(batch: dict[str, Any], now: float) -> str:
     return "completed"
 
 
-def completion(deployment: str, body: dict[str, Any], data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    """One chat completion, answered exactly as the deployment's chat route answers it."""
-    model = data_plane._deployment_model(deployment)
+def completion(account: str | None, deployment: str, body: dict[str, Any],
+               data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """One chat completion, answered exactly as the deployment's chat route answers it (the batch's own
+    account's deployments only)."""
+    model = data_plane._deployment_model(account, deployment) if account else None
     if model is None:
         return 404, {"error": {"code": "DeploymentNotFound", "message": f"the API deployment {deployment} does not exist"}}
     if ".ft-" in model or model.startswith("ftchkpt-"):
@@ -135,7 +136,7 @@ def _settle(batch: dict[str, Any], now: float) -> None:
     data = get_store(data_plane.NS).snapshot()
     out, err = [], []
     for item in lines:
-        status, body = completion(str(item["body"].get("model", "")), item["body"], data)
+        status, body = completion(batch.get("_account"), str(item["body"].get("model", "")), item["body"], data)
         request_id = hashlib.sha256(f"{batch['id']}:{item['custom_id']}".encode()).hexdigest()[:24]
         record = {"id": f"batch_req_{request_id}", "custom_id": item["custom_id"],
                   "response": {"status_code": status, "request_id": request_id, "body": body}, "error": None}
@@ -186,7 +187,8 @@ def create_batch(account: str | None = None):
              "created_at": int(now), "in_progress_at": None, "expires_at": int(now) + 86_400, "finalizing_at": None,
              "completed_at": None, "failed_at": None, "expired_at": None, "cancelling_at": None, "cancelled_at": None,
              "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
-             "metadata": body.get("metadata"), "errors": None, "_created_f": now, "_duration_s": _duration()}
+             "metadata": body.get("metadata"), "errors": None, "_created_f": now, "_duration_s": _duration(),
+             "_account": account}
     if errors:  # Azure validates the whole file first; a bad file fails the batch, nothing is answered
         batch.update(_final="failed", status="failed", failed_at=int(now),
                      errors={"object": "list", "data": errors[:100]})

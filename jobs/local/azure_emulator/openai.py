@@ -13,9 +13,10 @@ the data's size and hash), job and file timings, checkpoint ids (`ftchkpt-` + 32
 documentation shows; the spec's own example uses OpenAI's `ftckpt_` form), trained token counts.
 
 Nothing runs in the background: a job's state is computed from its creation time whenever it is read, so an
-emulator restarted mid-job carries on where it was. Every route is served both at `/openai/...` (the default
-account) and `/accounts/<account>/openai/...` (an endpoint per account, so the region checks know where
-they are). Fault injection comes from the app-wide hook in `faults`.
+emulator restarted mid-job carries on where it was. Every route is served at `/accounts/<account>/openai/...`
+(the emulator's stand-in for the account's own host, `https://<subdomain>.openai.azure.com/openai/...`) and
+answers only for an account its ARM side holds (`refuse_unknown_account`); deployments are looked up in that
+account only. Fault injection comes from the app-wide hook in `faults`.
 """
 
 from __future__ import annotations
@@ -50,11 +51,10 @@ PHASES = (("pending", 0.2), ("running", 0.8))
 
 
 def _route(rule: str, **options: Any):
-    """Register a view at `/openai<rule>` and `/accounts/<account>/openai<rule>`."""
+    """Register a view at `/accounts/<account>/openai<rule>`: there is no account-less data plane on Azure (the
+    host is the account), so there is none here either."""
     def decorator(view):
-        bp.add_url_rule(f"/openai{rule}", view_func=view, **options)
-        bp.add_url_rule(f"/accounts/<account>/openai{rule}", endpoint=f"{view.__name__}_account",
-                        view_func=view, **options)
+        bp.add_url_rule(f"/accounts/<account>/openai{rule}", view_func=view, **options)
         return view
     return decorator
 
@@ -77,37 +77,85 @@ def _blob(file_id: str):
 
 # --- accounts and deployments, read from the ARM side's store ------------------------------------
 
-def _walk(node: Any):
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _walk(value)
-
-
 def _arm() -> dict[str, Any]:
-    try:
-        return get_store("arm").snapshot()
-    except Exception:
-        return {}
+    """The ARM state as ARM itself would report it now: operations whose time has come are settled first (an
+    account whose delete finished is gone even if no ARM request has been made since). Takes only the ARM
+    store's lock; callers hold no other store's lock (ARM's deployment checks read this data plane's store
+    under the ARM lock, so the reverse order could deadlock)."""
+    from flask import g
+
+    from jobs.local.azure_emulator.arm import settle
+
+    if "ftops_arm_view" not in g:  # once per request: the account check and the deployment lookup share it
+        with get_store("arm").transaction() as data:
+            settle(data)
+        g.ftops_arm_view = get_store("arm").snapshot()
+    return g.ftops_arm_view
 
 
-def _account_location(account: str | None) -> str | None:
-    """The account's region, from the ARM store; the only OpenAI account when the endpoint names none."""
-    accounts = [n for n in _walk(_arm()) if n.get("kind") == "OpenAI" and "location" in n and "name" in n]
-    if account:
-        accounts = [a for a in accounts if a["name"] == account]
-    return accounts[0]["location"] if len(accounts) == 1 or (account and accounts) else None
+ACCOUNT_TYPE = "microsoft.cognitiveservices/accounts"
 
 
-def _deployment_model(deployment: str) -> str | None:
-    for node in _walk(_arm()):
-        model = (node.get("properties") or {}).get("model") if isinstance(node.get("properties"), dict) else None
-        if node.get("name") == deployment and isinstance(model, dict) and model.get("name"):
-            return model["name"]
-    return None
+def account_resource(account: str, arm: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The Cognitive Services account named `account` in the ARM state (any subscription and resource group;
+    names compared without case, as DNS compares hosts), or None: never created, deleted, or purged. An
+    account whose create is still in progress counts (ftops waits for the create before using it)."""
+    resources = (arm if arm is not None else _arm()).get("resources", {})
+    wanted = account.lower()
+    return next((r for _, r in sorted(resources.items())
+                 if str(r.get("type", "")).lower() == ACCOUNT_TYPE and str(r.get("name", "")).lower() == wanted), None)
+
+
+NO_SUCH_ACCOUNT_STATUS = 421
+NO_SUCH_ACCOUNT_CODE = "ftopsEmulatorNoSuchAccount"
+
+
+def refuse_unknown_account() -> Response | None:
+    """App-wide `before_request` hook (before faults and rate limits): a data-plane request for an account the
+    ARM side does not hold is refused.
+
+    Real Azure: the data plane of an account is its own host, `https://<customSubDomainName>.openai.azure.com`
+    (the spec's `{endpoint}/openai` host template); an account never created (or deleted) has no such host, so
+    the client fails resolving the name and no HTTP exchange happens at all (openai raises APIConnectionError
+    from the resolver's error). That a never-created subdomain gets no DNS answer rather than, say, a wildcard
+    record is what Microsoft's endpoint-per-resource design implies; it was not checked against a live
+    lookup or a Microsoft page for this change (no internet here).
+    The emulator: one loopback host for every account cannot fail name resolution, so it answers
+    421 Misdirected Request ("this server does not answer for that authority", the nearest HTTP meaning),
+    with an error code of its own (not an Azure code: Azure sends none) and the header below, so ftops maps it
+    to the same line it prints for the DNS failure (`jobs.clients`). The exchange is kept out of the REST-spec
+    validation log: no Azure operation answers it."""
+    if request.blueprint not in {"openai", "batch"} or not request.view_args or "account" not in request.view_args:
+        return None
+    account = request.view_args["account"]
+    if account_resource(account) is not None:
+        return None
+    from jobs.local.azure_emulator import NO_SUCH_ACCOUNT_HEADER
+
+    response = _error(NO_SUCH_ACCOUNT_STATUS, NO_SUCH_ACCOUNT_CODE,
+                      f"no Azure OpenAI account {account!r} exists: the emulator's ARM state holds none (real Azure "
+                      f"has no host for it, so a client fails resolving its name); create it through ARM first "
+                      f"(`ftops infra apply --cloud azure --env ENV`)")
+    response.headers[NO_SUCH_ACCOUNT_HEADER] = account
+    return response
+
+
+def _account_location(account: str) -> str | None:
+    """The account's region, from the ARM store."""
+    found = account_resource(account)
+    return found.get("location") if found else None
+
+
+def _deployment_model(account: str, deployment: str) -> str | None:
+    """The model the account's deployment serves, or None when the account has no such deployment (Azure
+    answers 404 DeploymentNotFound: a deployment of another account, even of the same name, does not count)."""
+    arm = _arm()
+    found = account_resource(account, arm)
+    if found is None:
+        return None
+    resource = arm.get("resources", {}).get(f"{str(found['id']).lower()}/deployments/{deployment.lower()}")
+    model = ((resource or {}).get("properties") or {}).get("model") or {}
+    return model.get("name") or None
 
 
 # --- files -----------------------------------------------------------------------------------------
@@ -228,7 +276,7 @@ def _method(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return kind, hyper
 
 
-def _validate(body: dict[str, Any], account: str | None, files: dict[str, Any]) -> Response | None:
+def _validate(body: dict[str, Any], location: str | None, files: dict[str, Any]) -> Response | None:
     """What Azure checks before it accepts a fine-tuning job."""
     unknown = sorted(set(body) - JOB_FIELDS)
     if unknown:
@@ -241,7 +289,6 @@ def _validate(body: dict[str, Any], account: str | None, files: dict[str, Any]) 
     if model is None:
         return _error(400, "invalidPayload", f"the model {model_name!r} is not fine-tunable", "model")
     training_type = _training_type(body)
-    location = _account_location(account)
     if training_type not in WIRE_TRAINING_TYPES:
         return _error(400, "invalidPayload", f"trainingType {training_type!r} is not one of "
                       f"{', '.join(WIRE_TRAINING_TYPES)}", "trainingType")
@@ -407,9 +454,10 @@ def create_job(account: str | None = None):
     if not isinstance(body, dict):
         return _error(400, "invalidPayload", "the body must be a JSON object")
     failure = faults.pending_operation_failure()
+    location = _account_location(account)  # read before taking this store's lock (see `_arm`)
     with get_store(NS).transaction() as data:
         files = data.setdefault("files", {})
-        problem = _validate(body, account, files)
+        problem = _validate(body, location, files)
         if problem is not None:
             return problem
         now = time.time()
@@ -630,10 +678,11 @@ def _answer(model: str, prompt: str, data: dict[str, Any]) -> str:
 def chat_completions(deployment: str, account: str | None = None):
     body = request.get_json(force=True, silent=True) or {}
     data = get_store(NS).snapshot()
-    model = _deployment_model(deployment)
+    model = _deployment_model(account, deployment)
     if model is None:
-        return _error(404, "DeploymentNotFound", f"the API deployment {deployment} does not exist; deploy it with "
-                      "`ftops deploy` (an inactive fine-tuned deployment is deleted after 15 days)")
+        return _error(404, "DeploymentNotFound", f"the API deployment {deployment} does not exist in account "
+                      f"{account}; deploy it with `ftops deploy` (an inactive fine-tuned deployment is deleted after "
+                      "15 days)")
     prompt = _last_user(body.get("messages", []))
     answer = _answer(model, prompt, data)
     prompt_tokens = sum(len(str(m.get("content", "")).split()) + 4 for m in body.get("messages", []))
