@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +183,13 @@ class RenderRun:
     peers: dict[str, RenderRun] = field(default_factory=dict)
     """The runs of the other environments of the same render, by name (shared, this one included)."""
 
+    @cached_property
+    def environment_names(self) -> list[str]:
+        """Listed once per render: every job's overrides are checked against them."""
+        from jobs.config.environment import environment_names
+
+        return environment_names()
+
     def resolved(self, provider: str) -> Any:
         if provider not in self._resolved:
             self._resolved[provider] = (resolved_azure if provider == "azure-openai" else resolved_aws)(self.env)
@@ -282,7 +290,7 @@ def _prepare(variant: JobVariant, env: Environment, run: RenderRun) -> _Pending:
     """The checks that need no rendered output, and the values the templates receive."""
     job = variant.definition
     dataset = ctx.load_dataset(variant, run.manifests)
-    policy.check_definition(variant, env)
+    policy.check_definition(variant, env, run.environment_names)
     question = cost_key(variant, env, dataset.relpath)
     if question in run.costs:
         cost = run.costs[question]
