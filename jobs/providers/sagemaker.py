@@ -348,6 +348,9 @@ class SageMaker(Provider):
             # endpoint serves: remove it now or it is left behind unseen.
             left = _remove_created(sm, names, created)
             refusal = _deploy_refusal(exc, env, job, names["endpoint"], variant, left)
+            login = clients.credential_error(exc, env) if refusal is None and left else None
+            if login is not None:  # an expired login fails the clean-up too: say what stays behind
+                raise CloudError(f"{login.message}; nothing was deployed{_leftover(left)}", hint=login.hint) from None
             if refusal is None:
                 raise
             raise refusal from None
@@ -407,6 +410,11 @@ def _remove_created(sm: Any, names: dict[str, str], created: list[str]) -> list[
     return left
 
 
+def _leftover(left: list[str]) -> str:
+    return (f"; could not remove {', '.join(left)}: delete it with `aws sagemaker delete-endpoint-config` / "
+            "`delete-model`") if left else ""
+
+
 def _deploy_refusal(exc: Exception, env: Environment, job: RenderedJob, endpoint: str, variant: dict[str, Any],
                     left: list[str]) -> CloudError | None:
     """One line for SageMaker (or moto) refusing a deploy request; None for anything else, a missing login or
@@ -416,8 +424,7 @@ def _deploy_refusal(exc: Exception, env: Environment, job: RenderedJob, endpoint
         return None
     operation = getattr(exc, "operation_name", None) or "the request"
     message = " ".join(str(error.get("Message") or "").split())
-    leftover = (f"; could not remove {', '.join(left)}: delete it with `aws sagemaker delete-endpoint-config` / "
-                "`delete-model`") if left else ""
+    leftover = _leftover(left)
     definition = job.definition or None
     instance_type = variant.get("InstanceType")
     if env.emulated and instance_type and f"'{instance_type}'" in message and \

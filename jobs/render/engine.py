@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import os
 import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from jobs.render import context as ctx
 from jobs.render import policy, sagemaker_rules
 from jobs.render.cost import cost_key, estimate_job_cost
 from jobs.render.definitions import JobVariant, definition_files, find_definition, load_variants
-from jobs.render.secrets import find_secret, rendered_secret
+from jobs.render.secrets import find_secret, rendered_secrets
 from jobs.render.templating import fill_template
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -108,12 +108,16 @@ def _targets(variant: JobVariant) -> list[str]:
     return ["sagemaker-tuning", "ack-tuning"] if job.is_tuning else ["sagemaker", "ack"]
 
 
-def _canonical(target: str, text: str, variant: JobVariant) -> bytes:
-    """JSON targets: parsed and re-dumped with sorted keys. YAML targets: checked to parse, kept as written."""
+def _canonical(target: str, text: str, variant: JobVariant, parsed: dict[str, Any] | None = None) -> bytes:
+    """JSON targets: parsed (kept in `parsed`) and re-dumped with sorted keys. YAML targets: checked to parse,
+    kept as written."""
     template = TARGETS[target][0]
     try:
         if TARGETS[target][1].endswith(".json"):
-            return _dump_json(orjson.loads(text))
+            data = orjson.loads(text)
+            if parsed is not None:
+                parsed[target] = data
+            return _dump_json(data)
         # Macros leave blank lines where they end; they mean nothing in these documents.
         text = "\n".join(filter(str.strip, text.splitlines())) + "\n"
         _check_yaml(text)  # well-formed (libyaml); the values are the JSON targets' values
@@ -179,6 +183,13 @@ class RenderRun:
     peers: dict[str, RenderRun] = field(default_factory=dict)
     """The runs of the other environments of the same render, by name (shared, this one included)."""
 
+    @cached_property
+    def environment_names(self) -> list[str]:
+        """Listed once per render: every job's overrides are checked against them."""
+        from jobs.config.environment import environment_names
+
+        return environment_names()
+
     def resolved(self, provider: str) -> Any:
         if provider not in self._resolved:
             self._resolved[provider] = (resolved_azure if provider == "azure-openai" else resolved_aws)(self.env)
@@ -211,7 +222,11 @@ class _Pending:
     targets: list[str]
     texts: dict[str, str] = field(default_factory=dict)
     raw: dict[str, bytes] = field(default_factory=dict)
-    error: FtopsError | None = None  # what stopped it in the template or canonical-form phase
+    parsed: dict[str, Any] = field(default_factory=dict)
+    """The JSON targets' documents as parsed for their canonical form: with the names' placeholders."""
+    names: dict[str, str] = field(default_factory=dict)
+    pairs: list[tuple[bytes, bytes]] = field(default_factory=list)  # (placeholder, name), encoded
+    error: FtopsError | None = None  # what stopped it in an earlier phase
 
 
 def render_batch(variants: list[JobVariant], env: Environment,
@@ -219,10 +234,10 @@ def render_batch(variants: list[JobVariant], env: Environment,
     """Render each of `variants` for `env`: per variant, its job or the first violation it meets.
 
     The work runs phase by phase over the whole batch (checks and template values for every job, then every
-    template, then canonical form, then names and the checks of the output): each phase's code stays warm in
-    the CPU's caches, which makes a large render about 15% faster than finishing one job before starting the
-    next (benchmarks/RESULTS.md). A job that fails a phase skips the later ones, so each gets the error a
-    job-by-job render gives it.
+    template, then canonical form, then names, the secret scan and the checks of the output): each phase's
+    code stays warm in the CPU's caches, which makes a large render about 15% faster than finishing one job
+    before starting the next (benchmarks/RESULTS.md), and the secret scan judges the whole batch at once. A job
+    that fails a phase skips the later ones, so each gets the error a job-by-job render gives it.
     """
     run = run if run is not None and run.env is env else RenderRun(env)
     done = [run.jobs.get((str(variant.path), variant.name)) for variant in variants]
@@ -245,9 +260,13 @@ def render_batch(variants: list[JobVariant], env: Environment,
     for pending in batch:
         if isinstance(pending, _Pending) and pending.error is None:
             try:
-                pending.raw = {t: _canonical(t, pending.texts.pop(t), pending.variant) for t in pending.targets}
+                pending.raw = {t: _canonical(t, pending.texts.pop(t), pending.variant, pending.parsed)
+                               for t in pending.targets}
+                pending.names = _names(pending.variant, env, _idempotency_key(pending))
+                pending.pairs = _encoded(pending.names)
             except FtopsError as err:
                 pending.error = err
+    _check_secrets([pending for pending in batch if isinstance(pending, _Pending) and pending.error is None])
     results = [pending if isinstance(pending, FtopsError) else _finished(pending, env) for pending in batch]
     if env.is_production:  # what serves there is a promoted model: promotion.json says which (for review)
         from jobs.render.promotion import add_promotions
@@ -271,7 +290,7 @@ def _prepare(variant: JobVariant, env: Environment, run: RenderRun) -> _Pending:
     """The checks that need no rendered output, and the values the templates receive."""
     job = variant.definition
     dataset = ctx.load_dataset(variant, run.manifests)
-    policy.check_definition(variant, env)
+    policy.check_definition(variant, env, run.environment_names)
     question = cost_key(variant, env, dataset.relpath)
     if question in run.costs:
         cost = run.costs[question]
@@ -283,18 +302,52 @@ def _prepare(variant: JobVariant, env: Environment, run: RenderRun) -> _Pending:
     return _Pending(variant, dataset, cost, values, _targets(variant))
 
 
+def _idempotency_key(pending: _Pending) -> str:
+    """sha256 of every target's canonical content, names left as placeholders."""
+    digest = hashlib.sha256()
+    for target in pending.targets:
+        digest.update(f"{TARGETS[target][1]}\n".encode())
+        digest.update(pending.raw[target])
+    return digest.hexdigest()
+
+
+def _check_secrets(batch: list[_Pending]) -> None:
+    """Sets the error of each job whose rendered JSON targets would carry a secret (YAML targets carry the same values,
+    from the same context).
+
+    A rendered target is its canonical document with the generated names put in for their placeholders. The
+    document is scanned as it stands before that (the placeholders are constant tokens), and the names on their
+    own, hashes removed: ftops generates the names as it does the hashes, which `rendered_secret` already judges
+    apart from the text around them. So a string that differs between jobs only by their names (an output
+    path, a run name) is judged once, not once per job.
+    """
+    items: list[tuple[Any, tuple[str, ...]]] = []
+    for pending in batch:
+        key = pending.names[ctx.KEY]
+        items += [(data, (pending.dataset.dataset_id,)) for data in pending.parsed.values()]
+        items.append(({p: v for p, v in pending.names.items() if p != ctx.KEY}, (key, key[:8])))
+    found = iter(rendered_secrets(items))
+    for pending in batch:
+        for target in pending.parsed:
+            where = next(found)
+            if where and pending.error is None:
+                pending.error = pending.variant.error(
+                    f"rendered {TARGETS[target][1]} would carry a secret at {where[0]}: {where[1]}",
+                    "compute.environment", "remove it from the definition or the template")
+        where = next(found)
+        if where and pending.error is None:
+            pending.error = pending.variant.error(
+                f"the generated name {pending.names[where[0]]} would carry a secret: {where[1]}", "name",
+                "rename the job")
+
+
 def _finish(pending: _Pending, env: Environment) -> RenderedJob:
-    """Canonical output, the content-hash names, and the checks of what was rendered."""
+    """Canonical output with the names put in, and the checks of what was rendered."""
     variant, targets, values = pending.variant, pending.targets, pending.values
     job = variant.definition
     raw = pending.raw
-    digest = hashlib.sha256()
-    for target in targets:
-        digest.update(f"{TARGETS[target][1]}\n".encode())
-        digest.update(raw[target])
-    key = digest.hexdigest()
-    names = _names(variant, env, key)
-    pairs = _encoded(names)
+    names, pairs = pending.names, pending.pairs
+    key = names[ctx.KEY]
     files = {}
     for target in targets:
         data = raw[target]
@@ -302,13 +355,6 @@ def _finish(pending: _Pending, env: Environment) -> RenderedJob:
             data = data.replace(placeholder, value)
         files[TARGETS[target][1]] = data
     documents = Documents(files)
-    for name in files:
-        if not name.endswith(".json"):
-            continue  # YAML targets carry the same values as the JSON ones, rendered from the same context
-        found = rendered_secret(documents[name], (key, key[:8], pending.dataset.dataset_id))
-        if found:
-            raise variant.error(f"rendered {name} would carry a secret at {found[0]}: {found[1]}", "compute.environment",
-                                "remove it from the definition or the template")
     if job.provider == "sagemaker":
         request_file = "sagemaker-tuning.json" if job.is_tuning else "sagemaker.json"
         policy.check_sagemaker_request(variant, documents[request_file], tuning=job.is_tuning)

@@ -33,7 +33,8 @@ def azure_models() -> dict[str, Any]:
     return load_shipped(paths.data_file("models.yaml"))
 
 
-def check_definition(variant: JobVariant, env: Environment) -> None:
+def check_definition(variant: JobVariant, env: Environment, environments: list[str] | None = None) -> None:
+    """`environments`: the environment names, when the caller listed them already (once per render)."""
     job, policy = variant.definition, env.policy
     tags = {**env.tags, **job.tags}
     for key in policy.required_tags:
@@ -44,7 +45,7 @@ def check_definition(variant: JobVariant, env: Environment) -> None:
         raise variant.error(f"the sweep starts {job.sweep.size} jobs; the limit is {policy.max_sweep_jobs}", "sweep",
                             "shrink the grid or max_jobs, or raise policy.max_sweep_jobs")
     if job.overrides:
-        _check_override_environments(variant)
+        _check_override_environments(variant, environments)
     if job.provider == "sagemaker":
         _check_sagemaker(variant, env)
         _check_locations(variant, env)
@@ -52,15 +53,17 @@ def check_definition(variant: JobVariant, env: Environment) -> None:
         _check_azure(variant, env)
 
 
-def _check_override_environments(variant: JobVariant) -> None:
+def _check_override_environments(variant: JobVariant, known: list[str] | None = None) -> None:
     """Overrides for an environment that does not exist (a typo: `prdo`) would be silently ignored."""
     from jobs.config.environment import environment_file, environment_names
 
     overrides = variant.definition.overrides
-    # One stat per name instead of listing the directory for every job: a plain name whose file exists is one
-    # `environment_names()` lists; anything else is judged against the listing.
-    if all(name and "/" not in name and name not in (".", "..") and environment_file(name).is_file()
-           for name in overrides):
+    if known is not None and all(name in known for name in overrides):
+        return
+    # Without a listing, one stat per name instead of listing the directory for every job: a plain name whose
+    # file exists is one `environment_names()` lists; anything else is judged against the listing.
+    if known is None and all(name and "/" not in name and name not in (".", "..") and environment_file(name).is_file()
+                             for name in overrides):
         return
     known = environment_names()
     for name in overrides:

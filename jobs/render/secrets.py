@@ -10,6 +10,8 @@ Stripe `sk_live_` key) that no list of names can.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import re
 from collections.abc import Iterable, Iterator
@@ -121,6 +123,34 @@ def rendered_secret(data: Any, generated: Iterable[str] = ()) -> tuple[str, str]
             if found:
                 return found
     return _detected(data, long_values, generated)
+
+
+def rendered_secrets(items: list[tuple[Any, Iterable[str]]]) -> list[tuple[str, str] | None]:
+    """`rendered_secret(data, generated)` of each item.
+
+    The items are judged together first: when none of their strings needs a closer look (the usual case: the
+    jobs of a render share most strings, and each judgement is remembered), one pass of each rule clears them
+    all. Otherwise each item is judged on its own, for its own first finding.
+    """
+    if len(_NO_PATTERN) + len(_NOTHING_DETECTED) > _MAX_JUDGED:
+        clear_cache()
+    strings: set[Any] = set()
+    by_generated: dict[tuple[str, ...], set[str]] = {}  # the documents of a dataset's jobs share their hashes
+    for data, generated in items:
+        found, long_values = _gather(data)
+        strings |= found
+        by_generated.setdefault(tuple(generated), set()).update(long_values)
+    scanned = set().union(*(_scanned(values, _hashes(generated)) for generated, values in by_generated.items()))
+    unjudged = strings - _NO_PATTERN
+    fresh = scanned - _NOTHING_DETECTED
+    if unjudged and (any(type(value) is not str for value in unjudged)
+                     or _may_match_a_pattern("\n".join(unjudged))):
+        return [rendered_secret(data, generated) for data, generated in items]
+    if any(_detect(value) for value in _to_look_at(list(fresh))):
+        return [rendered_secret(data, generated) for data, generated in items]
+    _NO_PATTERN.update(unjudged)
+    _NOTHING_DETECTED.update(fresh)
+    return [None] * len(items)
 
 
 # SECRET_NAME, with ^ and $ at every line: the rules are tried on many strings at once, one per line.
@@ -351,6 +381,17 @@ def _may_detect_any(values: list[str]) -> bool:
     if _detector_patterns() is None:
         return True
     text = "\n".join([orjson.dumps(value).decode() for value in values])
+    if any(pattern.search(text) for pattern in _patterns_for(text)):
+        return True
+    for regex, longest in _entropy_bounds().values():
+        if any(len(found[1]) > longest for found in regex.findall(text)):
+            return True
+    return False
+
+
+def _patterns_for(text: str) -> set[re.Pattern[str]]:
+    """The detector patterns that can match in `text`: those with no needed string, and those whose needed
+    string it holds (`_required`)."""
     exact, folded, case_free, unconditional = _pre_check()
     patterns = set(unconditional)
     for needed in [needed for needle, needed in exact if needle in text]:
@@ -361,12 +402,32 @@ def _may_detect_any(values: list[str]) -> bool:
             patterns.update(needed)
     else:  # case folding reaches beyond ASCII (K and the Kelvin sign): every case-free pattern runs
         patterns.update(case_free)
-    if any(pattern.search(text) for pattern in patterns):
-        return True
+    return patterns
+
+
+def _to_look_at(values: list[str]) -> list[str]:
+    """The values `_detect` has to judge: those in whose row of `_may_detect_any`'s text a pattern matches
+    or an entropy candidate is long enough, found in one pass over the text.
+
+    A match spanning rows marks every row it spans: a match it hides (finditer's matches do not overlap)
+    starts within it. Entropy candidates never span rows (their runs hold no line break), and within a row
+    they are the ones the detector finds in that value's line.
+    """
+    if not values or _detector_patterns() is None:
+        return values
+    rows = [orjson.dumps(value).decode() for value in values]
+    text = "\n".join(rows)
+    starts = list(itertools.accumulate((len(row) + 1 for row in rows[:-1]), initial=0))
+    marked: set[int] = set()
+    for pattern in _patterns_for(text):
+        for match in pattern.finditer(text):
+            first = bisect.bisect_right(starts, match.start()) - 1
+            marked.update(range(first, bisect.bisect_right(starts, max(match.start(), match.end() - 1))))
     for regex, longest in _entropy_bounds().values():
-        if any(len(found[1]) > longest for found in regex.findall(text)):
-            return True
-    return False
+        for match in regex.finditer(text):
+            if len(match[2]) > longest:
+                marked.add(bisect.bisect_right(starts, match.start()) - 1)
+    return [values[row] for row in sorted(marked)]
 
 
 @lru_cache(maxsize=65536)  # jobs of one render share most values: each distinct one is scanned once
@@ -397,13 +458,20 @@ def detected_secret(data: Any, generated: Iterable[str] = ()) -> tuple[str, str]
     return _detected(data, _gather(data)[1], generated)
 
 
-def _detected(data: Any, long_values: set[str], generated: Iterable[str]) -> tuple[str, str] | None:
-    hashes = sorted((g for g in generated if g), key=len, reverse=True)
-    # A value holding a hash is scanned without it; each string is scanned once per process.
+def _hashes(generated: Iterable[str]) -> list[str]:
+    return sorted((g for g in generated if g), key=len, reverse=True)
+
+
+def _scanned(long_values: set[str], hashes: list[str]) -> set[str]:
+    """The values as the detectors read them: a value holding a hash is scanned without it."""
     needles = [h for h in hashes if not any(other != h and other in h for other in hashes)]
     hashed = {value for value in long_values for needle in needles if needle in value}
-    scanned = (long_values - hashed).union(_without(value, hashes) for value in hashed)
-    fresh = scanned - _NOTHING_DETECTED
+    return (long_values - hashed).union(_without(value, hashes) for value in hashed)
+
+
+def _detected(data: Any, long_values: set[str], generated: Iterable[str]) -> tuple[str, str] | None:
+    hashes = _hashes(generated)
+    fresh = _scanned(long_values, hashes) - _NOTHING_DETECTED  # each string is scanned once per process
     if not _may_detect_any(list(fresh)):
         _NOTHING_DETECTED.update(fresh)
         return None

@@ -175,6 +175,25 @@ def test_secrets_are_rejected_with_the_field_named(project, field, value):
     assert "secret" in err.message and err.field.startswith(field.replace("__", "."))
 
 
+def test_a_secret_stops_only_the_job_that_carries_it_when_jobs_are_judged_together(project):
+    """Render judges a batch of jobs' documents at once: a secret in one job's request is that job's error,
+    named by its file and field, and the other jobs of the batch still render."""
+    from jobs.render.definitions import load_variants
+    from jobs.render.engine import RenderedJob, render_batch
+
+    value = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # AWS's documented example secret access key
+    project.edit_definition(SM, compute__environment={"NOTES": value},
+                            sweep={"grid": {"learning_rate": [0.0001, 0.0002]}})
+    env = load_environment("local")
+    variants = [v for name in (AZ, SM) for v in load_variants(project.root / "definitions" / f"{name}.yaml", "local")]
+    results = render_batch(variants, env)
+    assert isinstance(results[0], RenderedJob) and results[0].index["job"] == AZ
+    for error in results[1:]:
+        assert isinstance(error, ConfigError), error
+        assert "would carry a secret at Environment.NOTES" in error.message and value not in error.message
+        assert error.source.endswith(f"{SM}.yaml") and error.field == "compute.environment"
+
+
 def test_grid_sweep_expands_into_named_jobs(project):
     project.edit_definition(SM, sweep={"grid": {"learning_rate": [0.0001, 0.0002], "lora_r": [8, 16]}})
     rendered = [r for r in render("local") if r.index["definition"].endswith(f"{SM}.yaml")]

@@ -225,6 +225,58 @@ def test_judging_each_string_once_per_process_gives_the_full_scans_answer_docume
     assert {None, "detect-secrets"} <= outcomes and len(outcomes) >= 4  # clean, detected, named, value patterns
 
 
+def test_judging_a_batch_of_documents_at_once_gives_each_documents_full_scan():
+    """A render judges all its jobs' documents together (`rendered_secrets`); each still gets the answer of
+    its own full scan, with judgements remembered from earlier batches or not, and secrets anywhere in a batch."""
+    from jobs.render import secrets
+
+    rng = random.Random(11)
+    hashes = ["".join(rng.choice("0123456789abcdef") for _ in range(64)) for _ in range(5)]
+    pool = ["s3://bucket/training-output/", "ml.g5.xlarge", "helpdesk-qwen", "", "loss=([0-9.eE+-]+)", KEY, HF,
+            *DETECTABLE, *[f"s3://b/out/job-{h[:8]}/" for h in hashes], *[f"datasets/{h}/train/" for h in hashes],
+            "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5", "aB3dE5gH7jK9mN1pQ3sT5vW", "0123abcdef", "9f8e7d6c"]
+    pool += [f"plain value number {i} of some length" for i in range(40)]
+    keys = ["Environment", "NOTE", "password", "HF_TOKEN", "Key", "Value", "S3Uri", "ftops_token"]
+    secrets.clear_cache()
+    outcomes = []
+    for _ in range(300):
+        items = []
+        for _ in range(rng.randint(1, 8)):
+            data = {rng.choice(keys): rng.choice(pool) for _ in range(rng.randint(1, 5))}
+            if rng.random() < 0.7:  # most documents of a render hold no secret
+                data = {k: v for k, v in data.items() if v not in DETECTABLE and v not in (KEY, HF)
+                        and k not in ("password", "HF_TOKEN")}
+            job = rng.choice(hashes)
+            items.append((data, (job, job[:8])))
+        expected = [_full_scan(data, generated) for data, generated in items]
+        assert secrets.rendered_secrets(items) == expected, items
+        outcomes.append(any(expected))
+        if rng.random() < 0.2:
+            secrets.clear_cache()
+    assert 30 < sum(outcomes) < 270  # batches with and without a secret
+
+
+def test_the_values_to_look_at_hold_every_value_a_detector_finds():
+    """`_to_look_at` narrows a batch's values to those `_detect` must judge in one pass: it never leaves out
+    one a detector finds, wherever it stands among the others, and it leaves out ordinary ones."""
+    from jobs.render import secrets
+
+    rng = random.Random(23)
+    alphabet = "abcdefXYZ0123456789-_:/.=+@ '\"\n\u00e9\u212a"
+    noise = ["".join(rng.choice(alphabet) for _ in range(rng.randint(16, 60))) for _ in range(300)]
+    ordinary = ["s3://ftops-dev-output/training-output/helpdesk-qwen-lora-dev-/", "ml.g5.xlarge",
+                "arn:aws:iam::111111111111:role/ftops-dev-training", "definitions/helpdesk-qwen-lora.yaml"]
+    left_out = 0
+    for _ in range(400):
+        batch = rng.sample(ordinary + noise, rng.randint(1, 30))
+        for _ in range(rng.randint(0, 3)):
+            batch.insert(rng.randrange(len(batch) + 1), rng.choice(DETECTABLE))
+        looked_at = secrets._to_look_at(batch)
+        assert [v for v in batch if _detect_every_detector(v)] == [v for v in looked_at if _detect_every_detector(v)]
+        left_out += len(batch) - len(looked_at)
+    assert left_out > 2000
+
+
 def test_the_entropy_length_bound_never_skips_what_the_detector_finds():
     from jobs.render import secrets
 

@@ -283,3 +283,29 @@ def test_a_denied_deploy_still_reaches_the_login_message(monkeypatch):
     with pytest.raises(ClientError):
         sagemaker.SageMaker().deploy(env, job, status)
     assert fake.models == {}
+
+
+class ExpiredLoginSageMaker(RefusingSageMaker):
+    """The login expires during the deploy: CreateEndpointConfig and every call after it are refused."""
+
+    def __getattr__(self, name):
+        if name == self.operation or name.startswith("delete") or self.log and self.log[-1][0] == self.operation:
+            def refused(**kwargs):
+                self.log.append((self.operation, kwargs))
+                raise ClientError({"Error": {"Code": "ExpiredTokenException", "Message": "The security token "
+                                             "included in the request is expired"}}, OPERATIONS.get(name, name))
+            return refused
+        return super().__getattr__(name)
+
+
+def test_a_login_that_expires_mid_deploy_names_what_it_left_behind(monkeypatch):
+    """The clean-up of a failed deploy needs the same login: when it has expired, the login line also names the
+    model this deploy created and could not remove (before, only the login line: the model stayed unseen)."""
+    fake = ExpiredLoginSageMaker("create_endpoint_config", "ExpiredTokenException", "expired")
+    env, job, status = _deploy_job(monkeypatch, fake, "dev")
+    with pytest.raises(CloudError) as refused:
+        sagemaker.SageMaker().deploy(env, job, status)
+    line, model = str(refused.value), next(iter(fake.models))
+    assert line.startswith("no usable AWS credentials for environment dev: ") and "\n" not in line
+    assert f"nothing was deployed; could not remove model {model}: delete it with" in line
+    assert "aws sso login" in refused.value.hint
