@@ -82,10 +82,10 @@ def test_each_job_of_a_batch_gets_the_error_a_job_by_job_render_gives_it(many, m
     variants = [v for name in ("many-000", "many-002", "many-004") for v in load_variants(find_definition(name), "local")]
     real_check_definition, real_check_request = policy.check_definition, policy.check_sagemaker_request
 
-    def check_definition(variant, env):  # the prepare phase fails for the third job
+    def check_definition(variant, env, *environments):  # the prepare phase fails for the third job
         if variant.name == "many-004":
             raise variant.error("third job refused early", "compute.instance_type")
-        real_check_definition(variant, env)
+        real_check_definition(variant, env, *environments)
 
     def check_sagemaker_request(variant, request, tuning):  # the output checks fail for the first job
         if variant.name == "many-000":
