@@ -5,7 +5,7 @@
 # recorded with the account that trained it), deploy the approved record. Nothing is retrained.
 #
 # The second environment lives in a throwaway fork under demo-out (environments/ copied, plus
-# local-staging.yaml, definitions and datasets; templates linked), so the repository keeps its four
+# local-staging.yaml, definitions and datasets; templates and the CDK app linked), so the repository keeps its four
 # environments; FTOPS_STATE_DIR keeps pointing at this checkout's .ftops (the emulators and local's records).
 set -euo pipefail
 job=helpdesk-gpt41mini
@@ -22,9 +22,12 @@ awk '{ print } /^aws:$/ { print "  promotion_targets: [local-staging]" }' enviro
 # Copied, not linked: datasets and definitions must lie inside the project ftops renders (a link out is refused).
 cp -R definitions datasets "$fork/"
 ln -s "$PWD/templates" "$fork/templates"
+for part in app.py cdk.json node_modules; do ln -s "$PWD/$part" "$fork/$part"; done   # `ftops infra deploy`
 export FTOPS_STATE_DIR="${FTOPS_STATE_DIR:-$PWD/.ftops}" FTOPS_ROOT="$fork"
 
-echo "-- provision local-staging's Azure OpenAI account on the emulator"
+echo "-- provision local-staging as any environment: its AWS stack on moto (ftops creates no bucket on the fly:"
+echo "   its model records live in the stack's artifacts bucket), its Azure OpenAI account on the emulator"
+ftops infra deploy --env local-staging > /dev/null
 ftops infra apply --cloud azure --env local-staging --yes > /dev/null
 
 echo "-- nothing was promoted yet: local-staging serves nothing (exit 1 expected)"

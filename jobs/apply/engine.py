@@ -97,6 +97,8 @@ def plan(env: Environment, jobs: list[RenderedJob], *, lease_s: float = DEFAULT_
     by_provider: dict[str, list[RenderedJob]] = {}
     for job in jobs:
         by_provider.setdefault(job.provider, []).append(job)
+    for name in by_provider:  # a missing bucket: one line naming it, as apply says, not a failed read per job
+        providers.get(name).check_storage(env)
     found: dict[str, tuple[str, str | None]] = {}
     for name, group in by_provider.items():
         try:
@@ -149,6 +151,8 @@ def apply(env: Environment, jobs: list[RenderedJob], options: ApplyOptions | Non
     by_provider: dict[str, list[RenderedJob]] = {}
     for job in jobs:
         by_provider.setdefault(job.provider, []).append(job)
+    for name in by_provider:  # a missing bucket refuses the whole run in one line, before anything is written
+        providers.get(name).check_storage(env)
     found: dict[str, tuple[str, str | None]] = {}
     lookup_failed: dict[str, str] = {}
     for name, group in by_provider.items():

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -29,29 +28,6 @@ def upload_dataset(env: Environment, manifest_dir: Path, clouds: list[str]) -> A
             return upload(env, manifest_dir, clouds)
     raise FtopsError("the data stage's upload is not installed (jobs.data.upload.upload_dataset)",
                      hint="upload the dataset with `ftops data upload` first, or update ftops")
-
-
-_ENSURED: set[tuple[str, str]] = set()
-_ENSURE_LOCK = threading.Lock()
-
-
-def ensure_bucket(s3: Any, bucket: str, env: Environment) -> None:
-    """Emulated environments have no CDK-made buckets until `infra apply`; create them there only."""
-    endpoint = s3.meta.endpoint_url
-    if not env.emulated:
-        return
-    with _ENSURE_LOCK:
-        if (endpoint, bucket) in _ENSURED:
-            return
-        try:
-            s3.head_bucket(Bucket=bucket)
-        except Exception:
-            try:
-                s3.create_bucket(Bucket=bucket)
-            except Exception as exc:  # another process created it meanwhile
-                if "BucketAlready" not in type(exc).__name__ and "BucketAlready" not in str(exc):
-                    raise
-        _ENSURED.add((endpoint, bucket))
 
 
 def put_if_absent(s3: Any, bucket: str, key: str, data: bytes) -> bool:

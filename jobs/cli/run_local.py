@@ -89,6 +89,7 @@ def run_local(
 
     A job that already has outputs or checkpoints in S3 (an applied job, an earlier run) is refused unless you
     say --resume or --fresh; smoke runs (--max-steps) are fresh unless you say --resume."""
+    from jobs.buckets import require_buckets
     from jobs.clients import aws_client
     from jobs.config.environment import load_environment
     from jobs.runlocal import guard, record, run_training_job
@@ -103,6 +104,8 @@ def run_local(
     _check_environment(request, env, job)
     guard.check_request(request)
     environment = load_environment(env)
+    # Before the run directory, the record or any upload: a missing bucket is the stack's to make, never ours.
+    require_buckets(environment, aws_client(environment, "s3"), guard.buckets(request))
     renamed = fresh or (max_steps is not None and not resume)
     if renamed:
         request = guard.fresh(request)

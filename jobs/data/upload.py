@@ -23,6 +23,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from jobs.buckets import provision_hint, require_buckets
 from jobs.config.environment import Environment, environment_file, load_environment
 from jobs.data.manifest import SPLITS, Manifest, manifest_file, read_manifest
 from jobs.errors import CloudError, FtopsError
@@ -123,17 +124,13 @@ def _cloud_errors(cloud: Cloud, env: Environment) -> Iterator[None]:
                              hint=login.hint) from None
         if (getattr(exc, "response", None) or {}).get("Error", {}).get("Code") == "NoSuchBucket":
             bucket = exc.response["Error"].get("BucketName") or "the datasets bucket"
-            raise CloudError(f"bucket {bucket} does not exist", source=environment_file(env.name), field="aws",
-                             hint=_deploy_hint(env.name)) from None
+            raise CloudError(f"bucket {bucket} does not exist in environment {env.name}",
+                             source=environment_file(env.name), field="aws", hint=provision_hint(env)) from None
         hint = ("log in (aws sso login / AWS_PROFILE) or check the role's S3 permissions" if cloud == "aws"
                 else "log in (az login / workload identity) and check the Storage Blob Data Contributor role")
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CloudError(f"{cloud} upload failed: {type(exc).__name__}: {first}", source=environment_file(env.name),
                          hint=hint) from None
-
-
-def _deploy_hint(env_name: str) -> str:
-    return f"deploy the infrastructure first: ftops infra deploy --env {env_name}"
 
 
 def enabled_clouds(env: Environment) -> list[Cloud]:
@@ -222,24 +219,8 @@ class S3Target:
         return self.manifest.s3_key(self.prefix, file.name)  # type: ignore[arg-type]
 
     def ensure_location(self) -> None:
-        from botocore.exceptions import ClientError
-
-        if not self.env.emulated:
-            # The stack made the bucket. HeadBucket is authorized as s3:ListBucket on the whole bucket, which the
-            # pipeline role holds only per prefix (a missing bucket shows as NoSuchBucket at the first write).
-            return
-        try:
-            self.s3.head_bucket(Bucket=self.bucket)
-            return
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code not in ("404", "NoSuchBucket", "NotFound"):
-                raise CloudError(f"cannot reach bucket {self.bucket}: {code}",
-                                 hint="check your AWS credentials and the bucket policy") from None
-        # Never create it here, not even on the emulator: a bucket without the stack's KMS settings would make
-        # the later `infra deploy` fail with BucketAlreadyExists.
-        raise CloudError(f"bucket {self.bucket} does not exist", source=environment_file(self.env.name),
-                         field="aws", hint=_deploy_hint(self.env.name))
+        # Never created here, not even on the emulator (jobs.buckets says why): checked in emulated environments.
+        require_buckets(self.env, self.s3, [self.bucket])
 
     def upload(self, file: LocalFile, tuning: Tuning, progress: Progress) -> UploadedObject:
         key = self.key(file)

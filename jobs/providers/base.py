@@ -90,6 +90,10 @@ class Provider(ABC):
     def ledger(self, env: Environment) -> Ledger:
         """The ledger in this provider's cloud storage for `env` (S3 for SageMaker, Blob for Azure)."""
 
+    def check_storage(self, env: Environment) -> None:
+        """Raise FtopsError (one line) when storage this provider's jobs write to is missing and ftops may not
+        create it; `plan` and `apply` ask before anything is written, so a run never stops half-way on it."""
+
     @abstractmethod
     def prepare(self, env: Environment, job: RenderedJob, *, uploads: Any, dry_run: bool = False) -> dict[str, Any]:
         """Upload what the job needs (content-addressed, so a second call uploads nothing) and return the

@@ -14,6 +14,7 @@ import orjson
 from jobs import clients
 from jobs.apply import uploads as upload_steps
 from jobs.apply.ledger import S3Ledger
+from jobs.buckets import require_buckets, stack_buckets
 from jobs.config.resolved import resolved_aws
 from jobs.errors import CloudError, ConfigError
 from jobs.providers import register
@@ -88,8 +89,11 @@ class SageMaker(Provider):
     def ledger(self, env: Environment) -> S3Ledger:
         bucket = resolved_aws(env).output_bucket
         s3 = client(env, "s3")
-        upload_steps.ensure_bucket(s3, bucket, env)
+        require_buckets(env, s3, [bucket])  # one line, not NoSuchBucket, for every command that reads the ledger
         return S3Ledger(s3, bucket, f"{LEDGER_PREFIX}{env.name}/")
+
+    def check_storage(self, env: Environment) -> None:
+        require_buckets(env, client(env, "s3"), stack_buckets(env))
 
     # --- submit ---------------------------------------------------------------------------------
 
@@ -114,7 +118,6 @@ class SageMaker(Provider):
                               f"{archive.sha256[:12]}", source=job.target_path(self.target),
                               field="HyperParameters.sagemaker_submit_directory",
                               hint="re-run `ftops render` from this commit")
-        upload_steps.ensure_bucket(s3, bucket, env)
         return upload_steps.put_if_absent(s3, bucket, key, archive.data)
 
     def submit(self, env: Environment, job: RenderedJob, request: dict[str, Any], *,

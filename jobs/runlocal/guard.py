@@ -116,6 +116,18 @@ def prefixes(request: dict) -> dict[str, str]:
     return out
 
 
+def buckets(request: dict) -> list[str]:
+    """Every bucket the run reads (channels, source archive) or writes (output, checkpoints, TensorBoard)."""
+    from jobs.runlocal import s3io
+
+    channels = [c.get("DataSource", {}).get("S3DataSource", {}).get("S3Uri")
+                for c in request.get("InputDataConfig") or [] if isinstance(c, dict)]
+    source = str((request.get("HyperParameters") or {}).get("sagemaker_submit_directory", "")).strip('"')
+    tensorboard = (request.get("TensorBoardOutputConfig") or {}).get("S3OutputPath")
+    uris = [*channels, source, *prefixes(request).values(), tensorboard]
+    return [s3io.split_uri(uri)[0] for uri in uris if isinstance(uri, str) and uri.startswith("s3://")]
+
+
 def existing(s3, request: dict) -> dict[str, str]:
     """Which of this job's prefixes already hold objects (kind -> prefix URI)."""
     from jobs.runlocal import s3io

@@ -85,16 +85,13 @@ def run(env: Environment, request: dict[str, Any], *, max_steps: int | None = No
     """Train `request` with the local runner, recording InProgress, then Completed or Failed.
 
     A training failure is the job's failure, as on SageMaker: recorded, not raised, so apply still records the
-    submission and `ftops jobs wait` reports the reason. An interrupt (Ctrl-C) is recorded and re-raised."""
-    from jobs.apply.uploads import ensure_bucket
+    submission and `ftops jobs wait` reports the reason. An interrupt (Ctrl-C) is recorded and re-raised.
+
+    Its buckets are the stack's: apply checked them before it uploaded or submitted anything (`check_storage`)."""
     from jobs.clients import aws_client
     from jobs.runlocal.runner import run_training_job, smoke_overrides
 
     s3 = aws_client(env, "s3")
-    # Without `ftops infra apply` the emulator lacks the CDK-made buckets; SageMaker would find them there.
-    for uri in (request["OutputDataConfig"]["S3OutputPath"], (request.get("CheckpointConfig") or {}).get("S3Uri")):
-        if uri:
-            ensure_bucket(s3, s3io.split_uri(uri)[0], env)
     base = _base(request, max_steps)
     write(s3, request, {**base, "status": "InProgress", "secondary_status": "Training"})
     overrides = smoke_overrides(request.get("HyperParameters") or {}, max_steps) if max_steps else None

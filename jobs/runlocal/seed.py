@@ -93,7 +93,7 @@ def seed(env: Environment, chosen: list[Target], *, force: bool = False, hidden:
                          hint="upload the real weights to base_model.s3_uri (e.g. `aws s3 sync`)")
     from transformers.utils import logging as hf_logging
 
-    from jobs.apply.uploads import ensure_bucket
+    from jobs.buckets import require_buckets
     from jobs.clients import aws_client
     from jobs.config.resolved import resolved_aws
     from jobs.runlocal import s3io
@@ -101,13 +101,13 @@ def seed(env: Environment, chosen: list[Target], *, force: bool = False, hidden:
 
     hf_logging.disable_progress_bar()  # one status line is enough; no shard-writing bars
     s3 = aws_client(env, "s3")
+    # Every target's bucket before the first upload: a missing one is the stack's to make, never seed-model's.
+    require_buckets(env, s3, [s3io.split_uri(target.uri, field="--s3-uri")[0] for target in chosen])
     kms_key = resolved_aws(env).kms_key_arn
     out: list[Seeded] = []
     built: dict[Path | None, Path] = {}
     with tempfile.TemporaryDirectory(prefix="ftops-seed-") as tmp:
         for target in chosen:
-            bucket, _key = s3io.split_uri(target.uri, field="--s3-uri")
-            ensure_bucket(s3, bucket, env)
             if not force and "config.json" in s3io.list_objects(s3, target.uri):
                 out.append(Seeded(target.uri, target.job, "present"))
                 continue

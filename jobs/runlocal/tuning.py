@@ -118,8 +118,8 @@ def best_trial(trials: list[dict[str, Any]], goal: str) -> dict[str, Any] | None
 
 def run(env: Environment, tuning: dict[str, Any], *, trials: int | None = None,
         max_steps: int | None = None) -> dict[str, Any]:
-    """Create and train the trials of `tuning` (the rendered request) one by one; record and return the outcome."""
-    from jobs.apply.uploads import ensure_bucket
+    """Create and train the trials of `tuning` (the rendered request) one by one; record and return the outcome.
+    Its buckets are the stack's: apply checked them before it uploaded or submitted anything (`check_storage`)."""
     from jobs.clients import aws_client
     from jobs.runlocal import record as training_record
 
@@ -128,7 +128,6 @@ def run(env: Environment, tuning: dict[str, Any], *, trials: int | None = None,
     objective = config["HyperParameterTuningJobObjective"]
     limit = config["ResourceLimits"]["MaxNumberOfTrainingJobs"]
     count = min(limit, trials or DEFAULT_TRIALS)
-    ensure_bucket(s3, s3io.split_uri(record_uri(tuning))[0], env)
     base = {"tuning_job": tuning["HyperParameterTuningJobName"], "runner": "ftops local runner",
             "objective": {"metric": objective["MetricName"], "goal": objective["Type"]}, "started_at": _now(),
             "max_steps": max_steps, "planned_trials": count, "max_trials": limit}
