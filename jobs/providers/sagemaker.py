@@ -88,7 +88,7 @@ class SageMaker(Provider):
     def ledger(self, env: Environment) -> S3Ledger:
         bucket = resolved_aws(env).output_bucket
         s3 = client(env, "s3")
-        upload_steps.ensure_bucket(s3, bucket, env)
+        require_deployed_bucket(s3, bucket, env)
         return S3Ledger(s3, bucket, f"{LEDGER_PREFIX}{env.name}/")
 
     # --- submit ---------------------------------------------------------------------------------
@@ -206,6 +206,13 @@ class SageMaker(Provider):
         return out
 
     def cancel(self, env: Environment, job_id: str) -> JobStatus:
+        if env.emulated:  # moto server has no StopTrainingJob: it answers 500, retried at length, then a traceback
+            current = self.describe(env, job_id)  # a job that does not exist is named as missing
+            if current.done:
+                raise CloudError(f"training job {job_id} already ended ({current.state}); nothing to cancel",
+                                 field="job", hint="`ftops jobs results` shows its metrics")
+            raise CloudError("the AWS emulator (moto) does not implement StopTrainingJob", field="job",
+                             hint="cancel works against real SageMaker; local jobs complete at once")
         sm = client(env)
         try:
             sm.stop_training_job(TrainingJobName=job_id)
@@ -540,6 +547,28 @@ def _error(exc: Exception) -> dict[str, Any]:
 
 
 NOT_FOUND_WORDS = ("not found", "could not find", "can't find", "cannot find", "does not exist")
+
+
+_DEPLOYED_BUCKETS: set[tuple[str, str]] = set()
+
+
+def require_deployed_bucket(s3: Any, bucket: str, env: Environment) -> None:
+    """An emulated environment's bucket must come from `ftops infra deploy`, as in a real account: making it here
+    (as reading the ledger once did, for `ftops plan` or `ftops jobs status` before the deploy) left a bucket
+    without the stack's key, and the deploy then failed with BucketAlreadyExists. Real environments are not
+    asked (the pipeline role may list only its prefixes); their first read names a missing bucket."""
+    if not env.emulated or (s3.meta.endpoint_url, bucket) in _DEPLOYED_BUCKETS:
+        return
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except Exception as exc:
+        if _error(exc).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+        from jobs.config.environment import environment_file
+
+        raise CloudError(f"bucket {bucket} does not exist", source=environment_file(env.name), field="aws",
+                         hint=f"deploy the infrastructure first: ftops infra deploy --env {env.name}") from None
+    _DEPLOYED_BUCKETS.add((s3.meta.endpoint_url, bucket))
 
 
 def _not_found(exc: Exception) -> bool:
