@@ -68,3 +68,21 @@ def test_a_nan_split_option_is_one_line_not_a_traceback(ftops, tmp_path, split):
     result = ftops("data", "prepare", _chat_sample(tmp_path), "--out", tmp_path / "out", "--split", split)
     _one_line_error(result, "--split", "e.g. --split 0.8,0.1,0.1")
     assert not (tmp_path / "out").exists()
+
+
+# --- pipeline render: an empty or impossible --branch wrote a workflow that never runs -----------------------------
+
+@pytest.mark.parametrize("branch", ["", "feature branch", "main\nname: x", "a..b", "main/"])
+def test_a_branch_git_would_refuse_is_one_line_and_writes_nothing(ftops, tmp_path, branch):
+    out = tmp_path / "ftops.yml"
+    _one_line_error(ftops("pipeline", "render", "--branch", branch, "--out", out),
+                    "--branch:", "is not a branch name git accepts", "--branch main")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("branch", ["main", "release/2026.1", "release/*", "feature/x-y_z"])
+def test_ordinary_branch_names_and_filter_patterns_are_written(ftops, tmp_path, branch):
+    out = tmp_path / "ftops.yml"
+    result = ftops("pipeline", "render", "--branch", branch, "--out", out)
+    assert result.exit_code == 0, result.stderr
+    assert f'branches: ["{branch}"]' in out.read_text()
