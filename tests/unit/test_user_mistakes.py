@@ -86,3 +86,11 @@ def test_ordinary_branch_names_and_filter_patterns_are_written(ftops, tmp_path, 
     result = ftops("pipeline", "render", "--branch", branch, "--out", out)
     assert result.exit_code == 0, result.stderr
     assert f'branches: ["{branch}"]' in out.read_text()
+
+
+# --- local seed-model --s3-uri: `s3://` or an unset bucket variable was seeded as a key prefix `s3:/` -------------
+
+@pytest.mark.parametrize("uri", ["s3://", "s3:///models/qwen/", "models/my model/", "https://bucket/models/"])
+def test_a_malformed_seed_uri_is_refused_before_anything_is_uploaded(ftops, uri):
+    _one_line_error(ftops("local", "seed-model", "--env", "local", "--s3-uri", uri),
+                    "--s3-uri:", "is neither an s3://bucket/prefix/ URI nor a key prefix", "e.g. --s3-uri models/")
