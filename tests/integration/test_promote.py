@@ -16,6 +16,7 @@ from jobs.config.environment import load_environment
 from jobs.config.resolved import resolved_azure
 from jobs.local import emulators
 from jobs.providers import azure_openai, sagemaker
+from tests.fixtures.emulators import make_stack_buckets
 from tests.fixtures.network import no_network
 
 pytestmark = pytest.mark.integration
@@ -78,6 +79,7 @@ def two_envs(project, aws_buckets, blob_local, azure_local):
     (root / "environments" / f"{TARGET}.yaml").write_text(
         text.replace("name: local", f"name: {TARGET}").replace("ftops-local-rg", "ftops-localprod-rg"))
     load_environment.cache_clear()
+    make_stack_buckets(TARGET)
     for cache in (sagemaker._client, azure_openai._client, azure_openai._mgmt):
         cache.cache_clear()
     _post(f"{azure_local.endpoint}/_emulator/openai/settings", {"job_duration_s": 0.5, "file_processing_s": 0})
