@@ -307,6 +307,9 @@ def _plain_wording(error: dict[str, Any], loc: Loc, model: Any) -> tuple[str, st
         about = _field_description(model, loc)
         return (f"{value!r} is not a valid value here (it must match {error['ctx']['pattern']})",
                 f"expected: {about}" if about else "see the field in the JSON Schema (ftops schema)")
+    if error["type"] == "finite_number":
+        return (f"{value!r} is not a finite number (NaN, infinity and numbers beyond a float's range are refused)",
+                "write a number such as 0.5, or leave the field out for its default")
     if error["type"] == "string_type" and isinstance(value, (bool, int, float, date)):
         kind = {bool: "a boolean", int: "a number", float: "a number"}.get(type(value), "a date")
         shown = value.isoformat() if isinstance(value, date) else repr(value)

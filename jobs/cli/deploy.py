@@ -142,6 +142,13 @@ def deploy(job: str = JobArgument, env: str = EnvOption, directory: Path | None 
     from jobs.config.environment import load_environment
     from jobs.errors import FtopsError
 
+    if checkpoint is not None and not checkpoint.strip():  # often an unset variable: not "the final model"
+        raise FtopsError("is empty", field="--checkpoint",
+                         hint="pass the checkpoint id (`ftops jobs results` names the best one), or leave "
+                              "--checkpoint out to deploy the final model")
+    if gitops is not None and gitops.exists() and not gitops.is_dir():
+        raise FtopsError("is not a directory", source=gitops, field="--gitops",
+                         hint="pass the directory of your GitOps repository the manifests go under")
     environment = load_environment(env)
     checked = reviewed_job(environment, job, directory)  # before any cloud call: only what review saw is served
     from_record = environment.is_production

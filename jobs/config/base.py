@@ -25,7 +25,9 @@ class Declaration(BaseModel):
     # interpreter's frames and tokenizing the class again, about 25 ms of every ftops process for these models.
     # `__init_subclass__` (run before pydantic collects the fields) gives the same descriptions from one parse
     # per module; tests/unit/test_render_schema.py holds the committed JSON Schemas to them.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: YAML reads `.nan` and `.inf` (and a number too large for a float) as floats, and NaN
+    # compares false with everything, so a NaN ceiling or gate threshold would silently never (or always) hold.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -128,7 +128,8 @@ def _refuse_input_in_output(path: Path, out: Path) -> None:
 
 
 def _check_split(split: tuple[float, float, float]) -> None:
-    if len(split) != 3 or any(part < 0 for part in split) or abs(sum(split) - 1) > 1e-6 or split[0] <= 0:
+    # `not 0 <= part` also refuses NaN, which every comparison (the sum's included) would let through.
+    if len(split) != 3 or any(not 0 <= part <= 1 for part in split) or abs(sum(split) - 1) > 1e-6 or split[0] <= 0:
         raise FtopsError(f"split {','.join(map(str, split))} must be three non-negative fractions adding up to 1 "
                          "with train above 0", field="--split", hint="e.g. --split 0.8,0.1,0.1")
 

@@ -32,6 +32,19 @@ def is_generated(data: bytes) -> bool:
     return data.startswith(MARK)
 
 
+# What git refuses in a branch name (git check-ref-format), less the glob characters a GitHub branch filter may use.
+_BAD_BRANCH = re.compile(r"[\x00-\x20\x7f~^:\\]|\.\.|@\{|//|^[-/.]|[/.]$|\.lock$")
+
+
+def check_branch(branch: str) -> str:
+    """The branch the workflow applies on merges to: an empty or impossible name (often an unset variable, or a
+    pasted name with a space) would write a workflow that never runs, with no error anywhere."""
+    if not branch or _BAD_BRANCH.search(branch):
+        raise ConfigError(f"{branch!r} is not a branch name git accepts", field="--branch",
+                          hint="pass the branch merges land on, e.g. --branch main")
+    return branch
+
+
 def _environment(name: str) -> dict[str, Any]:
     env = load_environment(name)
     if env.emulated:
@@ -49,6 +62,7 @@ def _environment(name: str) -> dict[str, Any]:
 def render_workflow(order: list[str] | None = None, *, branch: str = "main", python_version: str = "3.12",
                     data_glob: str = "datasets/**/*.jsonl", render_dir: str = "rendered",
                     concurrency: int = 8) -> str:
+    check_branch(branch)
     names = order or [n for n in DEFAULT_ORDER if n in environment_names()]
     if not names:
         raise ConfigError("no environments to apply", hint="pass --env dev --env staging --env prod")

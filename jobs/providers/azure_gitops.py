@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from jobs.errors import ConfigError
-from jobs.fsutil import atomic_write
+from jobs.fsutil import atomic_write, make_dirs
 
 TEMPLATE = "azure-openai/aso-deployment.yaml.j2"
 
@@ -41,5 +41,6 @@ def write_manifest(planned: dict[str, Any], directory: Path) -> Path:
                 "ftops.dev/idempotency-key" not in annotations:
             raise ConfigError("exists and is not an ASO Deployment written by ftops; not overwriting it",
                               source=path, hint="move it away or choose another --gitops directory")
+    make_dirs(path.parent, field="--gitops")  # a file in the way is one line, not a traceback
     atomic_write(path, render_manifest(planned))
     return path

@@ -209,6 +209,13 @@ class SageMaker(Provider):
         return out
 
     def cancel(self, env: Environment, job_id: str) -> JobStatus:
+        if env.emulated:  # moto server has no StopTrainingJob: it answers 500, retried at length, then a traceback
+            current = self.describe(env, job_id)  # a job that does not exist is named as missing
+            if current.done:
+                raise CloudError(f"training job {job_id} already ended ({current.state}); nothing to cancel",
+                                 field="job", hint="`ftops jobs results` shows its metrics")
+            raise CloudError("the AWS emulator (moto) does not implement StopTrainingJob", field="job",
+                             hint="cancel works against real SageMaker; local jobs complete at once")
         sm = client(env)
         try:
             sm.stop_training_job(TrainingJobName=job_id)

@@ -42,6 +42,23 @@ class Seeded:
     bytes: int = 0
 
 
+def _checked_prefix(s3_uri: str) -> str:
+    """--s3-uri under the rule of `base_model.s3_uri`: `s3://` alone or an unset variable in `s3://$BUCKET/...`
+    was taken as a key prefix and seeded a model under a key like `s3:/` that no definition can name."""
+    from pydantic import ValidationError
+
+    from jobs.config.job import BaseModelRef
+
+    prefix = s3_uri.rstrip("/") + "/"
+    try:
+        BaseModelRef(s3_uri=prefix)
+    except ValidationError:
+        raise FtopsError(f"{s3_uri!r} is neither an s3://bucket/prefix/ URI nor a key prefix", field="--s3-uri",
+                         hint="e.g. --s3-uri models/qwen2.5-0.5b-instruct/ (in the artifacts bucket), or "
+                              "s3://BUCKET/models/NAME/") from None
+    return prefix
+
+
 def targets(env: Environment, job: str | None = None, s3_uri: str | None = None) -> list[Target]:
     """Where to seed: `s3_uri`, or each SageMaker definition's base-model URI as `ftops render` resolves it."""
     from jobs.config.resolved import resolved_aws
@@ -50,7 +67,7 @@ def targets(env: Environment, job: str | None = None, s3_uri: str | None = None)
 
     bucket = resolved_aws(env).output_bucket
     if s3_uri:
-        return [Target(job, base_model_uri(s3_uri.rstrip("/") + "/", bucket), None, None)]
+        return [Target(job, base_model_uri(_checked_prefix(s3_uri), bucket), None, None)]
     found: dict[str, Target] = {}
     for path in definition_files():
         for variant in load_variants(path, env.name):

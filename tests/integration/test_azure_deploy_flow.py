@@ -91,6 +91,21 @@ def test_gitops_manifest_checkpoint_deploy_and_batch_refusal(ftops, azure_job, a
     (gitops / ENV / f"{name}.aso.yaml").write_text("kind: Secret\n")
     refused = ftops("deploy", job, "--env", ENV, "--dir", root, "--gitops", gitops)
     assert refused.exit_code == 1 and "not overwriting" in refused.stderr + refused.stdout
+    # Mistakes with the options: one line each, nothing written and nothing deployed.
+    (tmp_path / "not-a-dir").write_text("x")
+    in_the_way = tmp_path / "in-the-way"
+    (in_the_way).mkdir()
+    (in_the_way / ENV).write_text("x")  # a file where DIR/<env>/ goes (was a NotADirectoryError traceback)
+    for args, needle in (((("--gitops", tmp_path / "not-a-dir")), "--gitops: is not a directory"),
+                         (("--gitops", in_the_way), "--gitops: a file is in the way"),
+                         (("--checkpoint", ""), "--checkpoint: is empty")):  # an unset variable: not the final model
+        mistaken = ftops("deploy", job, "--env", ENV, "--dir", root, *args)
+        assert mistaken.exit_code == 1 and needle in mistaken.stderr, (args, mistaken.stdout, mistaken.stderr)
+        assert len(mistaken.stderr.strip().splitlines()) == 1, mistaken.stderr
+    assert (in_the_way / ENV).read_text() == "x"
+    with pytest.raises(ResourceNotFoundError):
+        azure_openai.mgmt(env).deployments.get(resolved.resource_group, resolved.openai_account, name,
+                                               enforce_https=False)
 
     rule = {"rules": [{"method": "PUT", "path": "/deployments/", "status": 403, "code": "AuthorizationFailed",
                        "message": "The client does not have authorization to perform action "
