@@ -61,9 +61,11 @@ def main() -> None:
                           FTOPS_AZURE_ENDPOINT=azure.endpoint, FTOPS_STATE_DIR=str(Path(tmp) / "state"),
                           AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
         env = load_environment("local")
-        # The emulator's data plane answers only for an account its ARM side holds: provision as a user does.
-        subprocess.run([sys.executable, "-m", "jobs.cli.main", "infra", "apply", "--cloud", "azure", "--env", "local",
-                        "--yes"], check=True, stdout=subprocess.DEVNULL)
+        # Provision as a user does: ftops creates no bucket (the stack does), and the emulator's data plane answers
+        # only for an account its ARM side holds.
+        for command in (["infra", "deploy", "--env", "local", "--yes"],
+                        ["infra", "apply", "--cloud", "azure", "--env", "local", "--yes"]):
+            subprocess.run([sys.executable, "-m", "jobs.cli.main", *command], check=True, stdout=subprocess.DEVNULL)
         _post(f"{azure.endpoint}/_emulator/openai/settings", {"job_duration_s": 600, "file_processing_s": 0})
         # Every Azure data-plane call and every AWS call waits `latency` seconds, as a remote API would.
         _post(f"{azure.endpoint}/_emulator/faults", {"rules": [{"method": "*", "path": "/openai/", "delay_s": latency,
@@ -83,7 +85,8 @@ def main() -> None:
             """Jobs beyond the first per idempotency key, per provider (what a double submit would leave)."""
             azure_keys: dict[str, int] = {}
             for job in azure_openai.client(env).fine_tuning.jobs.list(limit=100):  # the page iterates all pages
-                key = (job.metadata or {}).get(azure_openai.KEY_FIELD)
+                # Azure's job schema has no metadata: the suffix carries the idempotency key, as apply reads it.
+                key = f"{azure_openai._suffix_of(job)} {job.model}"
                 azure_keys[key] = azure_keys.get(key, 0) + 1
             sm = sagemaker.client(env, "sagemaker")
             sm_keys: dict[str, int] = {}
@@ -113,7 +116,7 @@ def main() -> None:
         for round_no in range(args.rounds):
             order = list(sides) if round_no % 2 == 0 else list(reversed(sides))
             for label in order:
-                seconds = apply_once(f"{label}-{round_no}", sides[label])
+                seconds = apply_once(f"{label.replace('_', '-')}-{round_no}", sides[label])  # names take no _
                 runs[label].append(seconds)
                 print(f"round {round_no + 1} {label:>14}: {args.jobs} jobs in {seconds:.1f}s "
                       f"({args.jobs / seconds:.1f} jobs/s)")
