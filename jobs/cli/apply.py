@@ -8,10 +8,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, path_argument
+from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, finite, name_option, path_argument
 
 DirArgument = path_argument(None, help="The rendered tree (`ftops render --out`); default: rendered/.")
-JobsOption = typer.Option(None, "--job", "-j", help="Only these rendered jobs (repeatable).")
+JobsOption = name_option(None, "--job", "-j", help="Only these rendered jobs (repeatable).")
 STYLE = {"create": "green", "created": "green", "would-create": "green", "adopted": "cyan", "submitted": "dim",
          "already-submitted": "dim", "in-progress": "yellow", "conflict": "red", "failed": "bold red"}
 
@@ -76,8 +76,8 @@ def apply(
     local_max_steps: int | None = typer.Option(None, "--local-max-steps", min=1, metavar="N",
                                                help="With the local runner: stop each SageMaker job after N steps "
                                                     "(a loss every step, evaluations every N/3) for a quick demo."),
-    lease: float = typer.Option(900.0, "--lease", min=1, help="Seconds after which another applier's silent "
-                                                              "claim on a job counts as abandoned."),
+    lease: float = typer.Option(900.0, "--lease", min=1, callback=finite,
+                                help="Seconds after which another applier's silent claim on a job counts as abandoned."),
     skip_preflight: bool = typer.Option(False, "--skip-preflight",
                                         help="Do not run the cheap preflight (identity, permissions, quotas) first."),
     as_json: bool = JsonOption,

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, path_option
+from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, finite, path_option
 
 app = typer.Typer(help="Watch submitted jobs: status, live progress, events, cancel, loss plots and results.",
                   no_args_is_help=True)
@@ -83,8 +83,8 @@ def wait(
     jobs: list[str] | None = typer.Argument(None, help="Jobs to wait for; default: every submitted rendered job."),
     env: str = EnvOption,
     directory: Path | None = DirOption,
-    timeout: float = typer.Option(24 * 3600, "--timeout", min=1, help="Give up after this many seconds (exit 2)."),
-    interval: float = typer.Option(5.0, "--interval", min=0.05, help="Seconds between polls."),
+    timeout: float = typer.Option(24 * 3600, "--timeout", min=1, callback=finite, help="Give up after this many seconds (exit 2)."),
+    interval: float = typer.Option(5.0, "--interval", min=0.05, max=3600, callback=finite, help="Seconds between polls."),
     as_json: bool = JsonOption,
 ) -> None:
     """Follow jobs live until each one ends. Exit 1 if any failed or was cancelled (the reason is shown), 2 on

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console
+from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, name_option
 
 app = typer.Typer(help="Start, stop and inspect the local emulators (moto, Azurite, the Azure emulator).",
                   no_args_is_help=True)
@@ -74,7 +74,7 @@ def status(as_json: bool = JsonOption) -> None:
 @app.command("seed-model")
 def seed_model(
     env: str = EnvOption,
-    job: str | None = typer.Option(None, "--job", "-j", help="Only this SageMaker job definition's base model."),
+    job: str | None = name_option(None, "--job", "-j", help="Only this SageMaker job definition's base model."),
     s3_uri: str | None = typer.Option(None, "--s3-uri", help="Seed this S3 prefix instead (a key prefix is taken "
                                                              "relative to the artifacts bucket, as in definitions)."),
     force: bool = typer.Option(False, "--force", help="Replace a model that is already there."),

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, path_option
+from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, name_option, path_option
 
 app = typer.Typer(help="Model records: lineage, evaluation, approval and serving of trained models.",
                   no_args_is_help=True)
@@ -36,7 +36,7 @@ def _when(stamp: float | None) -> str:
 
 
 @app.command("list")
-def list_models(env: str = EnvOption, job: str | None = typer.Option(None, "--job", help="Only this job's models."),
+def list_models(env: str = EnvOption, job: str | None = name_option(None, "--job", help="Only this job's models."),
                 as_json: bool = JsonOption) -> None:
     """Every model record of the environment, newest first."""
     rows = [r.summary() | {"record": store.url(r)} for store in _stores(env) for r in store.records(job)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -83,6 +85,26 @@ def _path(value: str | Path) -> Path:
     if not value:
         raise typer.BadParameter("an empty path; pass a path ('.' for the current directory)")
     return Path(value)
+
+
+def _name(value: str) -> str:
+    """A name (a job, a definition): empty or blank is refused, since it is most often an unset shell variable
+    (`--job "$JOB"`), which would otherwise mean every job or match none with an empty name in the message."""
+    if not value.strip():
+        raise typer.BadParameter("an empty name; pass the job's name (or leave the option out)")
+    return value
+
+
+def finite(value: float | None) -> float | None:
+    """Callback for a float option: NaN passes click's min/max (it compares false), infinity an open max."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number of seconds")
+    return value
+
+
+def name_option(default: Any, *names: str, **kwargs: Any) -> Any:
+    """typer.Option for a name that refuses an empty value (a usage error, exit 2)."""
+    return typer.Option(default, *names, parser=_name, **kwargs)
 
 
 def path_option(default: Any, *names: str, **kwargs: Any) -> Any:

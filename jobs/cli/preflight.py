@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, path_argument
+from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, name_option, path_argument
 
 STYLE = {"ok": "green", "warn": "yellow", "block": "bold red", "skip": "dim"}
 
@@ -47,6 +47,8 @@ def print_report(report) -> None:
 
 
 def _check_ip(value: str | None) -> str | None:
+    if value is not None and not value.strip():  # an unset variable: the network check would silently not run
+        raise typer.BadParameter("an empty address; pass this runner's public egress IP, or leave --runner-ip out")
     if value:
         try:
             ipaddress.ip_address(value)
@@ -59,7 +61,7 @@ def preflight(
     directory: Path | None = path_argument(None, help="A rendered tree (`ftops render --out`); default: render "
                                                         "the job definitions in memory."),
     env: str = EnvOption,
-    job: list[str] | None = typer.Option(None, "--job", "-j", help="Only these rendered jobs (repeatable)."),
+    job: list[str] | None = name_option(None, "--job", "-j", help="Only these rendered jobs (repeatable)."),
     runner_ip: str | None = typer.Option(None, "--runner-ip", envvar="FTOPS_RUNNER_IP", callback=_check_ip,
                                          help="This runner's public egress address, checked against Azure "
                                               "network rules (preflight never calls an IP lookup service)."),

@@ -11,10 +11,10 @@ from rich.table import Table
 
 from jobs import paths
 from jobs.cli.lazy import load_environment
-from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, path_option, plain
+from jobs.cli.output import EnvOption, JsonOption, console, emit, err_console, name_option, path_option, plain
 from jobs.errors import FtopsError
 
-JobOption = typer.Option(None, "--job", "-j", help="Render one definition (its name or path); default: all.")
+JobOption = name_option(None, "--job", "-j", help="Render one definition (its name or path); default: all.")
 
 
 def _one_job(jobs: list[str] | None) -> str | None:

@@ -94,3 +94,25 @@ def test_ordinary_branch_names_and_filter_patterns_are_written(ftops, tmp_path, 
 def test_a_malformed_seed_uri_is_refused_before_anything_is_uploaded(ftops, uri):
     _one_line_error(ftops("local", "seed-model", "--env", "local", "--s3-uri", uri),
                     "--s3-uri:", "is neither an s3://bucket/prefix/ URI nor a key prefix", "e.g. --s3-uri models/")
+
+
+# --- an unset shell variable as an option's value ------------------------------------------------------------------
+
+@pytest.mark.parametrize("args", [
+    ("render", "--env", "local", "--job", ""),  # meant every definition, silently
+    ("diff", "--env", "local", "--job", " "),
+    ("local", "seed-model", "--job", ""),  # meant every job's base model
+    ("plan", "--job", ""),  # "no rendered job named  "
+    ("models", "list", "--job", ""),
+    ("preflight", "--runner-ip", ""),  # the network check silently did not run
+    ("apply", "--lease", "inf"),
+    ("jobs", "wait", "some-job", "--interval", "inf"),
+    ("jobs", "wait", "some-job", "--timeout", "inf"),
+])
+def test_an_empty_name_or_an_endless_number_is_a_usage_error_before_anything_runs(project, ftops, tmp_path, args):
+    result = ftops(*args)
+    assert result.exit_code == 2, (args, result.exit_code, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr + result.stdout
+    said = " ".join(result.stderr.replace("\u2502", " ").split())  # the usage box wraps its lines
+    assert any(why in said for why in ("an empty name", "an empty address", "not a finite number",
+                                       "less than or equal to")), said
