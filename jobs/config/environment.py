@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from functools import cache
 from pathlib import Path
@@ -105,9 +106,10 @@ def load_environment(name: str) -> Environment:
                           "lowercase letters, digits or hyphens", source=path,
                           hint="rename the file (e.g. environments/my-env.yaml) or move it out of environments/")
     if not valid or not path.is_file():
-        known = ", ".join(n for n in environment_names() if re.match(ENV_NAME, n)) or "none"
+        names = [n for n in environment_names() if re.match(ENV_NAME, n)]
         what = "is a directory, not a file" if path.is_dir() else "does not exist"
-        hint = f"known environments: {known}"
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = (f"did you mean {close[0]!r}? " if close else "") + f"known environments: {', '.join(names) or 'none'}"
         if valid and not path.is_dir():
             hint += f"; add environments/{name}.yaml to create it"
         raise ConfigError(f"unknown environment {name!r} (environments/{name}.yaml {what})"

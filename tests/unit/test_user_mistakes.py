@@ -116,3 +116,9 @@ def test_an_empty_name_or_an_endless_number_is_a_usage_error_before_anything_run
     said = " ".join(result.stderr.replace("\u2502", " ").split())  # the usage box wraps its lines
     assert any(why in said for why in ("an empty name", "an empty address", "not a finite number",
                                        "less than or equal to")), said
+
+
+def test_a_misspelt_environment_name_gets_a_did_you_mean(project, ftops):
+    line = _one_line_error(ftops("render", "--env", "lcoal"), "unknown environment 'lcoal'", "did you mean 'local'?")
+    assert "known environments: dev, local, prod, staging" in line
+    assert "did you mean" not in _one_line_error(ftops("render", "--env", "qa"), "unknown environment 'qa'")
