@@ -78,11 +78,18 @@ def check_azure_url(url: str, domains: tuple[str, ...], what: str, source: Any =
 
 
 def azure_openai_endpoint(env: Environment, account: str) -> str:
-    """The data-plane endpoint of the environment's Azure OpenAI account: the emulator's per-account path
-    (loopback) locally, the account's own https host on Azure."""
-    if env.emulated:
-        return f"{emulator_endpoint('azure').rstrip('/')}/accounts/{account}"
+    """The data-plane endpoint of the environment's Azure OpenAI account: the account's own https host on Azure
+    (`https://<custom subdomain>.openai.azure.com/`, as ARM reports it); locally the emulator's stand-in for that
+    host, `/accounts/<custom subdomain>` on loopback, so that the emulator finds the account the way Azure's DNS
+    does (by its globally unique subdomain, not by its name, which other subscriptions may repeat). An endpoint
+    that is not an account host of its own (a regional one: no subdomain) leaves the account's name."""
     from jobs.config.resolved import resolved_azure, resolved_file
+
+    if env.emulated:
+        host = (urlparse(resolved_azure(env).openai_endpoint).hostname or "").lower()
+        label, _, domain = host.partition(".")
+        own_host = bool(label) and f".{domain}" in AZURE_OPENAI_DOMAINS
+        return f"{emulator_endpoint('azure').rstrip('/')}/accounts/{label if own_host else account}"
 
     return check_azure_url(resolved_azure(env).openai_endpoint, AZURE_OPENAI_DOMAINS, "openai_endpoint",
                            resolved_file(env.name, "azure"))

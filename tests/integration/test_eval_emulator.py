@@ -180,7 +180,8 @@ def test_an_interrupted_evaluation_resumes_without_repeating_finished_requests(d
 def task_deployment(deployments) -> str:
     """A model fine-tuned on the prepared train split; the CLI evaluates it on the unseen test split. The CLI
     reads what a deployment serves from ARM, on the `local` environment's own account: both deployments the CLI
-    test names live there."""
+    test names live there. The model was trained in the fixture's own account, so its deployment in `local`
+    names that account as its source (Azure's cross-resource deployment: each account's data plane is its own)."""
     from jobs.config.environment import load_environment
     from jobs.config.resolved import resolved_azure
 
@@ -192,10 +193,12 @@ def task_deployment(deployments) -> str:
     arm_ready(deployments["endpoint"], local.openai_account_id,
               {"kind": "OpenAI", "sku": {"name": "S0"}, "location": local.location,
                "properties": {"customSubDomainName": local.openai_account}})
-    for name, served, version in (("ft-task", model, "1"), ("base", "gpt-4.1-mini", "2025-04-14")):
+    trained_in = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.CognitiveServices/accounts/{ACCOUNT}"
+    for name, served, version, source in (("ft-task", model, "1", {"source": trained_in}),
+                                          ("base", "gpt-4.1-mini", "2025-04-14", {})):
         arm_ready(deployments["endpoint"], f"{local.openai_account_id}/deployments/{name}",
                   {"sku": {"name": "Standard", "capacity": 1},
-                   "properties": {"model": {"format": "OpenAI", "name": served, "version": version}}})
+                   "properties": {"model": {"format": "OpenAI", "name": served, "version": version, **source}}})
     return "ft-task"
 
 

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from jobs.local.azure_emulator.app import create_app
-from tests.fixtures.emulators import deploy_on_account, provision_openai_account
+from tests.fixtures.emulators import (account_id, create_openai_account, deploy_on_account,
+                                      provision_openai_account)
 
 DP = "/accounts/acct/openai"
 """The data plane of the account every test here provisions first (the emulator answers for no other)."""
@@ -30,16 +31,16 @@ def _chat_lines(n: int) -> bytes:
                     for i in range(n))
 
 
-def _upload(client, content: bytes, name="train.jsonl"):
-    response = client.post(f"{DP}/files", data={"purpose": "fine-tune", "file": (io.BytesIO(content), name)},
+def _upload(client, content: bytes, name="train.jsonl", *, prefix: str = DP, purpose: str = "fine-tune"):
+    response = client.post(f"{prefix}/files", data={"purpose": purpose, "file": (io.BytesIO(content), name)},
                            content_type="multipart/form-data")
     assert response.status_code == 201, response.json
     return response.json["id"]
 
 
-def _wait(client, job_id, states=("succeeded", "failed", "cancelled")):
+def _wait(client, job_id, states=("succeeded", "failed", "cancelled"), *, prefix: str = DP):
     for _ in range(100):
-        job = client.get(f"{DP}/fine_tuning/jobs/{job_id}").json
+        job = client.get(f"{prefix}/fine_tuning/jobs/{job_id}").json
         if job["status"] in states:
             return job
         time.sleep(0.05)
@@ -80,14 +81,14 @@ def test_create_rejects_what_azure_rejects(client, change, message):
 
 
 def test_the_account_region_must_offer_the_training_type(client):
-    provision_openai_account(client, "weu-openai", location="westeurope", group="weu-rg")
-    train = _upload(client, _chat_lines(20))
-    response = client.post("/accounts/weu-openai/openai/fine_tuning/jobs", json={**BODY, "training_file": train})
+    weu = provision_openai_account(client, "weu-openai", location="westeurope", group="weu-rg")
+    train = _upload(client, _chat_lines(20), prefix=weu)  # the account's own file: another account's is unknown
+    response = client.post(f"{weu}/fine_tuning/jobs", json={**BODY, "training_file": train})
     assert response.status_code == 400
     assert "cannot be fine-tuned with standard training in westeurope" in response.json["error"]["message"]
-    other = client.post("/accounts/weu-openai/openai/fine_tuning/jobs",
-                        json={**BODY, "training_file": train, "trainingType": "globalstandard"})
+    other = client.post(f"{weu}/fine_tuning/jobs", json={**BODY, "training_file": train, "trainingType": "globalstandard"})
     assert other.status_code == 400, "westeurope offers no GlobalStandard fine-tuning for this model either"
+    assert "globalstandard" in other.json["error"]["message"]
 
 
 def test_too_few_examples_and_unprocessed_files_are_refused(client):
@@ -180,3 +181,118 @@ def test_a_deleted_account_answers_no_more(client):
     assert client.delete(path, headers=headers, query_string=query).status_code == 202
     client.get(path, headers=headers, query_string=query)  # ARM settles the (instant) delete on its next read
     assert client.get(f"{DP}/files").status_code == 421
+
+
+def test_each_account_has_its_own_files_jobs_and_batches(client):
+    """Azure: an account's data plane is its own; an id of account A is 404 on account B, even though B exists."""
+    train = _upload(client, _chat_lines(20))
+    job = _wait(client, client.post(f"{DP}/fine_tuning/jobs", json={**BODY, "training_file": train}).json["id"])
+    deploy_on_account(client, "acct", "grader", "gpt-4.1-mini", sku="GlobalStandard", version="2025-04-14")
+    batch_input = json.dumps({"custom_id": "q1", "method": "POST", "url": "/chat/completions",
+                              "body": {"model": "grader", "messages": [{"role": "user", "content": "hi"}]}})
+    batch_file = _upload(client, batch_input.encode() + b"\n", "batch.jsonl", purpose="batch")
+    batch = client.post(f"{DP}/batches", json={"input_file_id": batch_file, "endpoint": "/chat/completions",
+                                               "completion_window": "24h"})
+    assert batch.status_code == 201, batch.json
+    other = provision_openai_account(client, "other-openai", group="other-rg")
+
+    for path in (f"/files/{train}", f"/files/{train}/content", f"/files/{job['result_files'][0]}/content",
+                 f"/fine_tuning/jobs/{job['id']}", f"/fine_tuning/jobs/{job['id']}/events",
+                 f"/fine_tuning/jobs/{job['id']}/checkpoints", f"/batches/{batch.json['id']}"):
+        assert client.get(f"{other}{path}").status_code == 404, path
+        assert client.get(f"{DP}{path}").status_code == 200, path
+    assert client.post(f"{other}/fine_tuning/jobs/{job['id']}/cancel").status_code == 404
+    assert client.post(f"{other}/batches/{batch.json['id']}/cancel").status_code == 404
+    assert client.delete(f"{other}/fine_tuning/jobs/{job['id']}").status_code == 404
+    assert client.delete(f"{other}/files/{train}").status_code == 404
+    assert client.get(f"{other}/files").json["data"] == []
+    assert client.get(f"{other}/fine_tuning/jobs").json["data"] == []
+    assert client.get(f"{other}/batches").json["data"] == []
+    refused = client.post(f"{other}/fine_tuning/jobs", json={**BODY, "training_file": train})
+    assert refused.status_code == 400 and "does not exist" in refused.json["error"]["message"]
+    refused = client.post(f"{other}/batches", json={"input_file_id": batch_file, "endpoint": "/chat/completions",
+                                                    "completion_window": "24h"})
+    assert refused.status_code == 404
+    # Nothing of A was touched by B's attempts.
+    assert client.get(f"{DP}/files/{train}").status_code == 200
+    assert client.get(f"{DP}/fine_tuning/jobs/{job['id']}").json["status"] == "succeeded"
+
+
+def test_a_fine_tuned_model_deploys_elsewhere_only_with_its_account_as_source(client):
+    """ARM looks for the model in the deploying account's data plane, or in the account `properties.model.source`
+    names (how a prod deployment serves what staging trained); the deployment then answers from that model."""
+    train = _upload(client, _chat_lines(20))
+    job = _wait(client, client.post(f"{DP}/fine_tuning/jobs", json={**BODY, "training_file": train}).json["id"])
+    prod = provision_openai_account(client, "prod-openai", group="prod-rg")
+
+    unnamed = deploy_on_account(client, "prod-openai", "faq", job["fine_tuned_model"], group="prod-rg",
+                                expect_created=False)
+    assert unnamed.status_code == 400 and unnamed.json["error"]["code"] == "DeploymentModelNotSupported"
+    assert "not found in account 'prod-openai'" in unnamed.json["error"]["message"]
+    wrong = deploy_on_account(client, "prod-openai", "faq", job["fine_tuned_model"], group="prod-rg",
+                              source=account_id("prod-openai", group="prod-rg"), expect_created=False)
+    assert wrong.status_code == 400 and "not found in source account 'prod-openai'" in wrong.json["error"]["message"]
+    nowhere = deploy_on_account(client, "prod-openai", "faq", job["fine_tuned_model"], group="prod-rg",
+                                source=account_id("never-created"), expect_created=False)
+    assert nowhere.status_code == 400 and "not an existing" in nowhere.json["error"]["message"]
+
+    deploy_on_account(client, "prod-openai", "faq", job["fine_tuned_model"], group="prod-rg",
+                      source=account_id("ACCT"))  # ARM ids compare without case
+    answer = client.post(f"{prod}/deployments/faq/chat/completions",
+                         json={"messages": [{"role": "user", "content": "What is 7 plus 7?"}]})
+    assert answer.status_code == 200 and answer.json["choices"][0]["message"]["content"] == "14"
+    checkpoint = client.get(f"{DP}/fine_tuning/jobs/{job['id']}/checkpoints").json["data"][0]["id"]
+    deploy_on_account(client, "prod-openai", "faq-ckpt", checkpoint, group="prod-rg", source=account_id("acct"))
+
+
+def test_the_host_is_the_accounts_custom_subdomain_unique_across_subscriptions(client):
+    """Azure's data-plane host is `<customSubDomainName>.openai.azure.com`: two accounts of one name in different
+    subscriptions are two hosts, and their name is neither's host; a subdomain taken anywhere is refused."""
+    twin_a = provision_openai_account(client, "twin-openai", subscription="11111111-0000-4000-8000-000000000000",
+                                      subdomain="twin-a")
+    twin_b = provision_openai_account(client, "twin-openai", subscription="22222222-0000-4000-8000-000000000000",
+                                      subdomain="TWIN-B")
+    assert (twin_a, twin_b) == ("/accounts/twin-a/openai", "/accounts/TWIN-B/openai")
+    file_a = _upload(client, _chat_lines(12), prefix=twin_a)
+    assert client.get(f"/accounts/TWIN-A/openai/files/{file_a}").status_code == 200  # DNS ignores case
+    assert client.get(f"/accounts/twin-b/openai/files/{file_a}").status_code == 404
+    assert client.get("/accounts/twin-openai/openai/files").status_code == 421  # a name is no host
+
+    taken = create_openai_account(client, "third-openai", subscription="33333333-0000-4000-8000-000000000000",
+                                  group="third-rg", subdomain="Twin-A")
+    assert taken.status_code == 400 and taken.json["error"]["code"] == "CustomDomainInUse"
+    assert client.get(f"/accounts/twin-a/openai/files/{file_a}").status_code == 200
+
+
+def test_an_account_without_a_subdomain_answers_by_its_name_when_no_other_shares_it(client):
+    bare = provision_openai_account(client, "bare-openai", group="bare-rg", subdomain=None)
+    assert bare == "/accounts/bare-openai/openai"
+    assert client.get(f"{bare}/files").status_code == 200
+    provision_openai_account(client, "bare-openai", group="bare-rg2", subdomain=None)
+    ambiguous = client.get(f"{bare}/files")
+    assert ambiguous.status_code == 421 and "customSubDomainName" in ambiguous.json["error"]["message"]
+    # A subdomain is never read as another account's name: it names its own account.
+    named = provision_openai_account(client, "elsewhere-openai", group="else-rg", subdomain="bare-openai")
+    assert named == bare and client.get(f"{bare}/files").json["data"] == []
+
+
+def test_a_soft_deleted_account_keeps_its_data_for_a_restore_and_a_purge_erases_it(client):
+    arm = {"headers": {"Authorization": "Bearer t"}, "query_string": {"api-version": "2025-09-01"}}
+    path = account_id("acct")
+    purge = ("/subscriptions/00000000-0000-4000-8000-000000000000/providers/Microsoft.CognitiveServices/locations/"
+             "swedencentral/resourceGroups/rg/deletedAccounts/acct")
+    body = {"location": "swedencentral", "kind": "OpenAI", "sku": {"name": "S0"},
+            "properties": {"customSubDomainName": "acct", "restore": True}}
+    kept = _upload(client, _chat_lines(12))
+
+    assert client.delete(path, **arm).status_code == 202
+    assert client.get(path, **arm).status_code == 404  # the (instant) delete is settled: soft-deleted
+    assert client.put(path, json=body, **arm).status_code == 201  # restored, with its data
+    assert client.get(f"{DP}/files/{kept}").status_code == 200
+
+    assert client.delete(path, **arm).status_code == 202
+    assert client.get(path, **arm).status_code == 404
+    assert client.delete(purge, **arm).status_code == 200
+    del body["properties"]["restore"]
+    assert client.put(path, json=body, **arm).status_code == 201  # a new account under the same id: nothing of the old
+    assert client.get(f"{DP}/files/{kept}").status_code == 404 and client.get(f"{DP}/files").json["data"] == []

@@ -5,7 +5,9 @@ build it in-process with `create_app(state_dir)`. Pieces, each reusable by a new
 
 - `store.Store`: one JSON document per namespace under the state dir, mutated inside `transaction()` under a
   lock and written atomically, so a restart keeps the state. A Blueprint gets its own namespace with
-  `store.get_store("openai")`; large payloads (uploaded files) go under `store.blob_dir("openai")`.
+  `store.get_store(name)`; the data plane keeps one per account (`store.account_store(account_id, "openai")`,
+  as Azure keeps each account's files, jobs and batches apart), large payloads (uploaded files) under its
+  `blob_dir()`.
 - `faults`: rules posted to `/_emulator/faults` apply to every route of every Blueprint (a `before_request`
   hook on the app): error status + ARM error body + Retry-After, a delay, or a long-running operation that
   ends Failed (`faults.pending_operation_failure()` hands the injected error to the code creating it).

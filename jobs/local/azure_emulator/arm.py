@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, after_this_request, current_app, jsonify, request
 
 from jobs.local.azure_emulator import catalog
 from jobs.local.azure_emulator.faults import pending_operation_delay, pending_operation_failure
@@ -297,6 +297,10 @@ def account(data: Data, sub: str, rg: str, name: str) -> Response:
                            "you must specify 'restore' to be 'true' in the property. If you don't want to restore "
                            "existing resource, please purge it first.")
         if subdomain:
+            # The subdomain is the account's data-plane host (`<subdomain>.openai.azure.com`), so it is global:
+            # taken by an account of any subscription or resource group, a soft-deleted one included (its name is
+            # held until purged). The code is the one infra/azure/errors.py knows from Azure; the REST specs in
+            # shared/contracts list no error codes, so it is not verified against them.
             taken = [r for r in [*data.get("resources", {}).values(), *data["deleted_accounts"].values()]
                      if r["type"] == kind_name and _key(r["id"]) != _key(rid)
                      and (r["properties"].get("customSubDomainName") or "").lower() == subdomain.lower()]
@@ -376,7 +380,7 @@ def deployment(data: Data, sub: str, rg: str, account_name: str, name: str) -> R
     capacity = int(sku.get("capacity") or 1)
     fine_tuned = ".ft-" in model["name"] or model["name"].startswith("ftchkpt-")
     if fine_tuned:
-        _check_fine_tuned(model["name"], sku["name"], parent["location"])
+        _check_fine_tuned(data, model["name"], sku["name"], parent, model.get("source"))
     else:
         known = catalog.find(parent["location"], model["name"], model.get("version") or "")
         if known is None:
@@ -412,16 +416,34 @@ def deployment(data: Data, sub: str, rg: str, account_name: str, name: str) -> R
 FINE_TUNED_SKUS = {"Standard", "GlobalStandard", "DeveloperTier"}
 
 
-def _check_fine_tuned(name: str, sku: str, location: str) -> None:
-    """The fine-tuned model (or checkpoint id) must exist in the data plane, with a SKU fine-tuned models take."""
-    from jobs.local.azure_emulator.store import get_store
+def _check_fine_tuned(data: Data, name: str, sku: str, parent: dict, source: str | None) -> None:
+    """The fine-tuned model (or checkpoint id) must exist in the data plane of the account that trained it, with a
+    SKU fine-tuned models take. That account is the deploying one, or the one `properties.model.source` names (a
+    deployment of another account's model: Azure's cross-resource deployment of a fine-tuned model, which ftops
+    uses to serve in prod what staging trained). Each account's data plane is its own, so a model of one account
+    is unknown to every other unless named as the source.
 
-    jobs = get_store("openai").snapshot().get("jobs", {}).values()
+    Azure's error codes for a model it cannot find, or a source that is no account, are not in the ARM spec (it
+    lists no error codes); `DeploymentModelNotSupported` is the code this emulator uses for a model it cannot
+    deploy, not a verified one."""
+    from jobs.local.azure_emulator.store import account_store
+
+    holder = parent
+    if source:
+        holder = _get(data, source)
+        if holder is None or str(holder.get("type", "")).lower() != "microsoft.cognitiveservices/accounts":
+            raise ArmError(400, "DeploymentModelNotSupported",
+                           f"The source '{source}' of model '{name}' is not an existing Cognitive Services account.")
+    jobs = account_store(holder["id"], "openai").snapshot().get("jobs", {}).values()
     job = next((j for j in jobs if j.get("fine_tuned_model") == name
                 or any(c["id"] == name for c in j.get("_checkpoints", []))), None)
     if job is None:
-        raise ArmError(400, "DeploymentModelNotSupported", f"The model '{name}' was not found. A fine-tuned model is "
-                                                           "deployed by its fine_tuned_model name or checkpoint id.")
+        where = f"source account '{holder['name']}'" if source else f"account '{holder['name']}'"
+        raise ArmError(400, "DeploymentModelNotSupported", f"The model '{name}' was not found in {where}. A "
+                                                           "fine-tuned model is deployed by its fine_tuned_model name "
+                                                           "or checkpoint id, from the account that trained it or with "
+                                                           "that account as properties.model.source.")
+    location = parent["location"]
     if sku not in FINE_TUNED_SKUS:
         raise ArmError(400, "InvalidResourceProperties", f"The specified SKU '{sku}' is not supported for "
                                                          f"fine-tuned models; supported: {sorted(FINE_TUNED_SKUS)}.")
@@ -484,8 +506,17 @@ def deleted_account(data: Data, sub: str, location: str, rg: str, name: str) -> 
     deleted = data.setdefault("deleted_accounts", {}).get(key)
     if deleted is None or deleted["location"] != location.lower():
         raise _not_found("Microsoft.CognitiveServices/locations/resourceGroups/deletedAccounts", name)
-    if request.method == "DELETE":  # purge
+    if request.method == "DELETE":  # purge: the account's data plane (files, jobs, batches) goes with it
         del data["deleted_accounts"][key]
+        account_id = deleted["id"]
+
+        @after_this_request
+        def erase_data_plane(response: Response) -> Response:  # once the purge is stored (this transaction)
+            from jobs.local.azure_emulator.store import drop_account
+
+            drop_account(account_id)
+            return response
+
         return Response(status=200)
     return _json(deleted)
 
@@ -667,6 +698,8 @@ def operation_status(data: Data, sub: str, namespace: str, location: str, op_id:
         raise ArmError(404, "OperationNotFound", f"The operation '{op_id}' was not found.")
     body = {"id": request.path, "name": op_id, "status": op["status"],
             "startTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(op["start_time"]))}
+    if op.get("end_time") is not None:  # ARM's operation status has endTime once the operation is over
+        body["endTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(op["end_time"]))
     if op["status"] == "Failed":
         body["error"] = op["error"]
     return _json(body)
@@ -724,10 +757,15 @@ def dispatch(_rest: str) -> Response:
     for pattern, handler in ROUTES:
         match = pattern.match(path)
         if match:
-            try:
-                with get_store("arm").transaction() as data:
+            arm = get_store("arm")
+            with arm.lock():  # one request at a time sees and changes the state
+                # Settling is a fact about time, not part of this request: its own transaction, kept whatever the
+                # request answers (an error rolls back the request's changes only, never a finished operation).
+                with arm.transaction() as data:
                     settle(data)
-                    return handler(data, *match.groups())
-            except ArmError as exc:
-                return error(exc.status, exc.code, exc.message)
+                try:
+                    with arm.transaction() as data:
+                        return handler(data, *match.groups())
+                except ArmError as exc:
+                    return error(exc.status, exc.code, exc.message)
     return error(404, "InvalidResourceType", f"The resource type could not be found for path '{path}'.")

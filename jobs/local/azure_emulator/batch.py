@@ -9,7 +9,8 @@ The input file is uploaded with purpose `batch` (the files routes of the data pl
 batch completes, every line is answered with the same deterministic chat function that
 `/deployments/<d>/chat/completions` uses, into an output file (and an error file for lines that failed,
 such as an unknown deployment), read back through `GET /openai/files/<id>/content`. Like the fine-tuning
-jobs, nothing runs in the background: a batch is settled the first time it is read after its end.
+jobs, nothing runs in the background: a batch is settled the first time it is read after its end. Batches, like
+files, belong to the account they were created in (its own store): another account answers 404 for them.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from flask import Blueprint, Response, jsonify, request
 
 from jobs.local.azure_emulator import openai as data_plane
 from jobs.local.azure_emulator import store
-from jobs.local.azure_emulator.store import get_store
 
 bp = Blueprint("batch", __name__)
 
@@ -93,20 +93,20 @@ def _status_at(batch: dict[str, Any], now: float) -> str:
     return "completed"
 
 
-def completion(account: str | None, deployment: str, body: dict[str, Any],
-               data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def completion(deployment: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """One chat completion, answered exactly as the deployment's chat route answers it (the batch's own
-    account's deployments only)."""
-    model = data_plane._deployment_model(account, deployment) if account else None
-    if model is None:
+    account's deployments only: the request's account, whose store holds the batch)."""
+    found = data_plane._deployment_model(deployment)
+    if found is None:
         return 404, {"error": {"code": "DeploymentNotFound", "message": f"the API deployment {deployment} does not exist"}}
+    model, model_account = found
     if ".ft-" in model or model.startswith("ftchkpt-"):
         # Azure's Batch API does not serve fine-tuned models (it needs a GlobalBatch deployment of a base model).
         return 400, {"error": {"code": "OperationNotSupported",
                                "message": f"the deployment {deployment} serves a fine-tuned model; the Batch API "
                                           "does not support fine-tuned models"}}
     prompt = data_plane._last_user(body.get("messages", []))
-    answer = data_plane._answer(model, prompt, data)
+    answer = data_plane._answer(model, model_account, prompt)
     prompt_tokens = sum(len(str(m.get("content", "")).split()) + 4 for m in body.get("messages", []))
     digest = hashlib.sha256(f"{model}:{prompt}".encode()).hexdigest()[:24]
     return 200, {"id": f"chatcmpl-{digest}", "object": "chat.completion", "created": int(time.time()), "model": model,
@@ -119,7 +119,7 @@ def completion(account: str | None, deployment: str, body: dict[str, Any],
 def _write_file(content: bytes, filename: str, purpose: str) -> str:
     file_id = f"file-{uuid.uuid4().hex}"
     data_plane._blob(file_id).write_bytes(content)
-    with get_store(data_plane.NS).transaction() as files_data:
+    with data_plane._store().transaction() as files_data:
         files_data.setdefault("files", {})[file_id] = {
             "id": file_id, "object": "file", "bytes": len(content), "created_at": int(time.time()),
             "filename": filename, "purpose": purpose, "status": "processed", "status_details": None,
@@ -133,10 +133,9 @@ def _settle(batch: dict[str, Any], now: float) -> None:
         return
     raw = data_plane._blob(batch["input_file_id"]).read_bytes()
     lines, _ = _parse_input(raw)
-    data = get_store(data_plane.NS).snapshot()
     out, err = [], []
     for item in lines:
-        status, body = completion(batch.get("_account"), str(item["body"].get("model", "")), item["body"], data)
+        status, body = completion(str(item["body"].get("model", "")), item["body"])
         request_id = hashlib.sha256(f"{batch['id']}:{item['custom_id']}".encode()).hexdigest()[:24]
         record = {"id": f"batch_req_{request_id}", "custom_id": item["custom_id"],
                   "response": {"status_code": status, "request_id": request_id, "body": body}, "error": None}
@@ -169,9 +168,9 @@ def create_batch(account: str | None = None):
     if not isinstance(body, dict):
         return _error(400, "invalidPayload", "the body must be a JSON object")
     file_id = body.get("input_file_id")
-    record = get_store(data_plane.NS).snapshot().get("files", {}).get(file_id or "")
+    record = data_plane._store().snapshot().get("files", {}).get(file_id or "")
     if record is None:
-        return _error(404, "fileNotFound", f"file {file_id} does not exist", "input_file_id")
+        return _error(404, "notFound", f"file {file_id} does not exist", "input_file_id")
     if record["purpose"] != "batch":
         return _error(400, "invalidPayload", f"file {file_id} has purpose {record['purpose']!r}; upload with "
                       "purpose batch", "input_file_id")
@@ -187,12 +186,11 @@ def create_batch(account: str | None = None):
              "created_at": int(now), "in_progress_at": None, "expires_at": int(now) + 86_400, "finalizing_at": None,
              "completed_at": None, "failed_at": None, "expired_at": None, "cancelling_at": None, "cancelled_at": None,
              "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
-             "metadata": body.get("metadata"), "errors": None, "_created_f": now, "_duration_s": _duration(),
-             "_account": account}
+             "metadata": body.get("metadata"), "errors": None, "_created_f": now, "_duration_s": _duration()}
     if errors:  # Azure validates the whole file first; a bad file fails the batch, nothing is answered
         batch.update(_final="failed", status="failed", failed_at=int(now),
                      errors={"object": "list", "data": errors[:100]})
-    with get_store(NS).transaction() as data:
+    with data_plane._store(NS).transaction() as data:
         data.setdefault("batches", {})[batch_id] = batch
     return jsonify(_view(batch, now)), 201  # the spec's Batches_Create answers 201
 
@@ -200,10 +198,10 @@ def create_batch(account: str | None = None):
 @_route("/batches/<batch_id>", methods=["GET"])
 def get_batch(batch_id: str, account: str | None = None):
     now = time.time()
-    with get_store(NS).transaction() as data:
+    with data_plane._store(NS).transaction() as data:
         batch = data.get("batches", {}).get(batch_id)
         if batch is None:
-            return _error(404, "batchNotFound", f"batch {batch_id} does not exist")
+            return _error(404, "notFound", f"batch {batch_id} does not exist")
         _settle(batch, now)
         view = _view(batch, now)
     return jsonify(view)
@@ -212,7 +210,7 @@ def get_batch(batch_id: str, account: str | None = None):
 @_route("/batches", methods=["GET"])
 def list_batches(account: str | None = None):
     now = time.time()
-    with get_store(NS).transaction() as data:
+    with data_plane._store(NS).transaction() as data:
         batches = list(data.get("batches", {}).values())
         for batch in batches:
             _settle(batch, now)
@@ -230,10 +228,10 @@ def list_batches(account: str | None = None):
 @_route("/batches/<batch_id>/cancel", methods=["POST"])
 def cancel_batch(batch_id: str, account: str | None = None):
     now = time.time()
-    with get_store(NS).transaction() as data:
+    with data_plane._store(NS).transaction() as data:
         batch = data.get("batches", {}).get(batch_id)
         if batch is None:
-            return _error(404, "batchNotFound", f"batch {batch_id} does not exist")
+            return _error(404, "notFound", f"batch {batch_id} does not exist")
         _settle(batch, now)
         if not batch.get("_final"):
             batch.update(_final="cancelled", status="cancelled", cancelling_at=int(now), cancelled_at=int(now))

@@ -13,10 +13,13 @@ the data's size and hash), job and file timings, checkpoint ids (`ftchkpt-` + 32
 documentation shows; the spec's own example uses OpenAI's `ftckpt_` form), trained token counts.
 
 Nothing runs in the background: a job's state is computed from its creation time whenever it is read, so an
-emulator restarted mid-job carries on where it was. Every route is served at `/accounts/<account>/openai/...`
-(the emulator's stand-in for the account's own host, `https://<subdomain>.openai.azure.com/openai/...`) and
-answers only for an account its ARM side holds (`refuse_unknown_account`); deployments are looked up in that
-account only. Fault injection comes from the app-wide hook in `faults`.
+emulator restarted mid-job carries on where it was. Every route is served at `/accounts/<host>/openai/...`, the
+emulator's stand-in for the account's own host `https://<host>.openai.azure.com/openai/...`, where `<host>` is the
+account's custom subdomain (`resolve_host` says how an account is found); a route answers only for an account
+its ARM side holds (`refuse_unknown_account`). Each account's files, jobs (with their events and checkpoints) and batches
+are its own, as on Azure: they live in that account's store (`store.account_store`), so an id of one account is
+404 on every other; deployments are looked up in that account only. Fault injection comes from the app-wide hook
+in `faults`.
 """
 
 from __future__ import annotations
@@ -30,10 +33,10 @@ import uuid
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from jobs.local.azure_emulator import faults, store
-from jobs.local.azure_emulator.store import get_store
+from jobs.local.azure_emulator.store import Store, account_store, get_store
 from jobs.local.azure_emulator import catalog
 
 bp = Blueprint("openai", __name__)
@@ -71,8 +74,14 @@ def _settings() -> dict[str, float]:
     return store.settings(NS, DEFAULTS, "FTOPS_OPENAI_")
 
 
-def _blob(file_id: str):
-    return get_store(NS).blob_dir() / file_id
+def _store(kind: str = NS) -> Store:
+    """This request's account's store of `kind` (its files and jobs; "batch": its batches)."""
+    return account_store(g.ftops_account["id"], kind)
+
+
+def _blob(file_id: str, account_id: str | None = None):
+    """Where a file's content lives: in its account's store (this request's account unless named)."""
+    return (account_store(account_id, NS) if account_id else _store()).blob_dir() / file_id
 
 
 # --- accounts and deployments, read from the ARM side's store ------------------------------------
@@ -82,8 +91,6 @@ def _arm() -> dict[str, Any]:
     account whose delete finished is gone even if no ARM request has been made since). Takes only the ARM
     store's lock; callers hold no other store's lock (ARM's deployment checks read this data plane's store
     under the ARM lock, so the reverse order could deadlock)."""
-    from flask import g
-
     from jobs.local.azure_emulator.arm import settle
 
     if "ftops_arm_view" not in g:  # once per request: the account check and the deployment lookup share it
@@ -96,14 +103,34 @@ def _arm() -> dict[str, Any]:
 ACCOUNT_TYPE = "microsoft.cognitiveservices/accounts"
 
 
-def account_resource(account: str, arm: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """The Cognitive Services account named `account` in the ARM state (any subscription and resource group;
-    names compared without case, as DNS compares hosts), or None: never created, deleted, or purged. An
-    account whose create is still in progress counts (ftops waits for the create before using it)."""
+def resolve_host(host: str, arm: dict[str, Any] | None = None) -> tuple[dict[str, Any] | None, str]:
+    """The Cognitive Services account whose data-plane host is `host` (`<host>.openai.azure.com`), with why none
+    is when none is. Compared without case, as DNS compares host names. An account whose create is still in
+    progress counts (ftops waits for the create before using it); a deleted or purged one does not.
+
+    Azure: the data plane's host is the account's `{endpoint}` (data-plane spec:
+    "https://aoairesource.openai.azure.com"; ARM spec: `properties.customSubDomainName`, "used for token-based
+    authentication", and `properties.endpoint`).
+    A custom subdomain is global: whichever subscription and resource group hold the account, no other account may
+    claim it (the ARM side refuses a second claim, `arm.account`), so it names at most one account. An account
+    without one has only its region's shared endpoint on Azure; the emulator, whose path must name some account,
+    then falls back to the account's name, among accounts without a subdomain only (a subdomain claimed by one
+    account is never read as another's name), and only when that name is unique: two such accounts of one name in
+    different resource groups or subscriptions have no host of their own here either."""
     resources = (arm if arm is not None else _arm()).get("resources", {})
-    wanted = account.lower()
-    return next((r for _, r in sorted(resources.items())
-                 if str(r.get("type", "")).lower() == ACCOUNT_TYPE and str(r.get("name", "")).lower() == wanted), None)
+    wanted = host.lower()
+    accounts = [r for _, r in sorted(resources.items()) if str(r.get("type", "")).lower() == ACCOUNT_TYPE]
+    for resource in accounts:
+        if str((resource.get("properties") or {}).get("customSubDomainName") or "").lower() == wanted:
+            return resource, ""
+    named = [r for r in accounts if not (r.get("properties") or {}).get("customSubDomainName")
+             and str(r.get("name", "")).lower() == wanted]
+    if len(named) == 1:
+        return named[0], ""
+    if named:
+        return None, (f"{len(named)} accounts without a custom subdomain are named {host!r} "
+                      f"({', '.join(r['id'] for r in named)}); give each its own customSubDomainName")
+    return None, "the emulator's ARM state holds no account with that custom subdomain (or, without one, that name)"
 
 
 NO_SUCH_ACCOUNT_STATUS = 421
@@ -128,34 +155,31 @@ def refuse_unknown_account() -> Response | None:
     if request.blueprint not in {"openai", "batch"} or not request.view_args or "account" not in request.view_args:
         return None
     account = request.view_args["account"]
-    if account_resource(account) is not None:
+    found, why = resolve_host(account)
+    if found is not None:
+        g.ftops_account = found  # the views read and write this account's store only
         return None
     from jobs.local.azure_emulator import NO_SUCH_ACCOUNT_HEADER
 
     response = _error(NO_SUCH_ACCOUNT_STATUS, NO_SUCH_ACCOUNT_CODE,
-                      f"no Azure OpenAI account {account!r} exists: the emulator's ARM state holds none (real Azure "
-                      f"has no host for it, so a client fails resolving its name); create it through ARM first "
+                      f"no Azure OpenAI account answers at {account!r}: {why} (real Azure has no host for it, so a "
+                      f"client fails resolving its name); create it through ARM first "
                       f"(`ftops infra apply --cloud azure --env ENV`)")
     response.headers[NO_SUCH_ACCOUNT_HEADER] = account
     return response
 
 
-def _account_location(account: str) -> str | None:
-    """The account's region, from the ARM store."""
-    found = account_resource(account)
-    return found.get("location") if found else None
-
-
-def _deployment_model(account: str, deployment: str) -> str | None:
-    """The model the account's deployment serves, or None when the account has no such deployment (Azure
-    answers 404 DeploymentNotFound: a deployment of another account, even of the same name, does not count)."""
-    arm = _arm()
-    found = account_resource(account, arm)
-    if found is None:
-        return None
-    resource = arm.get("resources", {}).get(f"{str(found['id']).lower()}/deployments/{deployment.lower()}")
+def _deployment_model(deployment: str) -> tuple[str, str] | None:
+    """The model this request's account's deployment serves and the resource id of the account holding that
+    model (the deployment's `properties.model.source` for a model trained elsewhere, else the account itself), or
+    None when the account has no such deployment (Azure answers 404 DeploymentNotFound: a deployment of another
+    account, even of the same name, does not count)."""
+    own = str(g.ftops_account["id"])
+    resource = _arm().get("resources", {}).get(f"{own.lower()}/deployments/{deployment.lower()}")
     model = ((resource or {}).get("properties") or {}).get("model") or {}
-    return model.get("name") or None
+    if not model.get("name"):
+        return None
+    return model["name"], str(model.get("source") or own)
 
 
 # --- files -----------------------------------------------------------------------------------------
@@ -209,7 +233,7 @@ def upload_file(account: str | None = None):
               "purpose": purpose, "status": "pending", "status_details": None,
               "_ready_at": time.time() + _settings()["file_processing_s"], "_examples": len(examples),
               "_final_status": "error" if problem else "processed", "_error": problem}
-    with get_store(NS).transaction() as data:
+    with _store().transaction() as data:
         data.setdefault("files", {})[file_id] = record
     return jsonify(_file_view(record)), 201
 
@@ -226,7 +250,7 @@ def _page(items: list[dict[str, Any]], *, default: int, most: int) -> tuple[list
 
 @_route("/files", methods=["GET"])
 def list_files(account: str | None = None):
-    files = get_store(NS).snapshot().get("files", {})
+    files = _store().snapshot().get("files", {})
     purpose = request.args.get("purpose")
     items = sorted((_file_view(r) for r in files.values() if not purpose or r["purpose"] == purpose),
                    key=lambda f: (f["created_at"], f["id"]), reverse=True)
@@ -236,7 +260,7 @@ def list_files(account: str | None = None):
 
 @_route("/files/<file_id>", methods=["GET"])
 def get_file(file_id: str, account: str | None = None):
-    record = get_store(NS).snapshot().get("files", {}).get(file_id)
+    record = _store().snapshot().get("files", {}).get(file_id)
     if record is None:
         return _error(404, "notFound", f"file {file_id} does not exist")
     return jsonify(_file_view(record))
@@ -244,7 +268,7 @@ def get_file(file_id: str, account: str | None = None):
 
 @_route("/files/<file_id>", methods=["DELETE"])
 def delete_file(file_id: str, account: str | None = None):
-    with get_store(NS).transaction() as data:
+    with _store().transaction() as data:
         if data.get("files", {}).pop(file_id, None) is None:
             return _error(404, "notFound", f"file {file_id} does not exist")
     _blob(file_id).unlink(missing_ok=True)
@@ -253,7 +277,7 @@ def delete_file(file_id: str, account: str | None = None):
 
 @_route("/files/<file_id>/content", methods=["GET"])
 def file_content(file_id: str, account: str | None = None):
-    if file_id not in get_store(NS).snapshot().get("files", {}):
+    if file_id not in _store().snapshot().get("files", {}):
         return _error(404, "notFound", f"file {file_id} does not exist")
     return Response(_blob(file_id).read_bytes(), mimetype="application/octet-stream")
 
@@ -454,8 +478,8 @@ def create_job(account: str | None = None):
     if not isinstance(body, dict):
         return _error(400, "invalidPayload", "the body must be a JSON object")
     failure = faults.pending_operation_failure()
-    location = _account_location(account)  # read before taking this store's lock (see `_arm`)
-    with get_store(NS).transaction() as data:
+    location = g.ftops_account.get("location")  # ARM's, read before taking this store's lock (see `_arm`)
+    with _store().transaction() as data:
         files = data.setdefault("files", {})
         problem = _validate(body, location, files)
         if problem is not None:
@@ -495,10 +519,10 @@ def _settled_job_or_404(data: dict[str, Any], job_id: str, now: float):
 
 @_route("/fine_tuning/jobs", methods=["GET"])
 def list_jobs(account: str | None = None):
-    with get_store(NS).transaction() as data:
+    with _store().transaction() as data:
         _settle_all(data)
     now = time.time()
-    jobs = sorted(get_store(NS).snapshot().get("jobs", {}).values(), key=lambda j: (j["created_at_f"], j["id"]),
+    jobs = sorted(_store().snapshot().get("jobs", {}).values(), key=lambda j: (j["created_at_f"], j["id"]),
                   reverse=True)
     page, has_more = _page(jobs, default=20, most=100)
     return jsonify({"object": "list", "data": [_job_view(j, now) for j in page], "has_more": has_more})
@@ -506,7 +530,7 @@ def list_jobs(account: str | None = None):
 
 @_route("/fine_tuning/jobs/<job_id>", methods=["GET"])
 def get_job(job_id: str, account: str | None = None):
-    with get_store(NS).transaction() as data:
+    with _store().transaction() as data:
         job, missing = _settled_job_or_404(data, job_id, time.time())
         if missing:
             return missing
@@ -515,7 +539,7 @@ def get_job(job_id: str, account: str | None = None):
 
 @_route("/fine_tuning/jobs/<job_id>/cancel", methods=["POST"])
 def cancel_job(job_id: str, account: str | None = None):
-    with get_store(NS).transaction() as data:
+    with _store().transaction() as data:
         now = time.time()
         job, missing = _settled_job_or_404(data, job_id, now)
         if missing:
@@ -530,7 +554,7 @@ def cancel_job(job_id: str, account: str | None = None):
 @_route("/fine_tuning/jobs/<job_id>/pause", methods=["POST"])
 def pause_job(job_id: str, account: str | None = None):
     """Running jobs pause: the answer says `pausing`, every later read `paused` (until resumed)."""
-    with get_store(NS).transaction() as data:
+    with _store().transaction() as data:
         now = time.time()
         job, missing = _settled_job_or_404(data, job_id, now)
         if missing:
@@ -545,7 +569,7 @@ def pause_job(job_id: str, account: str | None = None):
 @_route("/fine_tuning/jobs/<job_id>/resume", methods=["POST"])
 def resume_job(job_id: str, account: str | None = None):
     """A paused job resumes where it stopped: its clock moves on by the time it spent paused."""
-    with get_store(NS).transaction() as data:
+    with _store().transaction() as data:
         job, missing = _job_or_404(data, job_id)
         if missing:
             return missing
@@ -558,7 +582,7 @@ def resume_job(job_id: str, account: str | None = None):
 
 @_route("/fine_tuning/jobs/<job_id>", methods=["DELETE"])
 def delete_job(job_id: str, account: str | None = None):
-    with get_store(NS).transaction() as data:
+    with _store().transaction() as data:
         if data.get("jobs", {}).pop(job_id, None) is None:
             return _error(404, "notFound", f"fine-tuning job {job_id} does not exist")
     return "", 204
@@ -600,7 +624,7 @@ def _events(job: dict[str, Any], files: dict[str, Any], now: float) -> list[dict
 
 @_route("/fine_tuning/jobs/<job_id>/events", methods=["GET"])
 def job_events(job_id: str, account: str | None = None):
-    with get_store(NS).transaction() as data:
+    with _store().transaction() as data:
         job, missing = _settled_job_or_404(data, job_id, time.time())
         if missing:
             return missing
@@ -611,7 +635,7 @@ def job_events(job_id: str, account: str | None = None):
 
 @_route("/fine_tuning/jobs/<job_id>/checkpoints", methods=["GET"])
 def job_checkpoints(job_id: str, account: str | None = None):
-    with get_store(NS).transaction() as data:
+    with _store().transaction() as data:
         job, missing = _settled_job_or_404(data, job_id, time.time())
         if missing:
             return missing
@@ -646,14 +670,16 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"\w+", text.lower()))
 
 
-def _answer(model: str, prompt: str, data: dict[str, Any]) -> str:
-    """Deterministic: the training example whose user turn is closest to the prompt (exact match first)."""
+def _answer(model: str, model_account: str, prompt: str) -> str:
+    """Deterministic: the training example whose user turn is closest to the prompt (exact match first), from
+    the job that made the model in `model_account` (the account holding it: see `_deployment_model`)."""
+    data = account_store(model_account, NS).snapshot()
     job = next((j for j in data.get("jobs", {}).values()
                 if (j.get("fine_tuned_model") and model.split(":ckpt-")[0] == j["fine_tuned_model"])
                 or any(c["id"] == model for c in j.get("_checkpoints", []))), None)  # a checkpoint, by its id
     if job is None:
         return f"[{model}] {prompt}"
-    raw = _blob(job["training_file"]).read_bytes()
+    raw = _blob(job["training_file"], model_account).read_bytes()
     examples, _ = _parse_examples(raw)
     best, best_score = None, -1.0
     asked = _words(prompt)
@@ -677,14 +703,14 @@ def _answer(model: str, prompt: str, data: dict[str, Any]) -> str:
 @_route("/deployments/<deployment>/chat/completions", methods=["POST"])
 def chat_completions(deployment: str, account: str | None = None):
     body = request.get_json(force=True, silent=True) or {}
-    data = get_store(NS).snapshot()
-    model = _deployment_model(account, deployment)
-    if model is None:
+    found = _deployment_model(deployment)
+    if found is None:
         return _error(404, "DeploymentNotFound", f"the API deployment {deployment} does not exist in account "
                       f"{account}; deploy it with `ftops deploy` (an inactive fine-tuned deployment is deleted after "
                       "15 days)")
+    model, model_account = found
     prompt = _last_user(body.get("messages", []))
-    answer = _answer(model, prompt, data)
+    answer = _answer(model, model_account, prompt)
     prompt_tokens = sum(len(str(m.get("content", "")).split()) + 4 for m in body.get("messages", []))
     completion_tokens = len(answer.split())
     digest = hashlib.sha256(f"{model}:{prompt}".encode()).hexdigest()[:24]

@@ -8,12 +8,17 @@ Usage from any Blueprint (the ARM one uses namespace "arm"; the OpenAI data plan
     get_store("openai").blob_dir() / file_id              # a directory for large payloads (file contents)
 
 A failed block (exception) leaves the document as it was on disk: nothing is half-changed.
+
+The data plane keeps one store per Azure OpenAI account (`account_store(account_id, "openai")`), as Azure keeps
+each account's files, jobs and batches apart: an id of one account is unknown to every other.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +47,10 @@ class Store:
                 atomic_write(self.path, orjson.dumps(work, option=orjson.OPT_INDENT_2))
                 self._data = work
 
+    def lock(self) -> threading.RLock:
+        """The store's (re-entrant) lock: hold it across several transactions that must see no other writer."""
+        return self._lock
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return copy.deepcopy(self._data)
@@ -59,6 +68,34 @@ def get_store(namespace: str) -> Store:
         if namespace not in stores:
             stores[namespace] = Store(current_app.config["FTOPS_STATE_DIR"], namespace)
         return stores[namespace]
+
+
+def _account_dir(account_id: str) -> str:
+    """Keyed by the account's ARM resource id (case-insensitive, as ARM ids are), hashed so that no name taken
+    from a request ends up in a path."""
+    return "accounts/" + hashlib.sha256(account_id.lower().rstrip("/").encode()).hexdigest()[:24]
+
+
+def account_namespace(account_id: str, kind: str) -> str:
+    """The namespace of one account's `kind` of data-plane state ("openai": files and fine-tuning jobs; "batch")."""
+    return f"{_account_dir(account_id)}/{kind}"
+
+
+def account_store(account_id: str, kind: str) -> Store:
+    """The store of one account's data plane (see `account_namespace`)."""
+    return get_store(account_namespace(account_id, kind))
+
+
+def drop_account(account_id: str) -> None:
+    """Erase an account's data plane, on disk and in memory (Azure erases it when the account is purged; a
+    soft-deleted account keeps it for a restore). Call it once the ARM state no longer holds the account, so no
+    request can reach these stores any more."""
+    prefix = _account_dir(account_id) + "/"
+    with current_app.extensions["ftops_stores_lock"]:
+        stores: dict[str, Store] = current_app.extensions["ftops_stores"]
+        for namespace in [n for n in stores if n.startswith(prefix)]:
+            del stores[namespace]
+        shutil.rmtree(Path(current_app.config["FTOPS_STATE_DIR"]) / prefix, ignore_errors=True)
 
 
 def settings(namespace: str, defaults: dict[str, float], config_prefix: str) -> dict[str, float]:
