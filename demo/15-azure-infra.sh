@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Stage 25: provision the local environment's Azure resources on the ARM emulator with the management SDKs:
-# plan (everything to create), apply, plan again (no changes), and the outputs rendering reads.
+# Stage 15: provision the local environment's Azure resources on the ARM emulator with the management SDKs:
+# plan (everything to create), apply, plan again (no changes), and the outputs rendering reads. Before the data
+# stage: apply makes the data container (on Azurite too), which no other ftops command creates.
 set -euo pipefail
 out="${FTOPS_DEMO_OUT:?}/azure-infra"
 mkdir -p "$out"

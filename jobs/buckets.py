@@ -1,4 +1,7 @@
-"""The environment's S3 buckets are the stack's (`ftops infra deploy`): ftops checks them, never creates them.
+"""The environment's storage is provisioned, never made on the fly: ftops checks it, never creates it.
+
+S3 buckets are the stack's (`ftops infra deploy`); the Blob container is `ftops infra apply --cloud azure`'s (with
+the pipeline's Storage Blob Data Contributor assignment on it, and soft delete on its account).
 
 A bucket a command made would lack what the stack gives the real ones (SSE-KMS with the environment's key,
 TLS-only policy, public access blocked, versioning), and the later `ftops infra deploy` would fail on it with
@@ -7,6 +10,12 @@ exist, before it writes anything anywhere, and refuses with one line naming the 
 provisioning step. Real environments are not checked here: HeadBucket needs s3:ListBucket on the whole bucket,
 which the pipeline role holds only per prefix; a missing bucket there shows as NoSuchBucket at the first write,
 and `ftops preflight` checks the stack's buckets.
+
+A container a command made on Azurite would be one the provisioning never made (no ARM record, no role
+assignment), so a `local` that skipped `infra apply` would silently differ from a provisioned one. In an
+emulated environment a command that writes to Blob checks the container first (`require_container`); in a real
+one a missing container is one line too (`missing_container`), when the first call finds it gone (a check there
+would need a container read permission the pipeline role does not otherwise use).
 """
 
 from __future__ import annotations
@@ -59,3 +68,53 @@ def require_buckets(env: Environment, s3: Any, buckets: Iterable[str]) -> None:
             "with the environment's KMS key")
         raise CloudError(f"bucket {bucket} does not exist in environment {env.name}",
                          source=environment_file(env.name), field="aws", hint=hint)
+
+
+# --- Blob containers ---------------------------------------------------------------------------------------------
+
+def container_provision_hint(env: Environment) -> str:
+    return (f"provision {env.name} first: ftops infra apply --cloud azure --env {env.name} creates the storage "
+            "account, its container and the role assignment on it")
+
+
+def missing_container(env: Environment, container: str) -> CloudError:
+    """The one line for a container that does not exist, in any environment."""
+    account = env.require_azure().storage_account
+    return CloudError(f"container {container} does not exist in storage account {account} of environment "
+                      f"{env.name}", source=environment_file(env.name), field="data.blob_container",
+                      hint=container_provision_hint(env))
+
+
+def is_container_not_found(exc: BaseException) -> bool:
+    """Whether a Blob call failed because the container (not the blob) does not exist."""
+    return getattr(exc, "error_code", None) == "ContainerNotFound"
+
+
+def container_exists(env: Environment, container: Any) -> bool:
+    """Whether `container` (a ContainerClient) exists; an unreachable service is one line, a refused login is left
+    to the CLI root's line for it."""
+    from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+    try:
+        return bool(container.exists())
+    except ResourceNotFoundError:
+        return False
+    except AzureError as exc:
+        from jobs.clients import credential_error
+
+        if credential_error(exc, env) is not None:
+            raise
+        hint = ("is the emulator running? `ftops local status`" if env.emulated
+                else "check your Azure login and the storage account's role assignments")
+        raise CloudError(f"cannot reach container {container.container_name} of environment {env.name}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                         source=environment_file(env.name), field="data.blob_container", hint=hint) from None
+
+
+def require_container(env: Environment, container: Any, *, real_too: bool = False) -> None:
+    """Raise `missing_container` when `container` does not exist: in emulated environments (as `require_buckets`),
+    and in real ones too with `real_too` (data upload, which always checked it)."""
+    if not (env.emulated or real_too):
+        return
+    if not container_exists(env, container):
+        raise missing_container(env, container.container_name)

@@ -119,27 +119,64 @@ class BlobServiceHandler(Handler):
 
 
 class ContainerHandler(Handler):
+    """The data container. On Azure one ARM PUT makes it on the blob endpoint too; on the emulators ARM (ftops'
+    emulator) and Blob (Azurite) are separate processes, so in an emulated environment the container exists only
+    when both hold it, and apply makes it on Azurite as well. This is the only place ftops creates a container:
+    every other command refuses a missing one (jobs.buckets)."""
+
     def _name(self, res: Resource) -> str:
         return res.name.split("/", 1)[1]
 
-    def read(self, res):
+    def _arm_read(self, res: Resource) -> Body | None:
         return _read(res.label, lambda: self.c.storage.blob_containers.get(
             self.azure.resource_group, self.azure.storage_account, self._name(res)), self.on_retry)
+
+    def read(self, res):
+        actual = self._arm_read(res)
+        if actual is not None and self.c.env.emulated and not self._on_azurite(res):
+            return None  # ARM has it, Azurite lost it (an emulator restarted empty): apply makes it there
+        return actual
 
     def create(self, res, actual=None):
         from azure.mgmt.storage.models import BlobContainer
 
-        self._call(f"create {res.label}", lambda: self.c.storage.blob_containers.create(
-            self.azure.resource_group, self.azure.storage_account, self._name(res), BlobContainer(res.body)))
+        if not (self.c.env.emulated and self._arm_read(res) is not None):
+            self._call(f"create {res.label}", lambda: self.c.storage.blob_containers.create(
+                self.azure.resource_group, self.azure.storage_account, self._name(res), BlobContainer(res.body)))
+        self._make_on_azurite(res)
 
     def update(self, res, actual=None):
         from azure.mgmt.storage.models import BlobContainer
 
         self._call(f"update {res.label}", lambda: self.c.storage.blob_containers.update(
             self.azure.resource_group, self.azure.storage_account, self._name(res), BlobContainer(res.body)))
+        self._make_on_azurite(res)
 
     def delete(self, res):  # goes with its storage account
         return None
+
+    def _on_azurite(self, res: Resource) -> bool:
+        from jobs.buckets import container_exists
+        from jobs.clients import blob_service
+
+        return container_exists(self.c.env, blob_service(self.c.env).get_container_client(self._name(res)))
+
+    def _make_on_azurite(self, res: Resource) -> None:
+        if not self.c.env.emulated:
+            return
+        self._call(f"create {res.label} on Azurite", lambda: make_on_azurite(self.c.env, self._name(res)))
+
+
+def make_on_azurite(env: Any, name: str) -> None:
+    """An emulated environment's container on Azurite, as ContainerHandler makes it (test fixtures reuse it)."""
+    from azure.core.exceptions import ResourceExistsError
+
+    from jobs.clients import blob_service
+
+    try:
+        blob_service(env).get_container_client(name).create_container()
+    except ResourceExistsError:
+        pass
 
 
 class OpenAIAccountHandler(Handler):

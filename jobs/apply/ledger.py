@@ -10,11 +10,13 @@ An entry moves claimed -> submitted (or claimed -> failed, which a rerun may cla
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -177,31 +179,51 @@ class S3Ledger(Ledger):
 
 
 class BlobLedger(Ledger):
-    def __init__(self, container: Any, prefix: str) -> None:
+    def __init__(self, container: Any, prefix: str, missing_container: Callable[[], Exception] | None = None) -> None:
+        """`missing_container` makes the error for a container that does not exist (one line naming it and the
+        provisioning step): without it ContainerNotFound would read as "no entry" and a plan say "create"."""
         self.container, self.prefix = container, prefix
         self.location = f"{container.url}/{prefix}"
+        self.missing_container = missing_container or (lambda: FtopsError(
+            f"container {container.container_name} does not exist", source=container.url))
 
     def _name(self, key: str) -> str:
         return object_name(self.prefix, key)
 
-    def get(self, key: str) -> LedgerEntry | None:
+    @contextlib.contextmanager
+    def _container_checked(self) -> Iterator[None]:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            download = self.container.download_blob(self._name(key))
-        except ResourceNotFoundError:
-            return None
-        return LedgerEntry.from_bytes(download.readall(), download.properties.etag,
-                                      f"{self.container.url}/{self._name(key)}")
+            yield
+        except ResourceNotFoundError as exc:
+            if getattr(exc, "error_code", None) == "ContainerNotFound":
+                raise self.missing_container() from None
+            raise
+
+    def get(self, key: str) -> LedgerEntry | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with self._container_checked():
+            try:
+                download = self.container.download_blob(self._name(key))
+            except ResourceNotFoundError as exc:
+                if getattr(exc, "error_code", None) == "ContainerNotFound":
+                    raise
+                return None
+            return LedgerEntry.from_bytes(download.readall(), download.properties.etag,
+                                          f"{self.container.url}/{self._name(key)}")
 
     def create(self, entry: LedgerEntry) -> LedgerEntry | None:
         from azure.core.exceptions import ResourceExistsError
 
-        try:
-            # overwrite=False sends If-None-Match: *.
-            result = self.container.get_blob_client(self._name(entry.key)).upload_blob(entry.to_bytes(), overwrite=False)
-        except ResourceExistsError:
-            return None
+        with self._container_checked():
+            try:
+                # overwrite=False sends If-None-Match: *.
+                result = self.container.get_blob_client(self._name(entry.key)).upload_blob(entry.to_bytes(),
+                                                                                           overwrite=False)
+            except ResourceExistsError:
+                return None
         entry.etag = result["etag"]
         return entry
 
@@ -209,14 +231,20 @@ class BlobLedger(Ledger):
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 
-        try:
-            result = self.container.get_blob_client(self._name(entry.key)).upload_blob(
-                entry.to_bytes(), overwrite=True, etag=etag, match_condition=MatchConditions.IfNotModified)
-        except (ResourceModifiedError, ResourceNotFoundError):
-            return None
+        with self._container_checked():
+            try:
+                result = self.container.get_blob_client(self._name(entry.key)).upload_blob(
+                    entry.to_bytes(), overwrite=True, etag=etag, match_condition=MatchConditions.IfNotModified)
+            except ResourceModifiedError:
+                return None
+            except ResourceNotFoundError as exc:
+                if getattr(exc, "error_code", None) == "ContainerNotFound":
+                    raise
+                return None
         entry.etag = result["etag"]
         return entry
 
     def keys(self) -> list[str]:
-        return [blob.name[len(self.prefix):].removesuffix(".json")
-                for blob in self.container.list_blobs(name_starts_with=self.prefix)]
+        with self._container_checked():
+            return [blob.name[len(self.prefix):].removesuffix(".json")
+                    for blob in self.container.list_blobs(name_starts_with=self.prefix)]

@@ -23,7 +23,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from jobs.buckets import provision_hint, require_buckets
+from jobs.buckets import (is_container_not_found, missing_container, provision_hint, require_buckets,
+                          require_container)
 from jobs.config.environment import Environment, environment_file, load_environment
 from jobs.data.manifest import SPLITS, Manifest, manifest_file, read_manifest
 from jobs.errors import CloudError, FtopsError
@@ -96,10 +97,14 @@ def upload_dataset(env: Environment | str, manifest_dir: Path, clouds: Iterable[
                               part_size=max(8 << 20, MIN_PART), concurrency=env.data.upload_concurrency)
     report = UploadReport(env=env.name, dataset_id=manifest.dataset_id)
     progress = on_progress or (lambda label, sent: None)
-    for cloud in chosen:
+    targets: list[tuple[Cloud, S3Target | BlobTarget]] = []
+    for cloud in chosen:  # every bucket and container checked before the first byte goes anywhere
         with _cloud_errors(cloud, env):
             target = S3Target(env, manifest) if cloud == "aws" else BlobTarget(env, manifest)
             target.ensure_location()
+            targets.append((cloud, target))
+    for cloud, target in targets:
+        with _cloud_errors(cloud, env):
             for file in files:
                 report.objects.append(target.upload(file, tuning, progress))
     return report
@@ -126,6 +131,8 @@ def _cloud_errors(cloud: Cloud, env: Environment) -> Iterator[None]:
             bucket = exc.response["Error"].get("BucketName") or "the datasets bucket"
             raise CloudError(f"bucket {bucket} does not exist in environment {env.name}",
                              source=environment_file(env.name), field="aws", hint=provision_hint(env)) from None
+        if is_container_not_found(exc):  # deleted after the check
+            raise missing_container(env, env.data.blob_container) from None
         hint = ("log in (aws sso login / AWS_PROFILE) or check the role's S3 permissions" if cloud == "aws"
                 else "log in (az login / workload identity) and check the Storage Blob Data Contributor role")
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -335,25 +342,8 @@ class BlobTarget:
         return self.manifest.blob_name(file.name)  # type: ignore[arg-type]
 
     def ensure_location(self) -> None:
-        from azure.core.exceptions import AzureError, ResourceNotFoundError
-
-        try:
-            if self.container.exists():
-                return
-        except ResourceNotFoundError:
-            pass
-        except AzureError as exc:
-            from jobs.clients import credential_error
-
-            if credential_error(exc, self.env) is not None:
-                raise  # a refused login or role: the wording every command uses (_cloud_errors)
-            raise CloudError(f"cannot reach container {self.container_name}: {str(exc).splitlines()[0]}",
-                             hint="check your Azure login and the storage account's role assignments") from None
-        if not self.env.emulated:
-            raise CloudError(f"container {self.container_name} does not exist in {self.env.require_azure().storage_account}",
-                             source=environment_file(self.env.name), field="data.blob_container",
-                             hint=f"provision it first: ftops infra apply --cloud azure --env {self.env.name}")
-        self.container.create_container()
+        # Never created here, not even on Azurite (jobs.buckets says why): `ftops infra apply --cloud azure` makes it.
+        require_container(self.env, self.container, real_too=True)
 
     def upload(self, file: LocalFile, tuning: Tuning, progress: Progress) -> UploadedObject:
         from azure.core.exceptions import ResourceNotFoundError

@@ -9,7 +9,9 @@ history stays. Creation is conditional (`If-None-Match: *`) and every update is 
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from jobs.errors import CloudError
@@ -115,44 +117,63 @@ class S3Records(RecordStore):
 
 
 class BlobRecords(RecordStore):
-    def __init__(self, env_name: str, container: Any) -> None:
+    def __init__(self, env_name: str, container: Any, missing_container: Any = None) -> None:
         super().__init__(env_name)
         self.container = container
         self.location = f"{container.url}/"
+        self.missing_container = missing_container
+        """Makes the one-line error for a container that does not exist (the ledger's)."""
+
+    @contextlib.contextmanager
+    def _container_checked(self) -> Iterator[None]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            yield
+        except ResourceNotFoundError as exc:
+            if getattr(exc, "error_code", None) == "ContainerNotFound" and self.missing_container is not None:
+                raise self.missing_container() from None
+            raise
 
     def _read(self, key: str) -> tuple[bytes, str] | None:
         from azure.core.exceptions import ResourceNotFoundError
 
-        try:
-            download = self.container.download_blob(key)
-        except ResourceNotFoundError:
-            return None
-        return download.readall(), download.properties.etag
+        with self._container_checked():
+            try:
+                download = self.container.download_blob(key)
+            except ResourceNotFoundError as exc:
+                if getattr(exc, "error_code", None) == "ContainerNotFound":
+                    raise
+                return None
+            return download.readall(), download.properties.etag
 
     def _write(self, key: str, data: bytes, etag: str | None) -> str:
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
 
         blob = self.container.get_blob_client(key)
-        try:
-            if etag is None:
-                result = blob.upload_blob(data, overwrite=False)
-            else:
-                result = blob.upload_blob(data, overwrite=True, etag=etag, match_condition=MatchConditions.IfNotModified)
-        except (ResourceExistsError, ResourceModifiedError):
-            raise Conflict("the model record changed while this command ran", source=f"{self.location}{key}",
-                           hint="run the command again") from None
+        with self._container_checked():
+            try:
+                if etag is None:
+                    result = blob.upload_blob(data, overwrite=False)
+                else:
+                    result = blob.upload_blob(data, overwrite=True, etag=etag,
+                                              match_condition=MatchConditions.IfNotModified)
+            except (ResourceExistsError, ResourceModifiedError):
+                raise Conflict("the model record changed while this command ran", source=f"{self.location}{key}",
+                               hint="run the command again") from None
         return result["etag"]
 
     def _list(self, prefix: str) -> list[str]:
-        return [blob.name for blob in self.container.list_blobs(name_starts_with=prefix)]
+        with self._container_checked():
+            return [blob.name for blob in self.container.list_blobs(name_starts_with=prefix)]
 
 
 def store_for(env: Environment, provider: str) -> RecordStore:
     """The record store of `env` for jobs of `provider` (the storage that provider's ledger uses)."""
     from jobs import providers
 
-    ledger = providers.get(provider).ledger(env)  # makes sure the bucket/container exists where ftops may
+    ledger = providers.get(provider).ledger(env)  # checks the bucket/container in emulated environments
     if provider == "sagemaker":
         return S3Records(env.name, ledger.client, ledger.bucket)
-    return BlobRecords(env.name, ledger.container)
+    return BlobRecords(env.name, ledger.container, ledger.missing_container)

@@ -8,7 +8,6 @@ import csv
 import inspect
 import io
 import re
-import threading
 import time
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from jobs import clients
 from jobs.apply import uploads as upload_steps
 from jobs.apply.ledger import BlobLedger
+from jobs.buckets import missing_container, require_container
 from jobs.config.resolved import resolved_azure
 from jobs.errors import CloudError, ConfigError
 from jobs.providers import register
@@ -197,10 +197,13 @@ class AzureOpenAI(Provider):
     target = "azure-openai"
 
     def ledger(self, env: Environment) -> BlobLedger:
-        container = clients.blob_service(env).get_container_client(env.data.blob_container)
-        if env.emulated:
-            _ensure_container(container)
-        return BlobLedger(container, f"{LEDGER_PREFIX}{env.name}/")
+        container = _container(env)
+        require_container(env, container)  # one line, not ContainerNotFound, for every command that reads it
+        return BlobLedger(container, f"{LEDGER_PREFIX}{env.name}/",
+                          lambda: missing_container(env, env.data.blob_container))
+
+    def check_storage(self, env: Environment) -> None:
+        require_container(env, _container(env))
 
     # --- submit ---------------------------------------------------------------------------------
 
@@ -533,19 +536,7 @@ def _message(exc: BaseException) -> str:
     return str(exc).splitlines()[0]
 
 
-_CONTAINERS: set[str] = set()
-_CONTAINERS_LOCK = threading.Lock()
-
-
-def _ensure_container(container: Any) -> None:
-    """Emulated environments only: the Azure provisioning creates the container everywhere else."""
-    from azure.core.exceptions import ResourceExistsError
-
-    with _CONTAINERS_LOCK:
-        if container.url in _CONTAINERS:
-            return
-        try:
-            container.create_container()
-        except ResourceExistsError:
-            pass
-        _CONTAINERS.add(container.url)
+def _container(env: Environment) -> Any:
+    """The environment's data container (datasets, ledger, model records): `ftops infra apply --cloud azure`
+    provisions it; ftops never creates it (jobs.buckets)."""
+    return clients.blob_service(env).get_container_client(env.data.blob_container)

@@ -16,6 +16,7 @@ import yaml
 from jobs.config.environment import load_environment
 from jobs.errors import ConfigError
 from jobs.providers import azure_openai
+from tests.fixtures.emulators import container_on_azurite
 from tests.integration.test_lifecycle_e2e import _azure_account
 
 pytestmark = pytest.mark.integration
@@ -57,6 +58,7 @@ def azure_job(project, ftops, blob_local, azure_local, tmp_path):
     project.write_definition(data)
     env = load_environment(ENV)
     _azure_account(env)
+    container_on_azurite(ENV)  # what `ftops infra apply --cloud azure` makes, with the account
     root = tmp_path / "rendered"
     rendered = ftops("render", "--env", ENV, "--job", job, "--out", root)
     assert rendered.exit_code == 0, rendered.stderr

@@ -28,7 +28,7 @@ SMALL_PARTS = Tuning(threshold=5 << 20, part_size=5 << 20, concurrency=4)
 
 
 @pytest.fixture
-def clouds(aws_buckets, blob_local):
+def clouds(aws_buckets, blob_container):
     return load_environment("local")
 
 
@@ -187,6 +187,44 @@ def test_upload_before_infra_deploy_is_refused_and_creates_no_bucket(ftops, proj
     assert "ftops infra deploy --env local" in result.stderr
     with pytest.raises(Exception, match="404|Not Found"):
         aws_client(env, "s3").head_bucket(Bucket=resolved_aws(env).datasets_bucket)
+
+
+def test_upload_before_infra_apply_is_refused_and_writes_nothing(ftops, project, aws_buckets, blob_local) -> None:
+    """Upload used to create the container on Azurite, one `ftops infra apply --cloud azure` never made (no ARM
+    record, no role assignment). All clouds: refused before the first byte, so the bucket gets nothing either."""
+    project.edit_environment("local", "data:\n", "data:\n  blob_container: never-applied\n")
+    env = load_environment("local")
+    manifest = read_manifest(PREPARED)
+    s3, bucket = aws_client(env, "s3"), resolved_aws(env).datasets_bucket
+    s3_key = manifest.s3_key(env.data.s3_prefix, "train")
+    had_object = bool(s3.list_objects_v2(Bucket=bucket, Prefix=s3_key).get("KeyCount"))
+    for cloud in ("azure", "all"):
+        result = ftops("data", "upload", PREPARED, "--env", "local", "--cloud", cloud)
+        assert result.exit_code == 1 and result.stdout == "", result.stdout + result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr, result.stderr
+        assert (f"container never-applied does not exist in storage account {env.require_azure().storage_account} "
+                "of environment local") in result.stderr
+        assert "ftops infra apply --cloud azure --env local" in result.stderr
+    assert not blob_service(env).get_container_client("never-applied").exists()
+    if not had_object:  # the session's moto is shared: another test may have uploaded this dataset already
+        assert not s3.list_objects_v2(Bucket=bucket, Prefix=s3_key).get("KeyCount")
+
+
+def test_real_environment_without_container_is_a_clear_error(blob_local, monkeypatch) -> None:
+    """A real environment keeps checking the container before upload (and never creates it): one line, the fix."""
+    env = load_environment("local").model_copy(update={"emulated": False})
+
+    def init(self, env, manifest):
+        self.env, self.manifest, self.container_name = env, manifest, "never-provisioned"
+        self.service = blob_service(load_environment("local"))  # Azurite, standing in for the real account
+        self.container = self.service.get_container_client(self.container_name)
+
+    monkeypatch.setattr(upload_module.BlobTarget, "__init__", init)
+    with pytest.raises(CloudError) as raised:
+        upload_module.upload_dataset(env, PREPARED, ["azure"])
+    assert "container never-provisioned does not exist" in str(raised.value)
+    assert "ftops infra apply --cloud azure --env local" in str(raised.value)
+    assert not blob_service(load_environment("local")).get_container_client("never-provisioned").exists()
 
 
 def _s3_init_for(endpoint: str):

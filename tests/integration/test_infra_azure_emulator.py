@@ -26,8 +26,9 @@ PIPELINE = "00000000-0000-4000-8000-0000000000b1"
 
 
 @pytest.fixture
-def fork(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A throwaway fork root, so resolved outputs and environment edits never touch the repository."""
+def fork(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blob_local) -> Path:
+    """A throwaway fork root, so resolved outputs and environment edits never touch the repository. Its emulated
+    environments' data containers live on the session's Azurite (apply makes them there too)."""
     root = tmp_path / "fork"
     (root / "environments").mkdir(parents=True)
     monkeypatch.setenv("FTOPS_ROOT", str(root))
@@ -279,6 +280,30 @@ def test_emulator_keeps_state_across_restarts(ftops, fork, tmp_path, monkeypatch
     with emulators.running("azure", data_dir=state) as emu:
         monkeypatch.setenv("FTOPS_AZURE_ENDPOINT", emu.endpoint)
         assert not plan_json(ftops, "restart")["has_changes"]
+
+
+def test_apply_makes_the_container_on_azurite_too_and_makes_it_again_when_lost(ftops, fork, azure_local):
+    """On Azure one ARM PUT makes the container on the blob endpoint; on the emulators ARM and Azurite are apart, so
+    apply makes it on both, and a container Azurite lost (restarted empty) is planned and made again. No other
+    command creates one (tests/integration/test_unprovisioned_local.py)."""
+    from jobs.clients import blob_service
+
+    path = write_env(fork, "holder")
+    path.write_text(path.read_text() + "data:\n  blob_container: holder-data\n")
+    load_environment.cache_clear()
+    container = blob_service(load_environment("holder")).get_container_client("holder-data")
+    assert not container.exists()
+    assert actions(plan_json(ftops, "holder"))["container ftopsholderdata/holder-data"] == "create"
+    assert ftops("infra", "apply", "--cloud", "azure", "--env", "holder", "--yes").exit_code == 0
+    assert container.exists()
+    assert not plan_json(ftops, "holder")["has_changes"]
+
+    container.delete_container()  # ARM still has it, Azurite does not (an emulator restarted empty)
+    assert actions(plan_json(ftops, "holder"))["container ftopsholderdata/holder-data"] == "create"
+    applied = ftops("infra", "apply", "--cloud", "azure", "--env", "holder", "--yes")
+    assert applied.exit_code == 0, applied.stderr
+    assert container.exists()
+    assert not plan_json(ftops, "holder")["has_changes"]
 
 
 def test_emulator_speaks_arm(azure_local):

@@ -63,7 +63,7 @@ def _azure_account(env) -> None:
 
 
 @pytest.fixture
-def local(aws_buckets, blob_local, azure_local, tmp_path):
+def local(aws_buckets, blob_container, azure_local, tmp_path):
     for cache in (sagemaker._client, azure_openai._client, azure_openai._mgmt):
         cache.cache_clear()
     env = load_environment(ENV)

@@ -16,7 +16,7 @@ from jobs.config.environment import load_environment
 from jobs.config.resolved import resolved_azure
 from jobs.local import emulators
 from jobs.providers import azure_openai, sagemaker
-from tests.fixtures.emulators import stack_buckets_on_moto
+from tests.fixtures.emulators import container_on_azurite, stack_buckets_on_moto
 from tests.fixtures.network import no_network
 
 pytestmark = pytest.mark.integration
@@ -85,6 +85,8 @@ def two_envs(project, aws_buckets, blob_local, azure_local):
     _post(f"{azure_local.endpoint}/_emulator/openai/settings", {"job_duration_s": 0.5, "file_processing_s": 0})
     _azure_account(load_environment(SOURCE), [("grader", "gpt-4.1-mini", "2025-04-14")])
     _azure_account(load_environment(TARGET))
+    for name in (SOURCE, TARGET):  # what `ftops infra apply --cloud azure` makes, with the accounts
+        container_on_azurite(name)
     yield root
     for cache in (sagemaker._client, azure_openai._client, azure_openai._mgmt):
         cache.cache_clear()
