@@ -13,16 +13,7 @@ from jobs.config.environment import load_environment
 from jobs.providers import azure_openai
 from tests.integration.test_infra_azure_emulator import PIPELINE, fork  # noqa: F401 - fixture
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def fresh_clients():
-    azure_openai._client.cache_clear()
-    azure_openai._mgmt.cache_clear()
-    yield
-    azure_openai._client.cache_clear()
-    azure_openai._mgmt.cache_clear()
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_azure_clients")]
 
 
 def _twin(root, name: str, subscription: str) -> None:

@@ -8,19 +8,9 @@ import json
 
 import pytest
 
-from jobs.providers import azure_openai
 from tests.integration.test_infra_azure_emulator import fork, write_env  # noqa: F401 - fixture
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def fresh_clients():
-    azure_openai._client.cache_clear()
-    azure_openai._mgmt.cache_clear()
-    yield
-    azure_openai._client.cache_clear()
-    azure_openai._mgmt.cache_clear()
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_azure_clients")]
 
 
 def test_a_data_plane_call_for_an_account_never_created_is_one_line_then_provisioning_fixes_it(ftops, fork,

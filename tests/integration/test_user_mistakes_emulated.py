@@ -8,19 +8,10 @@ import pytest
 from jobs.clients import aws_client
 from jobs.config.environment import load_environment
 from jobs.config.resolved import resolved_aws
+from tests.fixtures.cli import one_line_error
 from tests.fixtures.rendered import real_dataset
 
 pytestmark = pytest.mark.integration
-
-
-def _one_line(result, *needles: str) -> str:
-    assert result.exit_code == 1, (result.exit_code, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr + result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.mark.parametrize("command", [("jobs", "status", "helpdesk-qwen-lora"), ("plan",), ("models", "list")])
@@ -39,14 +30,14 @@ def test_reading_jobs_before_infra_deploy_creates_no_bucket(ftops, project, aws_
         args += ["--dir", str(rendered)]
     bucket = resolved_aws(env).output_bucket
     # plan checks every stack bucket first (the datasets bucket comes first); the others read the ledger's
-    _one_line(ftops(*args), "does not exist in environment local", "ftops infra deploy --env local")
+    one_line_error(ftops(*args), "does not exist in environment local", "ftops infra deploy --env local")
     with pytest.raises(Exception, match="404|Not Found"):
         aws_client(env, "s3").head_bucket(Bucket=bucket)
 
 
 def test_cancelling_a_job_that_does_not_exist_names_it_at_once(ftops, aws_local):
     """moto server answers StopTrainingJob with a 500: retried at length, then a traceback."""
-    _one_line(ftops("jobs", "cancel", "no-such-job", "--env", "local"), "no SageMaker training job 'no-such-job'",
+    one_line_error(ftops("jobs", "cancel", "no-such-job", "--env", "local"), "no SageMaker training job 'no-such-job'",
               "ftops jobs list")
 
 
@@ -61,4 +52,4 @@ def test_cancelling_a_job_that_already_ended_says_so(ftops, aws_local):
         OutputDataConfig={"S3OutputPath": "s3://ftops-cancel-ended/out"},
         ResourceConfig={"InstanceType": "ml.g5.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
         StoppingCondition={"MaxRuntimeInSeconds": 60})
-    _one_line(ftops("jobs", "cancel", name, "--env", "local"), f"training job {name} already ended", "nothing to cancel")
+    one_line_error(ftops("jobs", "cancel", name, "--env", "local"), f"training job {name} already ended", "nothing to cancel")

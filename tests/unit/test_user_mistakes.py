@@ -3,26 +3,16 @@ line and field with the fix, a non-zero exit, nothing half-written and nothing a
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from jobs.config.environment import load_environment
 from jobs.render import definitions
+from tests.fixtures.cli import one_line_error
 
 REPO = Path(__file__).resolve().parents[2]
 CHAT = REPO / "datasets" / "it-helpdesk" / "support-chat.jsonl"
-
-
-def _one_line_error(result, *needles: str) -> str:
-    assert result.exit_code == 1, (result.exit_code, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr + result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def _line_of(path: Path, text: str) -> int:
@@ -42,7 +32,7 @@ def test_a_nan_or_infinite_gate_threshold_is_refused_at_its_line(project, ftops,
     path = project.root / "definitions" / "helpdesk-qwen-lora.yaml"
     path.write_text(path.read_text().replace("min_improvement: 0.02", f"min_improvement: {value}"))
     definitions.clear_cache()
-    _one_line_error(ftops("render", "--env", "local", "--out", tmp_path / "out"),
+    one_line_error(ftops("render", "--env", "local", "--out", tmp_path / "out"),
                     f"helpdesk-qwen-lora.yaml:{_line_of(path, 'min_improvement')}:",
                     "evaluation.gate.min_improvement", "not a finite number", "write a number")
     assert not (tmp_path / "out").exists()
@@ -51,7 +41,7 @@ def test_a_nan_or_infinite_gate_threshold_is_refused_at_its_line(project, ftops,
 def test_a_nan_cost_ceiling_in_an_environment_is_refused_at_its_line(project, ftops):
     project.edit_environment("dev", "max_cost_per_job_usd: 200", "max_cost_per_job_usd: .nan")
     path = project.root / "environments" / "dev.yaml"
-    _one_line_error(ftops("env", "show", "dev"), f"dev.yaml:{_line_of(path, 'max_cost_per_job_usd')}:",
+    one_line_error(ftops("env", "show", "dev"), f"dev.yaml:{_line_of(path, 'max_cost_per_job_usd')}:",
                     "policy.max_cost_per_job_usd", "not a finite number")
 
 
@@ -59,14 +49,14 @@ def test_a_nan_split_in_an_environment_is_refused_before_prepare_writes(project,
     project.edit_environment("dev", "split: [0.8, 0.1, 0.1]", "split: [.nan, 0.1, 0.1]")
     load_environment.cache_clear()
     result = ftops("data", "prepare", _chat_sample(tmp_path), "--out", tmp_path / "out", "--env", "dev")
-    _one_line_error(result, "dev.yaml:", "data.split.0", "not a finite number")
+    one_line_error(result, "dev.yaml:", "data.split.0", "not a finite number")
     assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("split", ["nan,0.1,0.1", "0.8,nan,0.1", "0.8,0.1,nan"])
 def test_a_nan_split_option_is_one_line_not_a_traceback(ftops, tmp_path, split):
     result = ftops("data", "prepare", _chat_sample(tmp_path), "--out", tmp_path / "out", "--split", split)
-    _one_line_error(result, "--split", "e.g. --split 0.8,0.1,0.1")
+    one_line_error(result, "--split", "e.g. --split 0.8,0.1,0.1")
     assert not (tmp_path / "out").exists()
 
 
@@ -75,7 +65,7 @@ def test_a_nan_split_option_is_one_line_not_a_traceback(ftops, tmp_path, split):
 @pytest.mark.parametrize("branch", ["", "feature branch", "main\nname: x", "a..b", "main/"])
 def test_a_branch_git_would_refuse_is_one_line_and_writes_nothing(ftops, tmp_path, branch):
     out = tmp_path / "ftops.yml"
-    _one_line_error(ftops("pipeline", "render", "--branch", branch, "--out", out),
+    one_line_error(ftops("pipeline", "render", "--branch", branch, "--out", out),
                     "--branch:", "is not a branch name git accepts", "--branch main")
     assert not out.exists()
 
@@ -92,7 +82,7 @@ def test_ordinary_branch_names_and_filter_patterns_are_written(ftops, tmp_path, 
 
 @pytest.mark.parametrize("uri", ["s3://", "s3:///models/qwen/", "models/my model/", "https://bucket/models/"])
 def test_a_malformed_seed_uri_is_refused_before_anything_is_uploaded(ftops, uri):
-    _one_line_error(ftops("local", "seed-model", "--env", "local", "--s3-uri", uri),
+    one_line_error(ftops("local", "seed-model", "--env", "local", "--s3-uri", uri),
                     "--s3-uri:", "is neither an s3://bucket/prefix/ URI nor a key prefix", "e.g. --s3-uri models/")
 
 
@@ -119,6 +109,6 @@ def test_an_empty_name_or_an_endless_number_is_a_usage_error_before_anything_run
 
 
 def test_a_misspelt_environment_name_gets_a_did_you_mean(project, ftops):
-    line = _one_line_error(ftops("render", "--env", "lcoal"), "unknown environment 'lcoal'", "did you mean 'local'?")
+    line = one_line_error(ftops("render", "--env", "lcoal"), "unknown environment 'lcoal'", "did you mean 'local'?")
     assert "known environments: dev, local, prod, staging" in line
-    assert "did you mean" not in _one_line_error(ftops("render", "--env", "qa"), "unknown environment 'qa'")
+    assert "did you mean" not in one_line_error(ftops("render", "--env", "qa"), "unknown environment 'qa'")
