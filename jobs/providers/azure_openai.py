@@ -203,7 +203,8 @@ class AzureOpenAI(Provider):
                           lambda: missing_container(env, env.data.blob_container))
 
     def check_storage(self, env: Environment) -> None:
-        require_container(env, _container(env))
+        if env.emulated:  # real environments are not checked up front (jobs.buckets); nor is a client built there,
+            require_container(env, _container(env))  # whose token fetch would precede the lookup's login line
 
     # --- submit ---------------------------------------------------------------------------------
 
