@@ -20,7 +20,8 @@ would need a container read permission the pipeline role does not otherwise use)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from jobs.config.environment import Environment, environment_file
@@ -88,6 +89,20 @@ def missing_container(env: Environment, container: str) -> CloudError:
 def is_container_not_found(exc: BaseException) -> bool:
     """Whether a Blob call failed because the container (not the blob) does not exist."""
     return getattr(exc, "error_code", None) == "ContainerNotFound"
+
+
+@contextlib.contextmanager
+def container_checked(missing: Callable[[], Exception] | None) -> Iterator[None]:
+    """A block of Blob calls whose ContainerNotFound becomes `missing()` (the one line naming the container and
+    its provisioning step); without it a missing container would read as a missing blob."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        yield
+    except ResourceNotFoundError as exc:
+        if is_container_not_found(exc) and missing is not None:
+            raise missing() from None
+        raise
 
 
 def container_exists(env: Environment, container: Any) -> bool:

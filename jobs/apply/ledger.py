@@ -10,18 +10,18 @@ An entry moves claimed -> submitted (or claimed -> failed, which a rerun may cla
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import socket
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import orjson
 
+from jobs.buckets import container_checked, is_container_not_found
 from jobs.errors import FtopsError
 from jobs.processes import pid_alive
 
@@ -190,25 +190,14 @@ class BlobLedger(Ledger):
     def _name(self, key: str) -> str:
         return object_name(self.prefix, key)
 
-    @contextlib.contextmanager
-    def _container_checked(self) -> Iterator[None]:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            yield
-        except ResourceNotFoundError as exc:
-            if getattr(exc, "error_code", None) == "ContainerNotFound":
-                raise self.missing_container() from None
-            raise
-
     def get(self, key: str) -> LedgerEntry | None:
         from azure.core.exceptions import ResourceNotFoundError
 
-        with self._container_checked():
+        with container_checked(self.missing_container):
             try:
                 download = self.container.download_blob(self._name(key))
             except ResourceNotFoundError as exc:
-                if getattr(exc, "error_code", None) == "ContainerNotFound":
+                if is_container_not_found(exc):
                     raise
                 return None
             return LedgerEntry.from_bytes(download.readall(), download.properties.etag,
@@ -217,7 +206,7 @@ class BlobLedger(Ledger):
     def create(self, entry: LedgerEntry) -> LedgerEntry | None:
         from azure.core.exceptions import ResourceExistsError
 
-        with self._container_checked():
+        with container_checked(self.missing_container):
             try:
                 # overwrite=False sends If-None-Match: *.
                 result = self.container.get_blob_client(self._name(entry.key)).upload_blob(entry.to_bytes(),
@@ -231,20 +220,20 @@ class BlobLedger(Ledger):
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 
-        with self._container_checked():
+        with container_checked(self.missing_container):
             try:
                 result = self.container.get_blob_client(self._name(entry.key)).upload_blob(
                     entry.to_bytes(), overwrite=True, etag=etag, match_condition=MatchConditions.IfNotModified)
             except ResourceModifiedError:
                 return None
             except ResourceNotFoundError as exc:
-                if getattr(exc, "error_code", None) == "ContainerNotFound":
+                if is_container_not_found(exc):
                     raise
                 return None
         entry.etag = result["etag"]
         return entry
 
     def keys(self) -> list[str]:
-        with self._container_checked():
+        with container_checked(self.missing_container):
             return [blob.name[len(self.prefix):].removesuffix(".json")
                     for blob in self.container.list_blobs(name_starts_with=self.prefix)]

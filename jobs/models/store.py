@@ -9,11 +9,10 @@ history stays. Creation is conditional (`If-None-Match: *`) and every update is 
 
 from __future__ import annotations
 
-import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from jobs.buckets import container_checked, is_container_not_found
 from jobs.errors import CloudError
 from jobs.models.record import ModelRecord
 
@@ -124,25 +123,14 @@ class BlobRecords(RecordStore):
         self.missing_container = missing_container
         """Makes the one-line error for a container that does not exist (the ledger's)."""
 
-    @contextlib.contextmanager
-    def _container_checked(self) -> Iterator[None]:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            yield
-        except ResourceNotFoundError as exc:
-            if getattr(exc, "error_code", None) == "ContainerNotFound" and self.missing_container is not None:
-                raise self.missing_container() from None
-            raise
-
     def _read(self, key: str) -> tuple[bytes, str] | None:
         from azure.core.exceptions import ResourceNotFoundError
 
-        with self._container_checked():
+        with container_checked(self.missing_container):
             try:
                 download = self.container.download_blob(key)
             except ResourceNotFoundError as exc:
-                if getattr(exc, "error_code", None) == "ContainerNotFound":
+                if is_container_not_found(exc):
                     raise
                 return None
             return download.readall(), download.properties.etag
@@ -152,7 +140,7 @@ class BlobRecords(RecordStore):
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
 
         blob = self.container.get_blob_client(key)
-        with self._container_checked():
+        with container_checked(self.missing_container):
             try:
                 if etag is None:
                     result = blob.upload_blob(data, overwrite=False)
@@ -165,7 +153,7 @@ class BlobRecords(RecordStore):
         return result["etag"]
 
     def _list(self, prefix: str) -> list[str]:
-        with self._container_checked():
+        with container_checked(self.missing_container):
             return [blob.name for blob in self.container.list_blobs(name_starts_with=prefix)]
 
 
