@@ -427,7 +427,9 @@ class JobDefinition(Declaration):
     hyperparameters: Hyperparameters = Hyperparameters()
     """Training hyperparameters."""
 
-    compute: Compute = Compute()
+    # A factory, not a shared default: Compute holds a dict, so pydantic would deep-copy a default instance for
+    # every definition without a compute block.
+    compute: Compute = Field(default_factory=Compute)
     """SageMaker compute (sagemaker jobs only)."""
 
     azure: AzureTraining = AzureTraining()

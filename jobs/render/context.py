@@ -51,17 +51,19 @@ class Dataset:
         return self.manifest.dataset_id
 
 
-def load_dataset(variant: JobVariant, manifests: dict[str, Manifest] | None = None) -> Dataset:
-    """The variant's dataset; `manifests` (by relative path) lets one render read each manifest once."""
+def load_dataset(variant: JobVariant, datasets: dict[str, Dataset] | None = None) -> Dataset:
+    """The variant's dataset; `datasets` (by relative path) lets one render read each manifest, and work out
+    its content address, once."""
     relpath = variant.definition.dataset
-    manifest = manifests.get(relpath) if manifests is not None else None
-    if manifest is None:
+    dataset = datasets.get(relpath) if datasets is not None else None
+    if dataset is None:
         try:
-            manifest = read_manifest(paths.project_root() / relpath)
+            dataset = Dataset(read_manifest(paths.project_root() / relpath), relpath)
         except ConfigError as err:
             raise variant.error(f"dataset {relpath}: {err.message}", "dataset", err.hint) from None
-        if manifests is not None:
-            manifests[relpath] = manifest
+        if datasets is not None:
+            datasets[relpath] = dataset
+    manifest = dataset.manifest
     if "train" not in manifest.files:
         raise variant.error("the dataset has no train split", "dataset", "re-run `ftops data prepare`")
     expected = DATASET_FORMATS[variant.definition.method]
@@ -69,7 +71,7 @@ def load_dataset(variant: JobVariant, manifests: dict[str, Manifest] | None = No
         raise variant.error(f"method {variant.definition.method} needs a {' or '.join(expected)} dataset; "
                             f"{variant.definition.dataset} is {manifest.format}", "method",
                             "prepare a dataset of the right format or change the method")
-    return Dataset(manifest, relpath)
+    return dataset
 
 
 def _hp_str(value: Any) -> str:

@@ -10,7 +10,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,15 @@ def _leaves(data: dict[str, Any], prefix: Loc = ()) -> set[Loc]:
     return out
 
 
+@lru_cache(maxsize=4096)  # asked for several times per job, and a file's jobs are rendered for every environment
+def relative_path(path: Path, root: Path) -> str:
+    """`path` relative to the project `root`, as files name their definition (or as given, outside it)."""
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
 @dataclass(frozen=True)
 class JobVariant:
     """One job to render: the definition as it applies to `env`, and where its values came from."""
@@ -105,12 +114,9 @@ class JobVariant:
         name, line = self.where(dotted)
         return ConfigError(f"{message} [environment {self.env}]", source=self.relpath, line=line, field=name, hint=hint)
 
-    @cached_property  # asked for several times per job; the project root does not move during a render
+    @property
     def relpath(self) -> str:
-        try:
-            return str(self.path.relative_to(paths.project_root()))
-        except ValueError:
-            return str(self.path)
+        return relative_path(self.path, paths.project_root())
 
 
 def _validate(data: dict[str, Any], path: Path, lines: Mapping[Loc, int], remap) -> JobDefinition:
@@ -168,6 +174,7 @@ def clear_cache() -> None:
     """Forget parsed and validated definitions (a long-lived process, or a benchmark's cold run)."""
     _parsed.clear()
     _SCALARS.clear()
+    relative_path.cache_clear()
 
 
 def _read(path: Path) -> _Parsed:

@@ -25,7 +25,6 @@ import yaml
 from jobs import paths
 from jobs.config.environment import Environment
 from jobs.config.resolved import resolved_aws, resolved_azure
-from jobs.data.manifest import Manifest
 from jobs.errors import ConfigError, FtopsError
 from jobs.fsutil import check_replaceable, make_dirs, replace_dir
 from jobs.render import context as ctx
@@ -173,7 +172,7 @@ class RenderRun:
     """What every job rendered for one environment shares: read or computed once per `render_environment`."""
 
     env: Environment
-    manifests: dict[str, Manifest] = field(default_factory=dict)
+    datasets: dict[str, ctx.Dataset] = field(default_factory=dict)
     costs: dict[tuple[object, ...], float | None] = field(default_factory=dict)
     _resolved: dict[str, Any] = field(default_factory=dict)
     jobs: dict[tuple[str, str], RenderedJob | FtopsError] = field(default_factory=dict)
@@ -239,7 +238,12 @@ def render_batch(variants: list[JobVariant], env: Environment,
     before starting the next (benchmarks/RESULTS.md), and the secret scan judges the whole batch at once. A job
     that fails a phase skips the later ones, so each gets the error a job-by-job render gives it.
     """
-    run = run if run is not None and run.env is env else RenderRun(env)
+    if run is None or run.env is not env:
+        run = RenderRun(env)
+        try:
+            return render_batch(variants, env, run)
+        finally:
+            run.peers.clear()  # it and its peers hold one another: unlinked, they are freed without the cyclic GC
     done = [run.jobs.get((str(variant.path), variant.name)) for variant in variants]
     if any(result is not None for result in done):  # rendered earlier in this run (a promotion's source job)
         fresh = iter(render_batch([v for v, result in zip(variants, done) if result is None], env, run))
@@ -289,7 +293,7 @@ def _finished(pending: _Pending, env: Environment) -> RenderedJob | FtopsError:
 def _prepare(variant: JobVariant, env: Environment, run: RenderRun) -> _Pending:
     """The checks that need no rendered output, and the values the templates receive."""
     job = variant.definition
-    dataset = ctx.load_dataset(variant, run.manifests)
+    dataset = ctx.load_dataset(variant, run.datasets)
     policy.check_definition(variant, env, run.environment_names)
     question = cost_key(variant, env, dataset.relpath)
     if question in run.costs:
@@ -321,11 +325,12 @@ def _check_secrets(batch: list[_Pending]) -> None:
     apart from the text around them. So a string that differs between jobs only by their names (an output
     path, a run name) is judged once, not once per job.
     """
-    items: list[tuple[Any, tuple[str, ...]]] = []
+    items: list[tuple[Any, tuple[str, ...], bytes | None]] = []
     for pending in batch:
         key = pending.names[ctx.KEY]
-        items += [(data, (pending.dataset.dataset_id,)) for data in pending.parsed.values()]
-        items.append(({p: v for p, v in pending.names.items() if p != ctx.KEY}, (key, key[:8])))
+        # raw[target] is the parsed document as `_dump_json` writes it: its strings are read from its lines.
+        items += [(data, (pending.dataset.dataset_id,), pending.raw[target]) for target, data in pending.parsed.items()]
+        items.append(({p: v for p, v in pending.names.items() if p != ctx.KEY}, (key, key[:8]), None))
     found = iter(rendered_secrets(items))
     for pending in batch:
         for target in pending.parsed:

@@ -78,6 +78,17 @@ def render_files(envs: list[Environment], files: list[Path], workers: int = 1) -
     runs: dict[str, RenderRun] = {}
     for env in envs:  # one set of peers: a production environment's promotion reuses its source's render
         runs[env.name] = RenderRun(env, peers=runs)
+    try:
+        return _render_files(envs, files, workers, runs)
+    finally:
+        # The runs hold one another (their shared peers), and with them every job they rendered: unlinked, the
+        # render's objects are freed as soon as the caller drops its results, instead of waiting for (and
+        # costing) a full cyclic collection.
+        runs.clear()
+
+
+def _render_files(envs: list[Environment], files: list[Path], workers: int,
+                  runs: dict[str, RenderRun]) -> dict[str, list[FileOutcome]]:
     if workers <= 1 or len(files) < 2:
         return {env.name: render_batch_of_files(files, env, runs[env.name]) for env in envs}
     global _work

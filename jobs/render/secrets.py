@@ -125,21 +125,39 @@ def rendered_secret(data: Any, generated: Iterable[str] = ()) -> tuple[str, str]
     return _detected(data, long_values, generated)
 
 
-def rendered_secrets(items: list[tuple[Any, Iterable[str]]]) -> list[tuple[str, str] | None]:
-    """`rendered_secret(data, generated)` of each item.
+def rendered_secrets(items: list[tuple[Any, Iterable[str], bytes | None]]) -> list[tuple[str, str] | None]:
+    """`rendered_secret(data, generated)` of each (data, generated, canonical) item.
 
     The items are judged together first: when none of their strings needs a closer look (the usual case: the
     jobs of a render share most strings, and each judgement is remembered), one pass of each rule clears them
     all. Otherwise each item is judged on its own, for its own first finding.
+
+    `canonical`, when given, is `data` as `orjson` writes it with OPT_INDENT_2 (one key or value per line, and
+    no line break within a string): the strings are then read from the distinct lines of all the documents,
+    which share most of them, rather than by walking each document.
     """
     if len(_NO_PATTERN) + len(_NOTHING_DETECTED) > _MAX_JUDGED:
         clear_cache()
     strings: set[Any] = set()
     by_generated: dict[tuple[str, ...], set[str]] = {}  # the documents of a dataset's jobs share their hashes
-    for data, generated in items:
-        found, long_values = _gather(data)
-        strings |= found
-        by_generated.setdefault(tuple(generated), set()).update(long_values)
+    lines_by_generated: dict[tuple[str, ...], set[bytes]] = {}
+    for data, generated, canonical in items:
+        if canonical is None:
+            found, long_values = _gather(data)
+            strings |= found
+            by_generated.setdefault(tuple(generated), set()).update(long_values)
+        else:
+            lines_by_generated.setdefault(tuple(generated), set()).update(canonical.split(b"\n"))
+    read: dict[bytes, tuple[list[str], list[str]]] = {}
+    for generated, lines in lines_by_generated.items():
+        long_values = by_generated.setdefault(generated, set())
+        for line in lines:
+            found = read.get(line)
+            if found is None:
+                found = read[line] = _line_strings(line)
+            strings.update(found[0])
+            long_values.update(found[1])
+    items = [(data, generated) for data, generated, _ in items]
     scanned = set().union(*(_scanned(values, _hashes(generated)) for generated, values in by_generated.items()))
     unjudged = strings - _NO_PATTERN
     fresh = scanned - _NOTHING_DETECTED
@@ -151,6 +169,23 @@ def rendered_secrets(items: list[tuple[Any, Iterable[str]]]) -> list[tuple[str, 
     _NO_PATTERN.update(unjudged)
     _NOTHING_DETECTED.update(fresh)
     return [None] * len(items)
+
+
+# A JSON string token (escapes included); in orjson's indented output a key's token is followed by ": ".
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def _line_strings(line: bytes) -> tuple[list[str], list[str]]:
+    """The strings (keys and values) of one line of indented JSON, and its string values of at least
+    MIN_DETECTED_LENGTH characters: `_gather` of the document, line by line."""
+    strings, long_values = [], []
+    for match in _JSON_STRING.finditer(line):
+        token = match.group()
+        value = orjson.loads(token) if b"\\" in token else token[1:-1].decode()
+        strings.append(value)
+        if len(value) >= MIN_DETECTED_LENGTH and line[match.end():match.end() + 2] != b": ":
+            long_values.append(value)
+    return strings, long_values
 
 
 # SECRET_NAME, with ^ and $ at every line: the rules are tried on many strings at once, one per line.

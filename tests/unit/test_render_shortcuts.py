@@ -236,24 +236,58 @@ def test_judging_a_batch_of_documents_at_once_gives_each_documents_full_scan():
             *DETECTABLE, *[f"s3://b/out/job-{h[:8]}/" for h in hashes], *[f"datasets/{h}/train/" for h in hashes],
             "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5", "aB3dE5gH7jK9mN1pQ3sT5vW", "0123abcdef", "9f8e7d6c"]
     pool += [f"plain value number {i} of some length" for i in range(40)]
-    keys = ["Environment", "NOTE", "password", "HF_TOKEN", "Key", "Value", "S3Uri", "ftops_token"]
+    # What the line reader of indented JSON must take apart: quotes, escapes, ": " and non-ASCII within strings.
+    pool += ['a "quoted": value with \\ backslash', 'ends like a key": ', "ünïcödé ☃ value long enough",
+             "tab\tand\nnewline inside", '"', "\\", 'quoted "' + DETECTABLE[12] + '" in a value']
+    keys = ["Environment", "NOTE", "password", "HF_TOKEN", "Key", "Value", "S3Uri", "ftops_token", 'odd "key": x']
     secrets.clear_cache()
     outcomes = []
     for _ in range(300):
         items = []
         for _ in range(rng.randint(1, 8)):
-            data = {rng.choice(keys): rng.choice(pool) for _ in range(rng.randint(1, 5))}
+            data = {rng.choice(keys): rng.choice([rng.choice(pool), [rng.choice(pool), {rng.choice(keys): rng.choice(pool)}]])
+                    for _ in range(rng.randint(1, 5))}
             if rng.random() < 0.7:  # most documents of a render hold no secret
-                data = {k: v for k, v in data.items() if v not in DETECTABLE and v not in (KEY, HF)
-                        and k not in ("password", "HF_TOKEN")}
+                data = {k: v for k, v in data.items() if k not in ("password", "HF_TOKEN") and not any(
+                        secret in json.dumps(v, ensure_ascii=False) for secret in (*DETECTABLE, KEY, HF, "password"))}
             job = rng.choice(hashes)
-            items.append((data, (job, job[:8])))
-        expected = [_full_scan(data, generated) for data, generated in items]
+            # The render passes its JSON documents as written (indented, keys sorted); other data goes alone.
+            canonical = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+            items.append((data, (job, job[:8]), canonical if rng.random() < 0.6 else None))
+        expected = [_full_scan(data, generated) for data, generated, _ in items]
         assert secrets.rendered_secrets(items) == expected, items
         outcomes.append(any(expected))
         if rng.random() < 0.2:
             secrets.clear_cache()
     assert 30 < sum(outcomes) < 270  # batches with and without a secret
+
+
+def test_the_strings_read_from_indented_json_lines_are_the_strings_of_the_document():
+    """A render's JSON documents are judged from the distinct lines of their canonical text: every key and
+    value must come back unescaped, and only values (never keys) count as long values for the detectors."""
+    from jobs.render import secrets
+
+    rng = random.Random(3)
+    tricky = ['a "quoted": value', "back\\slash", "tab\tnew\nline", "ünïcödé ☃ and 🙂", '": ', '"', "\\", "\x00ctl",
+              "x" * secrets.MIN_DETECTED_LENGTH, "short", "", "a/b/c/d/e/f/g/h/i/j", "\u2028 separator"]
+
+    def value(depth):
+        roll = rng.random()
+        if depth < 4 and roll < 0.3:
+            return {rng.choice(tricky) + str(rng.randint(0, 3)): value(depth + 1) for _ in range(rng.randint(0, 4))}
+        if depth < 4 and roll < 0.5:
+            return [value(depth + 1) for _ in range(rng.randint(0, 3))]
+        return rng.choice(tricky) if roll < 0.9 else rng.choice([1, -2.5, True, False, None])
+
+    for _ in range(300):
+        data = value(0)
+        text = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+        strings, long_values = set(), set()
+        for line in set(text.split(b"\n")):
+            found, long = secrets._line_strings(line)
+            strings.update(found)
+            long_values.update(long)
+        assert (strings, long_values) == secrets._gather(data), data
 
 
 def test_the_values_to_look_at_hold_every_value_a_detector_finds():
