@@ -129,11 +129,11 @@ def main() -> int:
         bare_runs, ftops_runs, single_runs, bare_cpu, ftops_cpu, single_cpu = [], [], [], [], [], []
         single: dict = {}
         for _ in range(args.repeat):
+            single = {}
             wall, cpu = time.perf_counter(), cpu_s()
             bare_bytes = bare()
             bare_runs.append(time.perf_counter() - wall)
             bare_cpu.append(cpu_s() - cpu)
-            single = {}
             wall, cpu = time.perf_counter(), cpu_s()
             single = checked(workers=1)
             single_runs.append(time.perf_counter() - wall)

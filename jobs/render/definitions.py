@@ -193,9 +193,11 @@ def _read(path: Path) -> _Parsed:
     data: Any
     lines: Mapping[Loc, int]
     if _CParser is None:
+        _refuse_placeholders(read_text(path), path)
         data, lines = load_yaml(path)
     else:
         text = read_text(path)  # a regular file within the size limit, UTF-8 (one-line errors)
+        _refuse_placeholders(text, path)
         try:
             data = _load_plain(text)
         except _NeedsFullLoader:
@@ -212,6 +214,21 @@ def _read(path: Path) -> _Parsed:
                           "their execution role / managed identity")
     parsed = _parsed[path] = _Parsed(stamp, data, lines)
     return parsed
+
+
+PLACEHOLDER_MARK = "0placeholder"
+"""What every placeholder for a generated name ends with (jobs.render.context.PLACEHOLDERS)."""
+
+
+def _refuse_placeholders(text: str, path: Path) -> None:
+    """The engine puts the generated names where their placeholders stand in the rendered text, so a
+    definition that spells one would have its own value replaced."""
+    at = text.find(PLACEHOLDER_MARK)
+    if at != -1:
+        start = text.rfind("ftops0", 0, at)
+        word = text[start:at + len(PLACEHOLDER_MARK)] if start != -1 else PLACEHOLDER_MARK
+        raise ConfigError(f"{word!r} is reserved: ftops writes the generated job names where such words stand",
+                          source=path, line=text.count("\n", 0, at) + 1, hint="use another name or value")
 
 
 def _parse_with_lines(text: str, path: Path) -> tuple[Any, dict[Loc, int]]:

@@ -160,11 +160,20 @@ def _names(variant: JobVariant, env: Environment, key: str) -> dict[str, str]:
     return {ctx.NAME: name, ctx.KEY: key, ctx.TUNING_NAME: tuning, ctx.SUFFIX: f"{base}-{short}"}
 
 
-def _encoded(names: dict[str, str]) -> list[tuple[bytes, bytes]]:
+def _encoded(names: dict[str, str]) -> dict[bytes, bytes]:
     for value in names.values():
         if not _TOKEN.match(value):  # only plain tokens may be substituted into JSON/YAML text
             raise FtopsError(f"unsafe generated name {value!r}")
-    return [(placeholder.encode(), value.encode()) for placeholder, value in names.items()]
+    return {placeholder.encode(): value.encode() for placeholder, value in names.items()}
+
+
+# Every placeholder, found in one pass: a name put in is never read again, so a job whose name happens to spell
+# another placeholder keeps it (one replace after another would substitute into it).
+_PLACEHOLDER = re.compile(b"|".join(re.escape(p.encode()) for p in ctx.PLACEHOLDERS))
+
+
+def _with_names(data: bytes, names: dict[bytes, bytes]) -> bytes:
+    return _PLACEHOLDER.sub(lambda found: names[found[0]], data)
 
 
 @dataclass
@@ -224,7 +233,7 @@ class _Pending:
     parsed: dict[str, Any] = field(default_factory=dict)
     """The JSON targets' documents as parsed for their canonical form: with the names' placeholders."""
     names: dict[str, str] = field(default_factory=dict)
-    pairs: list[tuple[bytes, bytes]] = field(default_factory=list)  # (placeholder, name), encoded
+    encoded: dict[bytes, bytes] = field(default_factory=dict)  # placeholder: name, encoded
     error: FtopsError | None = None  # what stopped it in an earlier phase
 
 
@@ -267,7 +276,7 @@ def render_batch(variants: list[JobVariant], env: Environment,
                 pending.raw = {t: _canonical(t, pending.texts.pop(t), pending.variant, pending.parsed)
                                for t in pending.targets}
                 pending.names = _names(pending.variant, env, _idempotency_key(pending))
-                pending.pairs = _encoded(pending.names)
+                pending.encoded = _encoded(pending.names)
             except FtopsError as err:
                 pending.error = err
     _check_secrets([pending for pending in batch if isinstance(pending, _Pending) and pending.error is None])
@@ -351,23 +360,19 @@ def _finish(pending: _Pending, env: Environment) -> RenderedJob:
     variant, targets, values = pending.variant, pending.targets, pending.values
     job = variant.definition
     raw = pending.raw
-    names, pairs = pending.names, pending.pairs
+    names = pending.names
     key = names[ctx.KEY]
-    files = {}
-    for target in targets:
-        data = raw[target]
-        for placeholder, value in pairs:
-            data = data.replace(placeholder, value)
-        files[TARGETS[target][1]] = data
-    documents = Documents(files)
+    files = {TARGETS[target][1]: _with_names(raw[target], pending.encoded) for target in targets}
+    # The checks read a parse of their own: the job's Documents parse again only for a command that asks, and a
+    # render does not keep (nor have the cyclic GC walk) a tree of objects per job.
     if job.provider == "sagemaker":
-        request_file = "sagemaker-tuning.json" if job.is_tuning else "sagemaker.json"
-        policy.check_sagemaker_request(variant, documents[request_file], tuning=job.is_tuning)
+        request = orjson.loads(files["sagemaker-tuning.json" if job.is_tuning else "sagemaker.json"])
+        policy.check_sagemaker_request(variant, request, tuning=job.is_tuning)
         archive = values["archive"]
-        sagemaker_rules.check_request(variant, env, documents[request_file], tuning=job.is_tuning,
+        sagemaker_rules.check_request(variant, env, request, tuning=job.is_tuning,
                                       archive_files=archive.files if archive.offline else None)
     else:
-        policy.check_azure_body(variant, documents["azure-openai.json"])
+        policy.check_azure_body(variant, orjson.loads(files["azure-openai.json"]))
     name = names[ctx.NAME]
     cost, dataset = pending.cost, pending.dataset
     index = {
@@ -389,7 +394,7 @@ def _finish(pending: _Pending, env: Environment) -> RenderedJob:
         if job.is_tuning:
             index["tuning_job_name"] = names[ctx.TUNING_NAME]
     files[INDEX] = _dump_json(index)
-    return RenderedJob(name, files, documents, index, variant)
+    return RenderedJob(name, files, Documents(files), index, variant)
 
 
 def select_definitions(job: str | None) -> list[Path]:

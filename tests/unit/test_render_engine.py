@@ -66,6 +66,26 @@ def test_rendering_twice_is_byte_identical_and_a_change_renames_only_that_job(pr
     assert len(new_dirs) == 2  # the stale directory of the changed job is gone
 
 
+@pytest.mark.parametrize("field", ["name", "compute__environment__NOTE"])
+def test_a_definition_that_spells_a_placeholder_is_refused_at_its_line(project, ftops, tmp_path, field):
+    """The engine writes the generated names where their placeholders stand: a definition spelling one (as a
+    name, or inside any value) would have it replaced, so it is refused with its file and line."""
+    from jobs.render.context import PLACEHOLDERS
+    from jobs.render.definitions import PLACEHOLDER_MARK
+
+    assert all(p.endswith(PLACEHOLDER_MARK) for p in PLACEHOLDERS)
+    if field == "name":
+        (project.root / "definitions" / f"{SM}.yaml").unlink()
+        data = project.definition(AZ) | {"name": "ftops0suffix0placeholder"}
+        path = project.write_definition(data)
+    else:
+        path = project.edit_definition(SM, **{field: "see ftops0job0name0placeholder here"})
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if PLACEHOLDER_MARK in text)
+    result = ftops("render", "--env", "dev", "--out", tmp_path / "out")
+    assert result.exit_code == 1 and not (tmp_path / "out").exists()
+    assert f"{path.name}:{line}" in result.stderr and "is reserved" in result.stderr, result.stderr
+
+
 def test_one_run_renders_several_environments_as_separate_runs_would(project, ftops, tmp_path):
     for env in ("local", "prod"):
         assert ftops("render", "--env", env, "--out", tmp_path / "apart").exit_code == 0
