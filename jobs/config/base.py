@@ -119,9 +119,18 @@ def _docstrings_of(node: ast.ClassDef) -> dict[str, str]:
 def check_named_like_file(name: str, context: dict[str, Any] | None) -> str:
     """A declaration's `name` must equal its file's stem, so a file and what it declares cannot drift apart."""
     source = (context or {}).get("source")
-    if source is not None and Path(source).stem != name:
-        raise ValueError(f"name {name!r} differs from the file name {Path(source).name!r}; make them equal")
+    if source is None:
+        return name
+    source = source if isinstance(source, Path) else Path(source)  # a render validates many: no copy each time
+    if source.stem != name:
+        raise ValueError(f"name {name!r} differs from the file name {source.name!r}; make them equal")
     return name
+
+
+def empty(kind: type[dict] | type[list]) -> Any:
+    """An empty dict or list default made afresh for each model, as the schema documents it: a `{}` or `[]`
+    default is deep-copied by pydantic on every validation (a job definition has several)."""
+    return Field(default_factory=kind, json_schema_extra={"default": kind()})
 
 
 def check_cloud_tags(tags: dict[str, str], *, reserved: tuple[str, ...] = ()) -> dict[str, str]:

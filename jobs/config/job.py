@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from jobs.config.base import RESERVED_TAG_PREFIXES, Declaration, check_cloud_tags, check_named_like_file
+from jobs.config.base import RESERVED_TAG_PREFIXES, Declaration, check_cloud_tags, check_named_like_file, empty
 from jobs.config.environment import ENV_NAME
 from jobs.config.policy import AzureTrainingType
 from jobs.errors import FieldValueError
@@ -140,7 +140,7 @@ class Compute(Declaration):
     image_uri: str | None = Field(None, pattern=r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[\w./-]+:[\w.-]+$")
     """A training image to use instead of the pinned Hugging Face PyTorch image (an ECR URI)."""
 
-    environment: dict[str, str] = {}
+    environment: dict[str, str] = empty(dict)
     """Extra container environment variables. Never secrets: the job runs with its execution role."""
 
     @field_validator("environment")
@@ -317,13 +317,13 @@ class Evaluation(Declaration):
     out_of_domain: bool = True
     """Also ask the shipped out-of-domain questions and report the drop (generation jobs with robustness set)."""
 
-    custom_metrics: list[str] = []
+    custom_metrics: list[str] = empty(list)
     """Python functions `package.module:function` (or dotted) taking (prediction, reference) -> float."""
 
     judge: Judge | None = None
     """Optional LLM judge."""
 
-    robustness: list[Literal["typos", "case", "whitespace", "punctuation", "truncation", "reorder"]] = []
+    robustness: list[Literal["typos", "case", "whitespace", "punctuation", "truncation", "reorder"]] = empty(list)
     """Perturbations of the test inputs to measure robustness."""
 
     gate: PromotionGate = PromotionGate()
@@ -406,7 +406,7 @@ class JobDefinition(Declaration):
     owner: str = Field(min_length=1, max_length=128)
     """Team or person responsible; becomes the `owner` tag."""
 
-    tags: dict[str, str] = {}
+    tags: dict[str, str] = empty(dict)
     """Cost-allocation tags added to the environment's tags (the environment may require some)."""
 
     provider: Provider
@@ -435,7 +435,7 @@ class JobDefinition(Declaration):
     azure: AzureTraining = AzureTraining()
     """Azure OpenAI options (azure-openai jobs only)."""
 
-    overrides: dict[str, dict[str, Any]] = {}
+    overrides: dict[str, dict[str, Any]] = empty(dict)
     """Per-environment changes: environment name -> the same keys as here (hyperparameters, compute, azure, tags,
     base_model, evaluation, deployment), merged over the definition for that environment only."""
 

@@ -136,7 +136,7 @@ def rendered_secrets(items: list[tuple[Any, Iterable[str], bytes | None]]) -> li
     no line break within a string): the strings are then read from the distinct lines of all the documents,
     which share most of them, rather than by walking each document.
     """
-    if len(_NO_PATTERN) + len(_NOTHING_DETECTED) > _MAX_JUDGED:
+    if len(_NO_PATTERN) + len(_NOTHING_DETECTED) + len(_LINES) > _MAX_JUDGED:
         clear_cache()
     strings: set[Any] = set()
     by_generated: dict[tuple[str, ...], set[str]] = {}  # the documents of a dataset's jobs share their hashes
@@ -148,13 +148,12 @@ def rendered_secrets(items: list[tuple[Any, Iterable[str], bytes | None]]) -> li
             by_generated.setdefault(tuple(generated), set()).update(long_values)
         else:
             lines_by_generated.setdefault(tuple(generated), set()).update(canonical.split(b"\n"))
-    read: dict[bytes, tuple[list[str], list[str]]] = {}
     for generated, lines in lines_by_generated.items():
         long_values = by_generated.setdefault(generated, set())
         for line in lines:
-            found = read.get(line)
+            found = _LINES.get(line)
             if found is None:
-                found = read[line] = _line_strings(line)
+                found = _LINES[line] = _line_strings(line)
             strings.update(found[0])
             long_values.update(found[1])
     items = [(data, generated) for data, generated, _ in items]
@@ -211,12 +210,16 @@ def _may_match_a_pattern(lines: str) -> bool:
 # find nothing (values as they are scanned, hashes removed): what this process has already judged.
 _NO_PATTERN: set[str] = set()
 _NOTHING_DETECTED: set[str] = set()
+# The strings of each line of indented JSON read so far (`_line_strings`): the environments of a render, and
+# the jobs of each, share most lines.
+_LINES: dict[bytes, tuple[list[str], list[str]]] = {}
 
 
 def clear_cache() -> None:
     """Forget every judged string (a benchmark's cold run)."""
     _NO_PATTERN.clear()
     _NOTHING_DETECTED.clear()
+    _LINES.clear()
     _detect.cache_clear()
 
 
