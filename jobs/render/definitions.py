@@ -96,6 +96,12 @@ class JobVariant:
     overridden: frozenset[Loc] = frozenset()
     lines: Mapping[Loc, int] = field(default_factory=dict, repr=False)
     """Line of each key path; for a parsed file, worked out only when an error asks for a line."""
+    relpath: str = field(default="", compare=False)
+    """`path` relative to the project root (worked out here when not given)."""
+
+    def __post_init__(self) -> None:
+        if not self.relpath:
+            object.__setattr__(self, "relpath", relative_path(self.path, paths.project_root()))
 
     def where(self, dotted: str) -> tuple[str, int | None]:
         """The field name to show the user for `dotted`, and its line (override > grid > definition)."""
@@ -113,10 +119,6 @@ class JobVariant:
         """A policy or rendering error naming this job's file, the field and the environment."""
         name, line = self.where(dotted)
         return ConfigError(f"{message} [environment {self.env}]", source=self.relpath, line=line, field=name, hint=hint)
-
-    @property
-    def relpath(self) -> str:
-        return relative_path(self.path, paths.project_root())
 
 
 def _validate(data: dict[str, Any], path: Path, lines: Mapping[Loc, int], remap) -> JobDefinition:
@@ -257,51 +259,65 @@ def _load_plain(text: str) -> Any:
     `_NeedsFullLoader`. Syntax errors raise yaml.YAMLError as the loaders do."""
     parser = _CParser(text)
     try:
-        parser.get_event()  # stream start
-        event = parser.get_event()
-        if type(event) is _events.StreamEndEvent:
+        get = parser.get_event
+        get()  # stream start
+        if type(get()) is _STREAM_END:
             return None
-        data = _event_value(parser, parser.get_event(), 0)
-        parser.get_event()  # document end
-        if type(parser.get_event()) is not _events.StreamEndEvent:
+        data = _event_value(get, get(), 0)
+        get()  # document end
+        if type(get()) is not _STREAM_END:
             raise _NeedsFullLoader  # several documents: the full loader words that error
         return data
     finally:
         parser.dispose()
 
 
-def _event_value(parser: Any, event: Any, depth: int) -> Any:
+_SCALAR, _ALIAS, _STREAM_END = _events.ScalarEvent, _events.AliasEvent, _events.StreamEndEvent
+_MAPPING_START, _MAPPING_END = _events.MappingStartEvent, _events.MappingEndEvent
+_SEQUENCE_START, _SEQUENCE_END = _events.SequenceStartEvent, _events.SequenceEndEvent
+_UNTAGGED = (None, "!")
+
+
+def _event_value(get: Callable[[], Any], event: Any, depth: int) -> Any:
+    """The value that starts with `event`; `get` reads the next event. A mapping's keys (plain scalars) are
+    read in its own loop: a call per key was a third of the parse."""
     kind = type(event)
-    if event.anchor is not None or kind is _events.AliasEvent or event.tag not in (None, "!") or depth > MAX_DEPTH:
+    if kind is _ALIAS or event.anchor is not None or event.tag not in _UNTAGGED or depth > MAX_DEPTH:
         raise _NeedsFullLoader  # the full loader refuses what is too deep, with its line
-    if kind is _events.ScalarEvent:
-        key = (event.value, event.implicit)
-        if key in _SCALARS:
-            return _SCALARS[key]
+    if kind is _SCALAR:
+        return _scalar_of(event)
+    depth += 1
+    if kind is _MAPPING_START:
+        result: dict[Any, Any] = {}
+        while True:
+            event = get()
+            kind = type(event)
+            if kind is _MAPPING_END:
+                return result
+            if kind is not _SCALAR or event.anchor is not None or event.tag not in _UNTAGGED or depth > MAX_DEPTH:
+                raise _NeedsFullLoader
+            key = _scalar_of(event)
+            if key in result:
+                raise _NeedsFullLoader  # the full loader names the duplicate key and its line
+            result[key] = _event_value(get, get(), depth)
+    if kind is _SEQUENCE_START:
+        items = []
+        while True:
+            event = get()
+            if type(event) is _SEQUENCE_END:
+                return items
+            items.append(_event_value(get, event, depth))
+    raise _NeedsFullLoader
+
+
+def _scalar_of(event: Any) -> Any:
+    key = (event.value, event.implicit)
+    scalar = _SCALARS.get(key, _SCALARS)  # the dict itself marks "not seen" (no scalar is that dict)
+    if scalar is _SCALARS:
         scalar = _scalar(*key)
         if len(_SCALARS) < _MAX_SCALARS:
             _SCALARS[key] = scalar
-        return scalar
-    if kind is _events.MappingStartEvent:
-        result: dict[Any, Any] = {}
-        while True:
-            event = parser.get_event()
-            if type(event) is _events.MappingEndEvent:
-                return result
-            if type(event) is not _events.ScalarEvent:
-                raise _NeedsFullLoader
-            key = _event_value(parser, event, depth + 1)
-            if key in result:
-                raise _NeedsFullLoader  # the full loader names the duplicate key and its line
-            result[key] = _event_value(parser, parser.get_event(), depth + 1)
-    if kind is _events.SequenceStartEvent:
-        items = []
-        while True:
-            event = parser.get_event()
-            if type(event) is _events.SequenceEndEvent:
-                return items
-            items.append(_event_value(parser, event, depth + 1))
-    raise _NeedsFullLoader
+    return scalar
 
 
 # Scalars by (text, implicit flags): definitions repeat the same keys and values, and a scalar's value depends
@@ -379,8 +395,9 @@ def load_variants(path: Path, env: str) -> list[JobVariant]:
     merged = _model(parsed, (env, None), merged_data, path, from_override) if changes else base
     _check_other_overrides(parsed, base, env, path)
     grid = merged.sweep.grid if merged.sweep and merged.sweep.grid else None
+    relpath = relative_path(path, paths.project_root())
     if not grid:
-        return [JobVariant(merged, path, env, merged.name, {}, overridden, lines)]
+        return [JobVariant(merged, path, env, merged.name, {}, overridden, lines, relpath)]
     keys = sorted(grid)
     variants = []
     for index, combo in enumerate(itertools.product(*(grid[k] for k in keys))):
@@ -389,5 +406,6 @@ def load_variants(path: Path, env: str) -> list[JobVariant]:
         definition = _model(parsed, (scope, index), trial_data, path,
                             lambda loc: ("sweep", "grid", loc[1]) if loc[:1] == ("hyperparameters",)
                             and len(loc) > 1 and loc[1] in trial else from_override(loc))
-        variants.append(JobVariant(definition, path, env, f"{merged.name}-g{index}", trial, overridden, lines))
+        variants.append(JobVariant(definition, path, env, f"{merged.name}-g{index}", trial, overridden, lines,
+                                   relpath))
     return variants
