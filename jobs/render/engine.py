@@ -19,6 +19,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import orjson
 import yaml
 
@@ -32,7 +33,7 @@ from jobs.render import policy, sagemaker_rules
 from jobs.render.cost import cost_key, estimate_job_cost
 from jobs.render.definitions import JobVariant, definition_files, find_definition, load_variants
 from jobs.render.secrets import find_secret, rendered_secrets
-from jobs.render.templating import fill_template
+from jobs.render.templating import fill, load_template
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CParser = getattr(getattr(yaml, "cyaml", None), "CParser", None)  # libyaml's parser, when PyYAML has it
@@ -263,11 +264,14 @@ def render_batch(variants: list[JobVariant], env: Environment,
             batch.append(_prepare(variant, env, run))
         except FtopsError as err:
             batch.append(err)
+    # Each template is looked up once per batch: the batch renders one version of it (not two, were it edited
+    # meanwhile), and without Jinja's freshness check (a stat) per job.
+    templates: dict[str, jinja2.Template | FtopsError] = {}
     for pending in batch:
         if isinstance(pending, _Pending):
             key_name = "a" if pending.variant.definition.provider == "azure-openai" else "s"
             try:
-                pending.texts = {t: fill_template(TARGETS[t][0], **{key_name: pending.values}) for t in pending.targets}
+                pending.texts = {t: fill(_template(templates, t), **{key_name: pending.values}) for t in pending.targets}
             except FtopsError as err:
                 pending.error = err
     for pending in batch:
@@ -288,6 +292,18 @@ def render_batch(variants: list[JobVariant], env: Environment,
     for variant, result in zip(variants, results):
         run.jobs.setdefault((str(variant.path), variant.name), result)
     return results
+
+
+def _template(templates: dict[str, jinja2.Template | FtopsError], target: str) -> jinja2.Template:
+    if target not in templates:
+        try:
+            templates[target] = load_template(TARGETS[target][0])
+        except FtopsError as err:
+            templates[target] = err
+    found = templates[target]
+    if isinstance(found, FtopsError):
+        raise found
+    return found
 
 
 def _finished(pending: _Pending, env: Environment) -> RenderedJob | FtopsError:

@@ -36,7 +36,13 @@ _Dumper.add_representer(str, _represent_str)
 
 def to_json(value: Any) -> str:
     """A JSON literal; also a valid YAML flow scalar, so YAML templates use it for single values."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError as exc:
+        # StrictUndefined raises only when read as text; a filter receives it as an object.
+        if isinstance(value, jinja2.Undefined):
+            str(value)
+        raise jinja2.TemplateRuntimeError(f"a value the json filter cannot write ({exc})") from None
 
 
 def to_yaml(value: Any, indent: int = 0) -> str:
@@ -78,14 +84,38 @@ def environment() -> jinja2.Environment:
 
 def fill_template(name: str, **context: Any) -> str:
     """Render `templates/<name>` with `context`; a missing value or a broken template is an FtopsError."""
+    return fill(load_template(name), **context)
+
+
+def load_template(name: str) -> jinja2.Template:
+    """`templates/<name>`, compiled; a missing or broken template is an FtopsError."""
     try:
-        return environment().get_template(name).render(**context)
+        return environment().get_template(name)
     except jinja2.TemplateNotFound:
         raise FtopsError(f"template {name} not found", source=paths.templates_dir() / name,
+                         hint="restore it from git; templates/ ships with the fork") from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise _syntax_error(exc, name) from None
+
+
+def fill(template: jinja2.Template, **context: Any) -> str:
+    """`template` rendered with `context`; a missing value (or a broken template it imports) is an FtopsError."""
+    name = template.name or "?"
+    try:
+        return template.render(**context)
+    except jinja2.TemplateNotFound as exc:
+        raise FtopsError(f"template {exc.name} not found (imported by {name})", source=paths.templates_dir() / name,
                          hint="restore it from git; templates/ ships with the fork") from None
     except jinja2.UndefinedError as exc:
         raise FtopsError(f"template uses an undefined value: {exc.message}", source=paths.templates_dir() / name,
                          hint="fix the template or the value it expects") from None
     except jinja2.TemplateSyntaxError as exc:
-        raise FtopsError(f"template syntax error: {exc.message}", source=paths.templates_dir() / name,
-                         line=exc.lineno, hint="fix the Jinja syntax") from None
+        raise _syntax_error(exc, name) from None
+    except jinja2.TemplateRuntimeError as exc:
+        raise FtopsError(f"template error: {exc.message}", source=paths.templates_dir() / name,
+                         hint="fix the template or the value it expects") from None
+
+
+def _syntax_error(exc: jinja2.TemplateSyntaxError, name: str) -> FtopsError:
+    return FtopsError(f"template syntax error: {exc.message}", source=paths.templates_dir() / name,
+                      line=exc.lineno, hint="fix the Jinja syntax")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,8 @@ from jobs.config.environment import load_environment
 from jobs.errors import ConfigError
 from jobs.fsutil import OWNER_MARKER
 from jobs.render.engine import render_environment
+
+REPO = Path(__file__).resolve().parents[2]
 
 SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 SM, AZ = "helpdesk-qwen-lora", "helpdesk-gpt41mini"
@@ -84,6 +87,37 @@ def test_a_definition_that_spells_a_placeholder_is_refused_at_its_line(project, 
     result = ftops("render", "--env", "dev", "--out", tmp_path / "out")
     assert result.exit_code == 1 and not (tmp_path / "out").exists()
     assert f"{path.name}:{line}" in result.stderr and "is reserved" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(("template", "old", "new", "expected"), [
+    ("ack/training-job.yaml.j2", "{{ s.job_name | json }}", "{{ s.no_such_value | json }}",
+     "ack/training-job.yaml.j2: template uses an undefined value: 'dict object' has no attribute 'no_such_value'"),
+    ("sagemaker/training-job.json.j2", '"TrainingJobName"', '{% if %}"TrainingJobName"',
+     "sagemaker/training-job.json.j2:4: template syntax error"),
+    ("ack/training-job.yaml.j2", '"ack/_training.j2"', '"ack/_gone.j2"',
+     "ack/training-job.yaml.j2: template ack/_gone.j2 not found (imported by ack/training-job.yaml.j2)"),
+    ("sagemaker/training-job.json.j2", "{{ s.hyperparameters | json }}", "{{ s.archive | json }}",
+     "sagemaker/training-job.json.j2: template error: a value the json filter cannot write"),
+])
+def test_a_broken_template_is_one_line_naming_it_and_nothing_is_written(project, ftops, tmp_path, template, old,
+                                                                          new, expected):
+    """Every job of a batch renders the same template, looked up once: its error is each job's, in one line."""
+    import shutil
+
+    from jobs.render import templating
+
+    (project.root / "templates").unlink()
+    shutil.copytree(REPO / "templates", project.root / "templates")
+    path = project.root / "templates" / template
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new, 1))
+    templating.environment.cache_clear()  # bound to the templates directory it first saw
+    try:
+        result = ftops("render", "--env", "dev", "--out", tmp_path / "out")
+    finally:
+        templating.environment.cache_clear()
+    assert result.exit_code == 1 and not (tmp_path / "out").exists()
+    assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
 def test_one_run_renders_several_environments_as_separate_runs_would(project, ftops, tmp_path):
