@@ -8,7 +8,7 @@ hashes the rendered content and substitutes them (they are plain [a-z0-9-] token
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 from jobs import paths
@@ -106,6 +106,12 @@ def _tags(variant: JobVariant, env: Environment, dataset: Dataset) -> dict[str, 
             "ftops:idempotency-key": KEY}
 
 
+@cache
+def _metric_definitions() -> tuple[dict[str, str], ...]:
+    """The same for every job: built once (a tuple, as templates only read it)."""
+    return tuple(metric_definitions())
+
+
 def base_model_uri(s3_uri: str | None, output_bucket: str) -> str:
     """The `model` channel: `base_model.s3_uri` as given, or relative to the environment's artifacts bucket."""
     uri = s3_uri or ""
@@ -181,7 +187,7 @@ def sagemaker_context(variant: JobVariant, env: Environment, dataset: Dataset,
         "inter_container_encryption": defaults.inter_container_encryption,
         "environment": {**job.compute.environment, **OFFLINE_ENV},
         "max_retry_attempts": job.compute.max_retry_attempts,
-        "metric_definitions": metric_definitions(),
+        "metric_definitions": _metric_definitions(),
         "tensorboard_uri": f"s3://{res.output_bucket}/tensorboard/{run_name}/",
         "tensorboard_local_path": TENSORBOARD_LOCAL_PATH,
         "profiler": {"s3_uri": f"s3://{res.output_bucket}/profiler/", "interval_ms": 500,

@@ -59,21 +59,25 @@ class Documents(Mapping[str, Any]):
     """Parsed targets by file name, each parsed on first access (checks read only the JSON ones)."""
 
     def __init__(self, files: dict[str, bytes]) -> None:
-        self._files = {name: data for name, data in files.items() if name != INDEX}
-        self._parsed: dict[str, Any] = {}
+        self._files = files  # a job's files (never changed once rendered), job.json among them
+        self._parsed: dict[str, Any] | None = None  # made on first access: most jobs' documents are never read
 
     def __getitem__(self, name: str) -> Any:
+        if self._parsed is None:
+            self._parsed = {}
         if name not in self._parsed:
+            if name == INDEX:
+                raise KeyError(name)
             data = self._files[name]
             json = name.endswith(".json")
             self._parsed[name] = orjson.loads(data) if json else yaml.load(data, Loader=_Loader)
         return self._parsed[name]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._files)
+        return (name for name in self._files if name != INDEX)
 
     def __len__(self) -> int:
-        return len(self._files)
+        return len(self._files) - (INDEX in self._files)
 
 
 @dataclass

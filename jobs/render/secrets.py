@@ -145,7 +145,11 @@ def rendered_secrets(items: list[tuple[Any, Iterable[str], bytes | None]]) -> li
         if canonical is None:
             found, long_values = _gather(data)
             strings |= found
-            by_generated.setdefault(tuple(generated), set()).update(long_values)
+            group = tuple(generated)
+            if group in by_generated:
+                by_generated[group] |= long_values
+            else:
+                by_generated[group] = long_values
         else:
             lines_by_generated.setdefault(tuple(generated), set()).update(canonical.split(b"\n"))
     for generated, lines in lines_by_generated.items():
@@ -226,6 +230,9 @@ def clear_cache() -> None:
 def _gather(data: Any) -> tuple[set[Any], set[str]]:
     """The distinct strings and dict keys of `data` (what `find_secret` reads), and its distinct string values
     of at least MIN_DETECTED_LENGTH characters (what the detectors read)."""
+    if type(data) is dict and all(type(value) is str for value in data.values()):  # a flat mapping (the names)
+        values = data.values()
+        return {*data, *values}, {value for value in values if len(value) >= MIN_DETECTED_LENGTH}
     strings: set[Any] = set()
     long_values: set[str] = set()
     stack = [data]
@@ -502,6 +509,8 @@ def _hashes(generated: Iterable[str]) -> list[str]:
 
 def _scanned(long_values: set[str], hashes: list[str]) -> set[str]:
     """The values as the detectors read them: a value holding a hash is scanned without it."""
+    if not long_values or not hashes:
+        return long_values
     needles = [h for h in hashes if not any(other != h and other in h for other in hashes)]
     hashed = {value for value in long_values for needle in needles if needle in value}
     return (long_values - hashed).union(_without(value, hashes) for value in hashed)
