@@ -9,9 +9,11 @@ integers are bounded in length (Python refuses int() over 4,300 digits with a Va
 
 from __future__ import annotations
 
+import os
 from collections.abc import Hashable
 from datetime import date
 from pathlib import Path
+from stat import S_ISREG
 from types import UnionType
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
@@ -182,15 +184,18 @@ def _construct(node: yaml.Node, loader: Any, path: Loc, lines: dict[Loc, int], s
                           hint="quote it to make it text") from None
 
 
-def read_text(path: Path) -> str:
-    """A declaration file's text: a regular file of at most MAX_YAML_BYTES, UTF-8."""
+def read_text(path: Path, stat: os.stat_result | None = None) -> str:
+    """A declaration file's text: a regular file of at most MAX_YAML_BYTES, UTF-8. `stat`: the caller's
+    `os.stat(path)`, when it has one."""
     from jobs.fsutil import regular_file
 
-    try:
-        regular_file(path, what="YAML file")
-    except FtopsError as exc:
-        raise ConfigError(exc.message, source=path, hint=exc.hint) from None
-    if path.stat().st_size > MAX_YAML_BYTES:
+    if stat is None or not S_ISREG(stat.st_mode):
+        try:
+            regular_file(path, what="YAML file")
+        except FtopsError as exc:
+            raise ConfigError(exc.message, source=path, hint=exc.hint) from None
+        stat = path.stat()
+    if stat.st_size > MAX_YAML_BYTES:
         raise ConfigError(f"larger than {MAX_YAML_BYTES >> 20} MiB", source=path,
                           hint="a declaration is a few KiB; is this the right file?")
     try:

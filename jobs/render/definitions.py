@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -179,6 +180,22 @@ def clear_cache() -> None:
     relative_path.cache_clear()
 
 
+# Within one render a file is read as it was when the render first read it: its stamp is checked once, not
+# again for every environment. Outside a render every read checks it.
+_NO_RENDER: set[Path] = set()
+_checked_this_render: set[Path] = _NO_RENDER
+
+
+@contextmanager
+def one_render() -> Iterator[None]:
+    global _checked_this_render
+    outer, _checked_this_render = _checked_this_render, set()
+    try:
+        yield
+    finally:
+        _checked_this_render = outer
+
+
 def _read(path: Path) -> _Parsed:
     """Parse a definition once per content (render reads each file for every environment).
 
@@ -187,9 +204,13 @@ def _read(path: Path) -> _Parsed:
     the same key-path construction as `jobs.yamlio`, so duplicate keys and line numbers behave identically;
     so is anything the event reader leaves to the full loader (anchors, tags, merge keys, several documents).
     """
+    cached = _parsed.get(path)
+    if cached is not None and path in _checked_this_render:
+        return cached
     stat = path.stat()
     stamp = (stat.st_mtime_ns, stat.st_size)
-    cached = _parsed.get(path)
+    if _checked_this_render is not _NO_RENDER:
+        _checked_this_render.add(path)
     if cached and cached.stamp == stamp:
         return cached
     data: Any
@@ -198,7 +219,7 @@ def _read(path: Path) -> _Parsed:
         _refuse_placeholders(read_text(path), path)
         data, lines = load_yaml(path)
     else:
-        text = read_text(path)  # a regular file within the size limit, UTF-8 (one-line errors)
+        text = read_text(path, stat)  # a regular file within the size limit, UTF-8 (one-line errors)
         _refuse_placeholders(text, path)
         try:
             data = _load_plain(text)

@@ -22,7 +22,7 @@ from typing import Any
 
 from jobs.config.environment import Environment
 from jobs.errors import FtopsError
-from jobs.render.definitions import JobVariant, load_variants
+from jobs.render.definitions import JobVariant, load_variants, one_render
 from jobs.render.engine import TARGETS, Documents, RenderedJob, RenderRun, render_batch
 from jobs.render.images import preload_registry
 from jobs.render.templating import environment
@@ -79,7 +79,8 @@ def render_files(envs: list[Environment], files: list[Path], workers: int = 1) -
     for env in envs:  # one set of peers: a production environment's promotion reuses its source's render
         runs[env.name] = RenderRun(env, peers=runs)
     try:
-        return _render_files(envs, files, workers, runs)
+        with one_render():
+            return _render_files(envs, files, workers, runs)
     finally:
         # The runs hold one another (their shared peers), and with them every job they rendered: unlinked, the
         # render's objects are freed as soon as the caller drops its results, instead of waiting for (and
