@@ -96,7 +96,9 @@ def script_hyperparameters(job: JobDefinition) -> dict[str, str]:
         values |= {"lora_r": hp.lora_r, "lora_alpha": hp.lora_alpha, "lora_dropout": hp.lora_dropout}
     if job.method == "dpo" and hp.beta is not None:
         values["beta"] = hp.beta
-    return {key: _hp_str(value) for key, value in values.items()}
+    # _hp_str inlined: this runs for every job in every environment.
+    return {key: value if type(value) is str else ("true" if value else "false") if type(value) is bool
+            else repr(value) if type(value) is float else str(value) for key, value in values.items()}
 
 
 def _tags(variant: JobVariant, env: Environment, dataset: Dataset) -> dict[str, str]:

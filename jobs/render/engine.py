@@ -52,7 +52,7 @@ TARGETS: dict[str, tuple[str, str]] = {
     "azure-openai": ("azure-openai/fine-tuning-job.json.j2", "azure-openai.json"),
     "azure-openai-deployment": ("azure-openai/deployment.json.j2", "azure-openai-deployment.json"),
 }
-_TOKEN = re.compile(r"^[a-z0-9-]+$")
+_TOKEN = re.compile(r"[a-z0-9-]+")  # fullmatch: `$` would let a trailing newline through
 
 
 class Documents(Mapping[str, Any]):
@@ -166,9 +166,10 @@ def _names(variant: JobVariant, env: Environment, key: str) -> dict[str, str]:
 
 
 def _encoded(names: dict[str, str]) -> dict[bytes, bytes]:
-    for value in names.values():
-        if not _TOKEN.match(value):  # only plain tokens may be substituted into JSON/YAML text
-            raise FtopsError(f"unsafe generated name {value!r}")
+    # Only plain tokens may be substituted into JSON/YAML text (joined by "-", they are all checked at once).
+    if not all(names.values()) or not _TOKEN.fullmatch("-".join(names.values())):
+        bad = next(value for value in names.values() if not _TOKEN.fullmatch(value))
+        raise FtopsError(f"unsafe generated name {bad!r}")
     return {placeholder.encode(): value.encode() for placeholder, value in names.items()}
 
 

@@ -394,3 +394,14 @@ def test_a_second_job_option_is_refused_not_silently_preferred(ftops, tmp_path):
         result = ftops(*command, "--env", "local", "--job", "helpdesk-qwen-lora", "--job", "helpdesk-gpt41mini")
         assert result.exit_code == 2 and "one definition at a time" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("bad", ["x\n", "", "Upper", "a b", "ä", "name/../x"])
+def test_only_plain_tokens_are_put_in_as_generated_names(bad):
+    """The names are substituted into JSON and YAML text as they are: anything but [a-z0-9-] is refused."""
+    from jobs.errors import FtopsError
+    from jobs.render.engine import _encoded
+
+    assert _encoded({"p1": "job-dev-1a2b3c4d", "p2": "x"}) == {b"p1": b"job-dev-1a2b3c4d", b"p2": b"x"}
+    with pytest.raises(FtopsError, match="unsafe generated name"):
+        _encoded({"p1": "job-dev-1a2b3c4d", "p2": bad})
