@@ -145,12 +145,21 @@ def _user_cache(key: tuple[str, str, str], counts: tuple[int, int, int]) -> None
         pass  # a read-only home only costs a recount next time
 
 
-def estimate_job_cost(variant: JobVariant, env: Environment, manifest: Manifest) -> float | None:
-    """Estimated USD for one run of `variant` in `env` (None: no price known and no ceiling to enforce)."""
+def estimate_job_cost(variant: JobVariant, env: Environment, manifest: Manifest,
+                      verified: dict[str, Manifest] | None = None) -> float | None:
+    """Estimated USD for one run of `variant` in `env` (None: no price known and no ceiling to enforce).
+
+    `verified`: manifests already verified in this render, by dataset path (the checks read the file system).
+    """
     from jobs.data.estimate import estimate_cost
 
     job = variant.definition
-    manifest = verified_manifest(variant, manifest)
+    if verified is not None and job.dataset in verified:
+        manifest = verified[job.dataset]
+    else:
+        manifest = verified_manifest(variant, manifest)
+        if verified is not None:
+            verified[job.dataset] = manifest
     try:
         if job.provider == "azure-openai":
             # Without manifest_dir the manifest's totals are used: they can only overstate the cost.

@@ -26,6 +26,7 @@ import yaml
 from jobs import paths
 from jobs.config.environment import Environment
 from jobs.config.resolved import resolved_aws, resolved_azure
+from jobs.data.manifest import Manifest
 from jobs.errors import ConfigError, FtopsError
 from jobs.fsutil import check_replaceable, make_dirs, replace_dir
 from jobs.render import context as ctx
@@ -189,6 +190,7 @@ class RenderRun:
     env: Environment
     datasets: dict[str, ctx.Dataset] = field(default_factory=dict)
     costs: dict[tuple[object, ...], float | None] = field(default_factory=dict)
+    verified: dict[str, Manifest] = field(default_factory=dict)  # manifests checked against their files
     _resolved: dict[str, Any] = field(default_factory=dict)
     jobs: dict[tuple[str, str], RenderedJob | FtopsError] = field(default_factory=dict)
     """What each (definition file, job name) rendered to in this run. A production environment's promotion.json
@@ -329,7 +331,7 @@ def _prepare(variant: JobVariant, env: Environment, run: RenderRun) -> _Pending:
     if question in run.costs:
         cost = run.costs[question]
     else:  # an estimate that fails raises for this job's own file and line (and ends the render)
-        cost = run.costs[question] = estimate_job_cost(variant, env, dataset.manifest)
+        cost = run.costs[question] = estimate_job_cost(variant, env, dataset.manifest, run.verified)
     policy.check_cost(variant, env, cost)
     context = ctx.azure_context if job.provider == "azure-openai" else ctx.sagemaker_context
     values = context(variant, env, dataset, run.resolved(job.provider))

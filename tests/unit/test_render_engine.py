@@ -211,7 +211,7 @@ def test_method_must_match_the_dataset_format(project):
 
 
 def test_cost_ceiling_uses_the_estimate(project, monkeypatch):
-    monkeypatch.setattr("jobs.render.engine.estimate_job_cost", lambda variant, env, manifest: 75.0)
+    monkeypatch.setattr("jobs.render.engine.estimate_job_cost", lambda variant, env, manifest, verified=None: 75.0)
     err = _error("local", SM)  # local's ceiling is $50
     assert "estimated cost $75.00" in err.message and "[environment local]" in err.message
     assert render("dev", SM)[0].index["estimated_cost_usd"] == 75.0  # dev allows $200
