@@ -168,6 +168,9 @@ class _Parsed:
     # Validated JobDefinitions by (environment with overrides or None, grid trial index or None). Models are
     # frozen, and validation depends only on the data and the file name, so one result serves every render.
     models: dict[tuple[str | None, int | None], JobDefinition] = field(default_factory=dict)
+    # The jobs it defines, by (environment, project root): a production environment's promotions read its
+    # source environment's jobs again.
+    variants: dict[tuple[str, Path], list[JobVariant]] = field(default_factory=dict)
 
 
 _parsed: dict[Path, _Parsed] = {}
@@ -402,6 +405,13 @@ def _check_other_overrides(parsed: _Parsed, base: JobDefinition, env: str, path:
 def load_variants(path: Path, env: str) -> list[JobVariant]:
     """The jobs `path` defines for `env`: one, or one per grid combination (a tuning sweep stays one job)."""
     parsed = _read(path)
+    key = (env, paths.project_root())
+    if key not in parsed.variants:
+        parsed.variants[key] = _variants(parsed, path, env)
+    return list(parsed.variants[key])
+
+
+def _variants(parsed: _Parsed, path: Path, env: str) -> list[JobVariant]:
     data, lines = parsed.data, parsed.lines
     base = _model(parsed, (None, None), data, path, lambda loc: loc)
     changes = base.overrides.get(env, {})

@@ -464,15 +464,42 @@ def _to_look_at(values: list[str]) -> list[str]:
     text = "\n".join(rows)
     starts = list(itertools.accumulate((len(row) + 1 for row in rows[:-1]), initial=0))
     marked: set[int] = set()
+    lowered = text.lower() if text.isascii() else None
+    needs = _pattern_needs()
     for pattern in _patterns_for(text):
-        for match in pattern.finditer(text):
-            first = bisect.bisect_right(starts, match.start()) - 1
-            marked.update(range(first, bisect.bisect_right(starts, max(match.start(), match.end() - 1))))
+        # A pattern with needed strings (`_required`) runs over the rows holding one: every match within a row
+        # holds one, so it finds each of those, with the same neighbours (a line break or the start before a
+        # row, one after it). The other rows cost it nothing (some patterns try every position).
+        needles, ignore_case = needs.get(pattern, (None, False))
+        haystack = lowered if ignore_case else text
+        if needles and haystack is not None and not any("\n" in needle for needle in needles):
+            chosen = sorted(_rows_holding(haystack, needles, starts))
+            sub = "\n".join(rows[row] for row in chosen)
+            sub_starts = list(itertools.accumulate((len(rows[row]) + 1 for row in chosen[:-1]), initial=0))
+        else:
+            chosen, sub, sub_starts = list(range(len(rows))), text, starts
+        for match in pattern.finditer(sub):
+            first = bisect.bisect_right(sub_starts, match.start()) - 1
+            last = bisect.bisect_right(sub_starts, max(match.start(), match.end() - 1))
+            marked.update(chosen[first:last])
     for regex, longest in _entropy_bounds().values():
         for match in regex.finditer(text):
             if len(match[2]) > longest:
                 marked.add(bisect.bisect_right(starts, match.start()) - 1)
     return [values[row] for row in sorted(marked)]
+
+
+def _rows_holding(text: str, needles: Iterable[str], starts: list[int]) -> set[int]:
+    """The rows of `text` (starting at `starts`) in which one of `needles` occurs."""
+    found: set[int] = set()
+    for needle in needles:
+        at = text.find(needle)
+        while at != -1:
+            row = bisect.bisect_right(starts, at) - 1
+            found.add(row)
+            # On to the next row: its start, or the end.
+            at = text.find(needle, starts[row + 1]) if row + 1 < len(starts) else -1
+    return found
 
 
 @lru_cache(maxsize=65536)  # jobs of one render share most values: each distinct one is scanned once
