@@ -320,10 +320,18 @@ def _event_value(get: Callable[[], Any], event: Any, depth: int) -> Any:
                 return result
             if kind is not _SCALAR or event.anchor is not None or event.tag not in _UNTAGGED or depth > MAX_DEPTH:
                 raise _NeedsFullLoader
-            key = _scalar_of(event)
+            key = _SCALARS.get((event.value, event.implicit), _SCALARS)
+            if key is _SCALARS:
+                key = _scalar_of(event)
             if key in result:
                 raise _NeedsFullLoader  # the full loader names the duplicate key and its line
-            result[key] = _event_value(get, get(), depth)
+            event = get()
+            # A plain scalar value (most are) is read here too, seen ones from the cache, without two more calls.
+            if type(event) is _SCALAR and event.anchor is None and event.tag in _UNTAGGED and depth <= MAX_DEPTH:
+                value = _SCALARS.get((event.value, event.implicit), _SCALARS)
+                result[key] = _scalar_of(event) if value is _SCALARS else value
+            else:
+                result[key] = _event_value(get, event, depth)
     if kind is _SEQUENCE_START:
         items = []
         while True:
@@ -335,6 +343,7 @@ def _event_value(get: Callable[[], Any], event: Any, depth: int) -> Any:
 
 
 def _scalar_of(event: Any) -> Any:
+    """The value of a plain scalar's event, remembered by its text and implicit flags."""
     key = (event.value, event.implicit)
     scalar = _SCALARS.get(key, _SCALARS)  # the dict itself marks "not seen" (no scalar is that dict)
     if scalar is _SCALARS:
