@@ -123,13 +123,31 @@ def _canonical(target: str, text: str, variant: JobVariant, parsed: dict[str, An
             if parsed is not None:
                 parsed[target] = data
             return _dump_json(data)
-        # Macros leave blank lines where they end; they mean nothing in these documents.
-        text = "\n".join(filter(str.strip, text.splitlines())) + "\n"
+        text = _without_blank_lines(text)
         _check_yaml(text)  # well-formed (libyaml); the values are the JSON targets' values
         return text.encode()
     except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
         raise FtopsError(f"template {template} produced invalid output for {variant.name}: {str(exc).splitlines()[0]}",
                          source=paths.templates_dir() / template, hint="fix the template") from None
+
+
+# What else str.splitlines() breaks lines at, or str.strip() strips, in ASCII text (tabs included: a line of
+# them is blank too).
+_ODD_WHITESPACE = "\t\r\x0b\x0c\x1c\x1d\x1e\x1f"
+
+
+def _without_blank_lines(text: str) -> str:
+    """`text` without its blank (whitespace-only) lines, ending with one line break: a macro may leave one where
+    it ends (the shipped templates trim theirs), and they mean nothing in these documents.
+
+    Text with none is found with a few substring checks (splitting it into lines was most of the cost): ASCII
+    whose only line break is "\n" and whose only other whitespace is the space has a blank line only where
+    a line starts or ends with a break ("\n\n", a leading "\n") or with a space (" \n", a trailing " ").
+    """
+    if (text.isascii() and "\n\n" not in text and " \n" not in text and not text.startswith("\n")
+            and not text.endswith(" ") and not any(mark in text for mark in _ODD_WHITESPACE)):
+        return text if text.endswith("\n") else text + "\n"
+    return "\n".join(filter(str.strip, text.splitlines())) + "\n"
 
 
 def _check_yaml(text: str) -> None:

@@ -376,3 +376,15 @@ def test_a_found_value_is_named_by_its_first_path():
     data = {"a": ["plain value of some length", {"b": DETECTABLE[0]}], "c": DETECTABLE[2]}
     path, reason = detected_secret(data)
     assert path == "a[1].b" and "detect-secrets finds" in reason
+
+
+def test_dropping_blank_lines_gives_what_splitting_into_lines_gives():
+    """Rendered YAML loses its blank lines: text with none is recognised by substring checks, so the answer
+    must equal the line-by-line filter for any text, whitespace and line breaks of every kind included."""
+    from jobs.render.engine import _without_blank_lines
+
+    rng = random.Random(7)
+    alphabet = "ab :\n\n  \t\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\u2028\u00a0\u00e9"
+    for _ in range(50_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+        assert _without_blank_lines(text) == "\n".join(filter(str.strip, text.splitlines())) + "\n", repr(text)
