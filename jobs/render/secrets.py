@@ -586,7 +586,18 @@ def _strings(data: Any, path: str) -> Iterator[tuple[str, str]]:
 
 
 def first_secret(data: Any) -> tuple[str, str] | None:
-    """`find_secret(data)`, with the value patterns skipped when the data holds none of their substrings."""
+    """`find_secret(data)`, judging each distinct string once per process as `rendered_secret` does (the
+    definitions of a fork share most keys and values), and with the value patterns skipped when the data
+    holds none of their substrings."""
+    if len(_NO_PATTERN) + len(_NOTHING_DETECTED) + len(_LINES) > _MAX_JUDGED:
+        clear_cache()
+    strings, _ = _gather(data)
+    unjudged = strings - _NO_PATTERN
+    if not unjudged:
+        return None
+    if all(type(value) is str for value in unjudged) and not _may_match_a_pattern("\n".join(unjudged)):
+        _NO_PATTERN.update(unjudged)
+        return None
     try:
         text = orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)  # every string, unchanged or JSON-escaped
     except TypeError:  # a value JSON cannot hold (a set, bytes, a huge int): the long way

@@ -221,6 +221,7 @@ def test_judging_each_string_once_per_process_gives_the_full_scans_answer_docume
         generated = (job, job[:8], rng.choice(hashes))
         expected = _full_scan(data, generated)
         assert rendered_secret(data, generated) == expected, (data, generated)
+        assert first_secret(data) == find_secret(data), data  # a definition's check shares the judgements
         outcomes.add(None if expected is None else expected[1].split(" ")[0])
     assert {None, "detect-secrets"} <= outcomes and len(outcomes) >= 4  # clean, detected, named, value patterns
 
