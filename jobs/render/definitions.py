@@ -7,6 +7,7 @@ override's line, a bad grid value at `sweep.grid.<key>`.
 from __future__ import annotations
 
 import itertools
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -36,11 +37,16 @@ def definitions_dir() -> Path:
 
 def definition_files() -> list[Path]:
     """Every definition file; a `.yml` one is refused rather than skipped (its jobs would silently not render)."""
-    stray = sorted(definitions_dir().glob("*.yml"))
+    directory = definitions_dir()
+    try:
+        names = sorted(os.listdir(directory))  # one listing, not a glob per suffix (as glob: case-sensitive)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    stray = [name for name in names if name.endswith(".yml")]
     if stray:
-        raise ConfigError("job definitions end in .yaml; this one would not be rendered", source=stray[0],
-                          hint=f"rename it to definitions/{stray[0].stem}.yaml")
-    return sorted(definitions_dir().glob("*.yaml"))
+        raise ConfigError("job definitions end in .yaml; this one would not be rendered", source=directory / stray[0],
+                          hint=f"rename it to definitions/{Path(stray[0]).stem}.yaml")
+    return [directory / name for name in names if name.endswith(".yaml")]
 
 
 def find_definition(name: str) -> Path:
