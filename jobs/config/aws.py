@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from jobs.config.base import Declaration
+from jobs.config.base import Declaration, Int
 from jobs.errors import FieldValueError
 
 AWS_REGION = r"^[a-z]{2}(-gov)?-[a-z]+-\d$"
@@ -47,10 +47,10 @@ class TrainingDefaults(Declaration):
     spot: bool = True
     """Whether jobs use managed spot training by default (required outside prod)."""
 
-    max_runtime_s: int = Field(86_400, ge=60, le=2_419_200)
+    max_runtime_s: Int = Field(86_400, ge=60, le=2_419_200)
     """Default MaxRuntimeInSeconds (SageMaker allows up to 28 days)."""
 
-    max_wait_s: int = Field(172_800, ge=60, le=2_419_200)
+    max_wait_s: Int = Field(172_800, ge=60, le=2_419_200)
     """Default MaxWaitTimeInSeconds for spot jobs; must be at least max_runtime_s."""
 
     checkpoint_prefix: str = Field("checkpoints/", pattern=r"^([A-Za-z0-9._-]+/)+$")
@@ -94,7 +94,7 @@ class VpcSettings(Declaration):
     cidr: str = "10.64.0.0/16"
     """The VPC's IPv4 range; subnets are carved from it per availability zone."""
 
-    max_azs: int = Field(2, ge=1, le=6)
+    max_azs: Int = Field(2, ge=1, le=6)
     """How many availability zones get a private isolated subnet."""
 
     availability_zones: list[str] = Field(default=[], json_schema_extra={"items": {"pattern": r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$"}})
@@ -136,7 +136,7 @@ class BudgetSettings(Declaration):
     monthly_limit_usd: float = Field(1000.0, gt=0)
     """The monthly cost budget in US dollars."""
 
-    alert_thresholds_percent: list[int] = Field(default=[50, 80, 100], min_length=1, max_length=4)
+    alert_thresholds_percent: list[Int] = Field(default=[50, 80, 100], min_length=1, max_length=4)
     """Actual-spend alerts at these percentages of the limit (plus a forecast alert at 100%)."""
 
     @field_validator("alert_thresholds_percent")
@@ -202,13 +202,13 @@ class AwsSettings(Declaration):
     `model.tar.gz`, decrypt them through S3 with this environment's key, and describe this environment's model
     packages. Read only: approval stays with this environment's own role (`ftops models approve`)."""
 
-    checkpoint_expiry_days: int = Field(30, ge=1, le=3650)
+    checkpoint_expiry_days: Int = Field(30, ge=1, le=3650)
     """Checkpoints older than this are deleted by the checkpoints bucket's lifecycle rule."""
 
-    noncurrent_version_expiry_days: int = Field(90, ge=1, le=3650)
+    noncurrent_version_expiry_days: Int = Field(90, ge=1, le=3650)
     """Overwritten or deleted versions in the versioned datasets and artifacts buckets are kept this long."""
 
-    log_retention_days: int = 90
+    log_retention_days: Int = 90
     """Retention of the training log group (a value CloudWatch Logs accepts, e.g. 30, 90, 365)."""
 
     notification_emails: list[str] = Field(default=[], max_length=10, json_schema_extra={"items": {"pattern": EMAIL}})

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from jobs.config.base import Declaration
+from jobs.config.base import Declaration, Int
 
 RFC1918 = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 GUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -29,7 +29,7 @@ class ModelDeployment(Declaration):
     sku: Literal["Standard", "GlobalStandard", "DataZoneStandard"] = "GlobalStandard"
     """The deployment type (Standard is regional; GlobalStandard routes worldwide)."""
 
-    capacity: int = Field(1, ge=1, le=10_000)
+    capacity: Int = Field(1, ge=1, le=10_000)
     """Capacity units (thousands of tokens per minute); checked against the region's quota by plan."""
 
 
@@ -139,7 +139,7 @@ class AzureSettings(Declaration):
     storage_sku: Literal["Standard_LRS", "Standard_ZRS", "Standard_GRS", "Standard_RAGRS", "Standard_GZRS"] = "Standard_LRS"
     """Redundancy of the training-data storage account."""
 
-    soft_delete_days: int = Field(7, ge=1, le=365)
+    soft_delete_days: Int = Field(7, ge=1, le=365)
     """Days deleted blobs and containers stay recoverable."""
 
     pipeline_principal_id: str | None = Field(None, pattern=GUID)

@@ -9,10 +9,15 @@ import re
 import sys
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 from pydantic.fields import FieldInfo
+
+Int = Annotated[int, Strict()]
+"""An integer in a declaration: as YAML writes one. `true`, `2.0` or "2" is refused (pydantic's lax mode reads
+them as 1, 2 and 2: `epochs: true` trained one epoch). Numbers (floats) stay lax: PyYAML reads `1e-4`, with no
+dot, as text, which lax mode converts."""
 
 TAG_KEY = re.compile(r"^[A-Za-z0-9 _.:/=+\-@]{1,128}$")
 RESERVED_TAG_PREFIXES = ("aws:", "ftops:")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from jobs.config.base import Declaration
+from jobs.config.base import Declaration, Int
 
 MAX_SEED = 2**31 - 1
 """Split seeds run 0..2**31-1, the range of a job definition's `hyperparameters.seed` (Azure OpenAI's fine-tuning
@@ -16,7 +16,7 @@ class DataSettings(Declaration):
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     """Default train/validation/test fractions for `ftops data prepare`; they must add up to 1."""
 
-    seed: int = Field(42, ge=0, le=MAX_SEED)
+    seed: Int = Field(42, ge=0, le=MAX_SEED)
     """Default seed for the deterministic split (0 to 2147483647, like a job's `hyperparameters.seed`)."""
 
     s3_prefix: str = Field("datasets/", pattern=r"^([A-Za-z0-9._-]+/)*$")
@@ -25,10 +25,10 @@ class DataSettings(Declaration):
     blob_container: str = Field("training-data", pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
     """Blob container for training data in the environment's storage account."""
 
-    upload_concurrency: int = Field(8, ge=1, le=64)
+    upload_concurrency: Int = Field(8, ge=1, le=64)
     """Parallel part uploads for large files."""
 
-    multipart_threshold_mb: int = Field(64, ge=5, le=5_000)
+    multipart_threshold_mb: Int = Field(64, ge=5, le=5_000)
     """Files larger than this are uploaded in parts (S3 multipart, Azure block blobs)."""
 
     price_overrides: dict[str, float] = {}

@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from jobs.config.base import RESERVED_TAG_PREFIXES, Declaration, check_cloud_tags, check_named_like_file, empty
+from jobs.config.base import (RESERVED_TAG_PREFIXES, Declaration, Int, check_cloud_tags, check_named_like_file,
+                              empty)
 from jobs.config.environment import ENV_NAME
 from jobs.config.policy import AzureTrainingType
 from jobs.errors import FieldValueError
@@ -60,10 +61,10 @@ class Hyperparameters(Declaration):
     """Training hyperparameters. SageMaker passes them to the training script as strings; Azure takes
     `epochs`, `batch_size`, `learning_rate_multiplier`, `seed` (and `beta` for DPO)."""
 
-    epochs: int = Field(3, ge=1, le=50)
+    epochs: Int = Field(3, ge=1, le=50)
     """Passes over the training split."""
 
-    batch_size: int | None = Field(None, ge=1, le=256)
+    batch_size: Int | None = Field(None, ge=1, le=256)
     """Examples per device per step (SageMaker `per_device_batch_size`, default 4; Azure `batch_size`, default auto)."""
 
     learning_rate: float | None = Field(None, gt=0, lt=1)
@@ -72,19 +73,19 @@ class Hyperparameters(Declaration):
     learning_rate_multiplier: float | None = Field(None, gt=0, le=10)
     """Multiplier on the service's learning rate (Azure only; default auto)."""
 
-    seed: int = Field(42, ge=0, le=2**31 - 1)
+    seed: Int = Field(42, ge=0, le=2**31 - 1)
     """Seed for data order and initialisation; the same seed and data give the same run."""
 
-    lora_r: int = Field(16, ge=1, le=512)
+    lora_r: Int = Field(16, ge=1, le=512)
     """LoRA rank (SageMaker, LoRA and QLoRA)."""
 
-    lora_alpha: int = Field(32, ge=1, le=1024)
+    lora_alpha: Int = Field(32, ge=1, le=1024)
     """LoRA scaling alpha (SageMaker, LoRA and QLoRA)."""
 
     lora_dropout: float = Field(0.05, ge=0, lt=1)
     """Dropout on the LoRA layers (SageMaker, LoRA and QLoRA)."""
 
-    max_length: int = Field(2048, ge=16, le=131_072)
+    max_length: Int = Field(2048, ge=16, le=131_072)
     """Longest tokenised example; longer ones are truncated (SageMaker)."""
 
     packing: bool = False
@@ -100,13 +101,13 @@ class Hyperparameters(Declaration):
     weight_decay: float = Field(0.0, ge=0, lt=1)
     """AdamW weight decay (SageMaker)."""
 
-    save_steps: int = Field(100, ge=1)
+    save_steps: Int = Field(100, ge=1)
     """Checkpoint every N steps (SageMaker; checkpoints sync to S3, so a spot interruption resumes from here)."""
 
-    eval_steps: int = Field(50, ge=1)
+    eval_steps: Int = Field(50, ge=1)
     """Evaluate on the validation split every N steps (SageMaker)."""
 
-    early_stopping_patience: int = Field(3, ge=0)
+    early_stopping_patience: Int = Field(3, ge=0)
     """Stop after N evaluations without improvement in eval_loss; 0 turns early stopping off (SageMaker)."""
 
     gradient_checkpointing: bool = True
@@ -119,22 +120,22 @@ class Compute(Declaration):
     instance_type: str = Field("ml.g5.2xlarge", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
     """SageMaker instance type; must be in the environment's `aws.training.allowed_instance_types`."""
 
-    instance_count: int = Field(1, ge=1, le=64)
+    instance_count: Int = Field(1, ge=1, le=64)
     """Number of instances (distributed training above 1)."""
 
-    volume_size_gb: int = Field(100, ge=1, le=16_384)
+    volume_size_gb: Int = Field(100, ge=1, le=16_384)
     """ML storage volume per instance (dataset, base model and checkpoints must fit)."""
 
     spot: bool | None = None
     """Managed spot training; unset takes the environment's default. Policy requires it outside prod."""
 
-    max_runtime_s: int | None = Field(None, ge=60, le=2_419_200)
+    max_runtime_s: Int | None = Field(None, ge=60, le=2_419_200)
     """MaxRuntimeInSeconds; unset takes the environment's default."""
 
-    max_wait_s: int | None = Field(None, ge=60, le=2_419_200)
+    max_wait_s: Int | None = Field(None, ge=60, le=2_419_200)
     """MaxWaitTimeInSeconds for spot jobs (>= max_runtime_s); unset takes the environment's default."""
 
-    max_retry_attempts: int = Field(2, ge=1, le=30)
+    max_retry_attempts: Int = Field(2, ge=1, le=30)
     """RetryStrategy: attempts when SageMaker fails the job for an internal error."""
 
     image_uri: str | None = Field(None, pattern=r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[\w./-]+:[\w.-]+$")
@@ -226,10 +227,10 @@ class Tuning(Declaration):
     strategy: Literal["Bayesian", "Random"] = "Bayesian"
     """Search strategy."""
 
-    max_jobs: int = Field(8, ge=1, le=500)
+    max_jobs: Int = Field(8, ge=1, le=500)
     """MaxNumberOfTrainingJobs."""
 
-    max_parallel_jobs: int = Field(2, ge=1, le=100)
+    max_parallel_jobs: Int = Field(2, ge=1, le=100)
     """MaxParallelTrainingJobs."""
 
     early_stopping: Literal["Off", "Auto"] = "Auto"
@@ -348,7 +349,7 @@ class AzureDeployment(Declaration):
     sku: Literal["Standard", "GlobalStandard", "DeveloperTier"] = "Standard"
     """Deployment SKU; DeveloperTier is for evaluation only (no SLA)."""
 
-    capacity: int = Field(1, ge=1, le=1000)
+    capacity: Int = Field(1, ge=1, le=1000)
     """Capacity units (thousands of tokens per minute for Standard)."""
 
 
@@ -358,7 +359,7 @@ class SageMakerServerless(Declaration):
     memory_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = 6144
     """Memory of each serverless worker."""
 
-    max_concurrency: int = Field(5, ge=1, le=200)
+    max_concurrency: Int = Field(5, ge=1, le=200)
     """Concurrent invocations."""
 
 
@@ -371,7 +372,7 @@ class SageMakerDeployment(Declaration):
     instance_type: str = Field("ml.g5.xlarge", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
     """Endpoint instance type (ignored when serverless)."""
 
-    instance_count: int = Field(1, ge=1, le=20)
+    instance_count: Int = Field(1, ge=1, le=20)
     """Endpoint instances (ignored when serverless)."""
 
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from jobs.config.base import Declaration
+from jobs.config.base import Declaration, Int
 
 AzureTrainingType = Literal["Standard", "GlobalStandard", "Developer"]
 
@@ -23,13 +23,13 @@ class PolicySettings(Declaration):
     required_tags: list[str] = ["cost-center"]
     """Tag keys every job must carry (from the job's `tags` or the environment's `tags`)."""
 
-    max_instance_count: int = Field(4, ge=1, le=64)
+    max_instance_count: Int = Field(4, ge=1, le=64)
     """Most instances one SageMaker training job may use."""
 
     allowed_azure_training_types: list[AzureTrainingType] = ["Standard", "GlobalStandard", "Developer"]
     """Azure OpenAI training types jobs may use here (GlobalStandard may train outside the data's region)."""
 
-    max_sweep_jobs: int = Field(20, ge=1, le=500)
+    max_sweep_jobs: Int = Field(20, ge=1, le=500)
     """Most jobs one sweep may start (grid size, or a tuning job's max_jobs)."""
 
     allowed_s3_buckets: list[str] = []

@@ -295,6 +295,16 @@ def test_definition_errors_name_file_line_and_field(project):
     assert "s3_uri" in err.message
 
 
+@pytest.mark.parametrize(("field", "value"), [("epochs", True), ("epochs", 2.0), ("seed", "7")])
+def test_an_integer_written_as_true_a_float_or_text_is_refused_at_its_line(project, field, value):
+    """Pydantic's lax mode read `epochs: true` as 1 epoch and `2.0` as 2: a declaration's integers are YAML ints."""
+    path = project.edit_definition(SM, **{f"hyperparameters__{field}": value})
+    err = _error("local", SM)
+    assert err.field == f"hyperparameters.{field}" and str(err.source) == str(path)
+    assert "valid integer" in err.message
+    assert path.read_text().splitlines()[err.line - 1].strip().startswith(f"{field}:")
+
+
 def test_diff_shows_the_changed_field_and_exits_1(project, ftops, tmp_path):
     assert ftops("render", "--env", "local", "--out", tmp_path / "out").exit_code == 0
     same = ftops("diff", "--env", "local", "--against", tmp_path / "out")
