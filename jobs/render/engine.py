@@ -134,6 +134,9 @@ def _canonical(target: str, text: str, variant: JobVariant, parsed: dict[str, An
 # What else str.splitlines() breaks lines at, or str.strip() strips, in ASCII text (tabs included: a line of
 # them is blank too).
 _ODD_WHITESPACE = "\t\r\x0b\x0c\x1c\x1d\x1e\x1f"
+# Literal searches: re finds these short literals in a few kB faster than `in` does.
+_EMPTY_LINE, _SPACE_AT_LINE_END = re.compile("\n\n"), re.compile(" \n")
+_DOCUMENT_MARKER = re.compile("---")
 
 
 def _without_blank_lines(text: str) -> str:
@@ -144,8 +147,9 @@ def _without_blank_lines(text: str) -> str:
     whose only line break is "\n" and whose only other whitespace is the space has a blank line only where
     a line starts or ends with a break ("\n\n", a leading "\n") or with a space (" \n", a trailing " ").
     """
-    if (text.isascii() and "\n\n" not in text and " \n" not in text and not text.startswith("\n")
-            and not text.endswith(" ") and not any(mark in text for mark in _ODD_WHITESPACE)):
+    if (text.isascii() and not _EMPTY_LINE.search(text) and not _SPACE_AT_LINE_END.search(text)
+            and not text.startswith("\n") and not text.endswith(" ")
+            and not any(mark in text for mark in _ODD_WHITESPACE)):
         return text if text.endswith("\n") else text + "\n"
     return "\n".join(filter(str.strip, text.splitlines())) + "\n"
 
@@ -158,7 +162,7 @@ def _check_yaml(text: str) -> None:
     """
     if _CParser is not None:
         _CParser(text).raw_parse()
-        if "---" not in text and not _may_hold_anchor_or_alias(text):
+        if not _DOCUMENT_MARKER.search(text) and not _may_hold_anchor_or_alias(text):
             return
     yaml.compose(text, Loader=_Loader)
 
