@@ -66,7 +66,9 @@ class Environment(Declaration):
     @property
     def is_production(self) -> bool:
         """`prod`, or an environment whose cloud blocks say `production: true` (the stricter rules apply)."""
-        return self.name == "prod" or any(bool(getattr(block, "production", False)) for block in (self.aws, self.azure))
+        # Asked for every job: a block without the field is skipped, not asked (pydantic formats an error for that).
+        return self.name == "prod" or any(block is not None and "production" in type(block).model_fields
+                                          and bool(block.production) for block in (self.aws, self.azure))
 
     @property
     def all_tags(self) -> dict[str, str]:
