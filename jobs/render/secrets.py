@@ -140,7 +140,7 @@ def rendered_secrets(items: list[tuple[Any, Iterable[str], bytes | None]]) -> li
         clear_cache()
     strings: set[Any] = set()
     by_generated: dict[tuple[str, ...], set[str]] = {}  # the documents of a dataset's jobs share their hashes
-    lines_by_generated: dict[tuple[str, ...], set[bytes]] = {}
+    documents_by_generated: dict[tuple[str, ...], list[bytes]] = {}
     for data, generated, canonical in items:
         if canonical is None:
             found, long_values = _gather(data)
@@ -151,10 +151,10 @@ def rendered_secrets(items: list[tuple[Any, Iterable[str], bytes | None]]) -> li
             else:
                 by_generated[group] = long_values
         else:
-            lines_by_generated.setdefault(tuple(generated), set()).update(canonical.split(b"\n"))
-    for generated, lines in lines_by_generated.items():
+            documents_by_generated.setdefault(tuple(generated), []).append(canonical)
+    for generated, documents in documents_by_generated.items():
         long_values = by_generated.setdefault(generated, set())
-        for line in lines:
+        for line in set(b"\n".join(documents).split(b"\n")):  # one split for the group's documents
             found = _LINES.get(line)
             if found is None:
                 found = _LINES[line] = _line_strings(line)
