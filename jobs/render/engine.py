@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -193,7 +193,10 @@ def _encoded(names: dict[str, str]) -> dict[bytes, bytes]:
     if not all(names.values()) or not _TOKEN.fullmatch("-".join(names.values())):
         bad = next(value for value in names.values() if not _TOKEN.fullmatch(value))
         raise FtopsError(f"unsafe generated name {bad!r}")
-    return {placeholder.encode(): value.encode() for placeholder, value in names.items()}
+    return {_ENCODED_PLACEHOLDERS[placeholder]: value.encode() for placeholder, value in names.items()}
+
+
+_ENCODED_PLACEHOLDERS = {placeholder: placeholder.encode() for placeholder in ctx.PLACEHOLDERS}
 
 
 # Every placeholder, found in one pass: a name put in is never read again, so a job whose name happens to spell
@@ -249,7 +252,7 @@ def render_variant(variant: JobVariant, env: Environment, run: RenderRun | None 
     return result
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     """A job between phases: what the earlier phases computed for it."""
 
@@ -364,9 +367,12 @@ def _idempotency_key(pending: _Pending) -> str:
     """sha256 of every target's canonical content, names left as placeholders."""
     digest = hashlib.sha256()
     for target in pending.targets:
-        digest.update(f"{TARGETS[target][1]}\n".encode())
+        digest.update(_FILE_LINES[target])
         digest.update(pending.raw[target])
     return digest.hexdigest()
+
+
+_FILE_LINES = {target: f"{file}\n".encode() for target, (_, file) in TARGETS.items()}
 
 
 def _check_secrets(batch: list[_Pending]) -> None:
@@ -430,7 +436,7 @@ def _finish(pending: _Pending, env: Environment) -> RenderedJob:
         "idempotency_key": key,
         "dataset_manifest": dataset.relpath,
         "dataset_id": dataset.dataset_id,
-        "targets": {("ack" if t.startswith("ack") else t): TARGETS[t][1] for t in targets},
+        "targets": dict(_index_targets(tuple(targets))),
         "trial": variant.trial,
         "estimated_cost_usd": None if cost is None else round(cost, 2),
     }
@@ -440,6 +446,12 @@ def _finish(pending: _Pending, env: Environment) -> RenderedJob:
             index["tuning_job_name"] = names[ctx.TUNING_NAME]
     files[INDEX] = _dump_json(index)
     return RenderedJob(name, files, Documents(files), index, variant)
+
+
+@cache
+def _index_targets(targets: tuple[str, ...]) -> dict[str, str]:
+    """job.json's `targets`, the same for every job with these targets (each index gets a copy)."""
+    return {("ack" if t.startswith("ack") else t): TARGETS[t][1] for t in targets}
 
 
 def select_definitions(job: str | None) -> list[Path]:

@@ -36,9 +36,8 @@ def azure_models() -> dict[str, Any]:
 def check_definition(variant: JobVariant, env: Environment, environments: list[str] | None = None) -> None:
     """`environments`: the environment names, when the caller listed them already (once per render)."""
     job, policy = variant.definition, env.policy
-    tags = {**env.tags, **job.tags}
     for key in policy.required_tags:
-        if key not in tags:
+        if key not in job.tags and key not in env.tags:
             raise variant.error(f"required tag {key!r} is missing", "tags",
                                 f"add tags.{key} (environment {env.name} requires {', '.join(policy.required_tags)})")
     if job.sweep and job.sweep.size > policy.max_sweep_jobs:

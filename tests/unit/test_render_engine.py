@@ -410,8 +410,9 @@ def test_a_second_job_option_is_refused_not_silently_preferred(ftops, tmp_path):
 def test_only_plain_tokens_are_put_in_as_generated_names(bad):
     """The names are substituted into JSON and YAML text as they are: anything but [a-z0-9-] is refused."""
     from jobs.errors import FtopsError
+    from jobs.render.context import NAME, SUFFIX
     from jobs.render.engine import _encoded
 
-    assert _encoded({"p1": "job-dev-1a2b3c4d", "p2": "x"}) == {b"p1": b"job-dev-1a2b3c4d", b"p2": b"x"}
+    assert _encoded({NAME: "job-dev-1a2b3c4d", SUFFIX: "x"}) == {NAME.encode(): b"job-dev-1a2b3c4d", SUFFIX.encode(): b"x"}
     with pytest.raises(FtopsError, match="unsafe generated name"):
-        _encoded({"p1": "job-dev-1a2b3c4d", "p2": bad})
+        _encoded({NAME: "job-dev-1a2b3c4d", SUFFIX: bad})
