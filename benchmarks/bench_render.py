@@ -13,7 +13,7 @@ Also reported, not goals: `ratio` (wall, ftops on its default pool of processes 
 user waits for), `ratio_cpu` (CPU summed over the pool), `ratio_single_process` (wall, one process).
 Writes benchmarks/results/render.json and appends the run to benchmarks/results/history.jsonl.
 
-    .venv/bin/python benchmarks/bench_render.py [--definitions 300] [--repeat 5]
+    .venv/bin/python benchmarks/bench_render.py [--definitions 300] [--repeat 9]
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def make_fork(root: Path, count: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--definitions", type=int, default=300)
-    parser.add_argument("--repeat", type=int, default=5, help="runs per side; the fastest of each counts")
+    parser.add_argument("--repeat", type=int, default=9, help="runs per side; the fastest of each counts")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ftops-bench-render-"))
     try:
