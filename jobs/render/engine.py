@@ -303,7 +303,8 @@ def render_batch(variants: list[JobVariant], env: Environment,
         if isinstance(pending, _Pending):
             key_name = "a" if pending.variant.definition.provider == "azure-openai" else "s"
             try:
-                pending.texts = {t: fill(_template(templates, t), **{key_name: pending.values}) for t in pending.targets}
+                pending.texts = {t: fill(_template(templates, t), **{key_name: pending.values})
+                                 for t in pending.targets}
             except FtopsError as err:
                 pending.error = err
     for pending in batch:

@@ -413,6 +413,7 @@ def test_only_plain_tokens_are_put_in_as_generated_names(bad):
     from jobs.render.context import NAME, SUFFIX
     from jobs.render.engine import _encoded
 
-    assert _encoded({NAME: "job-dev-1a2b3c4d", SUFFIX: "x"}) == {NAME.encode(): b"job-dev-1a2b3c4d", SUFFIX.encode(): b"x"}
+    encoded = _encoded({NAME: "job-dev-1a2b3c4d", SUFFIX: "x"})
+    assert encoded == {NAME.encode(): b"job-dev-1a2b3c4d", SUFFIX.encode(): b"x"}
     with pytest.raises(FtopsError, match="unsafe generated name"):
         _encoded({NAME: "job-dev-1a2b3c4d", SUFFIX: bad})

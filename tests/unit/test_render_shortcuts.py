@@ -246,8 +246,8 @@ def test_judging_a_batch_of_documents_at_once_gives_each_documents_full_scan():
     for _ in range(300):
         items = []
         for _ in range(rng.randint(1, 8)):
-            data = {rng.choice(keys): rng.choice([rng.choice(pool), [rng.choice(pool), {rng.choice(keys): rng.choice(pool)}]])
-                    for _ in range(rng.randint(1, 5))}
+            nested = [rng.choice(pool), {rng.choice(keys): rng.choice(pool)}]
+            data = {rng.choice(keys): rng.choice([rng.choice(pool), nested]) for _ in range(rng.randint(1, 5))}
             if rng.random() < 0.7:  # most documents of a render hold no secret
                 data = {k: v for k, v in data.items() if k not in ("password", "HF_TOKEN") and not any(
                         secret in json.dumps(v, ensure_ascii=False) for secret in (*DETECTABLE, KEY, HF, "password"))}
@@ -269,8 +269,8 @@ def test_the_strings_read_from_indented_json_lines_are_the_strings_of_the_docume
     from jobs.render import secrets
 
     rng = random.Random(3)
-    tricky = ['a "quoted": value', "back\\slash", "tab\tnew\nline", "ünïcödé ☃ and 🙂", '": ', '"', "\\", "\x00ctl",
-              "x" * secrets.MIN_DETECTED_LENGTH, "short", "", "a/b/c/d/e/f/g/h/i/j", "\u2028 separator"]
+    tricky = ['a "quoted": value', "back\\slash", "tab\tnew\nline", "ünïcödé ☃ and 🙂", '": ', '"', "\\",
+              "\x00ctl", "x" * secrets.MIN_DETECTED_LENGTH, "short", "", "a/b/c/d/e/f/g/h/i/j", "\u2028 separator"]
 
     def value(depth):
         roll = rng.random()
