@@ -111,18 +111,31 @@ def rendered_secret(data: Any, generated: Iterable[str] = ()) -> tuple[str, str]
     judged clean are removed with set operations, and only a document with a suspect string is walked again,
     in order, for the path to report.
     """
-    if len(_NO_PATTERN) + len(_NOTHING_DETECTED) > _MAX_JUDGED:
-        clear_cache()
+    _forget_if_full()
     strings, long_values = _gather(data)
-    unjudged = strings - _NO_PATTERN
-    if unjudged:
-        if all(type(value) is str for value in unjudged) and not _may_match_a_pattern("\n".join(unjudged)):
-            _NO_PATTERN.update(unjudged)
-        else:  # a value pattern, a secret-looking name or a non-string key: the full walk decides, in order
-            found = find_secret(data)
-            if found:
-                return found
+    if not _no_pattern_in(strings):  # a value pattern, a secret-looking name or a non-string key
+        found = find_secret(data)  # the full walk decides, in order
+        if found:
+            return found
     return _detected(data, long_values, generated)
+
+
+def _forget_if_full() -> None:
+    """Forget every judgement once too many are kept (a long-lived process renders many jobs)."""
+    if len(_NO_PATTERN) + len(_NOTHING_DETECTED) + len(_LINES) > _MAX_JUDGED:
+        clear_cache()
+
+
+def _no_pattern_in(strings: set[Any]) -> bool:
+    """Whether neither SECRET_VALUE nor SECRET_NAME can match any of `strings` (keys and values), each
+    distinct string judged once per process; False means "look closer"."""
+    unjudged = strings - _NO_PATTERN
+    if not unjudged:
+        return True
+    if all(type(value) is str for value in unjudged) and not _may_match_a_pattern("\n".join(unjudged)):
+        _NO_PATTERN.update(unjudged)
+        return True
+    return False
 
 
 def rendered_secrets(items: list[tuple[Any, Iterable[str], bytes | None]]) -> list[tuple[str, str] | None]:
@@ -136,8 +149,7 @@ def rendered_secrets(items: list[tuple[Any, Iterable[str], bytes | None]]) -> li
     no line break within a string): the strings are then read from the distinct lines of all the documents,
     which share most of them, rather than by walking each document.
     """
-    if len(_NO_PATTERN) + len(_NOTHING_DETECTED) + len(_LINES) > _MAX_JUDGED:
-        clear_cache()
+    _forget_if_full()
     strings: set[Any] = set()
     by_generated: dict[tuple[str, ...], set[str]] = {}  # the documents of a dataset's jobs share their hashes
     documents_by_generated: dict[tuple[str, ...], list[bytes]] = {}
@@ -587,41 +599,20 @@ def _strings(data: Any, path: str) -> Iterator[tuple[str, str]]:
 
 def first_secret(data: Any) -> tuple[str, str] | None:
     """`find_secret(data)`, judging each distinct string once per process as `rendered_secret` does (the
-    definitions of a fork share most keys and values), and with the value patterns skipped when the data
-    holds none of their substrings."""
-    if len(_NO_PATTERN) + len(_NOTHING_DETECTED) + len(_LINES) > _MAX_JUDGED:
-        clear_cache()
-    strings, _ = _gather(data)
-    unjudged = strings - _NO_PATTERN
-    if not unjudged:
-        return None
-    if all(type(value) is str for value in unjudged) and not _may_match_a_pattern("\n".join(unjudged)):
-        _NO_PATTERN.update(unjudged)
-        return None
-    try:
-        text = orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)  # every string, unchanged or JSON-escaped
-    except TypeError:  # a value JSON cannot hold (a set, bytes, a huge int): the long way
-        return find_secret(data)
-    values = _may_hold_secret_value(text)
-    if not values and text.isascii():  # non-ASCII text may hold letters that IGNORECASE folds onto ASCII ones
-        lowered = text.lower()
-        if not any(stem in lowered for stem in _NAME_STEMS):
-            return None
-    return find_secret(data, values=values)
+    definitions of a fork share most keys and values)."""
+    _forget_if_full()
+    return None if _no_pattern_in(_gather(data)[0]) else find_secret(data)
 
 
-def find_secret(data: Any, path: str = "", *, values: bool = True) -> tuple[str, str] | None:
-    """The first (dotted path, reason) that looks like a secret in `data` (names and values), or None.
-
-    `values=False` checks names only (for data already known to hold no value pattern's substrings).
-    """
+def find_secret(data: Any, path: str = "") -> tuple[str, str] | None:
+    """The first (dotted path, reason) that looks like a secret in `data` (names and values), or None."""
     if isinstance(data, dict):
         for key, value in data.items():
             where = f"{path}.{key}" if path else str(key)
             if (isinstance(value, str) and value and isinstance(key, str) and SECRET_NAME.search(key)
                     and not key.startswith("ftops")):
                 return where, f"{key!r} names a secret"
-            found = find_secret(value, where, values=values)
+            found = find_secret(value, where)
             if found:
                 return found
         # Tag lists and env lists carry the name in a sibling field ({"Key": "DB_PASSWORD", "Value": ...}).
@@ -631,10 +622,10 @@ def find_secret(data: Any, path: str = "", *, values: bool = True) -> tuple[str,
             return f"{path}[{name}]", f"{name!r} names a secret"
     elif isinstance(data, list):
         for index, item in enumerate(data):
-            found = find_secret(item, f"{path}[{index}]", values=values)
+            found = find_secret(item, f"{path}[{index}]")
             if found:
                 return found
-    elif values and isinstance(data, str):
+    elif isinstance(data, str):
         match = SECRET_VALUE.search(data)
         if match:
             return path, f"the value looks like a {match.lastgroup.replace('_', ' ')}"
