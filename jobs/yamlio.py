@@ -195,28 +195,27 @@ def read_text(path: Path, stat: os.stat_result | None = None) -> str:
         except FtopsError as exc:
             raise ConfigError(exc.message, source=path, hint=exc.hint) from None
         stat = path.stat()
-    if stat.st_size > MAX_YAML_BYTES:
+    data = b"" if stat.st_size > MAX_YAML_BYTES else _read_at_most(path, MAX_YAML_BYTES + 1)
+    if stat.st_size > MAX_YAML_BYTES or len(data) > MAX_YAML_BYTES:  # or it grew since
         raise ConfigError(f"larger than {MAX_YAML_BYTES >> 20} MiB", source=path,
                           hint="a declaration is a few KiB; is this the right file?")
     try:
-        text = _read_bytes(path, stat.st_size).decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"not UTF-8 ({exc.reason})", source=path, hint="save the file as UTF-8") from None
     # Line breaks as text mode reads them (universal newlines): \r\n and \r become \n.
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
-def _read_bytes(path: Path, size: int) -> bytes:
-    """The file's bytes, read without a file object (a render reads hundreds of small files: this is a fifth of
-    the cost of a text-mode read)."""
+def _read_at_most(path: Path, limit: int) -> bytes:
+    """Up to `limit` bytes of the file, read without a file object (a render reads hundreds of small files: a
+    text-mode file object was most of the cost)."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     try:
-        chunks = []
-        while chunk := os.read(fd, max(size + 1, 1 << 16)):
+        chunks, size = [], 0
+        while size < limit and (chunk := os.read(fd, limit - size)):
             chunks.append(chunk)
-            if sum(map(len, chunks)) > MAX_YAML_BYTES:
-                raise ConfigError(f"larger than {MAX_YAML_BYTES >> 20} MiB", source=path,
-                                  hint="a declaration is a few KiB; is this the right file?")
+            size += len(chunk)
         return b"".join(chunks)
     finally:
         os.close(fd)
